@@ -1,0 +1,35 @@
+#pragma once
+// Each `jisu` subcommand lives in its own tools/command_*.cpp and registers itself with a
+// static CommandRegistrar, so adding a command never edits a shared file.
+//   static jisu::cli::CommandRegistrar registrar{"info", "Describe a model file",
+//       [](CLI::App& command) { auto options = std::make_shared<Options>(); ...;
+//                               return [options] { return run_info(*options); }; }};
+// The runner returns the process exit code; it reports user errors by throwing jisu::Error.
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace jisu::cli {
+
+using CommandRunner = std::function<int()>;
+using CommandSetup = std::function<CommandRunner(CLI::App&)>;
+
+struct CommandEntry {
+  std::string name;
+  std::string description;
+  CommandSetup setup;
+};
+
+std::vector<CommandEntry>& command_registry();
+
+struct CommandRegistrar {
+  CommandRegistrar(std::string name, std::string description, CommandSetup setup) {
+    command_registry().push_back({std::move(name), std::move(description), std::move(setup)});
+  }
+};
+
+// Path of the bundled default model (models/ in the source tree, or next to the binary).
+std::string default_model_path();
+
+}  // namespace jisu::cli
