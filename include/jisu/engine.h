@@ -1,0 +1,69 @@
+#pragma once
+// jisu's public C++ API: load a model, generate text from a prompt with streaming output.
+// Built on this header only, a program (the CLI, the server) never sees backend details.
+#include <jisu/sampling_params.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace jisu {
+
+struct EngineOptions {
+  std::string model_path;
+  int32_t threads = 0;             // 0: all cores available to the process
+  int32_t context_length = 0;      // 0: the model's (capped at 4096 to bound KV memory)
+  int32_t max_batch_tokens = 256;  // prompt tokens evaluated per forward
+};
+
+struct ModelSummary {
+  std::string architecture;
+  std::string name;
+  int32_t n_vocab = 0;
+  int32_t n_embd = 0;
+  int32_t n_layer = 0;
+  int32_t context_length = 0;
+  uint64_t weight_bytes = 0;
+};
+
+enum class FinishReason { Length, EndOfGeneration, StopString, ContextFull, Cancelled };
+std::string_view finish_reason_name(FinishReason reason);
+
+struct GenerationResult {
+  std::string text;
+  std::vector<int32_t> tokens;  // generated ids (not the prompt)
+  int32_t prompt_tokens = 0;
+  FinishReason finish_reason = FinishReason::Length;
+  double prompt_seconds = 0;
+  double generation_seconds = 0;
+};
+
+// Receives each piece of generated text as soon as it is valid UTF-8 and clear of any stop
+// string; returning false cancels the generation.
+using TextCallback = std::function<bool(std::string_view piece)>;
+
+class Engine {
+ public:
+  static std::unique_ptr<Engine> create(const EngineOptions& options);  // throws jisu::Error
+  ~Engine();
+
+  ModelSummary summary() const;
+  std::vector<int32_t> tokenize(std::string_view text, bool add_special = true, bool parse_special = false) const;
+  std::string detokenize(std::span<const int32_t> tokens) const;
+
+  // Generates a continuation of `prompt`. params.max_tokens < 0 means until the context is full.
+  GenerationResult generate(std::string_view prompt, const SamplingParams& params, const TextCallback& on_text = {});
+  GenerationResult generate_from_tokens(std::span<const int32_t> prompt, const SamplingParams& params,
+                                        const TextCallback& on_text = {});
+
+ private:
+  Engine();
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace jisu

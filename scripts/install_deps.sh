@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what building and testing jisu needs and is missing. Debian packages via apt-get,
+# Python test references via pip when the python3 on PATH lacks them. Safe to run repeatedly.
+set -euo pipefail
+
+debian_packages=(cmake ninja-build g++ libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev
+                 libcpp-httplib-dev libcli11-dev python3 python3-numpy python3-jinja2 curl)
+missing=()
+for package in "${debian_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if ((${#missing[@]})); then
+  echo "installing Debian packages: ${missing[*]}"
+  sudo_cmd=()
+  [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# The chat-template tests compare against Python's jinja2; the python3 first on PATH may not
+# be Debian's (pyenv, venv), so make sure that one has it.
+if ! python3 -c 'import jinja2' 2>/dev/null; then
+  echo "installing jinja2 for $(command -v python3)"
+  python3 -m pip install --quiet jinja2 || echo "warning: could not install jinja2; chat-template comparisons will be skipped"
+fi

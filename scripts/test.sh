@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Quick start, command 2: install what is missing, build, and run the whole test suite:
+# unit, fixture (every ISA path the CPU has), end-to-end, then again under ASan/UBSan.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install_deps.sh
+jobs=$(nproc)
+
+echo "== release build and tests"
+scripts/build.sh
+ctest --test-dir build --output-on-failure -j "$jobs" --timeout 900
+
+echo "== sanitizer build (ASan + UBSan) and tests"
+JISU_BUILD_DIR=build-sanitize scripts/build.sh -DJISU_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --test-dir build-sanitize --output-on-failure -j "$jobs" --timeout 1800

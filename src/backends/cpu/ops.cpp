@@ -1,0 +1,78 @@
+#include "backends/cpu/ops.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace jisu::cpu {
+
+void rms_norm(const float* x, const float* weight, float eps, float* out, size_t n) {
+  // Accumulate in double: the mean of squares over thousands of values is where f32 loses
+  // the most, and this runs once per token per norm.
+  double sum = 0;
+  for (size_t i = 0; i < n; ++i) sum += double(x[i]) * x[i];
+  const float scale = static_cast<float>(1.0 / std::sqrt(sum / double(n) + double(eps)));
+  if (weight)
+    for (size_t i = 0; i < n; ++i) out[i] = x[i] * scale * weight[i];
+  else
+    for (size_t i = 0; i < n; ++i) out[i] = x[i] * scale;
+}
+
+void rope_interleaved(float* head, const float* cos_sin, size_t rotated_dims) {
+  for (size_t i = 0; i < rotated_dims / 2; ++i) {
+    const float c = cos_sin[2 * i], s = cos_sin[2 * i + 1];
+    const float a = head[2 * i], b = head[2 * i + 1];
+    head[2 * i] = a * c - b * s;
+    head[2 * i + 1] = a * s + b * c;
+  }
+}
+
+void rope_neox(float* head, const float* cos_sin, size_t rotated_dims) {
+  const size_t half = rotated_dims / 2;
+  for (size_t i = 0; i < half; ++i) {
+    const float c = cos_sin[2 * i], s = cos_sin[2 * i + 1];
+    const float a = head[i], b = head[i + half];
+    head[i] = a * c - b * s;
+    head[i + half] = a * s + b * c;
+  }
+}
+
+void silu_multiply(float* gate, const float* up, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    const float g = gate[i];
+    gate[i] = g / (1.0f + std::exp(-g)) * up[i];
+  }
+}
+
+void gelu_tanh_multiply(float* gate, const float* up, size_t n) {
+  constexpr float kSqrt2OverPi = 0.7978845608028654f;
+  for (size_t i = 0; i < n; ++i) {
+    const float g = gate[i];
+    gate[i] = 0.5f * g * (1.0f + std::tanh(kSqrt2OverPi * (g + 0.044715f * g * g * g))) * up[i];
+  }
+}
+
+void add_in_place(float* x, const float* y, size_t n) {
+  for (size_t i = 0; i < n; ++i) x[i] += y[i];
+}
+
+void add_scaled_in_place(float* x, const float* y, float scale, size_t n) {
+  for (size_t i = 0; i < n; ++i) x[i] += scale * y[i];
+}
+
+void scale_in_place(float* x, float scale, size_t n) {
+  for (size_t i = 0; i < n; ++i) x[i] *= scale;
+}
+
+void softmax(float* x, size_t n) {
+  if (n == 0) return;
+  const float max_value = *std::max_element(x, x + n);
+  double sum = 0;
+  for (size_t i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - max_value);
+    sum += x[i];
+  }
+  const float inverse = static_cast<float>(1.0 / sum);
+  for (size_t i = 0; i < n; ++i) x[i] *= inverse;
+}
+
+}  // namespace jisu::cpu

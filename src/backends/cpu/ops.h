@@ -1,0 +1,28 @@
+#pragma once
+// Row-wise CPU ops of the transformer: plain references written for accuracy. Each works on
+// one token's row so the caller can parallelise over tokens; none allocates.
+#include <cstddef>
+#include <cstdint>
+
+namespace jisu::cpu {
+
+// out = x / sqrt(mean(x^2) + eps) * weight   (weight may be null: no scaling)
+void rms_norm(const float* x, const float* weight, float eps, float* out, size_t n);
+
+// Rotates one head vector in place. cos_sin holds (cos, sin) pairs for each rotated pair i in
+// [0, rotated_dims/2). Interleaved rotates (x[2i], x[2i+1]); NeoX rotates (x[i], x[i + d/2]).
+void rope_interleaved(float* head, const float* cos_sin, size_t rotated_dims);
+void rope_neox(float* head, const float* cos_sin, size_t rotated_dims);
+
+// gate[i] = act(gate[i]) * up[i]
+void silu_multiply(float* gate, const float* up, size_t n);
+void gelu_tanh_multiply(float* gate, const float* up, size_t n);
+
+void add_in_place(float* x, const float* y, size_t n);
+void add_scaled_in_place(float* x, const float* y, float scale, size_t n);
+void scale_in_place(float* x, float scale, size_t n);
+
+// In place softmax over n values.
+void softmax(float* x, size_t n);
+
+}  // namespace jisu::cpu

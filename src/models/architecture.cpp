@@ -1,0 +1,34 @@
+#include "models/architecture.h"
+
+namespace jisu {
+namespace {
+
+// Fused QKV (phi3) and fused gate/up, biases, MoE and per-head Q/K norms are detected from the
+// tensors a file contains, so they need no flag here.
+const std::vector<ArchitectureTraits>& table() {
+  static const std::vector<ArchitectureTraits> rows = {
+      {"llama", RopeStyle::Interleaved, FeedForwardActivation::SiLU, false, true},
+      {"mistral", RopeStyle::Interleaved, FeedForwardActivation::SiLU, false, true},
+      {"qwen2", RopeStyle::NeoX, FeedForwardActivation::SiLU, false, true},
+      {"qwen3", RopeStyle::NeoX, FeedForwardActivation::SiLU, false, true},
+      {"phi3", RopeStyle::NeoX, FeedForwardActivation::SiLU, false, true},
+      {"gemma", RopeStyle::NeoX, FeedForwardActivation::GeluTanh, true, true},
+  };
+  return rows;
+}
+
+}  // namespace
+
+std::optional<ArchitectureTraits> find_architecture(std::string_view name) {
+  for (const auto& row : table())
+    if (row.name == name) return row;
+  return std::nullopt;
+}
+
+std::vector<std::string> supported_architectures() {
+  std::vector<std::string> names;
+  for (const auto& row : table()) names.push_back(row.name);
+  return names;
+}
+
+}  // namespace jisu

@@ -1,0 +1,280 @@
+#include "models/transformer.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "backends/cpu/attention.h"
+#include "backends/cpu/ops.h"
+#include "backends/cpu/quant_kernels.h"
+#include "core/error.h"
+
+namespace jisu {
+namespace {
+
+size_t as_size(int64_t value) { return static_cast<size_t>(value); }
+
+}  // namespace
+
+Transformer::Transformer(const ModelConfig& config, const ModelWeights& weights, ThreadPool& pool,
+                         int32_t max_batch_tokens)
+    : config_(config),
+      weights_(weights),
+      pool_(pool),
+      max_batch_tokens_(max_batch_tokens),
+      rope_table_(config.rope, weights.rope_frequency_factors),
+      qkv_stride_(as_size(config.q_dim() + 2 * config.kv_dim())) {
+  if (max_batch_tokens <= 0) throw Error("the batch size must be positive");
+  const size_t tokens = as_size(max_batch_tokens);
+  const size_t d = as_size(config.n_embd), ff = as_size(config.n_ff);
+  const size_t experts = as_size(config.n_expert), used = as_size(config.n_expert_used);
+  size_t bytes = 0;
+  bytes += 3 * Arena::bytes_for<float>(tokens * d);  // hidden, normed, projected
+  bytes += Arena::bytes_for<float>(tokens * qkv_stride_);
+  bytes += Arena::bytes_for<float>(tokens * as_size(config.q_dim()));
+  bytes += Arena::bytes_for<float>(tokens * 2 * ff) + Arena::bytes_for<float>(tokens * ff);
+  bytes += Arena::bytes_for<float>(tokens * as_size(config.rope.dims));
+  if (config.is_moe()) {
+    bytes += Arena::bytes_for<float>(tokens * experts) + Arena::bytes_for<int32_t>(tokens * used) +
+             Arena::bytes_for<float>(tokens * used) + Arena::bytes_for<int32_t>(tokens * used) +
+             Arena::bytes_for<float>(tokens * d) + Arena::bytes_for<float>(tokens * used * d);
+  }
+  arena_ = std::make_unique<Arena>(bytes);
+  buffers_.hidden = arena_->allocate<float>(tokens * d);
+  buffers_.normed = arena_->allocate<float>(tokens * d);
+  buffers_.projected = arena_->allocate<float>(tokens * d);
+  buffers_.qkv = arena_->allocate<float>(tokens * qkv_stride_);
+  buffers_.attention = arena_->allocate<float>(tokens * as_size(config.q_dim()));
+  buffers_.gate = arena_->allocate<float>(tokens * 2 * ff);
+  buffers_.up = arena_->allocate<float>(tokens * ff);
+  buffers_.rope = arena_->allocate<float>(tokens * as_size(config.rope.dims));
+  if (config.is_moe()) {
+    buffers_.router = arena_->allocate<float>(tokens * experts);
+    buffers_.chosen_expert = arena_->allocate<int32_t>(tokens * used);
+    buffers_.chosen_weight = arena_->allocate<float>(tokens * used);
+    buffers_.expert_rows = arena_->allocate<int32_t>(tokens * used);
+    buffers_.expert_input = arena_->allocate<float>(tokens * d);
+    buffers_.expert_output = arena_->allocate<float>(tokens * used * d);
+  }
+}
+
+void Transformer::linear(const WeightMatrix& weight, const float* x, size_t x_stride, size_t n_tokens, float* y,
+                         size_t y_stride) {
+  const size_t rows = as_size(weight.rows);
+  // About four tasks per thread balances uneven progress; at least 16 rows keeps each task's
+  // weight reads long enough to stream well.
+  const size_t wanted_tasks = pool_.size() * 4;
+  const size_t rows_per_task = std::max<size_t>(16, (rows + wanted_tasks - 1) / wanted_tasks);
+  const size_t n_tasks = (rows + rows_per_task - 1) / rows_per_task;
+  pool_.parallel_for(n_tasks, [&](size_t task, size_t) {
+    cpu::MatmulArgs args{weight.type, weight.data, weight.row_bytes, as_size(weight.cols), x, x_stride, n_tokens,
+                         y, y_stride, task * rows_per_task, std::min(rows, (task + 1) * rows_per_task)};
+    cpu::matmul_rows(args);
+  });
+}
+
+void Transformer::validate_and_reserve(const Batch& batch, KvCache& cache) const {
+  const size_t n = batch.size();
+  if (n == 0) throw Error("empty batch");
+  if (n > as_size(max_batch_tokens_))
+    throw Error("batch of " + std::to_string(n) + " tokens exceeds the planned maximum " + std::to_string(max_batch_tokens_));
+  for (size_t i = 0; i < n; ++i) {
+    const int32_t token = batch.tokens[i];
+    if (token < 0 || token >= config_.n_vocab)
+      throw Error("token id " + std::to_string(token) + " is outside the vocabulary [0, " + std::to_string(config_.n_vocab) + ")");
+    const int32_t sequence = batch.sequences[i];
+    if (sequence < 0 || sequence >= cache.max_sequences())
+      throw Error("sequence id " + std::to_string(sequence) + " is outside [0, " + std::to_string(cache.max_sequences()) + ")");
+    // The expected position continues the cache and the earlier tokens of this sequence in the
+    // batch. Batches are at most a few thousand tokens, so the backwards scan stays cheap.
+    int32_t expected = cache.length(sequence);
+    for (size_t j = i; j-- > 0;) {
+      if (batch.sequences[j] == sequence) {
+        expected = batch.positions[j] + 1;
+        break;
+      }
+    }
+    if (batch.positions[i] != expected)
+      throw Error("token " + std::to_string(i) + " of the batch has position " + std::to_string(batch.positions[i]) +
+                  " but sequence " + std::to_string(sequence) + " continues at " + std::to_string(expected));
+  }
+  for (size_t i = 0; i < n; ++i)
+    if (!cache.reserve(batch.sequences[i], batch.positions[i] + 1))
+      throw Error("the KV cache is full (" + std::to_string(cache.pool().capacity()) + " blocks)",
+                  "raise the KV cache size or run fewer sequences at once");
+}
+
+void Transformer::forward(const Batch& batch, KvCache& cache, float* logits) {
+  validate_and_reserve(batch, cache);
+  const size_t n = batch.size();
+  const size_t d = as_size(config_.n_embd);
+  const float embedding_scale = config_.arch.scale_embeddings ? std::sqrt(static_cast<float>(config_.n_embd)) : 1.0f;
+
+  pool_.parallel_for(n, [&](size_t t, size_t) {
+    float* row = buffers_.hidden + t * d;
+    const WeightMatrix& embedding = weights_.token_embedding;
+    cpu::dequantize_row(embedding.type, embedding.row(batch.tokens[t]), row, d);
+    if (embedding_scale != 1.0f) cpu::scale_in_place(row, embedding_scale, d);
+    rope_table_.angles(batch.positions[t], buffers_.rope + t * as_size(config_.rope.dims));
+  });
+
+  for (int32_t layer = 0; layer < config_.n_layer; ++layer) {
+    attention_block(layer, batch, cache);
+    if (config_.is_moe())
+      mixture_of_experts_block(layer, n);
+    else
+      feed_forward_block(layer, n);
+  }
+
+  // Final norm only for the tokens whose logits are wanted, gathered contiguously.
+  size_t n_out = 0;
+  for (size_t t = 0; t < n; ++t) {
+    if (!batch.wants_logits[t]) continue;
+    cpu::rms_norm(buffers_.hidden + t * d, weights_.output_norm.data(), config_.rms_eps, buffers_.normed + n_out * d, d);
+    ++n_out;
+  }
+  if (n_out > 0) linear(weights_.output, buffers_.normed, d, n_out, logits, as_size(config_.n_vocab));
+
+  for (size_t t = 0; t < n; ++t) cache.set_length(batch.sequences[t], batch.positions[t] + 1);
+}
+
+void Transformer::attention_block(int32_t layer_index, const Batch& batch, KvCache& cache) {
+  const LayerWeights& layer = weights_.layers[as_size(layer_index)];
+  const size_t n = batch.size();
+  const size_t d = as_size(config_.n_embd), head_dim = as_size(config_.head_dim);
+  const size_t q_dim = as_size(config_.q_dim()), kv_dim = as_size(config_.kv_dim());
+  const size_t rope_dims = as_size(config_.rope.dims);
+
+  pool_.parallel_for(n, [&](size_t t, size_t) {
+    cpu::rms_norm(buffers_.hidden + t * d, layer.attn_norm.data(), config_.rms_eps, buffers_.normed + t * d, d);
+  });
+  if (layer.wqkv.present()) {
+    linear(layer.wqkv, buffers_.normed, d, n, buffers_.qkv, qkv_stride_);
+  } else {
+    linear(layer.wq, buffers_.normed, d, n, buffers_.qkv, qkv_stride_);
+    linear(layer.wk, buffers_.normed, d, n, buffers_.qkv + q_dim, qkv_stride_);
+    linear(layer.wv, buffers_.normed, d, n, buffers_.qkv + q_dim + kv_dim, qkv_stride_);
+  }
+
+  const bool neox = config_.rope.style == RopeStyle::NeoX;
+  pool_.parallel_for(n, [&](size_t t, size_t) {
+    float* q = buffers_.qkv + t * qkv_stride_;
+    float* k = q + q_dim;
+    float* v = k + kv_dim;
+    if (!layer.bq.empty()) cpu::add_in_place(q, layer.bq.data(), q_dim);
+    if (!layer.bk.empty()) cpu::add_in_place(k, layer.bk.data(), kv_dim);
+    if (!layer.bv.empty()) cpu::add_in_place(v, layer.bv.data(), kv_dim);
+    const float* cos_sin = buffers_.rope + t * rope_dims;
+    for (size_t h = 0; h < as_size(config_.n_head); ++h) {
+      float* head = q + h * head_dim;
+      if (!layer.q_norm.empty()) cpu::rms_norm(head, layer.q_norm.data(), config_.rms_eps, head, head_dim);
+      neox ? cpu::rope_neox(head, cos_sin, rope_dims) : cpu::rope_interleaved(head, cos_sin, rope_dims);
+    }
+    for (size_t h = 0; h < as_size(config_.n_head_kv); ++h) {
+      float* head = k + h * head_dim;
+      if (!layer.k_norm.empty()) cpu::rms_norm(head, layer.k_norm.data(), config_.rms_eps, head, head_dim);
+      neox ? cpu::rope_neox(head, cos_sin, rope_dims) : cpu::rope_interleaved(head, cos_sin, rope_dims);
+    }
+    std::memcpy(cache.key_row(layer_index, batch.sequences[t], batch.positions[t]), k, kv_dim * sizeof(float));
+    std::memcpy(cache.value_row(layer_index, batch.sequences[t], batch.positions[t]), v, kv_dim * sizeof(float));
+  });
+
+  const size_t n_head = as_size(config_.n_head);
+  const size_t group = n_head / as_size(config_.n_head_kv);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+  pool_.parallel_for(n * n_head, [&](size_t task, size_t) {
+    const size_t t = task / n_head, h = task % n_head;
+    const cpu::KvLayerView view = cache.layer_view(layer_index, batch.sequences[t]);
+    cpu::attention_head(buffers_.qkv + t * qkv_stride_ + h * head_dim, view, static_cast<int32_t>(h / group),
+                        config_.head_dim, batch.positions[t] + 1, scale, buffers_.attention + t * q_dim + h * head_dim);
+  });
+
+  linear(layer.wo, buffers_.attention, q_dim, n, buffers_.projected, d);
+  pool_.parallel_for(n, [&](size_t t, size_t) {
+    cpu::add_in_place(buffers_.hidden + t * d, buffers_.projected + t * d, d);
+    cpu::rms_norm(buffers_.hidden + t * d, layer.ffn_norm.data(), config_.rms_eps, buffers_.normed + t * d, d);
+  });
+}
+
+void Transformer::feed_forward_block(int32_t layer_index, size_t n) {
+  const LayerWeights& layer = weights_.layers[as_size(layer_index)];
+  const size_t d = as_size(config_.n_embd), ff = as_size(config_.n_ff);
+  const bool gelu = config_.arch.activation == FeedForwardActivation::GeluTanh;
+  size_t gate_stride = ff;
+  const float* up = buffers_.up;
+  size_t up_stride = ff;
+  if (layer.ffn_gate_up.present()) {
+    // Fused rows: [gate (ff); up (ff)] per token.
+    gate_stride = 2 * ff;
+    linear(layer.ffn_gate_up, buffers_.normed, d, n, buffers_.gate, gate_stride);
+    up = buffers_.gate + ff;
+    up_stride = gate_stride;
+  } else {
+    linear(layer.ffn_gate, buffers_.normed, d, n, buffers_.gate, gate_stride);
+    linear(layer.ffn_up, buffers_.normed, d, n, buffers_.up, up_stride);
+  }
+  pool_.parallel_for(n, [&](size_t t, size_t) {
+    float* gate = buffers_.gate + t * gate_stride;
+    gelu ? cpu::gelu_tanh_multiply(gate, up + t * up_stride, ff) : cpu::silu_multiply(gate, up + t * up_stride, ff);
+  });
+  linear(layer.ffn_down, buffers_.gate, gate_stride, n, buffers_.projected, d);
+  pool_.parallel_for(n, [&](size_t t, size_t) { cpu::add_in_place(buffers_.hidden + t * d, buffers_.projected + t * d, d); });
+}
+
+void Transformer::mixture_of_experts_block(int32_t layer_index, size_t n) {
+  const LayerWeights& layer = weights_.layers[as_size(layer_index)];
+  const size_t d = as_size(config_.n_embd), ff = as_size(config_.n_ff);
+  const size_t experts = as_size(config_.n_expert), used = as_size(config_.n_expert_used);
+  const bool gelu = config_.arch.activation == FeedForwardActivation::GeluTanh;
+
+  // Routing: softmax over all experts, keep the top `used` (ties: lower index), renormalise
+  // their weights to sum to one.
+  linear(layer.ffn_router, buffers_.normed, d, n, buffers_.router, experts);
+  for (size_t t = 0; t < n; ++t) {
+    float* probabilities = buffers_.router + t * experts;
+    cpu::softmax(probabilities, experts);
+    int32_t* chosen = buffers_.chosen_expert + t * used;
+    float* weight = buffers_.chosen_weight + t * used;
+    float total = 0.0f;
+    for (size_t slot = 0; slot < used; ++slot) {
+      size_t best = experts;
+      for (size_t e = 0; e < experts; ++e) {
+        bool taken = false;
+        for (size_t s = 0; s < slot; ++s) taken |= chosen[s] == static_cast<int32_t>(e);
+        if (!taken && (best == experts || probabilities[e] > probabilities[best])) best = e;
+      }
+      chosen[slot] = static_cast<int32_t>(best);
+      weight[slot] = probabilities[best];
+      total += probabilities[best];
+    }
+    for (size_t slot = 0; slot < used; ++slot) weight[slot] /= total;
+  }
+
+  // Each expert runs once over all tokens routed to it, so its weights are read once per batch.
+  for (size_t e = 0; e < experts; ++e) {
+    size_t m = 0;
+    for (size_t row = 0; row < n * used; ++row)
+      if (buffers_.chosen_expert[row] == static_cast<int32_t>(e)) buffers_.expert_rows[m++] = static_cast<int32_t>(row);
+    if (m == 0) continue;
+    for (size_t i = 0; i < m; ++i)
+      std::memcpy(buffers_.expert_input + i * d, buffers_.normed + as_size(buffers_.expert_rows[i]) / used * d, d * sizeof(float));
+    linear(layer.expert_gate[e], buffers_.expert_input, d, m, buffers_.gate, ff);
+    linear(layer.expert_up[e], buffers_.expert_input, d, m, buffers_.up, ff);
+    pool_.parallel_for(m, [&](size_t i, size_t) {
+      gelu ? cpu::gelu_tanh_multiply(buffers_.gate + i * ff, buffers_.up + i * ff, ff)
+           : cpu::silu_multiply(buffers_.gate + i * ff, buffers_.up + i * ff, ff);
+    });
+    linear(layer.expert_down[e], buffers_.gate, ff, m, buffers_.projected, d);
+    for (size_t i = 0; i < m; ++i)
+      std::memcpy(buffers_.expert_output + as_size(buffers_.expert_rows[i]) * d, buffers_.projected + i * d, d * sizeof(float));
+  }
+
+  // Weighted sum in slot order, so a token's result does not depend on the other tokens.
+  pool_.parallel_for(n, [&](size_t t, size_t) {
+    for (size_t slot = 0; slot < used; ++slot)
+      cpu::add_scaled_in_place(buffers_.hidden + t * d, buffers_.expert_output + (t * used + slot) * d,
+                               buffers_.chosen_weight[t * used + slot], d);
+  });
+}
+
+}  // namespace jisu

@@ -1,0 +1,67 @@
+#pragma once
+// The one transformer: every supported architecture runs through forward(), steered by the
+// ModelConfig (dims, RoPE style, activation) and by which tensors the weights contain (fused
+// QKV, biases, MoE). The input is always a Batch of tokens from any number of sequences.
+//
+// Buffers are planned once for max_batch_tokens in an arena; forward() does not allocate.
+#include <cstdint>
+#include <memory>
+
+#include "core/arena.h"
+#include "core/thread_pool.h"
+#include "models/model_config.h"
+#include "models/model_weights.h"
+#include "models/rope.h"
+#include "runtime/batch.h"
+#include "runtime/kv_cache.h"
+
+namespace jisu {
+
+class Transformer {
+ public:
+  Transformer(const ModelConfig& config, const ModelWeights& weights, ThreadPool& pool, int32_t max_batch_tokens);
+
+  int32_t max_batch_tokens() const { return max_batch_tokens_; }
+
+  // Evaluates `batch` (size <= max_batch_tokens), appending its K/V to each sequence's cache.
+  // Writes n_vocab logits for each token with wants_logits, in batch order, to `logits`.
+  // Throws jisu::Error for a token id outside the vocabulary, positions that do not continue
+  // their sequence, or a full cache (nothing is appended then).
+  void forward(const Batch& batch, KvCache& cache, float* logits);
+
+ private:
+  struct Buffers {
+    float* hidden;       // [tokens][n_embd] residual stream
+    float* normed;       // [tokens][n_embd]
+    float* qkv;          // [tokens][q_dim + 2 kv_dim]
+    float* attention;    // [tokens][q_dim]
+    float* projected;    // [tokens][n_embd]
+    float* gate;         // [tokens][2 n_ff]: gate (and up, when fused)
+    float* up;           // [tokens][n_ff]
+    float* rope;         // [tokens][rope dims] (cos, sin) pairs
+    // Mixture of experts
+    float* router;            // [tokens][n_expert]
+    int32_t* chosen_expert;   // [tokens][n_expert_used]
+    float* chosen_weight;     // [tokens][n_expert_used]
+    int32_t* expert_rows;     // [tokens]: (token * n_used + slot) routed to the current expert
+    float* expert_input;      // [tokens][n_embd] gathered inputs of one expert
+    float* expert_output;     // [tokens * n_expert_used][n_embd]
+  };
+
+  void validate_and_reserve(const Batch& batch, KvCache& cache) const;
+  void attention_block(int32_t layer, const Batch& batch, KvCache& cache);
+  void feed_forward_block(int32_t layer, size_t n_tokens);
+  void mixture_of_experts_block(int32_t layer, size_t n_tokens);
+  void linear(const WeightMatrix& weight, const float* x, size_t x_stride, size_t n_tokens, float* y, size_t y_stride);
+
+  const ModelConfig& config_;
+  const ModelWeights& weights_;
+  ThreadPool& pool_;
+  int32_t max_batch_tokens_;
+  RopeTable rope_table_;
+  std::unique_ptr<Arena> arena_;
+  Buffers buffers_{};
+  size_t qkv_stride_;
+};
+
+}  // namespace jisu

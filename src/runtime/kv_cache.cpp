@@ -1,0 +1,88 @@
+#include "runtime/kv_cache.h"
+
+#include "core/error.h"
+
+namespace jisu {
+namespace {
+int32_t blocks_for(int32_t positions, int32_t block_size) { return (positions + block_size - 1) / block_size; }
+
+int32_t planned_blocks(const ModelConfig& config, const KvCacheOptions& options) {
+  const int32_t context = options.context_length > 0 ? options.context_length : config.context_length;
+  if (options.block_size <= 0) throw Error("KV block size must be positive");
+  if (options.max_sequences <= 0) throw Error("the KV cache needs room for at least one sequence");
+  return options.n_blocks > 0 ? options.n_blocks : blocks_for(context, options.block_size) * options.max_sequences;
+}
+}  // namespace
+
+KvCache::KvCache(const ModelConfig& config, const KvCacheOptions& options)
+    : block_size_(options.block_size),
+      context_length_(options.context_length > 0 ? options.context_length : config.context_length),
+      kv_dim_(config.kv_dim()),
+      pool_(planned_blocks(config, options)) {
+  const size_t n_blocks = static_cast<size_t>(pool_.capacity());
+  layer_stride_ = n_blocks * static_cast<size_t>(block_size_) * static_cast<size_t>(kv_dim_);
+  const size_t total = layer_stride_ * static_cast<size_t>(config.n_layer);
+  try {
+    keys_.assign(total, 0.0f);
+    values_.assign(total, 0.0f);
+  } catch (const std::bad_alloc&) {
+    throw Error("cannot allocate the KV cache (" + std::to_string(total * 8 >> 20) + " MiB)",
+                "use a shorter context (-c) or fewer KV blocks");
+  }
+  sequences_.resize(static_cast<size_t>(options.max_sequences));
+  for (auto& sequence : sequences_)
+    sequence.block_table.reserve(static_cast<size_t>(blocks_for(context_length_, block_size_)));
+}
+
+bool KvCache::reserve(int32_t sequence, int32_t n_positions) {
+  if (sequence < 0 || sequence >= max_sequences())
+    throw Error("sequence id " + std::to_string(sequence) + " is outside [0, " + std::to_string(max_sequences()) + ")");
+  if (n_positions > context_length_)
+    throw Error("sequence needs " + std::to_string(n_positions) + " positions but the context holds " +
+                    std::to_string(context_length_),
+                "shorten the prompt or raise the context length");
+  SequenceState& state = sequences_[static_cast<size_t>(sequence)];
+  const int32_t needed = blocks_for(n_positions, block_size_) - static_cast<int32_t>(state.block_table.size());
+  if (needed <= 0) return true;
+  if (needed > pool_.free_count()) return false;
+  for (int32_t i = 0; i < needed; ++i) state.block_table.push_back(pool_.allocate());
+  return true;
+}
+
+void KvCache::set_length(int32_t sequence, int32_t n_positions) {
+  SequenceState& state = sequences_[static_cast<size_t>(sequence)];
+  JISU_ASSERT(n_positions <= static_cast<int32_t>(state.block_table.size()) * block_size_);
+  state.length = n_positions;
+}
+
+void KvCache::truncate(int32_t sequence, int32_t first_position) {
+  SequenceState& state = sequences_[static_cast<size_t>(sequence)];
+  const auto keep = static_cast<size_t>(blocks_for(first_position, block_size_));
+  while (state.block_table.size() > keep) {
+    pool_.release(state.block_table.back());
+    state.block_table.pop_back();
+  }
+  if (state.length > first_position) state.length = first_position;
+}
+
+size_t KvCache::row_index(int32_t layer, int32_t sequence, int32_t position) const {
+  const SequenceState& state = sequences_[static_cast<size_t>(sequence)];
+  const int32_t block = state.block_table[static_cast<size_t>(position / block_size_)];
+  return static_cast<size_t>(layer) * layer_stride_ +
+         (static_cast<size_t>(block) * block_size_ + static_cast<size_t>(position % block_size_)) * kv_dim_;
+}
+
+float* KvCache::key_row(int32_t layer, int32_t sequence, int32_t position) {
+  return keys_.data() + row_index(layer, sequence, position);
+}
+
+float* KvCache::value_row(int32_t layer, int32_t sequence, int32_t position) {
+  return values_.data() + row_index(layer, sequence, position);
+}
+
+cpu::KvLayerView KvCache::layer_view(int32_t layer, int32_t sequence) const {
+  const size_t base = static_cast<size_t>(layer) * layer_stride_;
+  return {keys_.data() + base, values_.data() + base, block_table(sequence).data(), block_size_, kv_dim_};
+}
+
+}  // namespace jisu

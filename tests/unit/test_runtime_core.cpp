@@ -1,0 +1,103 @@
+// Thread pool, KV block pool and paged KV cache.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <numeric>
+
+#include "core/error.h"
+#include "core/thread_pool.h"
+#include "runtime/kv_block_pool.h"
+#include "runtime/kv_cache.h"
+
+namespace jisu {
+namespace {
+
+TEST(ThreadPool, RunsEveryTaskExactlyOnce) {
+  for (size_t threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    for (size_t n_tasks : {0, 1, 2, 7, 1000}) {
+      std::vector<std::atomic<int>> hits(n_tasks);
+      std::atomic<size_t> bad_thread{0};
+      pool.parallel_for(n_tasks, [&](size_t index, size_t thread_id) {
+        hits[index].fetch_add(1);
+        if (thread_id >= threads) bad_thread.fetch_add(1);
+      });
+      for (size_t i = 0; i < n_tasks; ++i) EXPECT_EQ(hits[i].load(), 1) << "task " << i;
+      EXPECT_EQ(bad_thread.load(), 0u);
+    }
+  }
+}
+
+TEST(ThreadPool, ManySmallRegionsBackToBack) {
+  ThreadPool pool(2);
+  std::atomic<long> sum{0};
+  for (int round = 0; round < 20000; ++round)
+    pool.parallel_for(3, [&](size_t index, size_t) { sum.fetch_add(static_cast<long>(index)); });
+  EXPECT_EQ(sum.load(), 20000L * 3);
+}
+
+TEST(KvBlockPool, AllocatesUntilEmptyAndRecyclesOnLastRelease) {
+  KvBlockPool pool(3);
+  EXPECT_EQ(pool.free_count(), 3);
+  const int32_t a = pool.allocate(), b = pool.allocate(), c = pool.allocate();
+  EXPECT_EQ(pool.allocate(), -1);
+  EXPECT_NE(a, b);
+  EXPECT_NE(b, c);
+  pool.add_reference(b);
+  pool.release(b);
+  EXPECT_EQ(pool.free_count(), 0);  // still referenced once
+  pool.release(b);
+  EXPECT_EQ(pool.free_count(), 1);
+  EXPECT_EQ(pool.allocate(), b);
+  for (int32_t block : {a, b, c}) pool.release(block);
+  EXPECT_EQ(pool.used_count(), 0);
+}
+
+ModelConfig tiny_config() {
+  ModelConfig config;
+  config.n_embd = 8;
+  config.n_layer = 2;
+  config.n_head = 2;
+  config.n_head_kv = 1;
+  config.head_dim = 4;
+  config.context_length = 40;
+  return config;
+}
+
+TEST(KvCache, SequencesGetDisjointBlocksAndRowsRoundTrip) {
+  KvCacheOptions options;
+  options.block_size = 4;
+  options.max_sequences = 2;
+  options.n_blocks = 6;
+  KvCache cache(tiny_config(), options);
+  ASSERT_TRUE(cache.reserve(0, 9));   // 3 blocks
+  ASSERT_TRUE(cache.reserve(1, 12));  // 3 blocks
+  EXPECT_FALSE(cache.reserve(1, 13)); // pool exhausted: unchanged
+  EXPECT_EQ(cache.block_table(1).size(), 3u);
+  for (int32_t b0 : cache.block_table(0))
+    for (int32_t b1 : cache.block_table(1)) EXPECT_NE(b0, b1);
+  for (int32_t sequence = 0; sequence < 2; ++sequence)
+    for (int32_t position = 0; position < 9; ++position)
+      for (int32_t layer = 0; layer < 2; ++layer)
+        cache.key_row(layer, sequence, position)[3] = float(sequence * 1000 + layer * 100 + position);
+  for (int32_t sequence = 0; sequence < 2; ++sequence)
+    for (int32_t position = 0; position < 9; ++position)
+      for (int32_t layer = 0; layer < 2; ++layer)
+        EXPECT_EQ(cache.key_row(layer, sequence, position)[3], float(sequence * 1000 + layer * 100 + position));
+  cache.set_length(0, 9);
+  cache.truncate(0, 5);  // keeps blocks for positions 0..4: two blocks
+  EXPECT_EQ(cache.block_table(0).size(), 2u);
+  EXPECT_EQ(cache.length(0), 5);
+  cache.release(1);
+  EXPECT_EQ(cache.pool().free_count(), 4);
+}
+
+TEST(KvCache, RejectsPositionsPastTheContextAndBadSequences) {
+  KvCache cache(tiny_config(), KvCacheOptions{});
+  EXPECT_THROW(cache.reserve(0, 41), Error);
+  EXPECT_THROW(cache.reserve(1, 1), Error);
+  EXPECT_THROW(cache.reserve(-1, 1), Error);
+}
+
+}  // namespace
+}  // namespace jisu
