@@ -1,0 +1,81 @@
+#include "core/memory_bandwidth.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "core/cpu_features.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+namespace jisu {
+namespace {
+
+// Sums a slice with the widest loads the CPU has, so the probe measures memory, not the
+// add throughput of the loop.
+uint64_t sum_words_portable(const uint64_t* words, size_t begin, size_t end) {
+  uint64_t a = 0, b = 0, c = 0, d = 0;
+  size_t i = begin;
+  for (; i + 4 <= end; i += 4) {
+    a += words[i];
+    b += words[i + 1];
+    c += words[i + 2];
+    d += words[i + 3];
+  }
+  for (; i < end; ++i) a += words[i];
+  return a + b + c + d;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx512f"))) uint64_t sum_words_avx512(const uint64_t* words, size_t begin, size_t end) {
+  __m512i a = _mm512_set1_epi64(0), b = a, c = a, d = a;
+  size_t i = begin;
+  for (; i + 32 <= end; i += 32) {
+    a = _mm512_add_epi64(a, _mm512_loadu_si512(words + i));
+    b = _mm512_add_epi64(b, _mm512_loadu_si512(words + i + 8));
+    c = _mm512_add_epi64(c, _mm512_loadu_si512(words + i + 16));
+    d = _mm512_add_epi64(d, _mm512_loadu_si512(words + i + 24));
+  }
+  const uint64_t vector_sum = static_cast<uint64_t>(_mm512_reduce_add_epi64(_mm512_add_epi64(_mm512_add_epi64(a, b), _mm512_add_epi64(c, d))));
+  return vector_sum + sum_words_portable(words, i, end);
+}
+#endif
+
+uint64_t sum_words(const uint64_t* words, size_t begin, size_t end) {
+#if defined(__x86_64__)
+  if (active_isa() == Isa::Avx512) return sum_words_avx512(words, begin, end);
+#endif
+  return sum_words_portable(words, begin, end);
+}
+
+}  // namespace
+
+double measure_read_bandwidth_gbps(ThreadPool& pool, size_t bytes, int repeats) {
+  const size_t words = bytes / sizeof(uint64_t);
+  std::unique_ptr<uint64_t[]> buffer(new uint64_t[words]);
+  // Touch every page first so the measurement sees no page faults.
+  for (size_t i = 0; i < words; ++i) buffer[i] = i;
+  const size_t tasks = pool.size();
+  std::vector<uint64_t> sums(tasks * 8, 0);  // one cache line per task: no false sharing
+  double best = 0;
+  for (int repeat = 0; repeat < repeats; ++repeat) {
+    const auto start = std::chrono::steady_clock::now();
+    pool.parallel_for(tasks, [&](size_t task, size_t) {
+      sums[task * 8] = sum_words(buffer.get(), words * task / tasks, words * (task + 1) / tasks);
+    });
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    best = std::max(best, static_cast<double>(words * sizeof(uint64_t)) / seconds / 1e9);
+  }
+  // Keep the sums observable so the loads cannot be optimised away.
+  volatile uint64_t sink = 0;
+  for (uint64_t sum : sums) sink = sink + sum;
+  (void)sink;
+  return best;
+}
+
+}  // namespace jisu

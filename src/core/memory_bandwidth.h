@@ -1,0 +1,12 @@
+#pragma once
+// The roofline's denominator: sustained read bandwidth of main memory with the same threads
+// the kernels use. Reads a buffer far larger than the last-level cache; best of `repeats`.
+#include <cstddef>
+
+#include "core/thread_pool.h"
+
+namespace jisu {
+
+double measure_read_bandwidth_gbps(ThreadPool& pool, size_t bytes = size_t(1) << 30, int repeats = 5);
+
+}  // namespace jisu

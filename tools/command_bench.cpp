@@ -1,0 +1,202 @@
+// `jisu bench`: prompt-processing and generation speed in the spirit of llama-bench, with the
+// roofline: bytes read per generated token against a bandwidth probe run in the same command
+// on the same threads.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <numeric>
+
+#include "command_registry.h"
+#include "core/cpu_features.h"
+#include "core/error.h"
+#include "core/memory_bandwidth.h"
+#include "core/thread_pool.h"
+#include "models/model.h"
+#include "models/transformer.h"
+#include "runtime/kv_cache.h"
+
+namespace jisu::cli {
+namespace {
+
+struct BenchOptions {
+  std::string model;
+  int threads = 0;
+  std::vector<int> prompt_tokens = {128};
+  std::vector<int> generated_tokens = {32};
+  int repeats = 3;
+  int batch = 1;
+  int ubatch = 512;
+  bool json = false;
+  bool skip_probe = false;
+};
+
+struct BenchRow {
+  std::string test;
+  int tokens = 0;
+  double median_tps = 0, stddev_tps = 0;
+  double gbps = 0, roofline_pct = 0;  // generation rows only
+};
+
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const size_t n = values.size();
+  return n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
+}
+
+double stddev(const std::vector<double>& values) {
+  if (values.size() < 2) return 0;
+  const double mean = std::accumulate(values.begin(), values.end(), 0.0) / double(values.size());
+  double sum = 0;
+  for (double v : values) sum += (v - mean) * (v - mean);
+  return std::sqrt(sum / double(values.size() - 1));
+}
+
+class Bencher {
+ public:
+  Bencher(const Model& model, ThreadPool& pool, int max_context, int sequences, int ubatch)
+      : model_(model), n_vocab_(model.config().n_vocab) {
+    KvCacheOptions options;
+    options.context_length = max_context;
+    options.max_sequences = sequences;
+    cache_ = std::make_unique<KvCache>(model.config(), options);
+    transformer_ = std::make_unique<Transformer>(model.config(), model.weights(), pool, std::max(ubatch, sequences));
+    logits_.resize(static_cast<size_t>(std::max(ubatch, sequences)) * static_cast<size_t>(n_vocab_));
+    batch_.reserve(static_cast<size_t>(std::max(ubatch, sequences)));
+  }
+
+  // Seconds to evaluate `n` prompt tokens of one fresh sequence, in chunks of the ubatch.
+  double prompt(int n) {
+    cache_->release(0);
+    const auto start = std::chrono::steady_clock::now();
+    for (int begin = 0; begin < n; begin += transformer_->max_batch_tokens()) {
+      const int end = std::min(n, begin + transformer_->max_batch_tokens());
+      batch_.clear();
+      for (int i = begin; i < end; ++i) batch_.add(token(i), i, 0, i + 1 == n);
+      transformer_->forward(batch_, *cache_, logits_.data());
+    }
+    return seconds_since(start);
+  }
+
+  // Seconds to generate `n` tokens in each of `sequences` sequences, one token per sequence
+  // per forward, from an empty cache (as llama-bench's tg test).
+  double generate(int n, int sequences) {
+    for (int s = 0; s < sequences; ++s) cache_->release(s);
+    const auto start = std::chrono::steady_clock::now();
+    for (int step = 0; step < n; ++step) {
+      batch_.clear();
+      for (int s = 0; s < sequences; ++s) batch_.add(token(step * 31 + s), step, s, true);
+      transformer_->forward(batch_, *cache_, logits_.data());
+    }
+    return seconds_since(start);
+  }
+
+ private:
+  static double seconds_since(std::chrono::steady_clock::time_point start) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
+  int32_t token(int i) const { return static_cast<int32_t>((i * 7919 + 13) % n_vocab_); }
+
+  const Model& model_;
+  int32_t n_vocab_;
+  std::unique_ptr<KvCache> cache_;
+  std::unique_ptr<Transformer> transformer_;
+  std::vector<float> logits_;
+  Batch batch_;
+};
+
+int run_bench(const BenchOptions& options) {
+  if (options.repeats < 1) throw Error("-r must be at least 1");
+  if (options.batch < 1) throw Error("--batch must be at least 1");
+  const std::string path = options.model.empty() ? default_model_path() : options.model;
+  const auto model = Model::load(path);
+  const ModelConfig& config = model->config();
+  const size_t threads = options.threads > 0 ? static_cast<size_t>(options.threads) : ThreadPool::default_thread_count();
+  ThreadPool pool(threads);
+
+  int max_context = 1;
+  for (int p : options.prompt_tokens) max_context = std::max(max_context, p);
+  for (int n : options.generated_tokens) max_context = std::max(max_context, n);
+  if (max_context > config.context_length)
+    throw Error("the test needs " + std::to_string(max_context) + " positions but the model's context is " +
+                std::to_string(config.context_length));
+  Bencher bencher(*model, pool, max_context, options.batch, options.ubatch);
+
+  const double bandwidth = options.skip_probe ? 0.0 : measure_read_bandwidth_gbps(pool);
+  const double weight_bytes = static_cast<double>(model->weights().total_bytes);
+  std::vector<BenchRow> rows;
+
+  bencher.generate(2, 1);  // warm-up: page in the weights, spin up the threads
+  for (int p : options.prompt_tokens) {
+    if (p <= 0) continue;
+    std::vector<double> speeds;
+    for (int r = 0; r < options.repeats; ++r) speeds.push_back(p / bencher.prompt(p));
+    rows.push_back({"pp" + std::to_string(p), p, median(speeds), stddev(speeds), 0, 0});
+  }
+  for (int n : options.generated_tokens) {
+    if (n <= 0) continue;
+    std::vector<double> speeds;
+    for (int r = 0; r < options.repeats; ++r) speeds.push_back(double(n) * options.batch / bencher.generate(n, options.batch));
+    BenchRow row{(options.batch > 1 ? "tg" + std::to_string(n) + "x" + std::to_string(options.batch) : "tg" + std::to_string(n)),
+                 n, median(speeds), stddev(speeds), 0, 0};
+    // Bytes per decode step: every weight once, plus the KV read by attention (the mean
+    // context over the run is n/2 positions), per sequence.
+    const double kv_bytes_per_token = double(config.n_layer) * 2.0 * config.kv_dim() * sizeof(float) * (n / 2.0);
+    const double steps_per_second = row.median_tps / options.batch;
+    row.gbps = (weight_bytes + kv_bytes_per_token * options.batch) * steps_per_second / 1e9;
+    row.roofline_pct = bandwidth > 0 ? 100.0 * row.gbps / bandwidth : 0;
+    rows.push_back(row);
+  }
+
+  const std::string name = model->file().get_string("general.name").value_or(path);
+  if (options.json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& row : rows) {
+      nlohmann::json entry = {{"model", name},
+                              {"model_bytes", model->weights().total_bytes},
+                              {"threads", threads},
+                              {"isa", std::string(isa_name(active_isa()))},
+                              {"test", row.test},
+                              {"tokens_per_second", row.median_tps},
+                              {"stddev", row.stddev_tps},
+                              {"bandwidth_probe_gbps", bandwidth}};
+      if (row.test.rfind("tg", 0) == 0) {
+        entry["gbps"] = row.gbps;
+        entry["roofline_pct"] = row.roofline_pct;
+      }
+      out.push_back(entry);
+    }
+    std::printf("%s\n", out.dump(2).c_str());
+    return 0;
+  }
+  std::printf("model: %s, %.1f MiB of weights, %zu threads, isa %s, memory read probe %.1f GB/s\n\n", name.c_str(),
+              weight_bytes / 1048576.0, threads, std::string(isa_name(active_isa())).c_str(), bandwidth);
+  std::printf("| test | t/s | ± | GB/s | roofline %% |\n|---|---:|---:|---:|---:|\n");
+  for (const auto& row : rows) {
+    if (row.gbps > 0)
+      std::printf("| %s | %.2f | %.2f | %.1f | %.1f |\n", row.test.c_str(), row.median_tps, row.stddev_tps, row.gbps, row.roofline_pct);
+    else
+      std::printf("| %s | %.2f | %.2f | | |\n", row.test.c_str(), row.median_tps, row.stddev_tps);
+  }
+  return 0;
+}
+
+CommandRegistrar registrar{"bench", "Measure prompt and generation speed against the memory roofline",
+                           [](CLI::App& command) {
+                             auto options = std::make_shared<BenchOptions>();
+                             command.add_option("-m,--model", options->model, "GGUF model (default: bundled)");
+                             command.add_option("-t,--threads", options->threads, "threads")->check(CLI::Range(0, 1024));
+                             command.add_option("-p,--n-prompt", options->prompt_tokens, "prompt tokens (0: skip)")->delimiter(',');
+                             command.add_option("-n,--n-gen", options->generated_tokens, "generated tokens (0: skip)")->delimiter(',');
+                             command.add_option("-r,--repetitions", options->repeats, "repeats per test");
+                             command.add_option("--batch", options->batch, "sequences decoded together");
+                             command.add_option("-u,--ubatch", options->ubatch, "prompt tokens per forward")->check(CLI::Range(1, 1 << 16));
+                             command.add_flag("--json", options->json, "print one JSON array");
+                             command.add_flag("--no-probe", options->skip_probe, "skip the bandwidth probe");
+                             return [options] { return run_bench(*options); };
+                           }};
+
+}  // namespace
+}  // namespace jisu::cli
