@@ -156,6 +156,26 @@ MetadataValue read_value(Cursor& cursor, ValueType type, int depth) {
   return value;
 }
 
+// A key or tensor name from the file as it appears in an error message: errors are one line
+// (core/error.h), but a corrupted name can hold newlines, control bytes or 64 KiB of text.
+std::string printable(std::string_view name) {
+  static constexpr size_t kLimit = 120;
+  std::string out;
+  for (const char c : name.substr(0, kLimit)) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7f) {
+      static constexpr char hex[] = "0123456789abcdef";
+      out += "\\x";
+      out += hex[byte >> 4];
+      out += hex[byte & 15];
+    } else {
+      out += c;
+    }
+  }
+  if (name.size() > kLimit) out += "...";
+  return out;
+}
+
 std::string describe_shape(const std::vector<uint64_t>& shape) {
   std::string out = "[";
   for (size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
@@ -214,10 +234,10 @@ void GgufFile::parse() {
   metadata_.reserve(capped(metadata_count));
   for (uint64_t i = 0; i < metadata_count; ++i) {
     std::string key = cursor.read_string("metadata key");
-    if (!seen_keys.insert(key).second) cursor.fail("duplicate metadata key '" + key + "'");
+    if (!seen_keys.insert(key).second) cursor.fail("duplicate metadata key '" + printable(key) + "'");
     const uint32_t raw_type = cursor.read<uint32_t>("metadata value type");
     if (!known_value_type(raw_type))
-      cursor.fail("metadata key '" + key + "' has unknown value type " + std::to_string(raw_type));
+      cursor.fail("metadata key '" + printable(key) + "' has unknown value type " + std::to_string(raw_type));
     MetadataValue value = read_value(cursor, static_cast<ValueType>(raw_type), 0);
     metadata_.emplace_back(std::move(key), std::move(value));
   }
@@ -238,37 +258,38 @@ void GgufFile::parse() {
     TensorInfo tensor;
     tensor.name = cursor.read_string("tensor name");
     if (tensor.name.size() > kMaxNameLength) cursor.fail("tensor name longer than 65535 bytes");
-    if (!seen_names.insert(tensor.name).second) cursor.fail("duplicate tensor '" + tensor.name + "'");
+    if (!seen_names.insert(tensor.name).second) cursor.fail("duplicate tensor '" + printable(tensor.name) + "'");
     const uint32_t n_dims = cursor.read<uint32_t>("tensor dimension count");
     if (n_dims == 0 || n_dims > kMaxDims)
-      cursor.fail("tensor '" + tensor.name + "' has " + std::to_string(n_dims) + " dimensions (1 to 4 allowed)");
+      cursor.fail("tensor '" + printable(tensor.name) + "' has " + std::to_string(n_dims) +
+                  " dimensions (1 to 4 allowed)");
     tensor.element_count = 1;
     for (uint32_t d = 0; d < n_dims; ++d) {
       const uint64_t dim = cursor.read<uint64_t>("tensor dimension");
       if (dim == 0 || dim > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) / tensor.element_count)
-        cursor.fail("tensor '" + tensor.name + "' has an impossible dimension " + std::to_string(dim));
+        cursor.fail("tensor '" + printable(tensor.name) + "' has an impossible dimension " + std::to_string(dim));
       tensor.shape.push_back(dim);
       tensor.element_count *= dim;
     }
     const uint32_t raw_type = cursor.read<uint32_t>("tensor type");
     const auto traits = dtype_traits(raw_type);
     if (!traits)
-      cursor.fail("tensor '" + tensor.name + "' has unknown type id " + std::to_string(raw_type));
+      cursor.fail("tensor '" + printable(tensor.name) + "' has unknown type id " + std::to_string(raw_type));
     tensor.type = traits->type;
     if (tensor.shape[0] % traits->block_elements != 0)
-      cursor.fail("tensor '" + tensor.name + "' of type " + std::string(traits->name) + " has row length " +
+      cursor.fail("tensor '" + printable(tensor.name) + "' of type " + std::string(traits->name) + " has row length " +
                   std::to_string(tensor.shape[0]) + ", not a multiple of its block size " +
                   std::to_string(traits->block_elements));
     // element_count < 2^63 and block_bytes <= 292, so this cannot overflow 64 bits... unless
     // element_count is huge; divide first, then check the multiplication.
     const uint64_t blocks = tensor.element_count / traits->block_elements;
     if (blocks > std::numeric_limits<uint64_t>::max() / traits->block_bytes)
-      cursor.fail("tensor '" + tensor.name + "' is too large");
+      cursor.fail("tensor '" + printable(tensor.name) + "' is too large");
     tensor.byte_size = blocks * traits->block_bytes;
     tensor.offset = cursor.read<uint64_t>("tensor offset");
     if (tensor.offset % alignment_ != 0)
-      cursor.fail("tensor '" + tensor.name + "' offset " + std::to_string(tensor.offset) + " is not aligned to " +
-                  std::to_string(alignment_));
+      cursor.fail("tensor '" + printable(tensor.name) + "' offset " + std::to_string(tensor.offset) +
+                  " is not aligned to " + std::to_string(alignment_));
     tensors_.push_back(std::move(tensor));
   }
 
@@ -278,8 +299,9 @@ void GgufFile::parse() {
     const bool inside = data_offset_ <= size && tensor.offset <= size - data_offset_ &&
                         tensor.byte_size <= size - data_offset_ - tensor.offset;
     if (!inside)
-      throw Error("invalid GGUF file '" + file_path + "': tensor '" + tensor.name + "' " + describe_shape(tensor.shape) +
-                      " (" + std::to_string(tensor.byte_size) + " bytes at data offset " + std::to_string(tensor.offset) +
+      throw Error("invalid GGUF file '" + file_path + "': tensor '" + printable(tensor.name) + "' " +
+                      describe_shape(tensor.shape) + " (" + std::to_string(tensor.byte_size) +
+                      " bytes at data offset " + std::to_string(tensor.offset) +
                       ") extends past the end of the file (" + std::to_string(size) + " bytes)",
                   "the file is truncated or corrupted");
     tensor.data = file_->data() + data_offset_ + tensor.offset;
@@ -294,7 +316,7 @@ const MetadataValue* GgufFile::find(std::string_view key) const {
 
 namespace {
 [[noreturn]] void wrong_type(const std::string& path, std::string_view key, const MetadataValue& value, const char* wanted) {
-  throw Error("invalid GGUF file '" + path + "': metadata '" + std::string(key) + "' is " +
+  throw Error("invalid GGUF file '" + path + "': metadata '" + printable(key) + "' is " +
               std::string(value_type_name(value.type)) + ", expected " + wanted);
 }
 }  // namespace

@@ -1,0 +1,66 @@
+#pragma once
+// What a generation request asks of the sampler: one object per request, as llama.cpp and vLLM
+// users know it. Every knob has an "off" value, and the defaults are llama.cpp's.
+//
+//   temperature         0 = greedy (argmax, ties -> lowest token id); otherwise divides the logits
+//                       after truncation (llama.cpp's order: temperature is applied last).
+//   top_k               <= 0 = off; otherwise keep the k most likely tokens.
+//   top_p               1 = off; otherwise keep the smallest set of most likely tokens whose
+//                       probability reaches top_p (at least one token is always kept).
+//   min_p               0 = off; otherwise drop tokens whose probability is below
+//                       min_p * (probability of the most likely token).
+//   repetition_penalty  1 = off; for tokens seen in the last penalty_last_n accepted tokens, a
+//                       positive logit is divided by it and a negative one multiplied by it.
+//   presence_penalty    0 = off; subtracted once from the logit of every token seen.
+//   frequency_penalty   0 = off; subtracted count times from the logit of a token seen count times.
+//   penalty_last_n      how many recent accepted tokens the penalties look at: 0 = none (off),
+//                       -1 = the whole history.
+//   seed                set = reproducible draws (the same on every platform); unset = random.
+//   stop                strings that end generation; neither they nor anything after is returned.
+//   max_tokens          tokens to generate at most; -1 = until end-of-sequence or a full context.
+//   logprobs            return the log-probability of each chosen token.
+//   top_logprobs        also return that many most likely alternatives per position (0..20).
+//
+// validate() throws jisu::Error naming the first bad field; the sampler calls it too.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace jisu {
+
+struct SamplingParams {
+  float temperature = 0.8f;
+  int32_t top_k = 40;
+  float top_p = 0.95f;
+  float min_p = 0.05f;
+
+  float repetition_penalty = 1.0f;
+  float presence_penalty = 0.0f;
+  float frequency_penalty = 0.0f;
+  int32_t penalty_last_n = 64;
+
+  std::optional<uint64_t> seed;
+
+  std::vector<std::string> stop;
+  int32_t max_tokens = -1;
+
+  bool logprobs = false;
+  int32_t top_logprobs = 0;
+
+  // Limits enforced by validate().
+  static constexpr int32_t kMaxTopLogprobs = 20;
+  static constexpr int32_t kMaxPenaltyLastN = 1 << 20;
+
+  // Plain greedy decoding: temperature 0, nothing else changes the choice.
+  static SamplingParams greedy() {
+    SamplingParams params;
+    params.temperature = 0.0f;
+    return params;
+  }
+
+  // Throws jisu::Error ("top_p must be in (0, 1], got 1.5" plus a hint) for the first bad field.
+  void validate() const;
+};
+
+}  // namespace jisu

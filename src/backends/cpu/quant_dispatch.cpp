@@ -1,0 +1,46 @@
+// Entry points that validate arguments and pick the kernel for active_isa().
+#include <string>
+
+#include "backends/cpu/quant_blocks.h"
+#include "backends/cpu/quant_kernels.h"
+#include "core/error.h"
+
+namespace jisu::cpu {
+namespace {
+
+void check_length(DType type, size_t n) {
+  if (!weight_type_supported(type)) throw_unsupported_weight_type(type);
+  const size_t block = traits(type).block_elements;
+  if (n % block != 0)
+    throw Error("row of " + std::to_string(n) + " " + std::string(dtype_name(type)) +
+                    " elements is not a whole number of blocks",
+                "rows of this type hold multiples of " + std::to_string(block) + " elements");
+}
+
+}  // namespace
+
+void dequantize_row(DType type, const void* src, float* dst, size_t n) {
+  check_length(type, n);
+  switch (active_isa()) {
+    case Isa::Avx512: return dequantize_row_avx512(type, src, dst, n);
+    case Isa::Avx2: return dequantize_row_avx2(type, src, dst, n);
+    case Isa::Scalar: break;
+  }
+  dequantize_row_scalar(type, src, dst, n);
+}
+
+void matmul_rows(const MatmulArgs& args) {
+  check_length(args.type, args.n);
+  if (args.row_end < args.row_begin) throw Error("matmul row range ends before it begins");
+  if (args.w_row_bytes < row_bytes(args.type, args.n))
+    throw Error("matmul weight rows of " + std::to_string(args.w_row_bytes) + " bytes cannot hold " +
+                std::to_string(args.n) + " " + std::string(dtype_name(args.type)) + " elements");
+  switch (active_isa()) {
+    case Isa::Avx512: return matmul_rows_avx512(args);
+    case Isa::Avx2: return matmul_rows_avx2(args);
+    case Isa::Scalar: break;
+  }
+  matmul_rows_scalar(args);
+}
+
+}  // namespace jisu::cpu
