@@ -13,10 +13,10 @@
 
 namespace jisu {
 namespace {
-// Spin this many iterations waiting for work before sleeping. ~50 us on current cores: long
-// enough to cover the gap between two ops of a decode step, short enough not to burn a core
-// while the engine is idle.
-constexpr int kSpinIterations = 20000;
+// Spin this many pause instructions waiting before sleeping (workers) or yielding (the
+// caller): tens of microseconds on current cores, long enough to cover the gap between two ops
+// of a decode step, short enough not to burn a core another process needs.
+constexpr int kSpinIterations = 4000;
 }  // namespace
 
 ThreadPool::ThreadPool(size_t n_threads) : n_threads_(n_threads == 0 ? 1 : n_threads) {
@@ -58,10 +58,11 @@ void ThreadPool::parallel_for(size_t n_tasks, FunctionRef<void(size_t, size_t)> 
     for (size_t i = 0; i < n_tasks; ++i) task(i, 0);
     return;
   }
+  // Workers only read these after seeing open_ set (seq_cst store below), so plain writes do.
   job_ = &task;
   job_tasks_ = n_tasks;
   next_task_.store(0, std::memory_order_relaxed);
-  workers_busy_.store(n_threads_ - 1, std::memory_order_relaxed);
+  open_.store(true);
   {
     // The lock orders the publication against a worker that is about to sleep.
     std::lock_guard<std::mutex> lock(sleep_mutex_);
@@ -69,7 +70,13 @@ void ThreadPool::parallel_for(size_t n_tasks, FunctionRef<void(size_t, size_t)> 
   }
   wake_.notify_all();
   run_tasks(0);
-  while (workers_busy_.load(std::memory_order_acquire) != 0) JISU_CPU_RELAX();
+  open_.store(false);
+  // Joined workers are at most finishing their last task: spin briefly, then yield so that a
+  // descheduled one gets the core back sooner on an oversubscribed machine.
+  for (int spin = 0; active_.load() != 0; ++spin) {
+    if (spin < kSpinIterations) JISU_CPU_RELAX();
+    else sched_yield();
+  }
   job_ = nullptr;
 }
 
@@ -88,8 +95,9 @@ void ThreadPool::worker_loop(size_t thread_id) {
     }
     seen = current;
     if (stopping_.load()) return;
-    run_tasks(thread_id);
-    workers_busy_.fetch_sub(1, std::memory_order_acq_rel);
+    active_.fetch_add(1);
+    if (open_.load()) run_tasks(thread_id);
+    active_.fetch_sub(1);
   }
 }
 

@@ -7,6 +7,14 @@
 // Dispatch does not allocate or lock on the fast path: workers spin briefly on a generation
 // counter before sleeping on a condition variable, because a decode step issues hundreds of
 // small parallel regions and waking sleeping threads each time would dominate.
+//
+// Joining protocol (why the caller never waits for a worker that has not started): a job is
+// open while its tasks are being handed out. A worker joins by incrementing active_ and then
+// checking open_; the caller, after running tasks itself until none are left, closes the job and
+// waits only until active_ is zero. Both sides use sequentially consistent operations, so
+// either the caller sees the worker's increment (and waits for it) or the worker sees the job
+// closed (and backs out without touching it). On an oversubscribed machine a descheduled worker
+// therefore costs nothing: the caller and the running workers take its share.
 #include <atomic>
 #include <condition_variable>
 #include <cstddef>
@@ -46,7 +54,8 @@ class ThreadPool {
   FunctionRef<void(size_t, size_t)>* job_ = nullptr;
   size_t job_tasks_ = 0;
   std::atomic<size_t> next_task_{0};
-  std::atomic<size_t> workers_busy_{0};
+  std::atomic<bool> open_{false};
+  std::atomic<size_t> active_{0};  // workers that joined (or are checking) the current job
   std::atomic<uint64_t> generation_{0};
   std::atomic<bool> stopping_{false};
 
