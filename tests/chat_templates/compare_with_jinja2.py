@@ -49,32 +49,34 @@ def first_difference(a, b):
 
 
 def check(case, jisu, context_path):
+    """(problem or None, whether jinja2 raised)."""
     template_path, messages_path, add_generation_prompt = case
     with open(template_path, encoding="utf-8") as f:
         source = f.read()
     with open(messages_path, encoding="utf-8") as f:
         messages_doc = json.load(f)
     expected, expected_error = reference(source, messages_doc, add_generation_prompt)
+    raised = expected_error is not None
     rc, out, err = run_engine(jisu, template_path, messages_path, context_path, add_generation_prompt)
     if rc is None:
-        return err
+        return err, raised
     if rc >= 128 or rc < 0:
-        return f"engine killed by a signal (status {rc}): {err.strip()[:300]}"
-    if expected_error is not None:
+        return f"engine killed by a signal (status {rc}): {err.strip()[:300]}", raised
+    if raised:
         if rc == 0:
-            return f"jinja2 raised ({expected_error[:200]}) but the engine rendered {len(out)} bytes"
+            return f"jinja2 raised ({expected_error[:200]}) but the engine rendered {len(out)} bytes", raised
         lines = err.splitlines()
         if rc != 1 or len(lines) != 1 or not lines[0].startswith("error:") or out:
-            return f"engine failed untidily (status {rc}, stderr {err[:300]!r}, {len(out)} bytes on stdout)"
-        return None
+            return f"engine failed untidily (status {rc}, stderr {err[:300]!r}, {len(out)} bytes on stdout)", raised
+        return None, raised
     if rc != 0:
-        return f"engine failed where jinja2 rendered: {err.strip()[:400]}"
+        return f"engine failed where jinja2 rendered: {err.strip()[:400]}", raised
     expected_bytes = expected.encode("utf-8")
     if out != expected_bytes:
         at, want, got = first_difference(expected_bytes, out)
         return (f"output differs at byte {at} (jinja2 {len(expected_bytes)} bytes, engine {len(out)}):\n"
-                f"      jinja2: {want!r}\n      engine: {got!r}")
-    return None
+                f"      jinja2: {want!r}\n      engine: {got!r}"), raised
+    return None, raised
 
 
 def main():
@@ -96,12 +98,14 @@ def main():
         with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
             results = list(pool.map(lambda case: check(case, jisu, context_path), cases))
     failed = 0
-    for (template, conversation, generation), problem in zip(cases, results):
+    for (template, conversation, generation), (problem, _) in zip(cases, results):
         if problem is not None:
             failed += 1
             print(f"FAIL {os.path.basename(template)} x {os.path.basename(conversation)}"
                   f" (add_generation_prompt={generation}): {problem}")
-    print(f"{len(templates)} templates x {len(conversations)} conversations x 2: "
+    raised = sum(1 for _, jinja2_raised in results if jinja2_raised)
+    print(f"{len(templates)} templates x {len(conversations)} conversations x 2 (generation prompt off/on) = "
+          f"{len(cases)} cases, {len(cases) - raised} rendered and {raised} raised by jinja2: "
           f"{len(cases) - failed} passed, {failed} failed")
     return 1 if failed else 0
 
