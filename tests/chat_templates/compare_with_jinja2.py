@@ -3,7 +3,7 @@
 must print exactly what jinja2 renders (reference_render.py, run in-process here), and must fail
 (exit status 1, one "error:" line on stderr, nothing on stdout) exactly where jinja2 raises.
 
-Usage: compare_with_jinja2.py JISU TEMPLATES_DIR CONVERSATIONS_DIR
+Usage: compare_with_jinja2.py JISU CONVERSATIONS_DIR TEMPLATES_DIR [TEMPLATES_DIR...]
 Prints one line per failure and a summary "N passed, M failed"; exits 1 if anything failed or
 if there was nothing to compare (a missing fixture directory is a failure, never a skip).
 """
@@ -80,11 +80,11 @@ def check(case, jisu, context_path):
 
 
 def main():
-    if len(sys.argv) != 4:
+    if len(sys.argv) < 4:
         print(__doc__, file=sys.stderr)
         return 2
-    jisu, templates_dir, conversations_dir = sys.argv[1:]
-    templates = sorted(os.path.join(templates_dir, n) for n in os.listdir(templates_dir) if n.endswith(".jinja"))
+    jisu, conversations_dir, template_dirs = sys.argv[1], sys.argv[2], sys.argv[3:]
+    templates = [os.path.join(d, n) for d in template_dirs for n in sorted(os.listdir(d)) if n.endswith(".jinja")]
     conversations = sorted(os.path.join(conversations_dir, n) for n in os.listdir(conversations_dir)
                            if n.endswith(".json"))
     if not templates or not conversations:
@@ -101,7 +101,7 @@ def main():
     for (template, conversation, generation), (problem, _) in zip(cases, results):
         if problem is not None:
             failed += 1
-            print(f"FAIL {os.path.basename(template)} x {os.path.basename(conversation)}"
+            print(f"FAIL {os.path.relpath(template)} x {os.path.basename(conversation)}"
                   f" (add_generation_prompt={generation}): {problem}")
     raised = sum(1 for _, jinja2_raised in results if jinja2_raised)
     print(f"{len(templates)} templates x {len(conversations)} conversations x 2 (generation prompt off/on) = "

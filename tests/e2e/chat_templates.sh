@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `jisu chat-template` against jinja2 (tests/chat_templates/compare_with_jinja2.py): every
-# fixture template x every conversation in tests/chat_templates/conversations, generation
-# prompt on and off, byte-identical output or the same failure.
+# fixture template (and tests/chat_templates/templates) x every conversation in
+# tests/chat_templates/conversations, generation prompt on and off, byte-identical output or
+# the same failure.
 #   bash tests/e2e/chat_templates.sh path/to/jisu path/to/source-dir
 set -u
 
@@ -31,5 +32,7 @@ if ! python3 -c 'import jinja2' 2>/dev/null; then
 fi
 JISU=$(cd "$(dirname "$JISU")" && pwd)/$(basename "$JISU")
 
+# The fixture templates, plus tests/chat_templates/templates: jinja features and builtins the
+# fixtures leave out, and templates on which jinja2 must fail.
 exec python3 "$SOURCE_DIR/tests/chat_templates/compare_with_jinja2.py" "$JISU" \
-  "$FIXTURES/chat-templates" "$SOURCE_DIR/tests/chat_templates/conversations"
+  "$SOURCE_DIR/tests/chat_templates/conversations" "$FIXTURES/chat-templates" "$SOURCE_DIR/tests/chat_templates/templates"
