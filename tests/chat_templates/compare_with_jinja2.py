@@ -83,7 +83,14 @@ def main():
     if len(sys.argv) < 4:
         print(__doc__, file=sys.stderr)
         return 2
-    jisu, conversations_dir, template_dirs = sys.argv[1], sys.argv[2], sys.argv[3:]
+    jisu, conversations_dir, template_dirs = os.path.abspath(sys.argv[1]), sys.argv[2], sys.argv[3:]
+    if not os.access(jisu, os.X_OK):
+        print(f"FAIL: {jisu} is not an executable")
+        return 1
+    missing = [p for p in [conversations_dir] + template_dirs if not os.path.isdir(p)]
+    if missing:
+        print(f"FAIL: missing template or conversation directories {missing} (set JISU_SHARED_DIR?)")
+        return 1
     templates = [os.path.join(d, n) for d in template_dirs for n in sorted(os.listdir(d)) if n.endswith(".jinja")]
     conversations = sorted(os.path.join(conversations_dir, n) for n in os.listdir(conversations_dir)
                            if n.endswith(".json"))

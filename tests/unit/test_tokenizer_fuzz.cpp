@@ -86,55 +86,54 @@ std::string random_unicode(std::mt19937& rng, size_t max_units, bool special_tex
   return out;
 }
 
-void expect_ids_in_range(const Tokenizer& tokenizer, const std::vector<int32_t>& ids, const std::string& what) {
-  for (int32_t id : ids)
-    ASSERT_TRUE(id >= 0 && id < tokenizer.n_vocab()) << what << ": id " << id << " outside [0, " << tokenizer.n_vocab() << ")";
+// encode() with and without special-token handling: every id inside the vocabulary, and
+// decode() accepts the ids.
+void check_encode(const Tokenizer& tokenizer, const std::string& input) {
+  for (const bool special : {false, true}) {
+    const std::vector<int32_t> ids = tokenizer.encode(input, special, special);
+    for (int32_t id : ids)
+      ASSERT_TRUE(id >= 0 && id < tokenizer.n_vocab())
+          << "input '" << escaped(input) << "': id " << id << " outside [0, " << tokenizer.n_vocab() << ")";
+    (void)tokenizer.decode(ids, special);
+  }
+}
+
+// Runs `body(vocabulary, tokenizer, rng)` for every fixture vocabulary, each with a fresh
+// generator seeded with `seed`.
+template <typename Body>
+void for_each_vocabulary(uint32_t seed, Body body) {
+  for (const FuzzVocabulary& vocabulary : fuzz_vocabularies()) {
+    SCOPED_TRACE(vocabulary.name);
+    const std::unique_ptr<Tokenizer> tokenizer = load(vocabulary.name);
+    std::mt19937 rng(seed);
+    body(vocabulary, *tokenizer, rng);
+    if (::testing::Test::HasFatalFailure()) return;
+  }
 }
 
 TEST(TokenizerFuzz, RandomBytesEncodeWithinVocabulary) {
   size_t cases = 0;
-  for (const FuzzVocabulary& vocabulary : fuzz_vocabularies()) {
-    SCOPED_TRACE(vocabulary.name);
-    const std::unique_ptr<Tokenizer> tokenizer = load(vocabulary.name);
-    std::mt19937 rng(1234);
-    for (int i = 0; i < 150; ++i, ++cases) {
-      const std::string input = random_bytes(rng, 64);
-      const bool special = i % 2 == 0;
-      const std::vector<int32_t> ids = tokenizer->encode(input, special, special);
-      expect_ids_in_range(*tokenizer, ids, "bytes '" + escaped(input) + "'");
-      if (HasFatalFailure()) return;
-      // decode accepts whatever encode produced.
-      (void)tokenizer->decode(ids);
-    }
-  }
-  std::printf("tokenizer random-bytes cases: %zu\n", cases);
+  for_each_vocabulary(1234, [&](const FuzzVocabulary&, const Tokenizer& tokenizer, std::mt19937& rng) {
+    for (int i = 0; i < 150 && !HasFatalFailure(); ++i, ++cases) check_encode(tokenizer, random_bytes(rng, 64));
+  });
+  std::printf("tokenizer random-bytes cases: %zu (each encoded with and without special tokens)\n", cases);
 }
 
 TEST(TokenizerFuzz, RandomUnicodeRoundTripsOnLosslessVocabularies) {
   size_t cases = 0, round_trips = 0;
-  for (const FuzzVocabulary& vocabulary : fuzz_vocabularies()) {
-    SCOPED_TRACE(vocabulary.name);
-    const std::unique_ptr<Tokenizer> tokenizer = load(vocabulary.name);
-    std::mt19937 rng(5678);
-    for (int i = 0; i < 150; ++i, ++cases) {
-      const std::string input = random_unicode(rng, 24);
-      ASSERT_TRUE(utf8::is_valid(input));
-      for (const bool special : {false, true}) {
-        const std::vector<int32_t> ids = tokenizer->encode(input, special, special);
-        expect_ids_in_range(*tokenizer, ids, "text '" + escaped(input) + "'");
-        if (HasFatalFailure()) return;
-        (void)tokenizer->decode(ids, special);
-      }
+  for_each_vocabulary(5678, [&](const FuzzVocabulary& vocabulary, const Tokenizer& tokenizer, std::mt19937& rng) {
+    for (int i = 0; i < 150 && !HasFatalFailure(); ++i, ++cases) {
+      check_encode(tokenizer, random_unicode(rng, 24));
       if (!vocabulary.lossless) continue;
       // Round trips hold for plain text only: text spelling a user-defined token (phi-3's
       // "</s>") becomes that token even without parse_special, and the whitespace it strips
       // and the space prefix after it are lost -- as in llama.cpp.
       const std::string plain = random_unicode(rng, 24, /*special_texts=*/false);
-      const std::vector<int32_t> ids = tokenizer->encode(plain, false, false);
+      const std::vector<int32_t> ids = tokenizer.encode(plain, false, false);
       ++round_trips;
-      ASSERT_EQ(tokenizer->decode(ids), plain) << "round trip of '" << escaped(plain) << "' via" << ids_to_string(ids);
+      ASSERT_EQ(tokenizer.decode(ids), plain) << "round trip of '" << escaped(plain) << "' via" << ids_to_string(ids);
     }
-  }
+  });
   std::printf("tokenizer random-unicode cases: %zu (round trips checked: %zu)\n", cases, round_trips);
 }
 
@@ -151,20 +150,18 @@ TEST(TokenizerFuzz, EveryFixtureVocabularyIsListed) {
 
 TEST(StreamingDetokenizerFuzz, RandomIdStreamsGiveValidUtf8MatchingDecode) {
   size_t streams = 0, compared = 0;
-  for (const FuzzVocabulary& vocabulary : fuzz_vocabularies()) {
-    SCOPED_TRACE(vocabulary.name);
-    const std::unique_ptr<Tokenizer> tokenizer = load(vocabulary.name);
-    std::mt19937 rng(91011);
-    std::uniform_int_distribution<int32_t> any_id(0, tokenizer->n_vocab() - 1);
+  for_each_vocabulary(91011, [&](const FuzzVocabulary&, const Tokenizer& tokenizer, std::mt19937& rng) {
+    std::uniform_int_distribution<int32_t> any_id(0, tokenizer.n_vocab() - 1);
     std::uniform_int_distribution<int> length(0, 40);
     for (int i = 0; i < 120; ++i, ++streams) {
       // Half the streams mix in ids of the encoded random text, so whole words and multi-token
       // characters occur, not only unrelated ids.
       std::vector<int32_t> ids;
-      if (i % 2 == 1) ids = tokenizer->encode(random_unicode(rng, 12), false, false);
-      for (int n = length(rng); n > 0; --n) ids.insert(ids.begin() + std::uniform_int_distribution<size_t>(0, ids.size())(rng), any_id(rng));
+      if (i % 2 == 1) ids = tokenizer.encode(random_unicode(rng, 12), false, false);
+      for (int n = length(rng); n > 0; --n)
+        ids.insert(ids.begin() + std::uniform_int_distribution<size_t>(0, ids.size())(rng), any_id(rng));
       for (const bool skip_special : {true, false}) {
-        StreamingDetokenizer stream(*tokenizer, skip_special);
+        StreamingDetokenizer stream(tokenizer, skip_special);
         std::string joined;
         for (int32_t id : ids) {
           const std::string piece = stream.push(id);
@@ -174,14 +171,14 @@ TEST(StreamingDetokenizerFuzz, RandomIdStreamsGiveValidUtf8MatchingDecode) {
         const std::string tail = stream.flush();
         ASSERT_TRUE(utf8::is_valid(tail)) << "flush: '" << escaped(tail) << "'";
         joined += tail;
-        const std::string decoded = tokenizer->decode(ids, skip_special);
+        const std::string decoded = tokenizer.decode(ids, skip_special);
         if (utf8::is_valid(decoded)) {
           ++compared;
           ASSERT_EQ(joined, decoded) << "ids" << ids_to_string(ids);
         }
       }
     }
-  }
+  });
   std::printf("streaming detokenizer streams: %zu (x2 skip_special; equal to decode checked: %zu)\n", streams, compared);
 }
 
