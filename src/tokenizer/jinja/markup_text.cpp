@@ -16,13 +16,16 @@ namespace {
 struct NamedEntity {
   std::string_view name;
   char32_t code_point;
+  bool legacy;  // HTML 4 name that html.unescape also replaces without the closing ';'
 };
 
 constexpr NamedEntity kNamedEntities[] = {
-    {"amp", '&'},      {"lt", '<'},        {"gt", '>'},        {"quot", '"'},      {"apos", '\''},
-    {"nbsp", 0xA0},    {"copy", 0xA9},     {"reg", 0xAE},      {"laquo", 0xAB},    {"raquo", 0xBB},
-    {"hellip", 0x2026}, {"mdash", 0x2014}, {"ndash", 0x2013},  {"lsquo", 0x2018},  {"rsquo", 0x2019},
-    {"ldquo", 0x201C}, {"rdquo", 0x201D},  {"trade", 0x2122},  {"euro", 0x20AC},   {"middot", 0xB7},
+    {"amp", '&', true},        {"lt", '<', true},         {"gt", '>', true},        {"quot", '"', true},
+    {"AMP", '&', true},        {"LT", '<', true},         {"GT", '>', true},        {"QUOT", '"', true},
+    {"nbsp", 0xA0, true},      {"copy", 0xA9, true},      {"reg", 0xAE, true},      {"laquo", 0xAB, true},
+    {"raquo", 0xBB, true},     {"middot", 0xB7, true},    {"apos", '\'', false},    {"hellip", 0x2026, false},
+    {"mdash", 0x2014, false},  {"ndash", 0x2013, false},  {"lsquo", 0x2018, false}, {"rsquo", 0x2019, false},
+    {"ldquo", 0x201C, false},  {"rdquo", 0x201D, false},  {"trade", 0x2122, false}, {"euro", 0x20AC, false},
 };
 
 // Python's html.unescape replacement for invalid numeric references.
@@ -71,17 +74,25 @@ std::string html_unescape(std::string_view text) {
       pos = p;
       continue;
     }
-    bool replaced = false;
+    // "&name;" first; else the longest legacy name that starts the text ("&ampx" -> "&x").
+    const NamedEntity* match = nullptr;
+    bool with_semicolon = false;
     for (const NamedEntity& entity : kNamedEntities) {
-      if (text.substr(pos, entity.name.size()) == entity.name && pos + entity.name.size() < text.size() &&
-          text[pos + entity.name.size()] == ';') {
-        utf8::append(out, entity.code_point);
-        pos += entity.name.size() + 1;
-        replaced = true;
-        break;
+      if (text.substr(pos, entity.name.size()) != entity.name) continue;
+      const bool semicolon = pos + entity.name.size() < text.size() && text[pos + entity.name.size()] == ';';
+      if (semicolon && (!with_semicolon || entity.name.size() > match->name.size())) {
+        match = &entity;
+        with_semicolon = true;
+      } else if (!with_semicolon && entity.legacy && (!match || entity.name.size() > match->name.size())) {
+        match = &entity;
       }
     }
-    if (!replaced) out += '&';
+    if (!match) {
+      out += '&';
+      continue;
+    }
+    utf8::append(out, match->code_point);
+    pos += match->name.size() + (with_semicolon ? 1 : 0);
   }
   out.append(text.substr(pos));
   return out;
