@@ -3,7 +3,9 @@
 must print exactly what jinja2 renders (reference_render.py, run in-process here), and must fail
 (exit status 1, one "error:" line on stderr, nothing on stdout) exactly where jinja2 raises.
 
-Usage: compare_with_jinja2.py JISU CONVERSATIONS_DIR TEMPLATES_DIR [TEMPLATES_DIR...]
+Usage: compare_with_jinja2.py JISU CONVERSATIONS_DIR TEMPLATES_DIR [TEMPLATES_DIR...] [--expressions FILE]
+--expressions: one-line templates (a file of them, '#' comments), each rendered once with the
+user_only conversation.
 Prints one line per failure and a summary "N passed, M failed"; exits 1 if anything failed or
 if there was nothing to compare (a missing fixture directory is a failure, never a skip).
 """
@@ -50,7 +52,7 @@ def first_difference(a, b):
 
 def check(case, jisu, context_path):
     """(problem or None, whether jinja2 raised)."""
-    template_path, messages_path, add_generation_prompt = case
+    template_path, messages_path, add_generation_prompt, _ = case
     with open(template_path, encoding="utf-8") as f:
         source = f.read()
     with open(messages_path, encoding="utf-8") as f:
@@ -83,7 +85,16 @@ def main():
     if len(sys.argv) < 4:
         print(__doc__, file=sys.stderr)
         return 2
-    jisu, conversations_dir, template_dirs = os.path.abspath(sys.argv[1]), sys.argv[2], sys.argv[3:]
+    args = sys.argv[1:]
+    expressions_path = None
+    if "--expressions" in args:
+        at = args.index("--expressions")
+        expressions_path = args[at + 1] if at + 1 < len(args) else ""
+        del args[at:at + 2]
+    if len(args) < 3:
+        print(__doc__, file=sys.stderr)
+        return 2
+    jisu, conversations_dir, template_dirs = os.path.abspath(args[0]), args[1], args[2:]
     if not os.access(jisu, os.X_OK):
         print(f"FAIL: {jisu} is not an executable")
         return 1
@@ -97,23 +108,36 @@ def main():
     if not templates or not conversations:
         print(f"FAIL: nothing to compare ({len(templates)} templates, {len(conversations)} conversations)")
         return 1
-    cases = [(t, c, g) for t in templates for c in conversations for g in (False, True)]
+    cases = [(t, c, g, f"{os.path.relpath(t)} x {os.path.basename(c)} (add_generation_prompt={g})")
+             for t in templates for c in conversations for g in (False, True)]
     with tempfile.TemporaryDirectory(prefix="jisu-chat-templates-") as tmp:
         context_path = os.path.join(tmp, "context.json")
         with open(context_path, "w", encoding="utf-8") as f:
             json.dump(CONTEXT, f)
+        if expressions_path is not None:
+            if not os.path.isfile(expressions_path):
+                print(f"FAIL: expressions file {expressions_path!r} not found")
+                return 1
+            with open(expressions_path, encoding="utf-8") as f:
+                lines = [line.rstrip("\n") for line in f if line.strip() and not line.startswith("#")]
+            user_only = os.path.join(conversations_dir, "user_only.json")
+            for number, line in enumerate(lines, 1):
+                path = os.path.join(tmp, f"expression-{number}.jinja")
+                with open(path, "w", encoding="utf-8") as f:
+                    f.write(line)
+                cases.append((path, user_only, False, f"expression {number}: {line}"))
         with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
             results = list(pool.map(lambda case: check(case, jisu, context_path), cases))
     failed = 0
-    for (template, conversation, generation), (problem, _) in zip(cases, results):
+    for (_, _, _, label), (problem, _) in zip(cases, results):
         if problem is not None:
             failed += 1
-            print(f"FAIL {os.path.relpath(template)} x {os.path.basename(conversation)}"
-                  f" (add_generation_prompt={generation}): {problem}")
+            print(f"FAIL {label}: {problem}")
     raised = sum(1 for _, jinja2_raised in results if jinja2_raised)
-    print(f"{len(templates)} templates x {len(conversations)} conversations x 2 (generation prompt off/on) = "
-          f"{len(cases)} cases, {len(cases) - raised} rendered and {raised} raised by jinja2: "
-          f"{len(cases) - failed} passed, {failed} failed")
+    expressions = len(cases) - 2 * len(templates) * len(conversations)
+    print(f"{len(templates)} templates x {len(conversations)} conversations x 2 (generation prompt off/on)"
+          f" + {expressions} expressions = {len(cases)} cases, {len(cases) - raised} rendered and {raised} raised"
+          f" by jinja2: {len(cases) - failed} passed, {failed} failed")
     return 1 if failed else 0
 
 
