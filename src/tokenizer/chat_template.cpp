@@ -34,9 +34,10 @@ int days_in_month(int year, int month) {
   return month == 2 && leap ? 29 : kDays[month - 1];
 }
 
-// "YYYY-MM-DD[(T| )HH[:MM[:SS[.f{1,6}]]]]" -> broken-down time with weekday and day of year
-// filled in (strftime's %a/%A/%j need them). The subset of datetime.fromisoformat the
-// reference accepts and a pinned clock needs; anything else is an error rather than a guess.
+// "YYYY-MM-DD[(T| )HH[:MM[:SS[.f{1,6}]]][Z|(+|-)HH:MM]]" -> broken-down time with weekday and
+// day of year filled in (strftime's %a/%A/%j need them). The subset of datetime.fromisoformat
+// the reference accepts and a pinned clock needs; anything else is an error rather than a guess.
+// A UTC offset is accepted and does not shift the fields (strftime prints them as written).
 std::tm parse_pinned_clock(const std::string& text) {
   const auto bad = [&]() -> Error {
     return Error("invalid __now__ value '" + text + "'", "use YYYY-MM-DDTHH:MM:SS");
@@ -64,6 +65,15 @@ std::tm parse_pinned_clock(const std::string& text) {
       const size_t start = ++pos;
       while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') ++pos;
       if (pos == start || pos - start > 6) throw bad();
+    }
+    if (pos < text.size() && text[pos] == 'Z') {
+      ++pos;
+    } else if (pos < text.size() && (text[pos] == '+' || text[pos] == '-')) {
+      ++pos;
+      const auto hours = read_digits(text, pos, 2);
+      if (!hours || pos >= text.size() || text[pos++] != ':') throw bad();
+      const auto minutes = read_digits(text, pos, 2);
+      if (!minutes || *hours > 23 || *minutes > 59) throw bad();
     }
     if (pos != text.size() || fields[0] > 23 || fields[1] > 59 || fields[2] > 59) throw bad();
   }

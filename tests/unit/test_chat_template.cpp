@@ -60,7 +60,10 @@ TEST(ChatTemplate, PinnedClockDrivesStrftimeNow) {
             "2026-01-15 10:30:05 Thursday 015 Jan 15|2026-01-15T10:30:05");
   EXPECT_EQ(render_chat("{{ strftime_now('%d %B %Y') }}", json::array(), false, json::parse(R"({"__now__": "2024-02-29"})")),
             "29 February 2024");
-  for (const char* bad : {"2026-02-30T00:00:00", "2026-1-15", "yesterday", "2026-01-15T25:00:00", "2026-01-15T10:30:00Z"}) {
+  EXPECT_EQ(render_chat("{{ strftime_now('%H:%M') }}", json::array(), false,
+                        json::parse(R"({"__now__": "2024-02-29T23:59:00+05:30"})")),
+            "23:59");
+  for (const char* bad : {"2026-02-30T00:00:00", "2026-1-15", "yesterday", "2026-01-15T25:00:00", "2026-01-15T10:30:00+1"}) {
     const json bad_context = json{{"__now__", bad}};
     EXPECT_NE(error_of([&] { render_chat("x", json::array(), false, bad_context); }).find("invalid __now__"),
               std::string::npos)
