@@ -19,6 +19,7 @@ merged into the context (the same rule as `jisu chat-template`).
 """
 import argparse
 import datetime
+import functools
 import json
 import sys
 
@@ -73,12 +74,18 @@ def split_messages(messages_doc, context):
     return messages_doc, context
 
 
+@functools.lru_cache(maxsize=16)
+def compile_template(template_source, now):
+    """Compiled templates are immutable and reusable: a caller rendering one template many
+    times (compare_with_jinja2.py) compiles it once."""
+    return make_environment(now).from_string(template_source)
+
+
 def render(template_source, messages, context, add_generation_prompt):
     now = None
     if isinstance(context.get("__now__"), str):
         now = datetime.datetime.fromisoformat(context["__now__"])
-    env = make_environment(now)
-    template = env.from_string(template_source)
+    template = compile_template(template_source, now)
     variables = dict(context)
     variables["messages"] = messages
     variables["add_generation_prompt"] = add_generation_prompt

@@ -44,7 +44,7 @@ bool test_sequence(Renderer&, const Value& v, CallArgs& a) {
 bool test_iterable(Renderer&, const Value& v, CallArgs& a) {
   no_arguments(a, "iterable");
   return v.is_undefined() || v.is_string() || v.is_list_or_tuple() || v.is_dict() ||
-         (v.is_object() && v.as_object().type_name() == "LoopContext");
+         (v.is_object() && (v.as_object().iterable() || v.as_object().type_name() == "LoopContext"));
 }
 
 bool test_callable(Renderer&, const Value& v, CallArgs& a) {

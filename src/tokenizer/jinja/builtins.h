@@ -33,6 +33,11 @@ std::optional<Value> find_attribute(const Value& object, const std::string& name
 std::string markup_striptags(const std::string& text);
 std::string html_unescape(std::string_view text);
 
+// A Python iterator over `items` whose type name is `type_name` ("generator",
+// "list_reverseiterator"): truthy, no len(), not JSON serializable, iterable once -- what
+// jinja2's generator filters hand to the next filter or to the template.
+Value make_iterator(std::string type_name, ValueList items);
+
 // range, dict, namespace, cycler, joiner, lipsum, raise_exception, strftime_now.
 Dict builtin_globals();
 

@@ -35,10 +35,17 @@ const char* op_symbol(BinaryOp op) {
 
 [[noreturn]] void overflow() { fail("integer result too large (jisu integers are 64-bit)"); }
 
-int64_t checked(bool overflowed, int64_t value) {
-  if (overflowed) overflow();
-  return value;
+// Runs one __builtin_*_overflow operation. (Passing the result variable as a second argument
+// next to the builtin call would read it before it is written: argument order is unspecified.)
+template <typename Operation>
+int64_t checked(Operation operation, int64_t x, int64_t y) {
+  int64_t result;
+  if (operation(x, y, &result)) overflow();
+  return result;
 }
+bool add_overflow(int64_t x, int64_t y, int64_t* r) { return __builtin_add_overflow(x, y, r); }
+bool sub_overflow(int64_t x, int64_t y, int64_t* r) { return __builtin_sub_overflow(x, y, r); }
+bool mul_overflow(int64_t x, int64_t y, int64_t* r) { return __builtin_mul_overflow(x, y, r); }
 
 int64_t floor_divide(int64_t x, int64_t y) {
   if (y == 0) fail("integer division or modulo by zero");
@@ -135,11 +142,10 @@ Value binary_operation(BinaryOp op, const Value& left, const Value& right) {
     const bool both_int = left.is_integral() && right.is_integral();
     if (both_int) {
       const int64_t x = left.as_int(), y = right.as_int();
-      int64_t r;
       switch (op) {
-        case BinaryOp::Add: return Value::integer(checked(__builtin_add_overflow(x, y, &r), r));
-        case BinaryOp::Subtract: return Value::integer(checked(__builtin_sub_overflow(x, y, &r), r));
-        case BinaryOp::Multiply: return Value::integer(checked(__builtin_mul_overflow(x, y, &r), r));
+        case BinaryOp::Add: return Value::integer(checked(add_overflow, x, y));
+        case BinaryOp::Subtract: return Value::integer(checked(sub_overflow, x, y));
+        case BinaryOp::Multiply: return Value::integer(checked(mul_overflow, x, y));
         case BinaryOp::Divide:
           if (y == 0) fail("division by zero");
           return Value::number(static_cast<double>(x) / static_cast<double>(y));
@@ -226,6 +232,15 @@ bool contains(const Value& container, const Value& item) {
     case ValueKind::Dict:
       if (!is_hashable(item)) fail("unhashable type: '" + type_name(item) + "'");
       return container.as_dict().find(item) != nullptr;
+    case ValueKind::Object:
+      if (container.as_object().iterable()) {
+        // Python consumes the iterator up to the match; consuming all of it differs only for a
+        // template that iterates the same generator again after an `in` test.
+        for (const Value& element : container.as_object().take_items())
+          if (values_equal(element, item)) return true;
+        return false;
+      }
+      [[fallthrough]];
     default: fail("argument of type '" + type_name(container) + "' is not iterable");
   }
 }

@@ -9,7 +9,12 @@ jisu::Error to_jisu_error(const TemplateError& error) {
   if (error.located())
     message += " at line " + std::to_string(error.where().line) + ", column " + std::to_string(error.where().column);
   message += ": ";
-  message += error.what();
+  // Errors are reported on one line: newlines in the message (a template's own
+  // raise_exception text, quoted content) are written as "\n".
+  for (const char* c = error.what(); *c; ++c) {
+    if (*c == '\n') message += "\\n";
+    else if (*c != '\r') message += *c;
+  }
   return jisu::Error(std::move(message));
 }
 

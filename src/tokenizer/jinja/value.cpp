@@ -41,6 +41,8 @@ Value NativeObject::call(Renderer&, CallArgs&) { fail("'" + type_name() + "' obj
 
 std::string NativeObject::repr() const { return "<" + type_name() + " object>"; }
 
+std::vector<Value> NativeObject::take_items() { fail("'" + type_name() + "' object is not iterable"); }
+
 // ---- Value construction -----------------------------------------------------------------
 
 Value Value::undefined(std::string message) {

@@ -11,7 +11,8 @@
 //   List, Tuple, Dict (insertion-ordered, Python key equality: 1 == 1.0 == True)
 //   Namespace  jinja2's namespace(): the one mutable object (`{% set ns.attr = ... %}`).
 //   Function   macros, builtin globals and bound methods ("abc".upper).
-//   Object     host objects with attributes (loop, cycler, joiner).
+//   Object     host objects with attributes (loop, cycler, joiner) and single-pass iterators
+//              (the generators jinja2's map/select/unique/... filters return).
 //
 // Values are cheap to copy: scalars inline, everything else behind a shared pointer. Sharing is
 // Python's reference semantics; only Namespace (and the host objects) are ever mutated, since
@@ -73,6 +74,10 @@ class NativeObject {
   virtual bool callable() const { return false; }
   virtual Value call(Renderer& renderer, CallArgs& args);
   virtual std::string repr() const;
+  // Python iterators (generators from map/select/..., reversed()): iterable once.
+  virtual bool iterable() const { return false; }
+  // The items not yet consumed; afterwards the iterator is exhausted. Only when iterable().
+  virtual std::vector<Value> take_items();
 };
 
 class Value {

@@ -24,8 +24,8 @@ Value missing_attribute(const Value& object, const std::string& name) {
   return Value::undefined("'" + object_type_repr(object) + "' has no attribute '" + name + "'");
 }
 
-// Python getattr(obj, name) for the attribute step of the sandbox lookups; nullopt when Python
-// would raise AttributeError.
+}  // namespace
+
 std::optional<Value> python_getattr(const Value& object, const std::string& name) {
   switch (object.kind()) {
     case ValueKind::Namespace: {
@@ -41,6 +41,8 @@ std::optional<Value> python_getattr(const Value& object, const std::string& name
     default: return find_attribute(object, name);
   }
 }
+
+namespace {
 
 // Python obj[key] for the subscription step; nullopt when Python raises TypeError/LookupError
 // (which the sandbox turns into a fallback). Errors that are not those propagate.
@@ -186,6 +188,9 @@ ValueList iterate(const Value& value) {
       }
       return chars;
     }
+    case ValueKind::Object:
+      if (value.as_object().iterable()) return value.as_object().take_items();
+      [[fallthrough]];
     default: fail("'" + type_name(value) + "' object is not iterable");
   }
 }

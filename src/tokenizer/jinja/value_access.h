@@ -15,6 +15,9 @@ namespace jisu::jinja {
 
 Value get_attribute(const Value& object, const std::string& name);
 Value get_item(const Value& object, const Value& key);
+// Python getattr(obj, name) alone (no item fallback; sandbox-refused attributes come back as a
+// failing Undefined); nullopt when Python would raise AttributeError. The `attr` filter's lookup.
+std::optional<Value> python_getattr(const Value& object, const std::string& name);
 // Python obj[start:stop:step]; null pointers are omitted bounds.
 Value slice_value(const Value& object, const Value* start, const Value* stop, const Value* step);
 // Python iter(): list/tuple items, dict keys, string code points; Undefined iterates as empty.
