@@ -20,7 +20,7 @@ class Server:
     """A `jisu serve --port 0` process; the port is read from its first stdout line."""
 
     def __init__(self, jisu, model, *extra):
-        self.args = [jisu, "serve", "-m", model, "--port", "0", "-t", "2", *extra]
+        self.args = [jisu, "serve", "-m", model, "--port", "0", "-t", "1", *extra]
         self.process = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = self.process.stdout.readline()
         match = re.search(r"listening on http://([^:]+):(\d+)", line)

@@ -6,25 +6,24 @@
 #include <vector>
 
 #include "runtime/kv_cache.h"
+#include "unit/tiny_kv_config.h"
 
 namespace jisu {
 namespace {
 
-ModelConfig tiny_config() {
-  ModelConfig config;
-  config.n_embd = 8;
-  config.n_layer = 1;
-  config.n_head = 2;
-  config.n_head_kv = 1;
-  config.head_dim = 4;
-  config.context_length = 64;
-  return config;
-}
 
 std::vector<int32_t> iota_tokens(size_t n, int32_t first) {
   std::vector<int32_t> tokens(n);
   std::iota(tokens.begin(), tokens.end(), first);
   return tokens;
+}
+
+KvCache make_cache(int32_t n_blocks) {
+  KvCacheOptions options;
+  options.block_size = 4;
+  options.n_blocks = n_blocks;
+  options.max_sequences = 2;
+  return KvCache(test::tiny_kv_config(64), options);
 }
 
 // Fills positions [length, n) as a forward would, then publishes the full blocks.
@@ -79,11 +78,7 @@ TEST(KvBlockPoolPrefix, PublishedBlocksAreSharedThenCachedThenEvictedLru) {
 }
 
 TEST(KvCachePrefix, SecondSequenceReusesTheSharedFullBlocks) {
-  KvCacheOptions options;
-  options.block_size = 4;
-  options.n_blocks = 12;
-  options.max_sequences = 2;
-  KvCache cache(tiny_config(), options);
+  KvCache cache = make_cache(12);
   std::vector<int32_t> first = iota_tokens(10, 100);  // blocks [100..103] [104..107] + 2
   compute(cache, 0, first);
   EXPECT_EQ(cache.pool().used_count(), 3);
@@ -106,11 +101,7 @@ TEST(KvCachePrefix, SecondSequenceReusesTheSharedFullBlocks) {
 }
 
 TEST(KvCachePrefix, KeepsOneTokenToComputeAndStopsAtTheFirstMismatch) {
-  KvCacheOptions options;
-  options.block_size = 4;
-  options.n_blocks = 12;
-  options.max_sequences = 2;
-  KvCache cache(tiny_config(), options);
+  KvCache cache = make_cache(12);
   const std::vector<int32_t> tokens = iota_tokens(8, 1);
   compute(cache, 0, tokens);
   cache.release(0);
@@ -131,11 +122,7 @@ TEST(KvCachePrefix, KeepsOneTokenToComputeAndStopsAtTheFirstMismatch) {
 }
 
 TEST(KvCachePrefix, CachedBlocksAreEvictedWhenFreshBlocksAreNeeded) {
-  KvCacheOptions options;
-  options.block_size = 4;
-  options.n_blocks = 4;
-  options.max_sequences = 2;
-  KvCache cache(tiny_config(), options);
+  KvCache cache = make_cache(4);
   compute(cache, 0, iota_tokens(16, 1));  // 4 published blocks
   cache.release(0);
   EXPECT_EQ(cache.pool().cached_count(), 4);

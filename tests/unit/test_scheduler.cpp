@@ -8,20 +8,11 @@
 #include <vector>
 
 #include "runtime/scheduler.h"
+#include "unit/tiny_kv_config.h"
 
 namespace jisu {
 namespace {
 
-ModelConfig tiny_config() {
-  ModelConfig config;
-  config.n_embd = 8;
-  config.n_layer = 1;
-  config.n_head = 2;
-  config.n_head_kv = 1;
-  config.head_dim = 4;
-  config.context_length = 256;
-  return config;
-}
 
 struct Harness {
   KvCache cache;
@@ -31,7 +22,7 @@ struct Harness {
   std::vector<uint64_t> finished;
 
   Harness(int32_t n_blocks, int32_t budget, int32_t max_running)
-      : cache(tiny_config(), make_cache_options(n_blocks, max_running)),
+      : cache(test::tiny_kv_config(256), make_cache_options(n_blocks, max_running)),
         scheduler(cache, SchedulerOptions{budget, max_running}) {}
 
   static KvCacheOptions make_cache_options(int32_t n_blocks, int32_t max_running) {
