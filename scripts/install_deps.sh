@@ -23,3 +23,10 @@ if ! python3 -c 'import jinja2' 2>/dev/null; then
   echo "installing jinja2 for $(command -v python3)"
   python3 -m pip install --quiet jinja2 || echo "warning: could not install jinja2; chat-template comparisons will be skipped"
 fi
+
+# The server tests also stream a chat completion through OpenAI's own client when it is
+# importable; without it that one check is skipped.
+if ! python3 -c 'import openai' 2>/dev/null; then
+  echo "installing openai for $(command -v python3)"
+  python3 -m pip install --quiet openai || echo "warning: could not install openai; its client check will be skipped"
+fi

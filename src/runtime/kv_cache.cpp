@@ -30,8 +30,10 @@ KvCache::KvCache(const ModelConfig& config, const KvCacheOptions& options)
                 "use a shorter context (-c) or fewer KV blocks");
   }
   sequences_.resize(static_cast<size_t>(options.max_sequences));
-  for (auto& sequence : sequences_)
+  for (auto& sequence : sequences_) {
     sequence.block_table.reserve(static_cast<size_t>(blocks_for(context_length_, block_size_)));
+    sequence.block_hashes.reserve(static_cast<size_t>(blocks_for(context_length_, block_size_)));
+  }
 }
 
 bool KvCache::reserve(int32_t sequence, int32_t n_positions) {
@@ -62,7 +64,41 @@ void KvCache::truncate(int32_t sequence, int32_t first_position) {
     pool_.release(state.block_table.back());
     state.block_table.pop_back();
   }
+  const auto full = static_cast<size_t>(first_position / block_size_);
+  if (state.block_hashes.size() > full) state.block_hashes.resize(full);
   if (state.length > first_position) state.length = first_position;
+}
+
+int32_t KvCache::reuse_prefix(int32_t sequence, std::span<const int32_t> tokens) {
+  SequenceState& state = sequences_[static_cast<size_t>(sequence)];
+  JISU_ASSERT(state.block_table.empty() && state.length == 0);
+  if (tokens.empty()) return 0;
+  const auto block = static_cast<size_t>(block_size_);
+  const size_t max_blocks = (tokens.size() - 1) / block;  // keep >= 1 token to compute
+  uint64_t parent = 0;
+  for (size_t i = 0; i < max_blocks; ++i) {
+    const uint64_t hash = prefix_block_hash(parent, tokens.subspan(i * block, block));
+    const int32_t cached = pool_.acquire_cached(hash);
+    if (cached < 0) break;
+    state.block_table.push_back(cached);
+    state.block_hashes.push_back(hash);
+    parent = hash;
+  }
+  state.length = static_cast<int32_t>(state.block_table.size()) * block_size_;
+  return state.length;
+}
+
+void KvCache::publish_prefix(int32_t sequence, std::span<const int32_t> tokens) {
+  SequenceState& state = sequences_[static_cast<size_t>(sequence)];
+  JISU_ASSERT(tokens.size() >= static_cast<size_t>(state.length));
+  const auto block = static_cast<size_t>(block_size_);
+  const auto full = static_cast<size_t>(state.length) / block;
+  for (size_t i = state.block_hashes.size(); i < full; ++i) {
+    const uint64_t parent = i == 0 ? 0 : state.block_hashes[i - 1];
+    const uint64_t hash = prefix_block_hash(parent, tokens.subspan(i * block, block));
+    pool_.publish(state.block_table[i], hash);  // false: an equal block is already published
+    state.block_hashes.push_back(hash);
+  }
 }
 
 size_t KvCache::row_index(int32_t layer, int32_t sequence, int32_t position) const {

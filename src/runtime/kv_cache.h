@@ -5,6 +5,7 @@
 // through that table, so sequences never see each other's tokens.
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "backends/cpu/attention.h"
@@ -39,6 +40,14 @@ class KvCache {
   // Forgets the sequence's positions from `first_position` on, releasing whole blocks.
   void truncate(int32_t sequence, int32_t first_position);
   void release(int32_t sequence) { truncate(sequence, 0); }
+
+  // Prefix caching. reuse_prefix: for an empty sequence about to hold `tokens`, takes shared
+  // references to the cached blocks matching the longest run of full leading blocks, leaving at
+  // least one token to compute (its logits are needed); returns the positions now valid.
+  int32_t reuse_prefix(int32_t sequence, std::span<const int32_t> tokens);
+  // Publishes every full block of computed positions not yet published; `tokens` holds the
+  // sequence's tokens from position 0 (at least its length).
+  void publish_prefix(int32_t sequence, std::span<const int32_t> tokens);
   const std::vector<int32_t>& block_table(int32_t sequence) const {
     return sequences_[static_cast<size_t>(sequence)].block_table;
   }
@@ -50,7 +59,8 @@ class KvCache {
 
  private:
   struct SequenceState {
-    std::vector<int32_t> block_table;  // capacity reserved for a full context
+    std::vector<int32_t> block_table;   // capacity reserved for a full context
+    std::vector<uint64_t> block_hashes;  // chained hashes of the leading full blocks (<= table)
     int32_t length = 0;
   };
   size_t row_index(int32_t layer, int32_t sequence, int32_t position) const;

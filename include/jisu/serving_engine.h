@@ -1,0 +1,93 @@
+#pragma once
+// jisu's serving API: many concurrent requests over one model. A loop thread runs continuous
+// batching (scheduler step -> one batch -> one forward -> sampling per sequence) and streams
+// each request's text into its RequestStream. Built on this header only, the HTTP server never
+// sees backend details.
+#include <jisu/engine.h>
+#include <jisu/sampling_params.h>
+#include <jisu/serving_metrics.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace jisu {
+
+struct ServingOptions {
+  std::string model_path;
+  int32_t threads = 0;            // 0: all cores
+  int32_t context_length = 0;     // 0: the model's, capped at 4096
+  int32_t max_sequences = 16;     // requests running at once
+  int32_t max_batch_tokens = 256; // tokens per forward (prompt chunks + decodes)
+  int32_t kv_blocks = 0;          // 0: from kv_memory_bytes, else room for max_sequences contexts
+  uint64_t kv_memory_bytes = 0;
+  int32_t max_queue = 256;        // requests waiting for admission before submit() refuses
+};
+
+// One generated token, when the request asked for logprobs.
+struct TokenLogprobs {
+  std::string text;                                      // the token's bytes as text
+  float logprob = 0.0f;
+  std::vector<std::pair<std::string, float>> top;        // most likely alternatives
+};
+
+// What a consumer receives: text since the last read, then once the final state.
+struct StreamUpdate {
+  std::string text;
+  std::vector<TokenLogprobs> logprobs;  // tokens behind `text`, when asked for
+  bool finished = false;
+  FinishReason finish_reason = FinishReason::Length;
+  int32_t prompt_tokens = 0;
+  int32_t completion_tokens = 0;
+  int32_t cached_prompt_tokens = 0;  // prompt positions reused from the prefix cache
+};
+
+// The per-request channel between the engine loop and a consumer thread.
+class RequestStream {
+ public:
+  virtual ~RequestStream() = default;
+  // Waits up to `timeout` for news; appends new text/logprobs to `out` and sets the final
+  // fields once finished. Returns true when `out` changed.
+  virtual bool read(StreamUpdate& out, std::chrono::milliseconds timeout) = 0;
+  // Asks the engine to stop this request and free its KV blocks (idempotent).
+  virtual void cancel() = 0;
+};
+
+enum class SubmitStatus { Accepted, InvalidRequest, PromptTooLong, QueueFull, ShuttingDown };
+
+struct SubmitResult {
+  SubmitStatus status = SubmitStatus::Accepted;
+  std::string message;  // why, when not accepted
+  std::shared_ptr<RequestStream> stream;
+};
+
+struct ChatMessage {
+  std::string role;
+  std::string content;
+};
+
+class ServingEngine {
+ public:
+  static std::unique_ptr<ServingEngine> create(const ServingOptions& options);  // throws on bad options/model
+  virtual ~ServingEngine() = default;
+
+  virtual ModelSummary summary() const = 0;
+  virtual std::vector<int32_t> tokenize(std::string_view text, bool add_special, bool parse_special) const = 0;
+  // The prompt text for a chat (ChatML layout for now: see src/runtime/chat_prompt.h).
+  // Returns false and sets `error` when the messages cannot be rendered.
+  virtual bool render_chat(const std::vector<ChatMessage>& messages, std::string& prompt, std::string& error) const = 0;
+  // Whether the chat prompt already starts with BOS text (so tokenizing must not add one).
+  virtual bool chat_template_adds_bos() const = 0;
+
+  // Queues a request for the loop. Never throws for bad input: the status says what was wrong.
+  virtual SubmitResult submit(std::vector<int32_t> prompt, const SamplingParams& params) = 0;
+
+  virtual ServingMetrics metrics() const = 0;
+  // Cancels everything and stops the loop; submit() refuses afterwards. Idempotent.
+  virtual void shutdown() = 0;
+};
+
+}  // namespace jisu

@@ -1,0 +1,117 @@
+#include "runtime/scheduler.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+
+namespace jisu {
+
+Scheduler::Scheduler(KvCache& cache, const SchedulerOptions& options) : cache_(cache), options_(options) {
+  if (options.max_batch_tokens <= 0) throw Error("the scheduler's token budget must be positive");
+  if (options.max_running <= 0 || options.max_running > cache.max_sequences())
+    throw Error("the scheduler may run 1 to " + std::to_string(cache.max_sequences()) + " sequences, not " +
+                std::to_string(options.max_running));
+  running_.reserve(static_cast<size_t>(options.max_running));
+  plan_.reserve(static_cast<size_t>(options.max_running));
+  for (int32_t slot = options.max_running - 1; slot >= 0; --slot) free_slots_.push_back(slot);
+}
+
+void Scheduler::add(SequenceEntry* entry) {
+  JISU_ASSERT(!entry->tokens.empty() && entry->slot < 0 && !entry->running);
+  entry->computed = 0;
+  waiting_.push_back(entry);
+}
+
+void Scheduler::remove(SequenceEntry* entry) {
+  if (entry->running) {
+    running_.erase(std::find(running_.begin(), running_.end(), entry));
+    cache_.release(entry->slot);
+    free_slots_.push_back(entry->slot);
+    entry->slot = -1;
+    entry->running = false;
+  } else if (const auto it = std::find(waiting_.begin(), waiting_.end(), entry); it != waiting_.end()) {
+    waiting_.erase(it);
+  }
+  // A chunk of the current plan may name the entry: drop it so complete() never touches it.
+  plan_.erase(std::remove_if(plan_.begin(), plan_.end(), [&](const ScheduledChunk& c) { return c.entry == entry; }),
+              plan_.end());
+}
+
+void Scheduler::preempt(SequenceEntry* entry) {
+  // Releasing returns published blocks to the prefix cache: the recompute is often cheap.
+  cache_.release(entry->slot);
+  free_slots_.push_back(entry->slot);
+  entry->slot = -1;
+  entry->running = false;
+  entry->computed = 0;
+  ++entry->preemptions;
+  ++preemptions_;
+  waiting_.push_front(entry);
+}
+
+// Reserves room for `entry`'s first n_positions, preempting the newest running requests while
+// the pool is short. False when `entry` itself had to be preempted.
+bool Scheduler::reserve_or_preempt(SequenceEntry* entry, int32_t n_positions) {
+  while (!cache_.reserve(entry->slot, n_positions)) {
+    SequenceEntry* victim = running_.back();
+    running_.pop_back();
+    preempt(victim);
+    if (victim == entry) return false;
+  }
+  return true;
+}
+
+bool Scheduler::admit(SequenceEntry* entry, int32_t budget) {
+  entry->slot = free_slots_.back();
+  const int32_t reused = cache_.reuse_prefix(entry->slot, entry->tokens);
+  const auto total = static_cast<int32_t>(entry->tokens.size());
+  const int32_t n = std::min(total - reused, budget);
+  if (!cache_.reserve(entry->slot, reused + n)) {
+    cache_.release(entry->slot);  // gives the reused blocks back to the cache
+    entry->slot = -1;
+    return false;
+  }
+  free_slots_.pop_back();
+  entry->computed = reused;
+  entry->prefix_hit_tokens += reused;
+  entry->running = true;
+  running_.push_back(entry);
+  plan_.push_back({entry, reused, n, reused + n == total});
+  return true;
+}
+
+const std::vector<ScheduledChunk>& Scheduler::schedule() {
+  plan_.clear();
+  int32_t budget = options_.max_batch_tokens;
+  bool preempted = false;
+  for (size_t i = 0; i < running_.size() && budget > 0; ++i) {
+    SequenceEntry* entry = running_[i];
+    const auto total = static_cast<int32_t>(entry->tokens.size());
+    const int32_t n = std::min(total - entry->computed, budget);
+    if (n <= 0) continue;
+    const size_t before = running_.size();
+    const bool kept = reserve_or_preempt(entry, entry->computed + n);
+    preempted = preempted || running_.size() != before;
+    if (!kept) break;  // entry was the newest: nothing after it runs
+    plan_.push_back({entry, entry->computed, n, entry->computed + n == total});
+    budget -= n;
+  }
+  while (!preempted && budget > 0 && !waiting_.empty() && !free_slots_.empty()) {
+    SequenceEntry* entry = waiting_.front();
+    if (!admit(entry, budget)) break;
+    waiting_.pop_front();
+    budget -= plan_.back().n_tokens;
+  }
+  return plan_;
+}
+
+void Scheduler::complete() {
+  for (const ScheduledChunk& chunk : plan_) {
+    SequenceEntry* entry = chunk.entry;
+    entry->computed = chunk.first + chunk.n_tokens;
+    cache_.publish_prefix(entry->slot, entry->tokens);
+  }
+  plan_.clear();
+}
+
+}  // namespace jisu

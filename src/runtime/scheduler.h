@@ -1,0 +1,89 @@
+#pragma once
+// The continuous-batching scheduler (vLLM v1 style). There is no prefill or decode phase: each
+// request has tokens (prompt, then generated) and a count of tokens whose K/V is computed, and
+// every step hands each request a number of tokens to compute so that the sum stays within a
+// token budget. Decodes (1 token) and prompt chunks share one batch.
+//
+// Policy, and why it cannot starve anyone:
+//  - Running requests are served first, oldest first; each gets min(uncomputed, budget left).
+//    A request's prompt is thus chunked across steps when the budget is short.
+//  - When the KV cache cannot hold a running request's next tokens, the newest running request
+//    is preempted: its blocks are released (they stay in the prefix cache) and it goes back to
+//    the front of the waiting queue with nothing computed, to be recomputed later. The oldest
+//    running request is never preempted for a newer one, so it always progresses and finishes.
+//  - Waiting requests are admitted in FIFO order (preempted ones first) while there is budget,
+//    a free sequence slot, and blocks for their first chunk; admission stops at the first one
+//    that does not fit (no overtaking), and no admission happens in a step that preempted.
+//  - Admission first reuses cached prefix blocks (KvCache::reuse_prefix), so shared prefixes
+//    are computed once.
+//
+// The scheduler allocates only when requests are added (queue growth); schedule() and
+// complete() reuse their buffers.
+#include <cstdint>
+#include <deque>
+#include <vector>
+
+#include "runtime/kv_cache.h"
+
+namespace jisu {
+
+// What the scheduler knows of one request. Owned by the caller, which appends sampled tokens
+// to `tokens`; the scheduler owns `computed`, `slot` and the statistics.
+struct SequenceEntry {
+  uint64_t id = 0;
+  std::vector<int32_t> tokens;  // prompt then generated
+  int32_t computed = 0;         // leading tokens whose K/V is in the cache
+  int32_t slot = -1;            // KV cache sequence slot while running
+  int32_t prefix_hit_tokens = 0;  // positions reused from the prefix cache, over all admissions
+  int32_t preemptions = 0;
+  bool running = false;
+};
+
+struct ScheduledChunk {
+  SequenceEntry* entry = nullptr;
+  int32_t first = 0;     // first token index to compute (== entry->computed at schedule time)
+  int32_t n_tokens = 0;
+  bool samples = false;  // the chunk ends at the last token: its logits give the next token
+};
+
+struct SchedulerOptions {
+  int32_t max_batch_tokens = 256;  // token budget per step
+  int32_t max_running = 8;         // running requests at most (<= KV cache sequence slots)
+};
+
+class Scheduler {
+ public:
+  Scheduler(KvCache& cache, const SchedulerOptions& options);
+
+  // Queues a request (entry->tokens non-empty and shorter than the context); stays valid until
+  // remove().
+  void add(SequenceEntry* entry);
+  // Drops a request wherever it is (finished or cancelled), releasing its blocks and slot.
+  void remove(SequenceEntry* entry);
+
+  // Plans one step; empty when nothing can run. The chunks are in batch order.
+  const std::vector<ScheduledChunk>& schedule();
+  // After the forward of the last schedule(): marks the chunks computed and publishes their
+  // full blocks to the prefix cache.
+  void complete();
+
+  size_t waiting_count() const { return waiting_.size(); }
+  size_t running_count() const { return running_.size(); }
+  bool idle() const { return waiting_.empty() && running_.empty(); }
+  uint64_t preemption_count() const { return preemptions_; }
+
+ private:
+  bool reserve_or_preempt(SequenceEntry* entry, int32_t n_positions);
+  void preempt(SequenceEntry* entry);
+  bool admit(SequenceEntry* entry, int32_t budget);
+
+  KvCache& cache_;
+  SchedulerOptions options_;
+  std::deque<SequenceEntry*> waiting_;
+  std::vector<SequenceEntry*> running_;  // admission order: oldest first
+  std::vector<int32_t> free_slots_;
+  std::vector<ScheduledChunk> plan_;
+  uint64_t preemptions_ = 0;
+};
+
+}  // namespace jisu

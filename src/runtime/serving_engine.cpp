@@ -1,0 +1,401 @@
+// The serving engine behind include/jisu/serving_engine.h. One loop thread owns the model, the
+// KV cache, the scheduler and every active request; other threads only touch the submission
+// queue (under mutex_) and request channels. Each step: scheduler plan -> one Batch -> one
+// Transformer::forward -> one sample per finished chunk -> text into the request's channel.
+#include <jisu/serving_engine.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "core/error.h"
+#include "core/thread_pool.h"
+#include "models/model.h"
+#include "models/transformer.h"
+#include "runtime/chat_prompt.h"
+#include "runtime/kv_cache.h"
+#include "runtime/request_channel.h"
+#include "runtime/sampler.h"
+#include "runtime/scheduler.h"
+#include "runtime/stop_strings.h"
+#include "tokenizer/tokenizer.h"
+
+namespace jisu {
+namespace {
+
+constexpr int32_t kDefaultContextCap = 4096;
+constexpr int32_t kBlockSize = 16;
+using Clock = std::chrono::steady_clock;
+
+double seconds_between(Clock::time_point from, Clock::time_point to) {
+  return std::chrono::duration<double>(to - from).count();
+}
+
+// One request inside the loop. The SequenceEntry base is what the scheduler sees, so a
+// scheduled chunk leads back to its request without a lookup.
+struct ActiveRequest : SequenceEntry {
+  ActiveRequest(const SamplingParams& params, const Tokenizer& tokenizer, int32_t n_vocab)
+      : params(params), sampler(params, n_vocab), stops(params.stop), detokenizer(tokenizer) {}
+
+  SamplingParams params;
+  Sampler sampler;
+  StopStringMatcher stops;
+  StreamingDetokenizer detokenizer;
+  std::shared_ptr<RequestChannel> channel;
+  int32_t prompt_length = 0;
+  int32_t budget = 0;        // tokens it may generate
+  bool budget_is_context = false;
+  int32_t generated = 0;
+  Clock::time_point submitted{};
+  Clock::time_point last_token{};
+  bool done = false;
+};
+
+class ServingEngineImpl final : public ServingEngine {
+ public:
+  explicit ServingEngineImpl(const ServingOptions& options);
+  ~ServingEngineImpl() override { shutdown(); }
+
+  ModelSummary summary() const override { return summary_; }
+  std::vector<int32_t> tokenize(std::string_view text, bool add_special, bool parse_special) const override {
+    return tokenizer_->encode(text, add_special, parse_special);
+  }
+  bool render_chat(const std::vector<ChatMessage>& messages, std::string& prompt, std::string& error) const override {
+    return chat_->render(messages, prompt, error);
+  }
+  bool chat_template_adds_bos() const override { return chat_->starts_with_bos(); }
+  SubmitResult submit(std::vector<int32_t> prompt, const SamplingParams& params) override;
+  ServingMetrics metrics() const override;
+  void shutdown() override;
+
+ private:
+  void wake() {
+    { std::lock_guard lock(mutex_); wake_pending_ = true; }
+    work_.notify_one();
+  }
+  void loop();
+  bool take_incoming();
+  void step();
+  void sample(ActiveRequest& request, const float* logits, Clock::time_point now);
+  void finish(ActiveRequest& request, FinishReason reason);
+  void drop_done();
+  void update_gauges();
+
+  std::unique_ptr<Model> model_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+  std::unique_ptr<ThreadPool> pool_;
+  std::unique_ptr<KvCache> cache_;
+  std::unique_ptr<Transformer> transformer_;
+  std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<ChatPrompt> chat_;
+  ModelSummary summary_;
+  int32_t n_vocab_ = 0;
+  int32_t context_length_ = 0;
+  int32_t max_queue_ = 0;
+
+  // Loop-thread state.
+  std::vector<std::unique_ptr<ActiveRequest>> active_;
+  Batch batch_;
+  std::vector<float> logits_;               // one row per sampling chunk
+  std::vector<ActiveRequest*> to_sample_;   // requests of the step's sampling chunks, in row order
+  std::vector<TokenLogprob> top_buffer_;
+
+  // Shared with submitters (mutex_).
+  mutable std::mutex mutex_;
+  std::condition_variable work_;
+  std::deque<std::unique_ptr<ActiveRequest>> incoming_;
+  size_t scheduler_waiting_ = 0;  // mirrors scheduler_->waiting_count() after each step
+  bool wake_pending_ = false;
+  bool stopping_ = false;
+  uint64_t next_id_ = 1;
+
+  mutable std::mutex metrics_mutex_;
+  ServingMetrics metrics_;
+
+  std::thread thread_;
+};
+
+ServingEngineImpl::ServingEngineImpl(const ServingOptions& options) {
+  if (options.threads < 0) throw Error("the thread count cannot be negative");
+  if (options.context_length < 0) throw Error("the context length cannot be negative");
+  if (options.max_sequences <= 0) throw Error("--max-seqs must be positive");
+  if (options.max_batch_tokens <= 0) throw Error("the batch size must be positive");
+  if (options.kv_blocks < 0) throw Error("the KV block count cannot be negative");
+  if (options.max_queue < 0) throw Error("the queue length cannot be negative");
+  model_ = Model::load(options.model_path);
+  const ModelConfig& config = model_->config();
+  tokenizer_ = Tokenizer::from_gguf(model_->file());
+  if (tokenizer_->n_vocab() != config.n_vocab)
+    throw Error("the tokenizer has " + std::to_string(tokenizer_->n_vocab()) + " tokens but the model " +
+                std::to_string(config.n_vocab));
+  n_vocab_ = config.n_vocab;
+  max_queue_ = options.max_queue;
+  int32_t context = options.context_length > 0 ? options.context_length
+                                               : std::min(config.context_length, kDefaultContextCap);
+  const int32_t context_blocks = (context + kBlockSize - 1) / kBlockSize;
+  const uint64_t block_bytes = uint64_t{kBlockSize} * static_cast<uint64_t>(config.kv_dim()) *
+                               static_cast<uint64_t>(config.n_layer) * 2 * sizeof(float);
+  int64_t blocks = options.kv_blocks;
+  if (blocks == 0 && options.kv_memory_bytes > 0) blocks = static_cast<int64_t>(options.kv_memory_bytes / block_bytes);
+  if (blocks == 0) blocks = int64_t{context_blocks} * options.max_sequences;
+  if (blocks < 2) throw Error("the KV cache needs at least 2 blocks of " + std::to_string(kBlockSize) + " positions",
+                              "raise --kv-blocks or --kv-memory");
+  blocks = std::min<int64_t>(blocks, 1 << 24);
+  // A lone request must always fit, or the scheduler could never run it: cap the context.
+  context = static_cast<int32_t>(std::min<int64_t>(context, blocks * kBlockSize));
+  context_length_ = context;
+
+  const size_t threads = options.threads > 0 ? static_cast<size_t>(options.threads) : ThreadPool::default_thread_count();
+  pool_ = std::make_unique<ThreadPool>(threads);
+  KvCacheOptions cache_options;
+  cache_options.block_size = kBlockSize;
+  cache_options.n_blocks = static_cast<int32_t>(blocks);
+  cache_options.max_sequences = options.max_sequences;
+  cache_options.context_length = context;
+  cache_ = std::make_unique<KvCache>(config, cache_options);
+  const int32_t batch_tokens = std::max(options.max_batch_tokens, options.max_sequences);
+  transformer_ = std::make_unique<Transformer>(config, model_->weights(), *pool_, batch_tokens);
+  scheduler_ = std::make_unique<Scheduler>(*cache_, SchedulerOptions{batch_tokens, options.max_sequences});
+  batch_.reserve(static_cast<size_t>(batch_tokens));
+  logits_.resize(static_cast<size_t>(options.max_sequences) * static_cast<size_t>(n_vocab_));
+  to_sample_.reserve(static_cast<size_t>(options.max_sequences));
+  top_buffer_.resize(SamplingParams::kMaxTopLogprobs);
+  active_.reserve(static_cast<size_t>(options.max_sequences) + static_cast<size_t>(options.max_queue));
+
+  chat_ = std::make_unique<ChatPrompt>();
+
+  summary_.architecture = config.arch.name;
+  summary_.name = model_->file().get_string("general.name").value_or("");
+  summary_.n_vocab = config.n_vocab;
+  summary_.n_embd = config.n_embd;
+  summary_.n_layer = config.n_layer;
+  summary_.context_length = context_length_;
+  summary_.weight_bytes = model_->weights().total_bytes;
+  metrics_.kv_blocks_total = blocks;
+  thread_ = std::thread([this] { loop(); });
+}
+
+SubmitResult ServingEngineImpl::submit(std::vector<int32_t> prompt, const SamplingParams& params) {
+  SubmitResult result;
+  const auto refuse = [&](SubmitStatus status, std::string message) {
+    result.status = status;
+    result.message = std::move(message);
+    return result;
+  };
+  if (prompt.empty()) return refuse(SubmitStatus::InvalidRequest, "the prompt is empty");
+  for (int32_t token : prompt)
+    if (token < 0 || token >= n_vocab_)
+      return refuse(SubmitStatus::InvalidRequest, "token id " + std::to_string(token) + " is outside the vocabulary");
+  const auto prompt_length = static_cast<int32_t>(prompt.size());
+  if (prompt_length >= context_length_)
+    return refuse(SubmitStatus::PromptTooLong, "the prompt has " + std::to_string(prompt_length) +
+                                                   " tokens but the context holds " + std::to_string(context_length_) +
+                                                   " (with room for at least one generated token)");
+  std::unique_ptr<ActiveRequest> request;
+  try {
+    request = std::make_unique<ActiveRequest>(params, *tokenizer_, n_vocab_);  // validates params
+  } catch (const std::exception& failure) {
+    return refuse(SubmitStatus::InvalidRequest, failure.what());
+  }
+  request->sampler.accept(prompt);  // penalties see the prompt, as in Engine::generate
+  request->prompt_length = prompt_length;
+  const int32_t room = context_length_ - prompt_length;
+  request->budget = params.max_tokens < 0 ? room : std::min(params.max_tokens, room);
+  request->budget_is_context = request->budget == room;
+  request->tokens = std::move(prompt);
+  request->tokens.reserve(static_cast<size_t>(prompt_length + request->budget));
+  request->submitted = Clock::now();
+  request->channel = std::make_shared<RequestChannel>([this] { wake(); });
+  result.stream = request->channel;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return refuse(SubmitStatus::ShuttingDown, "the server is shutting down");
+    if (incoming_.size() + scheduler_waiting_ >= static_cast<size_t>(max_queue_)) {
+      std::lock_guard metrics_lock(metrics_mutex_);
+      ++metrics_.requests_rejected;
+      result.stream.reset();
+      return refuse(SubmitStatus::QueueFull, "the request queue is full (" + std::to_string(max_queue_) +
+                                                 " waiting); retry later");
+    }
+    request->id = next_id_++;
+    incoming_.push_back(std::move(request));
+  }
+  {
+    std::lock_guard metrics_lock(metrics_mutex_);
+    ++metrics_.requests_submitted;
+  }
+  work_.notify_one();
+  return result;
+}
+
+ServingMetrics ServingEngineImpl::metrics() const {
+  std::lock_guard lock(metrics_mutex_);
+  return metrics_;
+}
+
+void ServingEngineImpl::shutdown() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  work_.notify_one();
+  if (thread_.joinable()) thread_.join();
+}
+
+// Moves submitted requests into the scheduler; false when the loop should stop.
+bool ServingEngineImpl::take_incoming() {
+  std::unique_lock lock(mutex_);
+  work_.wait(lock, [&] { return stopping_ || wake_pending_ || !incoming_.empty() || !scheduler_->idle(); });
+  wake_pending_ = false;
+  if (stopping_) return false;
+  while (!incoming_.empty()) {
+    active_.push_back(std::move(incoming_.front()));
+    incoming_.pop_front();
+    scheduler_->add(active_.back().get());
+  }
+  return true;
+}
+
+void ServingEngineImpl::loop() {
+  while (take_incoming()) {
+    for (auto& request : active_)
+      if (request->channel->cancelled()) finish(*request, FinishReason::Cancelled);
+    drop_done();
+    if (!scheduler_->idle()) {
+      try {
+        step();
+      } catch (const std::exception&) {
+        // A forward failure (it validates its batch) must not kill the server: end the step's
+        // requests so the loop cannot spin on them.
+        for (auto& request : active_)
+          if (request->running) finish(*request, FinishReason::Cancelled);
+      }
+      drop_done();
+    }
+    std::lock_guard lock(mutex_);
+    scheduler_waiting_ = scheduler_->waiting_count();
+  }
+  // Shutdown: every request still known ends as cancelled.
+  for (auto& request : active_) finish(*request, FinishReason::Cancelled);
+  std::deque<std::unique_ptr<ActiveRequest>> never_started;
+  {
+    std::lock_guard lock(mutex_);
+    never_started.swap(incoming_);
+  }
+  // Outside mutex_: RequestChannel::cancel() holds the channel's lock while waking us.
+  for (auto& request : never_started) request->channel->finish(FinishReason::Cancelled, request->prompt_length, 0, 0);
+}
+
+void ServingEngineImpl::step() {
+  const std::vector<ScheduledChunk>& plan = scheduler_->schedule();
+  if (plan.empty()) return;
+  batch_.clear();
+  to_sample_.clear();
+  for (const ScheduledChunk& chunk : plan) {
+    auto* request = static_cast<ActiveRequest*>(chunk.entry);
+    for (int32_t i = 0; i < chunk.n_tokens; ++i) {
+      const int32_t position = chunk.first + i;
+      const bool last = chunk.samples && i + 1 == chunk.n_tokens;
+      batch_.add(request->tokens[static_cast<size_t>(position)], position, request->slot, last);
+    }
+    if (chunk.samples) to_sample_.push_back(request);
+  }
+  transformer_->forward(batch_, *cache_, logits_.data());
+  scheduler_->complete();
+  const Clock::time_point now = Clock::now();
+  for (size_t row = 0; row < to_sample_.size(); ++row)
+    sample(*to_sample_[row], logits_.data() + row * static_cast<size_t>(n_vocab_), now);
+
+  std::lock_guard lock(metrics_mutex_);
+  ++metrics_.forward_steps;
+  metrics_.forward_tokens += batch_.size();
+  metrics_.preemptions = scheduler_->preemption_count();
+}
+
+void ServingEngineImpl::sample(ActiveRequest& request, const float* logits, Clock::time_point now) {
+  const int32_t token = request.sampler.sample(logits);
+  {
+    std::lock_guard lock(metrics_mutex_);
+    if (request.generated == 0) {
+      metrics_.time_to_first_token.observe(seconds_between(request.submitted, now));
+    } else {
+      metrics_.inter_token_latency.observe(seconds_between(request.last_token, now));
+    }
+  }
+  request.last_token = now;
+  if (tokenizer_->is_end_of_generation(token)) return finish(request, FinishReason::EndOfGeneration);
+  request.sampler.accept(token);
+  request.tokens.push_back(token);
+  ++request.generated;
+  TokenLogprobs details;
+  TokenLogprobs* logprobs = nullptr;
+  if (request.params.logprobs) {  // allocates, but only for requests that ask for logprobs
+    // Pieces as they continue the text (a SentencePiece word keeps its leading space).
+    const auto piece = [&](int32_t id) {
+      std::string text;
+      bool at_start = false;
+      tokenizer_->append_piece(id, false, at_start, text);
+      return text;
+    };
+    details.text = piece(token);
+    details.logprob = request.sampler.last_logprob();
+    const size_t n = request.sampler.top_logprobs(
+        std::span<TokenLogprob>(top_buffer_.data(), static_cast<size_t>(request.params.top_logprobs)));
+    for (size_t i = 0; i < n; ++i) details.top.emplace_back(piece(top_buffer_[i].token), top_buffer_[i].logprob);
+    logprobs = &details;
+  }
+  request.channel->append(request.stops.feed(request.detokenizer.push(token)), logprobs);
+  if (request.stops.stopped()) return finish(request, FinishReason::StopString);
+  if (request.generated >= request.budget)
+    return finish(request, request.budget_is_context ? FinishReason::ContextFull : FinishReason::Length);
+}
+
+void ServingEngineImpl::finish(ActiveRequest& request, FinishReason reason) {
+  if (request.done) return;
+  request.done = true;
+  if (reason != FinishReason::StopString && reason != FinishReason::Cancelled) {
+    // The held-back tail: incomplete characters and text that could have begun a stop string.
+    const std::string tail = request.detokenizer.flush();
+    std::string visible(request.stops.feed(tail));
+    if (!request.stops.stopped()) visible.append(request.stops.flush());
+    request.channel->append(visible, nullptr);
+  }
+  scheduler_->remove(&request);
+  {
+    // Metrics first: a client that has its answer must see them include this request.
+    std::lock_guard lock(metrics_mutex_);
+    if (reason == FinishReason::Cancelled)
+      ++metrics_.requests_cancelled;
+    else
+      ++metrics_.requests_finished;
+    metrics_.prompt_tokens += static_cast<uint64_t>(request.prompt_length);
+    metrics_.generated_tokens += static_cast<uint64_t>(request.generated);
+    metrics_.prefix_cache_hit_tokens += static_cast<uint64_t>(request.prefix_hit_tokens);
+    update_gauges();
+  }
+  request.channel->finish(reason, request.prompt_length, request.generated, request.prefix_hit_tokens);
+}
+
+void ServingEngineImpl::drop_done() {
+  std::erase_if(active_, [](const std::unique_ptr<ActiveRequest>& request) { return request->done; });
+  std::lock_guard lock(metrics_mutex_);
+  update_gauges();
+}
+
+// Caller holds metrics_mutex_.
+void ServingEngineImpl::update_gauges() {
+  metrics_.queue_length = static_cast<int64_t>(scheduler_->waiting_count());
+  metrics_.running = static_cast<int64_t>(scheduler_->running_count());
+  metrics_.kv_blocks_used = cache_->pool().used_count();
+  metrics_.kv_blocks_cached = cache_->pool().cached_count();
+}
+
+}  // namespace
+
+std::unique_ptr<ServingEngine> ServingEngine::create(const ServingOptions& options) {
+  return std::make_unique<ServingEngineImpl>(options);
+}
+
+}  // namespace jisu

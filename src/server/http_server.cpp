@@ -1,0 +1,257 @@
+#include "server/http_server.h"
+
+#include <httplib.h>
+
+#include <atomic>
+#include <chrono>
+#include <ctime>
+#include <stdexcept>
+#include <variant>
+
+#include "server/api_error.h"
+#include "server/openai_request.h"
+#include "server/openai_response.h"
+#include "server/prometheus_metrics.h"
+
+namespace jisu::server {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+// While a request produces nothing for this long, the connection is probed (an SSE comment, or
+// a space before a non-streamed JSON body, both ignored by parsers): writing to a closed
+// connection fails, which is how a disconnected client is noticed and its request cancelled.
+constexpr auto kProbeInterval = 500ms;
+
+void send_error(httplib::Response& response, const ApiError& error) {
+  response.status = error.status;
+  response.set_content(dump_json(error.to_json()), "application/json");
+}
+
+ApiError submit_error(const SubmitResult& result) {
+  switch (result.status) {
+    case SubmitStatus::QueueFull:
+      return ApiError{429, result.message, "rate_limit_error", "", "queue_full"};
+    case SubmitStatus::ShuttingDown:
+      return ApiError{503, result.message, "server_error", "", "shutting_down"};
+    case SubmitStatus::PromptTooLong:
+      return bad_request(result.message, "prompt", "context_length_exceeded");
+    default:
+      return bad_request(result.message);
+  }
+}
+
+// State of one response across httplib's content-provider calls.
+struct Exchange {
+  std::shared_ptr<RequestStream> stream;
+  ResponseContext context;
+  bool stream_mode = false;
+  bool include_usage = false;
+  bool with_logprobs = false;
+  std::string echo_prefix;
+  StreamUpdate total;       // everything so far (non-streaming) or the final fields (streaming)
+  bool role_sent = false;
+  bool done = false;
+  size_t text_offset = 0;   // bytes of text sent so far (completions logprobs offsets)
+  std::chrono::steady_clock::time_point last_probe = std::chrono::steady_clock::now();
+};
+
+// One content-provider call of a streamed response: writes whatever arrived. False: the
+// client is gone.
+bool pump_stream(Exchange& exchange, httplib::DataSink& sink) {
+  if (exchange.context.chat && !exchange.role_sent) {
+    exchange.role_sent = true;
+    const std::string first = sse_event(stream_chunk(exchange.context, "", json(nullptr), nullptr, true));
+    if (!sink.write(first.data(), first.size())) return false;
+  }
+  if (!exchange.echo_prefix.empty()) {
+    const std::string echo = sse_event(stream_chunk(exchange.context, exchange.echo_prefix, json(nullptr), nullptr, false));
+    exchange.echo_prefix.clear();
+    if (!sink.write(echo.data(), echo.size())) return false;
+  }
+  StreamUpdate update;
+  if (!exchange.stream->read(update, kProbeInterval)) {
+    static constexpr char kProbe[] = ": keep-alive\n\n";
+    return sink.write(kProbe, sizeof kProbe - 1);
+  }
+  std::string out;
+  if (!update.text.empty() || !update.logprobs.empty()) {
+    const json logprobs = exchange.with_logprobs
+                              ? logprobs_json(exchange.context.chat, update.logprobs, exchange.text_offset)
+                              : json(nullptr);
+    exchange.text_offset += update.text.size();
+    out += sse_event(stream_chunk(exchange.context, update.text, logprobs, nullptr, false));
+  }
+  if (update.finished) {
+    json last = stream_chunk(exchange.context, "", json(nullptr), openai_finish_reason(update.finish_reason), false);
+    last["usage"] = usage_json(update);  // also on the last chunk, so plain clients see it
+    out += sse_event(last);
+    if (exchange.include_usage) out += sse_event(usage_chunk(exchange.context, update));
+    out += "data: [DONE]\n\n";
+    exchange.done = true;
+  }
+  if (!out.empty() && !sink.write(out.data(), out.size())) return false;
+  if (exchange.done) sink.done();
+  return true;
+}
+
+// One content-provider call of a non-streamed response: waits, probing the connection, and
+// writes the whole body at the end.
+bool pump_whole(Exchange& exchange, httplib::DataSink& sink) {
+  StreamUpdate& total = exchange.total;
+  exchange.stream->read(total, kProbeInterval);
+  if (!total.finished) {
+    // Text keeps arriving while the client may be gone: probe on a clock, not on silence.
+    const auto now = std::chrono::steady_clock::now();
+    if (now - exchange.last_probe < kProbeInterval) return true;
+    exchange.last_probe = now;
+    return sink.write(" ", 1);
+  }
+  total.text.insert(0, exchange.echo_prefix);
+  const std::string body = dump_json(completion_body(exchange.context, total, exchange.with_logprobs));
+  exchange.done = true;
+  if (!sink.write(body.data(), body.size())) return false;
+  sink.done();
+  return true;
+}
+
+}  // namespace
+
+struct HttpServer::Impl {
+  ServingEngine& engine;
+  HttpServerOptions options;
+  httplib::Server http;
+  std::atomic<uint64_t> next_id{1};
+
+  Impl(ServingEngine& engine, HttpServerOptions options) : engine(engine), options(std::move(options)) {}
+
+  bool authorized(const httplib::Request& request) const {
+    if (options.api_key.empty()) return true;
+    return request.get_header_value("Authorization") == "Bearer " + options.api_key;
+  }
+
+  void handle_generation(const httplib::Request& request, httplib::Response& response, bool chat) {
+    auto parsed = parse_openai_request(request.body, chat, options.model_name);
+    if (const ApiError* error = std::get_if<ApiError>(&parsed)) return send_error(response, *error);
+    ParsedRequest& req = std::get<ParsedRequest>(parsed);
+
+    std::vector<int32_t> prompt;
+    auto exchange = std::make_shared<Exchange>();
+    try {
+      if (chat) {
+        std::string text, error;
+        if (!engine.render_chat(req.messages, text, error)) return send_error(response, bad_request(error, "messages"));
+        prompt = engine.tokenize(text, !engine.chat_template_adds_bos(), true);
+      } else if (req.prompt_text) {
+        prompt = engine.tokenize(*req.prompt_text, true, false);
+        if (req.echo) exchange->echo_prefix = *req.prompt_text;
+      } else {
+        prompt = std::move(req.prompt_tokens);
+      }
+    } catch (const std::exception& failure) {
+      return send_error(response, bad_request(std::string("cannot tokenize the prompt: ") + failure.what(), "prompt"));
+    }
+    SubmitResult submitted = engine.submit(std::move(prompt), req.sampling);
+    if (submitted.status != SubmitStatus::Accepted) return send_error(response, submit_error(submitted));
+
+    exchange->stream = std::move(submitted.stream);
+    exchange->context.chat = chat;
+    exchange->context.id = (chat ? "chatcmpl-" : "cmpl-") + std::to_string(next_id.fetch_add(1));
+    exchange->context.created = static_cast<int64_t>(std::time(nullptr));
+    exchange->context.model = options.model_name;
+    exchange->stream_mode = req.stream;
+    exchange->include_usage = req.include_usage;
+    exchange->with_logprobs = req.sampling.logprobs;
+    // The releaser runs when httplib is done with the response, written or not: a request
+    // still running then lost its client.
+    const auto release = [exchange](bool) {
+      if (!exchange->done) exchange->stream->cancel();
+    };
+    if (req.stream) {
+      response.set_header("Cache-Control", "no-cache");
+      response.set_chunked_content_provider(
+          "text/event-stream", [exchange](size_t, httplib::DataSink& sink) { return pump_stream(*exchange, sink); },
+          release);
+    } else {
+      response.set_chunked_content_provider(
+          "application/json", [exchange](size_t, httplib::DataSink& sink) { return pump_whole(*exchange, sink); },
+          release);
+    }
+  }
+
+  void install_routes() {
+    http.set_pre_routing_handler([this](const httplib::Request& request, httplib::Response& response) {
+      if (request.path.rfind("/v1/", 0) == 0 && !authorized(request)) {
+        send_error(response, ApiError{401, "invalid or missing API key (send Authorization: Bearer KEY)",
+                                      "invalid_request_error", "", "invalid_api_key"});
+        return httplib::Server::HandlerResponse::Handled;
+      }
+      return httplib::Server::HandlerResponse::Unhandled;
+    });
+    http.Post("/v1/completions", [this](const httplib::Request& request, httplib::Response& response) {
+      handle_generation(request, response, false);
+    });
+    http.Post("/v1/chat/completions", [this](const httplib::Request& request, httplib::Response& response) {
+      handle_generation(request, response, true);
+    });
+    http.Get("/v1/models", [this](const httplib::Request&, httplib::Response& response) {
+      const ModelSummary summary = engine.summary();
+      json model = {{"id", options.model_name}, {"object", "model"}, {"created", 0}, {"owned_by", "jisu"},
+                    {"max_model_len", summary.context_length}};
+      response.set_content(dump_json({{"object", "list"}, {"data", json::array({model})}}), "application/json");
+    });
+    http.Get("/health", [](const httplib::Request&, httplib::Response& response) {
+      response.set_content("{\"status\":\"ok\"}", "application/json");
+    });
+    http.Get("/metrics", [this](const httplib::Request&, httplib::Response& response) {
+      response.set_content(prometheus_text(engine.metrics()), "text/plain; version=0.0.4");
+    });
+    http.set_exception_handler([](const httplib::Request&, httplib::Response& response, std::exception_ptr failure) {
+      std::string message = "internal error";
+      try {
+        if (failure) std::rethrow_exception(failure);
+      } catch (const std::exception& error) {
+        message = error.what();
+      } catch (...) {
+      }
+      send_error(response, ApiError{500, message, "server_error", "", ""});
+    });
+    http.set_error_handler([](const httplib::Request& request, httplib::Response& response) {
+      if (!response.body.empty()) return;  // our own JSON error
+      if (response.status == 404)
+        send_error(response, ApiError{404, "no route " + request.method + " " + request.path, "invalid_request_error",
+                                      "", "not_found"});
+      else if (response.status == 400)
+        send_error(response, bad_request("malformed HTTP request"));
+    });
+  }
+};
+
+HttpServer::HttpServer(ServingEngine& engine, HttpServerOptions options)
+    : impl_(std::make_unique<Impl>(engine, std::move(options))) {
+  impl_->install_routes();
+  const int threads = std::max(4, impl_->options.http_threads);
+  impl_->http.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+  impl_->http.set_keep_alive_max_count(1000);
+  impl_->http.set_keep_alive_timeout(1);  // idle keep-alive connections must not delay stop()
+}
+
+HttpServer::~HttpServer() = default;
+
+void HttpServer::run(const std::function<void(int port)>& on_listening) {
+  httplib::Server& http = impl_->http;
+  int port = impl_->options.port;
+  if (port == 0) {
+    port = http.bind_to_any_port(impl_->options.host);
+    if (port < 0) throw std::runtime_error("cannot bind to " + impl_->options.host);
+  } else if (!http.bind_to_port(impl_->options.host, port)) {
+    throw std::runtime_error("cannot bind to " + impl_->options.host + ":" + std::to_string(port));
+  }
+  if (on_listening) on_listening(port);
+  http.listen_after_bind();
+}
+
+void HttpServer::stop() { impl_->http.stop(); }
+
+}  // namespace jisu::server

@@ -1,0 +1,39 @@
+#pragma once
+// The OpenAI-compatible HTTP front end over a ServingEngine (cpp-httplib):
+//   POST /v1/completions, POST /v1/chat/completions (stream: true -> SSE ending "data: [DONE]"),
+//   GET /v1/models, GET /health, GET /metrics (Prometheus text).
+// With an API key, /v1/* requires "Authorization: Bearer KEY" (401 otherwise).
+// A client that disconnects cancels its request, which frees its KV blocks.
+#include <jisu/serving_engine.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace jisu::server {
+
+struct HttpServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;  // 0: any free port (the bound one is reported to on_listening)
+  std::string api_key;
+  std::string model_name;  // the id /v1/models lists and requests may name
+  int http_threads = 32;   // connections served at once
+};
+
+class HttpServer {
+ public:
+  HttpServer(ServingEngine& engine, HttpServerOptions options);
+  ~HttpServer();
+
+  // Binds and serves until stop(); throws jisu::Error when it cannot bind.
+  void run(const std::function<void(int port)>& on_listening);
+  // Thread-safe; makes run() return once in-flight requests are done.
+  void stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace jisu::server

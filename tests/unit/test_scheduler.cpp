@@ -1,0 +1,180 @@
+// The continuous-batching scheduler, without a model: a fake "forward" marks planned tokens
+// computed (KvCache::set_length) and "samples" a token for every chunk that reaches the end.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <memory>
+#include <numeric>
+#include <vector>
+
+#include "runtime/scheduler.h"
+#include "unit/tiny_kv_config.h"
+
+namespace jisu {
+namespace {
+
+
+struct Harness {
+  KvCache cache;
+  Scheduler scheduler;
+  std::vector<std::unique_ptr<SequenceEntry>> entries;
+  std::map<uint64_t, int32_t> max_new;  // tokens each request generates before finishing
+  std::vector<uint64_t> finished;
+
+  Harness(int32_t n_blocks, int32_t budget, int32_t max_running)
+      : cache(test::tiny_kv_config(256), make_cache_options(n_blocks, max_running)),
+        scheduler(cache, SchedulerOptions{budget, max_running}) {}
+
+  static KvCacheOptions make_cache_options(int32_t n_blocks, int32_t max_running) {
+    KvCacheOptions options;
+    options.block_size = 4;
+    options.n_blocks = n_blocks;
+    options.max_sequences = max_running;
+    return options;
+  }
+
+  SequenceEntry* add(uint64_t id, int32_t prompt_length, int32_t new_tokens, int32_t first_token = 1000) {
+    auto entry = std::make_unique<SequenceEntry>();
+    entry->id = id;
+    entry->tokens.resize(static_cast<size_t>(prompt_length));
+    std::iota(entry->tokens.begin(), entry->tokens.end(), first_token);
+    max_new[id] = new_tokens;
+    scheduler.add(entry.get());
+    entries.push_back(std::move(entry));
+    return entries.back().get();
+  }
+
+  // One step; returns the plan as (id, n_tokens) pairs.
+  std::vector<std::pair<uint64_t, int32_t>> step() {
+    const std::vector<ScheduledChunk> plan = scheduler.schedule();
+    std::vector<std::pair<uint64_t, int32_t>> summary;
+    int32_t total = 0;
+    for (const ScheduledChunk& chunk : plan) {
+      summary.emplace_back(chunk.entry->id, chunk.n_tokens);
+      total += chunk.n_tokens;
+      // Each chunk continues its sequence in the cache (what Transformer::forward checks).
+      EXPECT_EQ(cache.length(chunk.entry->slot), chunk.first);
+      EXPECT_TRUE(cache.reserve(chunk.entry->slot, chunk.first + chunk.n_tokens));
+      cache.set_length(chunk.entry->slot, chunk.first + chunk.n_tokens);
+    }
+    scheduler.complete();
+    for (const ScheduledChunk& chunk : plan) {
+      if (!chunk.samples) continue;
+      SequenceEntry* entry = chunk.entry;
+      entry->tokens.push_back(static_cast<int32_t>(entry->id * 10 + entry->tokens.size()));
+      if (--max_new[entry->id] == 0) {
+        scheduler.remove(entry);
+        finished.push_back(entry->id);
+      }
+    }
+    return summary;
+  }
+};
+
+using Plan = std::vector<std::pair<uint64_t, int32_t>>;
+
+TEST(Scheduler, ChunksLongPromptsUnderTheBudgetAndMixesDecodes) {
+  Harness h(64, 8, 4);
+  h.add(1, 3, 5);
+  EXPECT_EQ(h.step(), (Plan{{1, 3}}));
+  h.add(2, 20, 2);
+  // Running decode first, then the new prompt in chunks filling the rest of the budget.
+  EXPECT_EQ(h.step(), (Plan{{1, 1}, {2, 7}}));
+  EXPECT_EQ(h.step(), (Plan{{1, 1}, {2, 7}}));
+  EXPECT_EQ(h.step(), (Plan{{1, 1}, {2, 6}}));  // prompt done: samples
+  EXPECT_EQ(h.step(), (Plan{{1, 1}, {2, 1}}));
+  EXPECT_EQ(h.finished, (std::vector<uint64_t>{1, 2}));
+  EXPECT_TRUE(h.scheduler.idle());
+  EXPECT_TRUE(h.step().empty());
+  EXPECT_EQ(h.cache.pool().used_count(), 0);
+}
+
+TEST(Scheduler, NeverExceedsTheBudgetOrTheRunningLimit) {
+  Harness h(200, 5, 3);
+  for (uint64_t id = 1; id <= 7; ++id) h.add(id, static_cast<int32_t>(id * 3), static_cast<int32_t>(8 - id));
+  for (int step = 0; step < 200 && !h.scheduler.idle(); ++step) {
+    const Plan plan = h.step();
+    int32_t total = 0;
+    for (const auto& [id, n] : plan) total += n;
+    EXPECT_LE(total, 5);
+    EXPECT_GT(total, 0);
+    EXPECT_LE(h.scheduler.running_count(), 3u);
+  }
+  EXPECT_TRUE(h.scheduler.idle());
+  EXPECT_EQ(h.finished.size(), 7u);
+}
+
+TEST(Scheduler, AdmitsOnlyWhenBlocksAllowAndInArrivalOrder) {
+  Harness h(4, 64, 4);  // 4 blocks of 4 positions
+  h.add(1, 10, 1);      // 3 blocks
+  h.add(2, 6, 1, 2000); // 2 blocks: does not fit next to 1
+  h.add(3, 2, 1, 3000); // 1 block: fits, but must not overtake 2
+  EXPECT_EQ(h.step(), (Plan{{1, 10}}));
+  EXPECT_EQ(h.finished, (std::vector<uint64_t>{1}));
+  EXPECT_EQ(h.step(), (Plan{{2, 6}, {3, 2}}));
+  EXPECT_EQ(h.finished, (std::vector<uint64_t>{1, 2, 3}));
+}
+
+TEST(Scheduler, PreemptsTheNewestAndResumesItByRecomputation) {
+  Harness h(5, 64, 2);  // 5 blocks of 4
+  SequenceEntry* old = h.add(1, 7, 6);     // 2 blocks now, 4 blocks at 13 tokens
+  SequenceEntry* young = h.add(2, 8, 6, 2000);  // 2 blocks now, 4 later
+  EXPECT_EQ(h.step(), (Plan{{1, 7}, {2, 8}}));
+  // Token 9 of the young one needs a third block: 5 blocks still hold 2 + 3.
+  EXPECT_EQ(h.step(), (Plan{{1, 1}, {2, 1}}));  // 8 and 9 positions
+  // Now the old one needs its third block (9th position) and the young one a fourth: the young
+  // one is preempted and its blocks released.
+  Plan plan = h.step();
+  EXPECT_EQ(plan, (Plan{{1, 1}}));
+  EXPECT_EQ(young->computed, 0);
+  EXPECT_FALSE(young->running);
+  EXPECT_EQ(young->preemptions, 1);
+  EXPECT_EQ(h.scheduler.preemption_count(), 1u);
+  EXPECT_EQ(young->tokens.size(), 10u);  // generated tokens are kept for the recompute
+  // The old one runs to completion; the young one resumes, reusing its published full blocks.
+  while (!h.scheduler.idle()) h.step();
+  EXPECT_EQ(h.finished, (std::vector<uint64_t>{1, 2}));
+  EXPECT_EQ(old->tokens.size(), 13u);
+  EXPECT_EQ(young->tokens.size(), 14u);
+  EXPECT_GT(young->prefix_hit_tokens, 0);
+  EXPECT_EQ(h.cache.pool().used_count(), 0);
+}
+
+TEST(Scheduler, OldestAlwaysProgressesSoNobodyStarves) {
+  // Tight memory and many long requests: every step must plan something, the oldest running
+  // request is never preempted, and everyone finishes.
+  Harness h(8, 6, 4);
+  for (uint64_t id = 1; id <= 6; ++id) h.add(id, 5 + static_cast<int32_t>(id % 3), 12, static_cast<int32_t>(id * 100));
+  int steps = 0;
+  for (; steps < 1000 && !h.scheduler.idle(); ++steps) EXPECT_FALSE(h.step().empty());
+  EXPECT_TRUE(h.scheduler.idle());
+  EXPECT_EQ(h.finished, (std::vector<uint64_t>{1, 2, 3, 4, 5, 6}));
+  EXPECT_GT(h.scheduler.preemption_count(), 0u);
+  for (const auto& entry : h.entries) EXPECT_EQ(entry->tokens.size(), 5u + entry->id % 3 + 12);
+}
+
+TEST(Scheduler, SharedPrefixIsComputedOnce) {
+  Harness h(32, 64, 2);
+  h.add(1, 13, 1);
+  EXPECT_EQ(h.step(), (Plan{{1, 13}}));
+  // Same first 12 tokens: three full blocks come from the prefix cache, one token computed.
+  SequenceEntry* second = h.add(2, 13, 1);
+  second->tokens[12] = 5;
+  EXPECT_EQ(h.step(), (Plan{{2, 1}}));
+  EXPECT_EQ(second->prefix_hit_tokens, 12);
+}
+
+TEST(Scheduler, RemovingAWaitingOrRunningRequestFreesItsBlocks) {
+  Harness h(16, 64, 1);
+  SequenceEntry* a = h.add(1, 6, 100);
+  SequenceEntry* b = h.add(2, 6, 100);
+  h.step();
+  EXPECT_GT(h.cache.pool().used_count(), 0);
+  h.scheduler.remove(b);  // waiting
+  h.scheduler.remove(a);  // running
+  EXPECT_TRUE(h.scheduler.idle());
+  EXPECT_EQ(h.cache.pool().used_count(), 0);
+}
+
+}  // namespace
+}  // namespace jisu

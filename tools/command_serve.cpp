@@ -1,0 +1,139 @@
+// `jisu serve`: the OpenAI-compatible HTTP server (src/server/) over a ServingEngine.
+// SIGTERM/SIGINT shut down cleanly: running requests end (as "abort"), new ones get 503, the
+// listener closes, and the process exits 0.
+#include <jisu/serving_engine.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <pthread.h>
+#include <thread>
+
+#include "command_registry.h"
+#include "core/error.h"
+#include "server/http_server.h"
+
+namespace jisu::cli {
+namespace {
+
+struct ServeOptions {
+  std::string model;
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  int32_t max_sequences = 16;
+  int32_t kv_blocks = 0;
+  std::string kv_memory;
+  std::string api_key;
+  int32_t threads = 0;
+  int32_t context_length = 0;
+  int32_t batch = 256;
+  int32_t max_queue = 64;
+  std::string served_name;
+};
+
+// "512M", "2G", "1048576" -> bytes.
+uint64_t parse_size(const std::string& text) {
+  size_t used = 0;
+  double value = 0;
+  try {
+    value = std::stod(text, &used);
+  } catch (const std::exception&) {
+    throw Error("--kv-memory '" + text + "' is not a size", "use e.g. 512M or 2G");
+  }
+  const std::string unit = text.substr(used);
+  double scale = 1;
+  if (unit == "K" || unit == "k" || unit == "KiB") scale = 1024.0;
+  else if (unit == "M" || unit == "MiB") scale = 1024.0 * 1024;
+  else if (unit == "G" || unit == "GiB") scale = 1024.0 * 1024 * 1024;
+  else if (!unit.empty()) throw Error("--kv-memory '" + text + "' has an unknown unit", "use K, M or G");
+  if (value <= 0) throw Error("--kv-memory must be positive");
+  return static_cast<uint64_t>(value * scale);
+}
+
+int run_serve(const ServeOptions& options) {
+  // Signals go to one thread (sigwait) so that shutdown runs as ordinary code; a write to a
+  // closed connection must fail with EPIPE rather than kill the process.
+  std::signal(SIGPIPE, SIG_IGN);
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  ServingOptions serving;
+  serving.model_path = options.model.empty() ? default_model_path() : options.model;
+  serving.threads = options.threads;
+  serving.context_length = options.context_length;
+  serving.max_sequences = options.max_sequences;
+  serving.max_batch_tokens = options.batch;
+  serving.kv_blocks = options.kv_blocks;
+  serving.kv_memory_bytes = options.kv_memory.empty() ? 0 : parse_size(options.kv_memory);
+  serving.max_queue = options.max_queue;
+  auto engine = ServingEngine::create(serving);
+
+  server::HttpServerOptions http;
+  http.host = options.host;
+  http.port = options.port;
+  http.api_key = options.api_key;
+  http.model_name = options.served_name.empty() ? std::filesystem::path(serving.model_path).stem().string()
+                                                : options.served_name;
+  // Every running or queued request holds a connection thread, plus a few for probes.
+  http.http_threads = options.max_sequences + options.max_queue + 8;
+  server::HttpServer server(*engine, http);
+
+  std::atomic<bool> serving_done{false};
+  std::thread signal_thread([&] {
+    const timespec tick{0, 200'000'000};
+    while (!serving_done.load()) {
+      if (sigtimedwait(&signals, nullptr, &tick) > 0) {
+        std::fprintf(stderr, "jisu serve: shutting down\n");
+        engine->shutdown();  // ends running requests so their connections finish
+        server.stop();
+        return;
+      }
+    }
+  });
+  try {
+    server.run([&](int port) {
+      std::printf("jisu serve: model %s, listening on http://%s:%d\n", http.model_name.c_str(), options.host.c_str(),
+                  port);
+      std::fflush(stdout);
+    });
+  } catch (const std::runtime_error& failure) {
+    serving_done = true;
+    signal_thread.join();
+    throw Error(failure.what(), "pick another --port or --host");
+  }
+  serving_done = true;
+  signal_thread.join();
+  engine->shutdown();
+  return 0;
+}
+
+CommandRegistrar registrar{
+    "serve", "OpenAI-compatible HTTP server with continuous batching", [](CLI::App& command) {
+      auto options = std::make_shared<ServeOptions>();
+      command.add_option("-m,--model", options->model, "GGUF model file (default: bundled demo model)");
+      command.add_option("--host", options->host, "address to listen on");
+      command.add_option("--port", options->port, "port (0: any free port, printed at start)")->check(CLI::Range(0, 65535));
+      command.add_option("--max-seqs", options->max_sequences, "requests generated at once")->check(CLI::Range(1, 1024));
+      auto* blocks = command.add_option("--kv-blocks", options->kv_blocks, "KV cache blocks of 16 positions")
+                         ->check(CLI::Range(2, 1 << 24));
+      command.add_option("--kv-memory", options->kv_memory, "KV cache size, e.g. 512M (instead of --kv-blocks)")
+          ->excludes(blocks);
+      command.add_option("--api-key", options->api_key, "require Authorization: Bearer KEY on /v1/*");
+      command.add_option("-t,--threads", options->threads, "compute threads (default: all cores)")
+          ->check(CLI::Range(0, 1024));
+      command.add_option("-c,--ctx-size", options->context_length, "context length (default: the model's, at most 4096)")
+          ->check(CLI::Range(0, 1 << 24));
+      command.add_option("-b,--batch-size", options->batch, "tokens per forward (prompt chunks + decodes)")
+          ->check(CLI::Range(1, 1 << 16));
+      command.add_option("--max-queue", options->max_queue, "requests waiting before 429")->check(CLI::Range(0, 1 << 16));
+      command.add_option("--served-model-name", options->served_name, "model id (default: the file name)");
+      return [options] { return run_serve(*options); };
+    }};
+
+}  // namespace
+}  // namespace jisu::cli
