@@ -61,12 +61,46 @@ bool Scheduler::reserve_or_preempt(SequenceEntry* entry, int32_t n_positions) {
   return true;
 }
 
+namespace {
+// Calls visit(index, hash) for each full block of `tokens` in [0, end_block), chaining the hashes.
+template <class Visit>
+void for_each_block_hash(std::span<const int32_t> tokens, int32_t block_size, int32_t end_block, Visit visit) {
+  uint64_t hash = 0;
+  for (int32_t block = 0; block < end_block; ++block) {
+    hash = prefix_block_hash(hash, tokens.subspan(static_cast<size_t>(block) * block_size, block_size));
+    visit(block, hash);
+  }
+}
+}  // namespace
+
+// Adds a chunk to the plan and records the hashes of the blocks it completes.
+void Scheduler::plan_chunk(SequenceEntry* entry, int32_t first, int32_t n) {
+  const auto total = static_cast<int32_t>(entry->tokens.size());
+  plan_.push_back({entry, first, n, first + n == total});
+  const int32_t block_size = cache_.block_size();
+  const int32_t first_block = first / block_size, end_block = (first + n) / block_size;
+  if (end_block <= first_block) return;
+  for_each_block_hash(entry->tokens, block_size, end_block, [&](int32_t block, uint64_t hash) {
+    if (block >= first_block) inflight_hashes_.push_back(hash);
+  });
+}
+
 bool Scheduler::admit(SequenceEntry* entry, int32_t budget) {
   entry->slot = free_slots_.back();
   const int32_t reused = cache_.reuse_prefix(entry->slot, entry->tokens);
   const auto total = static_cast<int32_t>(entry->tokens.size());
+  const int32_t block_size = cache_.block_size();
+  const int32_t next_block = reused / block_size;
+  bool wait_for_inflight = false;
+  if (!inflight_hashes_.empty() && (next_block + 1) * block_size < total) {
+    for_each_block_hash(entry->tokens, block_size, next_block + 1, [&](int32_t block, uint64_t hash) {
+      if (block == next_block)
+        wait_for_inflight =
+            std::find(inflight_hashes_.begin(), inflight_hashes_.end(), hash) != inflight_hashes_.end();
+    });
+  }
   const int32_t n = std::min(total - reused, budget);
-  if (!cache_.reserve(entry->slot, reused + n)) {
+  if (wait_for_inflight || !cache_.reserve(entry->slot, reused + n)) {
     cache_.release(entry->slot);  // gives the reused blocks back to the cache
     entry->slot = -1;
     return false;
@@ -76,12 +110,13 @@ bool Scheduler::admit(SequenceEntry* entry, int32_t budget) {
   entry->prefix_hit_tokens += reused;
   entry->running = true;
   running_.push_back(entry);
-  plan_.push_back({entry, reused, n, reused + n == total});
+  plan_chunk(entry, reused, n);
   return true;
 }
 
 const std::vector<ScheduledChunk>& Scheduler::schedule() {
   plan_.clear();
+  inflight_hashes_.clear();
   int32_t budget = options_.max_batch_tokens;
   bool preempted = false;
   for (size_t i = 0; i < running_.size() && budget > 0; ++i) {
@@ -93,7 +128,7 @@ const std::vector<ScheduledChunk>& Scheduler::schedule() {
     const bool kept = reserve_or_preempt(entry, entry->computed + n);
     preempted = preempted || running_.size() != before;
     if (!kept) break;  // entry was the newest: nothing after it runs
-    plan_.push_back({entry, entry->computed, n, entry->computed + n == total});
+    plan_chunk(entry, entry->computed, n);
     budget -= n;
   }
   while (!preempted && budget > 0 && !waiting_.empty() && !free_slots_.empty()) {

@@ -15,7 +15,9 @@
 //    a free sequence slot, and blocks for their first chunk; admission stops at the first one
 //    that does not fit (no overtaking), and no admission happens in a step that preempted.
 //  - Admission first reuses cached prefix blocks (KvCache::reuse_prefix), so shared prefixes
-//    are computed once.
+//    are computed once. A request whose next block is being computed in this very step by
+//    another request (same prefix, arrived together) waits one step for it instead of
+//    computing it a second time; admission stops there, keeping FIFO order.
 //
 // The scheduler allocates only when requests are added (queue growth); schedule() and
 // complete() reuse their buffers.
@@ -76,6 +78,7 @@ class Scheduler {
   bool reserve_or_preempt(SequenceEntry* entry, int32_t n_positions);
   void preempt(SequenceEntry* entry);
   bool admit(SequenceEntry* entry, int32_t budget);
+  void plan_chunk(SequenceEntry* entry, int32_t first, int32_t n);
 
   KvCache& cache_;
   SchedulerOptions options_;
@@ -83,6 +86,7 @@ class Scheduler {
   std::vector<SequenceEntry*> running_;  // admission order: oldest first
   std::vector<int32_t> free_slots_;
   std::vector<ScheduledChunk> plan_;
+  std::vector<uint64_t> inflight_hashes_;  // prefix hashes of the blocks the plan completes
   uint64_t preemptions_ = 0;
 };
 

@@ -164,6 +164,23 @@ TEST(Scheduler, SharedPrefixIsComputedOnce) {
   EXPECT_EQ(second->prefix_hit_tokens, 12);
 }
 
+TEST(Scheduler, SameStepArrivalsWaitForTheSharedPrefixInsteadOfRecomputingIt) {
+  Harness h(32, 64, 4);
+  h.add(1, 13, 2);
+  SequenceEntry* same = h.add(2, 14, 2);  // shares 12 tokens: 3 full blocks
+  h.add(3, 5, 2, 5000);                   // behind it in FIFO order
+  // Step 1: only the first computes the prefix; the second waits (and the third behind it).
+  EXPECT_EQ(h.step(), (Plan{{1, 13}}));
+  // Step 2: the prefix is published; the second computes only its own 2 tokens.
+  EXPECT_EQ(h.step(), (Plan{{1, 1}, {2, 2}, {3, 5}}));
+  EXPECT_EQ(same->prefix_hit_tokens, 12);
+  // Without the shared prefix there is no waiting.
+  Harness g(32, 64, 4);
+  g.add(1, 13, 1);
+  g.add(2, 14, 1, 7000);
+  EXPECT_EQ(g.step(), (Plan{{1, 13}, {2, 14}}));
+}
+
 TEST(Scheduler, RemovingAWaitingOrRunningRequestFreesItsBlocks) {
   Harness h(16, 64, 1);
   SequenceEntry* a = h.add(1, 6, 100);
