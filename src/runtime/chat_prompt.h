@@ -1,24 +1,39 @@
 #pragma once
-// Chat messages -> prompt text, in the ChatML layout:
-//   "<|im_start|>{role}\n{content}<|im_end|>\n" per message, then "<|im_start|>assistant\n".
+// Chat messages -> prompt text for the serving engine.
 //
-// Why not the model's `tokenizer.chat_template`: the Jinja interpreter in src/tokenizer/jinja/
-// is still being completed on another branch (its filter table does not link yet), so for now
-// every model gets ChatML, the common default of instruction-tuned models. When the renderer
-// lands, this class is the one place to switch to it (the server only calls render()).
+// A model that carries `tokenizer.chat_template` gets exactly what that Jinja template renders
+// (src/tokenizer/chat_template.h, checked byte for byte against jinja2), with `bos_token` and
+// `eos_token` set to its vocabulary's texts, as Hugging Face transformers passes them. A model
+// without a template gets the ChatML layout, the common default of instruction-tuned models:
+//   "<|im_start|>{role}\n{content}<|im_end|>\n" per message, then "<|im_start|>assistant\n".
 #include <jisu/serving_engine.h>
 
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace jisu {
 
+class ChatTemplate;
+
 class ChatPrompt {
  public:
+  // `template_source`: the model's chat template, if any. Throws jisu::Error when the template
+  // does not parse (a model whose template is broken should fail at load, not per request).
+  ChatPrompt(const std::optional<std::string>& template_source, std::string bos_text, std::string eos_text);
+  ~ChatPrompt();
+
   // Whether rendered prompts begin with the BOS text (then tokenizing must not add another).
-  bool starts_with_bos() const { return false; }
-  // Returns false (with `error`) for a message it cannot render.
+  bool starts_with_bos() const { return starts_with_bos_; }
+  // Returns false (with a one-line `error`) for messages the template rejects.
   bool render(const std::vector<ChatMessage>& messages, std::string& prompt, std::string& error) const;
+
+ private:
+  std::unique_ptr<ChatTemplate> template_;  // null: ChatML
+  std::string bos_text_;
+  std::string eos_text_;
+  bool starts_with_bos_ = false;
 };
 
 }  // namespace jisu

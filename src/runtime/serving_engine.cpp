@@ -164,7 +164,9 @@ ServingEngineImpl::ServingEngineImpl(const ServingOptions& options) {
   top_buffer_.resize(SamplingParams::kMaxTopLogprobs);
   active_.reserve(static_cast<size_t>(options.max_sequences) + static_cast<size_t>(options.max_queue));
 
-  chat_ = std::make_unique<ChatPrompt>();
+  const auto token_text = [&](int32_t id) { return id >= 0 ? std::string(tokenizer_->token_text(id)) : std::string(); };
+  chat_ = std::make_unique<ChatPrompt>(model_->file().get_string("tokenizer.chat_template"),
+                                       token_text(tokenizer_->bos_id()), token_text(tokenizer_->eos_id()));
 
   summary_.architecture = config.arch.name;
   summary_.name = model_->file().get_string("general.name").value_or("");
