@@ -1,0 +1,34 @@
+#pragma once
+// Weight blocks of the integer path read as 32 signed 8-bit values and one float scale
+// (element j = d * w[j]). This is the scalar definition the SIMD decoders must match.
+#include <cstdint>
+
+#include "backends/cpu/quant_blocks.h"
+
+namespace jisu::cpu {
+
+// Decodes one block of `type` (Q4_0, Q8_0 or IQ4_NL) at p into w[0..32); returns its scale.
+inline float int8_weight_block(DType type, const uint8_t* p, int8_t w[32]) {
+  const uint8_t* qs = p + 2;
+  switch (type) {
+    case DType::Q4_0:
+      for (int j = 0; j < 16; ++j) {
+        w[j] = static_cast<int8_t>((qs[j] & 0x0f) - 8);
+        w[j + 16] = static_cast<int8_t>((qs[j] >> 4) - 8);
+      }
+      break;
+    case DType::IQ4_NL:
+      for (int j = 0; j < 16; ++j) {
+        w[j] = kValuesIq4nl[qs[j] & 0x0f];
+        w[j + 16] = kValuesIq4nl[qs[j] >> 4];
+      }
+      break;
+    case DType::Q8_0:
+      for (int j = 0; j < 32; ++j) w[j] = static_cast<int8_t>(qs[j]);
+      break;
+    default: throw_unsupported_weight_type(type);
+  }
+  return half_to_float(load_u16(p));
+}
+
+}  // namespace jisu::cpu
