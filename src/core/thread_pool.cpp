@@ -2,6 +2,7 @@
 
 #include <sched.h>
 
+#include <algorithm>
 #include <optional>
 
 #if defined(__x86_64__)
@@ -45,10 +46,38 @@ size_t ThreadPool::default_thread_count() {
 }
 
 void ThreadPool::run_tasks(size_t thread_id) {
+  uint64_t word = claim_.load(std::memory_order_acquire);
   for (;;) {
-    const size_t index = next_task_.fetch_add(1, std::memory_order_relaxed);
-    if (index >= job_tasks_) break;
-    (*job_)(index, thread_id);
+    const uint64_t index = word & kIndexMask, count = (word >> kIndexBits) & kIndexMask;
+    if (index >= count) return;
+    // Success proves the job of this generation is still running (it cannot finish before the
+    // claimed task is done), so job_ is that job's callable.
+    if (!claim_.compare_exchange_weak(word, word + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
+    (*job_)(static_cast<size_t>(index), thread_id);
+    tasks_done_.fetch_add(1, std::memory_order_release);
+    word = claim_.load(std::memory_order_acquire);
+  }
+}
+
+void ThreadPool::run_job(size_t n_tasks, FunctionRef<void(size_t, size_t)>& task) {
+  job_ = &task;
+  tasks_done_.store(0, std::memory_order_relaxed);
+  job_generation_ = (job_generation_ + 1) & ((uint64_t(1) << (64 - 2 * kIndexBits)) - 1);
+  claim_.store((job_generation_ << (2 * kIndexBits)) | (uint64_t(n_tasks) << kIndexBits), std::memory_order_release);
+  {
+    // The lock orders the publication against a worker that is about to sleep.
+    std::lock_guard<std::mutex> lock(sleep_mutex_);
+    generation_.fetch_add(1, std::memory_order_release);
+  }
+  wake_.notify_all();
+  run_tasks(0);
+  // Spin briefly for tasks still running on workers, then yield the core: a worker that was
+  // preempted mid-task needs the CPU more than this thread does.
+  for (int spin = 0; tasks_done_.load(std::memory_order_acquire) != n_tasks; ++spin) {
+    if (spin < 4096)
+      JISU_CPU_RELAX();
+    else
+      sched_yield();
   }
 }
 
@@ -58,18 +87,18 @@ void ThreadPool::parallel_for(size_t n_tasks, FunctionRef<void(size_t, size_t)> 
     for (size_t i = 0; i < n_tasks; ++i) task(i, 0);
     return;
   }
-  job_ = &task;
-  job_tasks_ = n_tasks;
-  next_task_.store(0, std::memory_order_relaxed);
-  workers_busy_.store(n_threads_ - 1, std::memory_order_relaxed);
-  {
-    // The lock orders the publication against a worker that is about to sleep.
-    std::lock_guard<std::mutex> lock(sleep_mutex_);
-    generation_.fetch_add(1, std::memory_order_release);
+  // The claim word holds at most 2^20 - 1 tasks per job; larger ranges run as several jobs.
+  constexpr size_t kMaxJob = kIndexMask;
+  for (size_t base = 0; base < n_tasks; base += kMaxJob) {
+    const size_t count = std::min(kMaxJob, n_tasks - base);
+    if (base == 0 && count == n_tasks) {
+      run_job(count, task);
+    } else {
+      auto shifted = [&](size_t index, size_t thread_id) { task(base + index, thread_id); };
+      FunctionRef<void(size_t, size_t)> ref(shifted);
+      run_job(count, ref);
+    }
   }
-  wake_.notify_all();
-  run_tasks(0);
-  while (workers_busy_.load(std::memory_order_acquire) != 0) JISU_CPU_RELAX();
   job_ = nullptr;
 }
 
@@ -89,7 +118,6 @@ void ThreadPool::worker_loop(size_t thread_id) {
     seen = current;
     if (stopping_.load()) return;
     run_tasks(thread_id);
-    workers_busy_.fetch_sub(1, std::memory_order_acq_rel);
   }
 }
 

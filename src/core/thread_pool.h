@@ -7,7 +7,15 @@
 // Dispatch does not allocate or lock on the fast path: workers spin briefly on a generation
 // counter before sleeping on a condition variable, because a decode step issues hundreds of
 // small parallel regions and waking sleeping threads each time would dominate.
+//
+// parallel_for returns as soon as every task has run, whichever threads ran them: it never
+// waits for a worker that has not started (on a machine with more runnable threads than cores
+// a preempted worker would otherwise stall every op by a scheduler time slice). Tasks are
+// claimed from one atomic word holding (job generation, task count, next index), so a late
+// worker can only claim tasks of the job that is current at that instant, and the job it
+// claims from cannot finish (and its callable go away) before the claimed task has run.
 #include <atomic>
+#include <cstdint>
 #include <condition_variable>
 #include <cstddef>
 #include <mutex>
@@ -38,16 +46,19 @@ class ThreadPool {
  private:
   void worker_loop(size_t thread_id);
   void run_tasks(size_t thread_id);
+  void run_job(size_t n_tasks, FunctionRef<void(size_t, size_t)>& task);
 
   size_t n_threads_;
   std::vector<std::thread> workers_;
 
-  // Current job; published by incrementing generation_.
+  // Current job. claim_ packs generation (24 bits) | task count (20 bits) | next index (20 bits).
+  static constexpr int kIndexBits = 20;
+  static constexpr uint64_t kIndexMask = (uint64_t(1) << kIndexBits) - 1;
   FunctionRef<void(size_t, size_t)>* job_ = nullptr;
-  size_t job_tasks_ = 0;
-  std::atomic<size_t> next_task_{0};
-  std::atomic<size_t> workers_busy_{0};
-  std::atomic<uint64_t> generation_{0};
+  std::atomic<uint64_t> claim_{0};
+  std::atomic<size_t> tasks_done_{0};
+  uint64_t job_generation_ = 0;  // written by the calling thread only
+  std::atomic<uint64_t> generation_{0};  // wake-up signal for spinning / sleeping workers
   std::atomic<bool> stopping_{false};
 
   std::mutex sleep_mutex_;
