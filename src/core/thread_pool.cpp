@@ -107,7 +107,12 @@ void ThreadPool::worker_loop(size_t thread_id) {
   for (;;) {
     uint64_t current = generation_.load(std::memory_order_acquire);
     for (int spin = 0; current == seen && spin < kSpinIterations; ++spin) {
-      JISU_CPU_RELAX();
+      // Every so often offer the core to another runnable thread (the caller of the next
+      // parallel_for, when more threads than cores are runnable); a no-op on an idle core.
+      if (spin % 256 == 255)
+        sched_yield();
+      else
+        JISU_CPU_RELAX();
       current = generation_.load(std::memory_order_acquire);
     }
     if (current == seen) {
