@@ -28,12 +28,12 @@ namespace {
 
 JISU_AI __m256i load_256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 JISU_AI __m128i load_128(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
-JISU_AI float load_half(const uint8_t* p) { return _cvtsh_ss(load_u16(p)); }
 
 // 16 packed nibble bytes -> 32 bytes: low nibbles (elements 0..15), then high nibbles.
+// (One broadcast load, a per-half variable shift and a mask.)
 JISU_AI __m256i unpack_nibbles(const uint8_t* p) {
-  const __m128i q = load_128(p);
-  return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(15));
+  const __m256i q = _mm256_broadcastsi128_si256(load_128(p));
+  return _mm256_and_si256(_mm256_srlv_epi32(q, _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4)), _mm256_set1_epi8(15));
 }
 
 // One activation block in registers. `offset` (Q4_0 only): maddubs(8, q), the int16 pair sums
@@ -41,18 +41,18 @@ JISU_AI __m256i unpack_nibbles(const uint8_t* p) {
 struct XBlock {
   __m256i q;
   __m256i offset;
-  float d;
+  __m256 d;  // broadcast scale
 };
 
-// Weight decoders: prep(block) -> State, dot(State, XBlock) -> int32 lane sums.
+// Weight decoders: prep(block) -> State, dot(State, XBlock) -> int32 lane sums. Every type
+// here starts its block with the fp16 scale, which the tile converts for all its rows at once.
 struct WQ4_0 {
   static constexpr size_t kBytes = 18;
   static constexpr bool kOffset = true;
   struct State {
     __m256i u;
-    float d;
   };
-  static JISU_AI State prep(const uint8_t* p) { return {unpack_nibbles(p + 2), load_half(p)}; }
+  static JISU_AI State prep(const uint8_t* p) { return {unpack_nibbles(p + 2)}; }
   static JISU_AI __m256i dot(const State& s, const XBlock& x) {
     return _mm256_madd_epi16(_mm256_sub_epi16(_mm256_maddubs_epi16(s.u, x.q), x.offset), _mm256_set1_epi16(1));
   }
@@ -63,9 +63,8 @@ struct WSigned {
   static constexpr bool kOffset = false;
   struct State {
     __m256i magnitude, w;
-    float d;
   };
-  static JISU_AI State make(__m256i w, float d) { return {_mm256_abs_epi8(w), w, d}; }
+  static JISU_AI State make(__m256i w) { return {_mm256_abs_epi8(w), w}; }
   static JISU_AI __m256i dot(const State& s, const XBlock& x) {
     return _mm256_madd_epi16(_mm256_maddubs_epi16(s.magnitude, _mm256_sign_epi8(x.q, s.w)), _mm256_set1_epi16(1));
   }
@@ -73,14 +72,14 @@ struct WSigned {
 
 struct WQ8_0 : WSigned {
   static constexpr size_t kBytes = 34;
-  static JISU_AI State prep(const uint8_t* p) { return make(load_256(p + 2), load_half(p)); }
+  static JISU_AI State prep(const uint8_t* p) { return make(load_256(p + 2)); }
 };
 
 struct WIQ4_NL : WSigned {
   static constexpr size_t kBytes = 18;
   static JISU_AI State prep(const uint8_t* p) {
     const __m256i table = _mm256_broadcastsi128_si256(load_128(kValuesIq4nl));
-    return make(_mm256_shuffle_epi8(table, unpack_nibbles(p + 2)), load_half(p));
+    return make(_mm256_shuffle_epi8(table, unpack_nibbles(p + 2)));
   }
 };
 
@@ -89,7 +88,7 @@ JISU_AI XBlock load_x(const ActivationBlock& b) {
   XBlock x;
   x.q = load_256(b.qs);
   if constexpr (W::kOffset) x.offset = _mm256_maddubs_epi16(_mm256_set1_epi8(8), x.q);
-  x.d = b.d;
+  x.d = _mm256_set1_ps(b.d);
   return x;
 }
 
@@ -112,15 +111,23 @@ void tile(const Int8MatmulArgs& a, size_t r0, size_t t0) {
   for (int i = 0; i < NR; ++i)
     for (int t = 0; t < NT; ++t) acc[i][t] = _mm256_setzero_ps();
 
+  static_assert(NR <= 4);
   const size_t nb = a.n / kActivationBlockElements;
   for (size_t b = 0; b < nb; ++b) {
     typename W::State st[NR];
     for (int i = 0; i < NR; ++i) st[i] = W::prep(w[i] + b * W::kBytes);
+    // The NR fp16 scales gathered with scalar integer ops into one register, converted at once.
+    uint64_t halves = 0;
+    for (int i = 0; i < NR; ++i) halves |= uint64_t(load_u16(w[i] + b * W::kBytes)) << (16 * i);
+    const __m256 dw = _mm256_castps128_ps256(_mm_cvtph_ps(_mm_cvtsi64_si128(static_cast<long long>(halves))));
     for (int t = 0; t < NT; ++t) {
       const XBlock xb = load_x<W>(x[t][b]);
+      const __m256 scales = _mm256_mul_ps(dw, xb.d);  // lane i: d_w(row i) * d_x, as the reference
       for (int i = 0; i < NR; ++i) {
         const __m256 sums = _mm256_cvtepi32_ps(W::dot(st[i], xb));
-        acc[i][t] = _mm256_fmadd_ps(sums, _mm256_set1_ps(st[i].d * xb.d), acc[i][t]);
+        const __m256 scale = i == 0 ? _mm256_broadcastss_ps(_mm256_castps256_ps128(scales))
+                                    : _mm256_permutevar8x32_ps(scales, _mm256_set1_epi32(i));
+        acc[i][t] = _mm256_fmadd_ps(sums, scale, acc[i][t]);
       }
     }
   }
