@@ -83,6 +83,9 @@ void Transformer::quantize_input(const float* x, size_t x_stride, size_t n_token
 void Transformer::linear(const WeightMatrix& weight, const float* x, size_t x_stride, size_t n_tokens, float* y,
                          size_t y_stride, Input input) {
   const size_t rows = as_size(weight.rows), cols = as_size(weight.cols);
+  // A fresh input invalidates the int8 copy even when this weight takes the float path: a later
+  // SameInput call must not reuse a copy made of an earlier, since overwritten, input.
+  if (input == Input::Fresh) quantized_source_ = nullptr;
   // About four tasks per thread balances uneven progress; at least 16 rows keeps each task's
   // weight reads long enough to stream well. Multiples of 16 rows keep the kernels' row tiles full.
   const size_t wanted_tasks = pool_.size() * 4;

@@ -15,7 +15,15 @@
 namespace jisu::cpu {
 namespace {
 
-const DType kInt8Types[] = {DType::Q4_0, DType::Q8_0, DType::IQ4_NL};
+const DType kInt8Types[] = {DType::Q4_0, DType::Q8_0, DType::IQ4_NL, DType::Q6_K};
+
+// Offset of the block's fp16 scale.
+size_t scale_offset(DType type) { return type == DType::Q6_K ? 208 : 0; }
+
+// Row lengths tried: one block and several.
+std::vector<size_t> lengths(DType type) {
+  return traits(type).block_elements == 256 ? std::vector<size_t>{256, 768} : std::vector<size_t>{32, 256};
+}
 
 bool has_avx2() { return static_cast<int>(detected_isa()) >= static_cast<int>(Isa::Avx2); }
 
@@ -28,7 +36,7 @@ std::vector<uint8_t> random_weights(DType type, size_t rows, size_t n, std::mt19
   for (auto& b : data) b = static_cast<uint8_t>(byte(rng));
   for (size_t b = 0; b < data.size() / block_bytes; ++b) {
     const uint16_t h = pick(rng) == 0 ? 0 : fp32_to_fp16(scale(rng));
-    std::memcpy(data.data() + b * block_bytes, &h, sizeof h);
+    std::memcpy(data.data() + b * block_bytes + scale_offset(type), &h, sizeof h);
   }
   return data;
 }
@@ -105,7 +113,7 @@ TEST(Int8Matmul, Avx2MatchesScalarBitForBitForEveryTileShape) {
   if (!has_avx2()) GTEST_SKIP() << "no AVX2";
   std::mt19937 rng(3);
   for (DType type : kInt8Types) {
-    for (size_t n : {32, 256}) {
+    for (size_t n : lengths(type)) {
       const size_t rows = 11;
       const auto w = random_weights(type, rows, n, rng);
       for (size_t tokens : {1, 2, 3, 4, 5, 7, 9}) {
@@ -172,6 +180,7 @@ TEST(Int8Matmul, DispatcherChecksArguments) {
   std::vector<float> y(4), x(48);
   EXPECT_TRUE(takes_int8_activations(DType::Q4_0));
   EXPECT_TRUE(takes_int8_activations(DType::Q8_0));
+  EXPECT_TRUE(takes_int8_activations(DType::Q6_K));
   EXPECT_FALSE(takes_int8_activations(DType::F16));
   Int8MatmulArgs args{DType::F16, w.data(), 64, 32, xq.data(), 40, 1, y.data(), 1, 0, 1};
   EXPECT_THROW(matmul_rows_int8(args), Error);
@@ -180,6 +189,10 @@ TEST(Int8Matmul, DispatcherChecksArguments) {
   EXPECT_THROW(matmul_rows_int8(args), Error);
   args.w_row_bytes = 18;
   args.n = 48;  // not whole blocks
+  EXPECT_THROW(matmul_rows_int8(args), Error);
+  args.type = DType::Q6_K;
+  args.w_row_bytes = 210;
+  args.n = 64;  // not a whole super-block
   EXPECT_THROW(matmul_rows_int8(args), Error);
   EXPECT_THROW(quantize_activations(x.data(), 48, xq.data()), Error);
 }

@@ -4,7 +4,8 @@
 // One weight block of 32 values times one activation block gives 8 int32 lane sums (lane l:
 // elements 4l..4l+3) via maddubs (u8 x s8 -> pairs of int16) and madd with ones (-> int32).
 // No int16 saturation can happen: |activation| <= 127 and |weight| <= 128 (signed types) or
-// a nibble <= 15 (Q4_0), so a pair sum stays below 2 * 128 * 127 = 32512.
+// a nibble <= 15 (Q4_0), so a pair sum stays below 2 * 128 * 127 = 32512. Q6_K's sub-scales
+// (|s| <= 128) multiply pair sums of at most 2 * 32 * 127 inside madd: far from int32 limits.
 //
 // A tile of NR rows x NT tokens shares each decoded weight block across the NT tokens and
 // each loaded activation block across the NR rows; every (row, token) accumulator still sees
@@ -14,6 +15,8 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 #include <immintrin.h>
+
+#include <utility>
 
 #include "backends/cpu/int8_matmul.h"
 #include "backends/cpu/quant_blocks.h"
@@ -44,14 +47,25 @@ struct XBlock {
   __m256 d;  // broadcast scale
 };
 
-// Weight decoders: prep(block) -> State, dot(State, XBlock) -> int32 lane sums. Every type
-// here starts its block with the fp16 scale, which the tile converts for all its rows at once.
+template <int N, class F>
+JISU_AI void static_for(F&& f) {
+  [&]<int... I>(std::integer_sequence<int, I...>) __attribute__((always_inline)) {
+    (f(std::integral_constant<int, I>{}), ...);
+  }(std::make_integer_sequence<int, N>{});
+}
+
+// Weight decoders. kBytes / kChunks: bytes and 32-element chunks of one block; kScaleOffset:
+// where the block's fp16 scale sits (the tile converts its rows' scales at once);
+// prep<C>(block) -> State of chunk C; dot(State, XBlock) -> int32 lane sums, already times the
+// chunk's integer sub-scales.
 struct WQ4_0 {
-  static constexpr size_t kBytes = 18;
+  static constexpr size_t kBytes = 18, kScaleOffset = 0;
+  static constexpr int kChunks = 1;
   static constexpr bool kOffset = true;
   struct State {
     __m256i u;
   };
+  template <int C>
   static JISU_AI State prep(const uint8_t* p) { return {unpack_nibbles(p + 2)}; }
   static JISU_AI __m256i dot(const State& s, const XBlock& x) {
     return _mm256_madd_epi16(_mm256_sub_epi16(_mm256_maddubs_epi16(s.u, x.q), x.offset), _mm256_set1_epi16(1));
@@ -61,6 +75,8 @@ struct WQ4_0 {
 // Signed weights: maddubs(|w|, sign(x, w)) = pairs of w * x (|x| <= 127, so negation is safe).
 struct WSigned {
   static constexpr bool kOffset = false;
+  static constexpr size_t kScaleOffset = 0;
+  static constexpr int kChunks = 1;
   struct State {
     __m256i magnitude, w;
   };
@@ -72,14 +88,48 @@ struct WSigned {
 
 struct WQ8_0 : WSigned {
   static constexpr size_t kBytes = 34;
+  template <int C>
   static JISU_AI State prep(const uint8_t* p) { return make(load_256(p + 2)); }
 };
 
 struct WIQ4_NL : WSigned {
   static constexpr size_t kBytes = 18;
+  template <int C>
   static JISU_AI State prep(const uint8_t* p) {
     const __m256i table = _mm256_broadcastsi128_si256(load_128(kValuesIq4nl));
     return make(_mm256_shuffle_epi8(table, unpack_nibbles(p + 2)));
+  }
+};
+
+// Q6_K chunk C = 4h + c: low 4 bits from ql[64h + 32(c & 1) + l] (high nibble when c >= 2),
+// bits 4-5 from bits 2c..2c+1 of qh[32h + l], minus 32; sub-scales scales[2C], scales[2C + 1]
+// multiply the int16 pair sums of elements 0..15 / 16..31 inside madd.
+struct WQ6_K {
+  static constexpr size_t kBytes = 210, kScaleOffset = 208;
+  static constexpr int kChunks = 8;
+  static constexpr bool kOffset = false;
+  struct State {
+    __m256i magnitude, w, scales;
+  };
+  template <int C>
+  static JISU_AI State prep(const uint8_t* p) {
+    constexpr int h = C / 4, c = C % 4;
+    const __m256i ql = load_256(p + 64 * h + 32 * (c & 1));
+    const __m256i qh = load_256(p + 128 + 32 * h);
+    const __m256i low = _mm256_and_si256(c < 2 ? ql : _mm256_srli_epi16(ql, 4), _mm256_set1_epi8(15));
+    __m256i high;
+    if constexpr (c < 2) high = _mm256_slli_epi16(qh, 4 - 2 * c);
+    else if constexpr (c == 2) high = qh;
+    else high = _mm256_srli_epi16(qh, 2);
+    high = _mm256_and_si256(high, _mm256_set1_epi8(0x30));
+    const __m256i w = _mm256_sub_epi8(_mm256_or_si256(low, high), _mm256_set1_epi8(32));
+    const __m128i pick = _mm_setr_epi8(2 * C, 2 * C, 2 * C, 2 * C, 2 * C, 2 * C, 2 * C, 2 * C, 2 * C + 1, 2 * C + 1,
+                                       2 * C + 1, 2 * C + 1, 2 * C + 1, 2 * C + 1, 2 * C + 1, 2 * C + 1);
+    const __m256i scales = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(load_128(p + 192), pick));
+    return {_mm256_abs_epi8(w), w, scales};
+  }
+  static JISU_AI __m256i dot(const State& s, const XBlock& x) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(s.magnitude, _mm256_sign_epi8(x.q, s.w)), s.scales);
   }
 };
 
@@ -112,24 +162,27 @@ void tile(const Int8MatmulArgs& a, size_t r0, size_t t0) {
     for (int t = 0; t < NT; ++t) acc[i][t] = _mm256_setzero_ps();
 
   static_assert(NR <= 4);
-  const size_t nb = a.n / kActivationBlockElements;
-  for (size_t b = 0; b < nb; ++b) {
-    typename W::State st[NR];
-    for (int i = 0; i < NR; ++i) st[i] = W::prep(w[i] + b * W::kBytes);
+  const size_t blocks = a.n / (kActivationBlockElements * W::kChunks);
+  for (size_t b = 0; b < blocks; ++b) {
     // The NR fp16 scales gathered with scalar integer ops into one register, converted at once.
     uint64_t halves = 0;
-    for (int i = 0; i < NR; ++i) halves |= uint64_t(load_u16(w[i] + b * W::kBytes)) << (16 * i);
+    for (int i = 0; i < NR; ++i) halves |= uint64_t(load_u16(w[i] + b * W::kBytes + W::kScaleOffset)) << (16 * i);
     const __m256 dw = _mm256_castps128_ps256(_mm_cvtph_ps(_mm_cvtsi64_si128(static_cast<long long>(halves))));
-    for (int t = 0; t < NT; ++t) {
-      const XBlock xb = load_x<W>(x[t][b]);
-      const __m256 scales = _mm256_mul_ps(dw, xb.d);  // lane i: d_w(row i) * d_x, as the reference
-      for (int i = 0; i < NR; ++i) {
-        const __m256 sums = _mm256_cvtepi32_ps(W::dot(st[i], xb));
-        const __m256 scale = i == 0 ? _mm256_broadcastss_ps(_mm256_castps256_ps128(scales))
-                                    : _mm256_permutevar8x32_ps(scales, _mm256_set1_epi32(i));
-        acc[i][t] = _mm256_fmadd_ps(sums, scale, acc[i][t]);
+    static_for<W::kChunks>([&](auto chunk) __attribute__((always_inline)) {
+      constexpr int C = decltype(chunk)::value;
+      typename W::State st[NR];
+      for (int i = 0; i < NR; ++i) st[i] = W::template prep<C>(w[i] + b * W::kBytes);
+      for (int t = 0; t < NT; ++t) {
+        const XBlock xb = load_x<W>(x[t][b * W::kChunks + C]);
+        const __m256 scales = _mm256_mul_ps(dw, xb.d);  // lane i: d_w(row i) * d_x, as the reference
+        for (int i = 0; i < NR; ++i) {
+          const __m256 sums = _mm256_cvtepi32_ps(W::dot(st[i], xb));
+          const __m256 scale = i == 0 ? _mm256_broadcastss_ps(_mm256_castps256_ps128(scales))
+                                      : _mm256_permutevar8x32_ps(scales, _mm256_set1_epi32(i));
+          acc[i][t] = _mm256_fmadd_ps(sums, scale, acc[i][t]);
+        }
       }
-    }
+    });
   }
   for (int t = 0; t < NT; ++t)
     for (int i = 0; i < NR; ++i) a.y[(t0 + t) * a.y_stride + r0 + i] = reduce(acc[i][t]);
@@ -202,6 +255,7 @@ void matmul_rows_int8_avx2(const Int8MatmulArgs& a) {
     case DType::Q4_0: return matmul_impl<WQ4_0>(a);
     case DType::Q8_0: return matmul_impl<WQ8_0>(a);
     case DType::IQ4_NL: return matmul_impl<WIQ4_NL>(a);
+    case DType::Q6_K: return matmul_impl<WQ6_K>(a);
     default: throw_unsupported_weight_type(a.type);
   }
 }

@@ -9,7 +9,7 @@
 namespace jisu::cpu {
 
 bool takes_int8_activations(DType type) {
-  return type == DType::Q4_0 || type == DType::Q8_0 || type == DType::IQ4_NL;
+  return type == DType::Q4_0 || type == DType::Q8_0 || type == DType::IQ4_NL || type == DType::Q6_K;
 }
 
 void quantize_activations(const float* x, size_t n, ActivationBlock* out) {
@@ -22,7 +22,7 @@ void quantize_activations(const float* x, size_t n, ActivationBlock* out) {
 void matmul_rows_int8(const Int8MatmulArgs& args) {
   if (!takes_int8_activations(args.type))
     throw Error("weight type " + std::string(dtype_name(args.type)) + " has no integer dot-product kernel");
-  if (args.n % kActivationBlockElements != 0)
+  if (args.n % traits(args.type).block_elements != 0)
     throw Error("integer matmul rows of " + std::to_string(args.n) + " elements are not whole blocks");
   if (args.row_end < args.row_begin) throw Error("matmul row range ends before it begins");
   if (args.w_row_bytes < row_bytes(args.type, args.n))

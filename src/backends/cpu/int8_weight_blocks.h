@@ -1,15 +1,21 @@
 #pragma once
-// Weight blocks of the integer path read as 32 signed 8-bit values and one float scale
-// (element j = d * w[j]). This is the scalar definition the SIMD decoders must match.
+// Weight data of the integer path, read 32 elements at a time (one chunk per activation block)
+// as 32 signed 8-bit values, two integer sub-scales (elements 0..15 and 16..31) and one float
+// scale: element j = d * scale[j / 16] * w[j]. This is the scalar definition the SIMD
+// decoders must match.
+//   Q4_0 / Q8_0 / IQ4_NL: one chunk per block, sub-scales 1, d the block's fp16 scale.
+//   Q6_K: chunk C (0..7) of a 256-element super-block, w = q - 32, sub-scales scales[2C],
+//         scales[2C + 1], d the super-block's fp16 scale.
 #include <cstdint>
 
 #include "backends/cpu/quant_blocks.h"
 
 namespace jisu::cpu {
 
-// Decodes one block of `type` (Q4_0, Q8_0 or IQ4_NL) at p into w[0..32); returns its scale.
-inline float int8_weight_block(DType type, const uint8_t* p, int8_t w[32]) {
+// Decodes chunk `chunk` of the block at p; returns d.
+inline float int8_weight_chunk(DType type, const uint8_t* p, int chunk, int8_t w[32], int16_t scale[2]) {
   const uint8_t* qs = p + 2;
+  scale[0] = scale[1] = 1;
   switch (type) {
     case DType::Q4_0:
       for (int j = 0; j < 16; ++j) {
@@ -26,6 +32,19 @@ inline float int8_weight_block(DType type, const uint8_t* p, int8_t w[32]) {
     case DType::Q8_0:
       for (int j = 0; j < 32; ++j) w[j] = static_cast<int8_t>(qs[j]);
       break;
+    case DType::Q6_K: {
+      const int h = chunk / 4, c = chunk % 4;
+      const uint8_t* ql = p + 64 * h + 32 * (c & 1);
+      const uint8_t* qh = p + offsetof(BlockQ6_K, qh) + 32 * h;
+      for (int l = 0; l < 32; ++l) {
+        const int low = (ql[l] >> (c < 2 ? 0 : 4)) & 15, high = (qh[l] >> (2 * c)) & 3;
+        w[l] = static_cast<int8_t>((low | (high << 4)) - 32);
+      }
+      const auto* scales = reinterpret_cast<const int8_t*>(p + offsetof(BlockQ6_K, scales));
+      scale[0] = scales[2 * chunk];
+      scale[1] = scales[2 * chunk + 1];
+      return half_to_float(load_u16(p + offsetof(BlockQ6_K, d)));
+    }
     default: throw_unsupported_weight_type(type);
   }
   return half_to_float(load_u16(p));
