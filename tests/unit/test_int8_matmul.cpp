@@ -15,10 +15,12 @@
 namespace jisu::cpu {
 namespace {
 
-const DType kInt8Types[] = {DType::Q4_0, DType::Q8_0, DType::IQ4_NL, DType::Q6_K};
+const DType kInt8Types[] = {DType::Q4_0, DType::Q8_0, DType::IQ4_NL, DType::Q4_K, DType::Q6_K};
 
 // Offset of the block's fp16 scale.
 size_t scale_offset(DType type) { return type == DType::Q6_K ? 208 : 0; }
+// Offset of a second fp16 field (Q4_K's dmin), or 0 for none.
+size_t min_offset(DType type) { return type == DType::Q4_K ? 2 : 0; }
 
 // Row lengths tried: one block and several.
 std::vector<size_t> lengths(DType type) {
@@ -37,6 +39,10 @@ std::vector<uint8_t> random_weights(DType type, size_t rows, size_t n, std::mt19
   for (size_t b = 0; b < data.size() / block_bytes; ++b) {
     const uint16_t h = pick(rng) == 0 ? 0 : fp32_to_fp16(scale(rng));
     std::memcpy(data.data() + b * block_bytes + scale_offset(type), &h, sizeof h);
+    if (min_offset(type) != 0) {
+      const uint16_t m = pick(rng) == 0 ? 0 : fp32_to_fp16(scale(rng));
+      std::memcpy(data.data() + b * block_bytes + min_offset(type), &m, sizeof m);
+    }
   }
   return data;
 }

@@ -61,7 +61,7 @@ JISU_AI void static_for(F&& f) {
 struct WQ4_0 {
   static constexpr size_t kBytes = 18, kScaleOffset = 0;
   static constexpr int kChunks = 1;
-  static constexpr bool kOffset = true;
+  static constexpr bool kOffset = true, kHasMin = false;
   struct State {
     __m256i u;
   };
@@ -74,7 +74,7 @@ struct WQ4_0 {
 
 // Signed weights: maddubs(|w|, sign(x, w)) = pairs of w * x (|x| <= 127, so negation is safe).
 struct WSigned {
-  static constexpr bool kOffset = false;
+  static constexpr bool kOffset = false, kHasMin = false;
   static constexpr size_t kScaleOffset = 0;
   static constexpr int kChunks = 1;
   struct State {
@@ -107,7 +107,7 @@ struct WIQ4_NL : WSigned {
 struct WQ6_K {
   static constexpr size_t kBytes = 210, kScaleOffset = 208;
   static constexpr int kChunks = 8;
-  static constexpr bool kOffset = false;
+  static constexpr bool kOffset = false, kHasMin = false;
   struct State {
     __m256i magnitude, w, scales;
   };
@@ -130,6 +130,30 @@ struct WQ6_K {
   }
   static JISU_AI __m256i dot(const State& s, const XBlock& x) {
     return _mm256_madd_epi16(_mm256_maddubs_epi16(s.magnitude, _mm256_sign_epi8(x.q, s.w)), s.scales);
+  }
+};
+
+
+// Q4_K chunk C = sub-block C: unsigned nibbles (low nibbles of qs[32(C/2) + l] for even C, high
+// for odd) times the activations, times the 6-bit scale of C inside madd. The minimum term
+// (dmin * min_C * sum of the activation block) is accumulated per super-block by the tile.
+struct WQ4_K {
+  static constexpr size_t kBytes = 144, kScaleOffset = 0, kMinOffset = 2;
+  static constexpr int kChunks = 8;
+  static constexpr bool kOffset = false, kHasMin = true;
+  struct State {
+    __m256i u, scale;
+  };
+  // Unpacked 6-bit scales (bytes 0..7) and mins (8..15) of a super-block.
+  static JISU_AI void unpack(const uint8_t* p, uint8_t out[16]) { k4_unpack_scales(p + 4, out); }
+  template <int C>
+  static JISU_AI State prep(const uint8_t* p, const uint8_t* unpacked) {
+    const __m256i q = load_256(p + 16 + 32 * (C / 2));
+    const __m256i u = _mm256_and_si256(C % 2 == 0 ? q : _mm256_srli_epi16(q, 4), _mm256_set1_epi8(15));
+    return {u, _mm256_set1_epi16(unpacked[C])};
+  }
+  static JISU_AI __m256i dot(const State& s, const XBlock& x) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(s.u, x.q), s.scale);
   }
 };
 
@@ -157,9 +181,9 @@ void tile(const Int8MatmulArgs& a, size_t r0, size_t t0) {
   const ActivationBlock* x[NT];
   for (int t = 0; t < NT; ++t)
     x[t] = reinterpret_cast<const ActivationBlock*>(reinterpret_cast<const uint8_t*>(a.xq) + (t0 + t) * a.xq_stride_bytes);
-  __m256 acc[NR][NT];
+  __m256 acc[NR][NT], acc_min[NR][NT];
   for (int i = 0; i < NR; ++i)
-    for (int t = 0; t < NT; ++t) acc[i][t] = _mm256_setzero_ps();
+    for (int t = 0; t < NT; ++t) acc[i][t] = acc_min[i][t] = _mm256_setzero_ps();
 
   static_assert(NR <= 4);
   const size_t blocks = a.n / (kActivationBlockElements * W::kChunks);
@@ -168,10 +192,37 @@ void tile(const Int8MatmulArgs& a, size_t r0, size_t t0) {
     uint64_t halves = 0;
     for (int i = 0; i < NR; ++i) halves |= uint64_t(load_u16(w[i] + b * W::kBytes + W::kScaleOffset)) << (16 * i);
     const __m256 dw = _mm256_castps128_ps256(_mm_cvtph_ps(_mm_cvtsi64_si128(static_cast<long long>(halves))));
+    alignas(16) uint8_t unpacked[NR][16];
+    if constexpr (W::kHasMin) {
+      // acc_min lane c += float(min_c * sum_c) * (dmin * d_x,c) for the 8 chunks c at once.
+      const __m256i lane_offsets = _mm256_setr_epi32(0, 10, 20, 30, 40, 50, 60, 70);  // 40-byte blocks, in ints
+      static_assert(sizeof(ActivationBlock) == 40);
+      __m256i sums[NT];
+      __m256 dx[NT];
+      for (int t = 0; t < NT; ++t) {
+        const ActivationBlock* xb = x[t] + b * W::kChunks;
+        sums[t] = _mm256_i32gather_epi32(&xb->sum, lane_offsets, 4);
+        dx[t] = _mm256_i32gather_ps(&xb->d, lane_offsets, 4);
+      }
+      for (int i = 0; i < NR; ++i) {
+        const uint8_t* block = w[i] + b * W::kBytes;
+        W::unpack(block, unpacked[i]);
+        const __m256i mins = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(unpacked[i] + 8)));
+        const __m256 dmin = _mm256_set1_ps(_cvtsh_ss(load_u16(block + W::kMinOffset)));
+        for (int t = 0; t < NT; ++t)
+          acc_min[i][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_mullo_epi32(mins, sums[t])), _mm256_mul_ps(dmin, dx[t]),
+                                          acc_min[i][t]);
+      }
+    }
     static_for<W::kChunks>([&](auto chunk) __attribute__((always_inline)) {
       constexpr int C = decltype(chunk)::value;
       typename W::State st[NR];
-      for (int i = 0; i < NR; ++i) st[i] = W::template prep<C>(w[i] + b * W::kBytes);
+      for (int i = 0; i < NR; ++i) {
+        if constexpr (W::kHasMin)
+          st[i] = W::template prep<C>(w[i] + b * W::kBytes, unpacked[i]);
+        else
+          st[i] = W::template prep<C>(w[i] + b * W::kBytes);
+      }
       for (int t = 0; t < NT; ++t) {
         const XBlock xb = load_x<W>(x[t][b * W::kChunks + C]);
         const __m256 scales = _mm256_mul_ps(dw, xb.d);  // lane i: d_w(row i) * d_x, as the reference
@@ -185,7 +236,13 @@ void tile(const Int8MatmulArgs& a, size_t r0, size_t t0) {
     });
   }
   for (int t = 0; t < NT; ++t)
-    for (int i = 0; i < NR; ++i) a.y[(t0 + t) * a.y_stride + r0 + i] = reduce(acc[i][t]);
+    for (int i = 0; i < NR; ++i) {
+      float& out = a.y[(t0 + t) * a.y_stride + r0 + i];
+      if constexpr (W::kHasMin)
+        out = reduce(acc[i][t]) - reduce(acc_min[i][t]);
+      else
+        out = reduce(acc[i][t]);
+    }
 }
 
 template <class W, int NR, int NT>
@@ -207,8 +264,10 @@ void matmul_impl(const Int8MatmulArgs& a) {
   if (block_rows == 0) block_rows = 1;
   for (size_t rb = a.row_begin; rb < a.row_end; rb += block_rows) {
     const size_t re = a.row_end - rb < block_rows ? a.row_end : rb + block_rows;
+    // Two accumulator sets per (row, token) for types with a minimum: a smaller tile.
+    constexpr int kTokens = W::kHasMin ? 2 : 4;
     size_t t0 = 0;
-    for (; t0 + 4 <= a.n_tokens; t0 += 4) rows_tile<W, 2, 4>(a, rb, re, t0);
+    for (; t0 + kTokens <= a.n_tokens; t0 += kTokens) rows_tile<W, 2, kTokens>(a, rb, re, t0);
     switch (a.n_tokens - t0) {
       case 1: rows_tile<W, 4, 1>(a, rb, re, t0); break;
       case 2: rows_tile<W, 4, 2>(a, rb, re, t0); break;
@@ -256,6 +315,7 @@ void matmul_rows_int8_avx2(const Int8MatmulArgs& a) {
     case DType::Q8_0: return matmul_impl<WQ8_0>(a);
     case DType::IQ4_NL: return matmul_impl<WIQ4_NL>(a);
     case DType::Q6_K: return matmul_impl<WQ6_K>(a);
+    case DType::Q4_K: return matmul_impl<WQ4_K>(a);
     default: throw_unsupported_weight_type(a.type);
   }
 }

@@ -4,6 +4,9 @@
 //   integer sub-scale of that half (exact), then
 //   acc[l] = fma(float(s[l]), d_w * d_x, acc[l]), block after block; at the end of the row
 //   ((acc0 + acc4) + (acc2 + acc6)) + ((acc1 + acc5) + (acc3 + acc7)).
+// Types with a minimum (Q4_K) also accumulate, per chunk c of the super-block,
+//   acc_min[c] = fma(float(min_c * sum(x_q)), dmin * d_x, acc_min[c])
+// and the row result is reduce(acc) - reduce(acc_min).
 #include <cmath>
 
 #include "backends/cpu/int8_matmul.h"
@@ -42,16 +45,21 @@ void matmul_rows_int8_scalar(const Int8MatmulArgs& a) {
   const DTypeTraits& type = traits(a.type);
   const size_t chunks_per_block = type.block_elements / kActivationBlockElements;
   const size_t nb = a.n / kActivationBlockElements;
+  const bool has_min = a.type == DType::Q4_K;
   for (size_t t = 0; t < a.n_tokens; ++t) {
     const auto* x = reinterpret_cast<const ActivationBlock*>(reinterpret_cast<const uint8_t*>(a.xq) + t * a.xq_stride_bytes);
     for (size_t r = a.row_begin; r < a.row_end; ++r) {
       const uint8_t* row = static_cast<const uint8_t*>(a.w) + r * a.w_row_bytes;
-      float acc[8] = {};
+      float acc[8] = {}, acc_min[8] = {};
       for (size_t b = 0; b < nb; ++b) {
         int8_t w[32];
-        int16_t sub_scale[2];
+        int16_t sub_scale[2], min;
+        float dmin;
         const float dw = int8_weight_chunk(a.type, row + b / chunks_per_block * type.block_bytes,
-                                           static_cast<int>(b % chunks_per_block), w, sub_scale);
+                                           static_cast<int>(b % chunks_per_block), w, sub_scale, &min, &dmin);
+        // Minimum term: lane = chunk within the super-block.
+        if (has_min)
+          acc_min[b % 8] = std::fma(static_cast<float>(int32_t(min) * x[b].sum), dmin * x[b].d, acc_min[b % 8]);
         const float scale = dw * x[b].d;
         for (int l = 0; l < 8; ++l) {
           int32_t s = 0;
@@ -59,7 +67,7 @@ void matmul_rows_int8_scalar(const Int8MatmulArgs& a) {
           acc[l] = std::fma(static_cast<float>(s * sub_scale[l / 4]), scale, acc[l]);
         }
       }
-      a.y[t * a.y_stride + r] = row_reduce(acc);
+      a.y[t * a.y_stride + r] = has_min ? row_reduce(acc) - row_reduce(acc_min) : row_reduce(acc);
     }
   }
 }
