@@ -195,14 +195,12 @@ void tile(const Int8MatmulArgs& a, size_t r0, size_t t0) {
     alignas(16) uint8_t unpacked[NR][16];
     if constexpr (W::kHasMin) {
       // acc_min lane c += float(min_c * sum_c) * (dmin * d_x,c) for the 8 chunks c at once.
-      const __m256i lane_offsets = _mm256_setr_epi32(0, 10, 20, 30, 40, 50, 60, 70);  // 40-byte blocks, in ints
-      static_assert(sizeof(ActivationBlock) == 40);
       __m256i sums[NT];
       __m256 dx[NT];
       for (int t = 0; t < NT; ++t) {
         const ActivationBlock* xb = x[t] + b * W::kChunks;
-        sums[t] = _mm256_i32gather_epi32(&xb->sum, lane_offsets, 4);
-        dx[t] = _mm256_i32gather_ps(&xb->d, lane_offsets, 4);
+        sums[t] = _mm256_setr_epi32(xb[0].sum, xb[1].sum, xb[2].sum, xb[3].sum, xb[4].sum, xb[5].sum, xb[6].sum, xb[7].sum);
+        dx[t] = _mm256_setr_ps(xb[0].d, xb[1].d, xb[2].d, xb[3].d, xb[4].d, xb[5].d, xb[6].d, xb[7].d);
       }
       for (int i = 0; i < NR; ++i) {
         const uint8_t* block = w[i] + b * W::kBytes;
@@ -265,7 +263,7 @@ void matmul_impl(const Int8MatmulArgs& a) {
   for (size_t rb = a.row_begin; rb < a.row_end; rb += block_rows) {
     const size_t re = a.row_end - rb < block_rows ? a.row_end : rb + block_rows;
     // Two accumulator sets per (row, token) for types with a minimum: a smaller tile.
-    constexpr int kTokens = W::kHasMin ? 2 : 4;
+    constexpr int kTokens = 4;
     size_t t0 = 0;
     for (; t0 + kTokens <= a.n_tokens; t0 += kTokens) rows_tile<W, 2, kTokens>(a, rb, re, t0);
     switch (a.n_tokens - t0) {
