@@ -10,11 +10,7 @@
 // A tile of NR rows x NT tokens shares each decoded weight block across the NT tokens and
 // each loaded activation block across the NR rows; every (row, token) accumulator still sees
 // the same instruction sequence whatever NR and NT are.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
-#include <immintrin.h>
+#include "backends/cpu/simd_prelude.h"
 
 #include <utility>
 
@@ -23,8 +19,6 @@
 #include "backends/cpu/quant_kernels.h"
 
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
-
-#define JISU_AI inline __attribute__((always_inline))
 
 namespace jisu::cpu {
 namespace {
@@ -46,13 +40,6 @@ struct XBlock {
   __m256i offset;
   __m256 d;  // broadcast scale
 };
-
-template <int N, class F>
-JISU_AI void static_for(F&& f) {
-  [&]<int... I>(std::integer_sequence<int, I...>) __attribute__((always_inline)) {
-    (f(std::integral_constant<int, I>{}), ...);
-  }(std::make_integer_sequence<int, N>{});
-}
 
 // Weight decoders. kBytes / kChunks: bytes and 32-element chunks of one block; kScaleOffset:
 // where the block's fp16 scale sits (the tile converts its rows' scales at once);
