@@ -133,7 +133,12 @@ int run_bench(const BenchOptions& options) {
     if (p <= 0) continue;
     std::vector<double> speeds;
     for (int r = 0; r < options.repeats; ++r) speeds.push_back(p / bencher.prompt(p));
-    rows.push_back({"pp" + std::to_string(p), p, median(speeds), stddev(speeds), 0, 0});
+    BenchRow row{"pp" + std::to_string(p), p, median(speeds), stddev(speeds), 0, 0};
+    // Prompt processing reads every weight once per forward of up to ubatch tokens.
+    const double forwards = std::ceil(double(p) / double(std::max(options.ubatch, options.batch)));
+    row.gbps = weight_bytes * forwards * row.median_tps / double(p) / 1e9;
+    row.roofline_pct = bandwidth > 0 ? 100.0 * row.gbps / bandwidth : 0;
+    rows.push_back(row);
   }
   for (int n : options.generated_tokens) {
     if (n <= 0) continue;
@@ -162,10 +167,9 @@ int run_bench(const BenchOptions& options) {
                               {"tokens_per_second", row.median_tps},
                               {"stddev", row.stddev_tps},
                               {"bandwidth_probe_gbps", bandwidth}};
-      if (row.test.rfind("tg", 0) == 0) {
-        entry["gbps"] = row.gbps;
-        entry["roofline_pct"] = row.roofline_pct;
-      }
+      entry["gbps"] = row.gbps;
+      entry["roofline_pct"] = row.roofline_pct;
+      entry["batch"] = row.test.rfind("tg", 0) == 0 ? options.batch : 1;
       out.push_back(entry);
     }
     std::printf("%s\n", out.dump(2).c_str());

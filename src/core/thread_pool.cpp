@@ -2,6 +2,7 @@
 
 #include <sched.h>
 
+#include <algorithm>
 #include <optional>
 
 #if defined(__x86_64__)
@@ -13,10 +14,10 @@
 
 namespace jisu {
 namespace {
-// Spin this many pause instructions waiting before sleeping (workers) or yielding (the
-// caller): tens of microseconds on current cores, long enough to cover the gap between two ops
-// of a decode step, short enough not to burn a core another process needs.
-constexpr int kSpinIterations = 4000;
+// Spin this many iterations waiting for work before sleeping. ~50 us on current cores: long
+// enough to cover the gap between two ops of a decode step, short enough not to burn a core
+// while the engine is idle.
+constexpr int kSpinIterations = 20000;
 }  // namespace
 
 ThreadPool::ThreadPool(size_t n_threads) : n_threads_(n_threads == 0 ? 1 : n_threads) {
@@ -45,10 +46,38 @@ size_t ThreadPool::default_thread_count() {
 }
 
 void ThreadPool::run_tasks(size_t thread_id) {
+  uint64_t word = claim_.load(std::memory_order_acquire);
   for (;;) {
-    const size_t index = next_task_.fetch_add(1, std::memory_order_relaxed);
-    if (index >= job_tasks_) break;
-    (*job_)(index, thread_id);
+    const uint64_t index = word & kIndexMask, count = (word >> kIndexBits) & kIndexMask;
+    if (index >= count) return;
+    // Success proves the job of this generation is still running (it cannot finish before the
+    // claimed task is done), so job_ is that job's callable.
+    if (!claim_.compare_exchange_weak(word, word + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
+    (*job_)(static_cast<size_t>(index), thread_id);
+    tasks_done_.fetch_add(1, std::memory_order_release);
+    word = claim_.load(std::memory_order_acquire);
+  }
+}
+
+void ThreadPool::run_job(size_t n_tasks, FunctionRef<void(size_t, size_t)>& task) {
+  job_ = &task;
+  tasks_done_.store(0, std::memory_order_relaxed);
+  job_generation_ = (job_generation_ + 1) & ((uint64_t(1) << (64 - 2 * kIndexBits)) - 1);
+  claim_.store((job_generation_ << (2 * kIndexBits)) | (uint64_t(n_tasks) << kIndexBits), std::memory_order_release);
+  {
+    // The lock orders the publication against a worker that is about to sleep.
+    std::lock_guard<std::mutex> lock(sleep_mutex_);
+    generation_.fetch_add(1, std::memory_order_release);
+  }
+  wake_.notify_all();
+  run_tasks(0);
+  // Spin briefly for tasks still running on workers, then yield the core: a worker that was
+  // preempted mid-task needs the CPU more than this thread does.
+  for (int spin = 0; tasks_done_.load(std::memory_order_acquire) != n_tasks; ++spin) {
+    if (spin < 4096)
+      JISU_CPU_RELAX();
+    else
+      sched_yield();
   }
 }
 
@@ -58,24 +87,17 @@ void ThreadPool::parallel_for(size_t n_tasks, FunctionRef<void(size_t, size_t)> 
     for (size_t i = 0; i < n_tasks; ++i) task(i, 0);
     return;
   }
-  // Workers only read these after seeing open_ set (seq_cst store below), so plain writes do.
-  job_ = &task;
-  job_tasks_ = n_tasks;
-  next_task_.store(0, std::memory_order_relaxed);
-  open_.store(true);
-  {
-    // The lock orders the publication against a worker that is about to sleep.
-    std::lock_guard<std::mutex> lock(sleep_mutex_);
-    generation_.fetch_add(1, std::memory_order_release);
-  }
-  wake_.notify_all();
-  run_tasks(0);
-  open_.store(false);
-  // Joined workers are at most finishing their last task: spin briefly, then yield so that a
-  // descheduled one gets the core back sooner on an oversubscribed machine.
-  for (int spin = 0; active_.load() != 0; ++spin) {
-    if (spin < kSpinIterations) JISU_CPU_RELAX();
-    else sched_yield();
+  // The claim word holds at most 2^20 - 1 tasks per job; larger ranges run as several jobs.
+  constexpr size_t kMaxJob = kIndexMask;
+  for (size_t base = 0; base < n_tasks; base += kMaxJob) {
+    const size_t count = std::min(kMaxJob, n_tasks - base);
+    if (base == 0 && count == n_tasks) {
+      run_job(count, task);
+    } else {
+      auto shifted = [&](size_t index, size_t thread_id) { task(base + index, thread_id); };
+      FunctionRef<void(size_t, size_t)> ref(shifted);
+      run_job(count, ref);
+    }
   }
   job_ = nullptr;
 }
@@ -85,7 +107,12 @@ void ThreadPool::worker_loop(size_t thread_id) {
   for (;;) {
     uint64_t current = generation_.load(std::memory_order_acquire);
     for (int spin = 0; current == seen && spin < kSpinIterations; ++spin) {
-      JISU_CPU_RELAX();
+      // Every so often offer the core to another runnable thread (the caller of the next
+      // parallel_for, when more threads than cores are runnable); a no-op on an idle core.
+      if (spin % 256 == 255)
+        sched_yield();
+      else
+        JISU_CPU_RELAX();
       current = generation_.load(std::memory_order_acquire);
     }
     if (current == seen) {
@@ -95,9 +122,7 @@ void ThreadPool::worker_loop(size_t thread_id) {
     }
     seen = current;
     if (stopping_.load()) return;
-    active_.fetch_add(1);
-    if (open_.load()) run_tasks(thread_id);
-    active_.fetch_sub(1);
+    run_tasks(thread_id);
   }
 }
 

@@ -8,14 +8,14 @@
 // counter before sleeping on a condition variable, because a decode step issues hundreds of
 // small parallel regions and waking sleeping threads each time would dominate.
 //
-// Joining protocol (why the caller never waits for a worker that has not started): a job is
-// open while its tasks are being handed out. A worker joins by incrementing active_ and then
-// checking open_; the caller, after running tasks itself until none are left, closes the job and
-// waits only until active_ is zero. Both sides use sequentially consistent operations, so
-// either the caller sees the worker's increment (and waits for it) or the worker sees the job
-// closed (and backs out without touching it). On an oversubscribed machine a descheduled worker
-// therefore costs nothing: the caller and the running workers take its share.
+// parallel_for returns as soon as every task has run, whichever threads ran them: it never
+// waits for a worker that has not started (on a machine with more runnable threads than cores
+// a preempted worker would otherwise stall every op by a scheduler time slice). Tasks are
+// claimed from one atomic word holding (job generation, task count, next index), so a late
+// worker can only claim tasks of the job that is current at that instant, and the job it
+// claims from cannot finish (and its callable go away) before the claimed task has run.
 #include <atomic>
+#include <cstdint>
 #include <condition_variable>
 #include <cstddef>
 #include <mutex>
@@ -46,17 +46,19 @@ class ThreadPool {
  private:
   void worker_loop(size_t thread_id);
   void run_tasks(size_t thread_id);
+  void run_job(size_t n_tasks, FunctionRef<void(size_t, size_t)>& task);
 
   size_t n_threads_;
   std::vector<std::thread> workers_;
 
-  // Current job; published by incrementing generation_.
+  // Current job. claim_ packs generation (24 bits) | task count (20 bits) | next index (20 bits).
+  static constexpr int kIndexBits = 20;
+  static constexpr uint64_t kIndexMask = (uint64_t(1) << kIndexBits) - 1;
   FunctionRef<void(size_t, size_t)>* job_ = nullptr;
-  size_t job_tasks_ = 0;
-  std::atomic<size_t> next_task_{0};
-  std::atomic<bool> open_{false};
-  std::atomic<size_t> active_{0};  // workers that joined (or are checking) the current job
-  std::atomic<uint64_t> generation_{0};
+  std::atomic<uint64_t> claim_{0};
+  std::atomic<size_t> tasks_done_{0};
+  uint64_t job_generation_ = 0;  // written by the calling thread only
+  std::atomic<uint64_t> generation_{0};  // wake-up signal for spinning / sleeping workers
   std::atomic<bool> stopping_{false};
 
   std::mutex sleep_mutex_;

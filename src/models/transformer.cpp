@@ -34,6 +34,10 @@ Transformer::Transformer(const ModelConfig& config, const ModelWeights& weights,
   bytes += Arena::bytes_for<float>(tokens * as_size(config.q_dim()));
   bytes += Arena::bytes_for<float>(tokens * 2 * ff) + Arena::bytes_for<float>(tokens * ff);
   bytes += Arena::bytes_for<float>(tokens * as_size(config.rope.dims));
+  // Largest input of a linear: n_embd (attention, gate/up), q_dim (output projection), n_ff (down).
+  const size_t max_input = std::max({d, as_size(config.q_dim()), ff});
+  quantized_stride_ = cpu::int8_activation_row_bytes(max_input);
+  bytes += Arena::bytes_for<uint8_t>(tokens * quantized_stride_);
   if (config.is_moe()) {
     bytes += Arena::bytes_for<float>(tokens * experts) + Arena::bytes_for<int32_t>(tokens * used) +
              Arena::bytes_for<float>(tokens * used) + Arena::bytes_for<int32_t>(tokens * used) +
@@ -48,6 +52,7 @@ Transformer::Transformer(const ModelConfig& config, const ModelWeights& weights,
   buffers_.gate = arena_->allocate<float>(tokens * 2 * ff);
   buffers_.up = arena_->allocate<float>(tokens * ff);
   buffers_.rope = arena_->allocate<float>(tokens * as_size(config.rope.dims));
+  buffers_.quantized = reinterpret_cast<cpu::ActivationBlock*>(arena_->allocate<uint8_t>(tokens * quantized_stride_));
   if (config.is_moe()) {
     buffers_.router = arena_->allocate<float>(tokens * experts);
     buffers_.chosen_expert = arena_->allocate<int32_t>(tokens * used);
@@ -58,16 +63,45 @@ Transformer::Transformer(const ModelConfig& config, const ModelWeights& weights,
   }
 }
 
+void Transformer::quantize_input(const float* x, size_t x_stride, size_t n_tokens, size_t cols, Input input) {
+  if (input == Input::SameInput && quantized_source_ == x && quantized_cols_ == cols && quantized_tokens_ == n_tokens)
+    return;
+  auto* out = reinterpret_cast<uint8_t*>(buffers_.quantized);
+  if (n_tokens == 1) {
+    // One token (decode): a few microseconds of work, cheaper than waking the pool.
+    cpu::quantize_activations(x, cols, buffers_.quantized);
+  } else {
+    pool_.parallel_for(n_tokens, [&](size_t t, size_t) {
+      cpu::quantize_activations(x + t * x_stride, cols, reinterpret_cast<cpu::ActivationBlock*>(out + t * quantized_stride_));
+    });
+  }
+  quantized_source_ = x;
+  quantized_cols_ = cols;
+  quantized_tokens_ = n_tokens;
+}
+
 void Transformer::linear(const WeightMatrix& weight, const float* x, size_t x_stride, size_t n_tokens, float* y,
-                         size_t y_stride) {
-  const size_t rows = as_size(weight.rows);
+                         size_t y_stride, Input input) {
+  const size_t rows = as_size(weight.rows), cols = as_size(weight.cols);
+  // A fresh input invalidates the int8 copy even when this weight takes the float path: a later
+  // SameInput call must not reuse a copy made of an earlier, since overwritten, input.
+  if (input == Input::Fresh) quantized_source_ = nullptr;
   // About four tasks per thread balances uneven progress; at least 16 rows keeps each task's
-  // weight reads long enough to stream well.
+  // weight reads long enough to stream well. Multiples of 16 rows keep the kernels' row tiles full.
   const size_t wanted_tasks = pool_.size() * 4;
-  const size_t rows_per_task = std::max<size_t>(16, (rows + wanted_tasks - 1) / wanted_tasks);
+  const size_t rows_per_task = std::max<size_t>(16, ((rows + wanted_tasks - 1) / wanted_tasks + 15) / 16 * 16);
   const size_t n_tasks = (rows + rows_per_task - 1) / rows_per_task;
+  if (cpu::takes_int8_activations(weight.type) && cols % cpu::kActivationBlockElements == 0) {
+    quantize_input(x, x_stride, n_tokens, cols, input);
+    pool_.parallel_for(n_tasks, [&](size_t task, size_t) {
+      const cpu::Int8MatmulArgs args{weight.type, weight.data, weight.row_bytes, cols, buffers_.quantized, quantized_stride_,
+                                     n_tokens, y, y_stride, task * rows_per_task, std::min(rows, (task + 1) * rows_per_task)};
+      cpu::matmul_rows_int8(args);
+    });
+    return;
+  }
   pool_.parallel_for(n_tasks, [&](size_t task, size_t) {
-    cpu::MatmulArgs args{weight.type, weight.data, weight.row_bytes, as_size(weight.cols), x, x_stride, n_tokens,
+    cpu::MatmulArgs args{weight.type, weight.data, weight.row_bytes, cols, x, x_stride, n_tokens,
                          y, y_stride, task * rows_per_task, std::min(rows, (task + 1) * rows_per_task)};
     cpu::matmul_rows(args);
   });
@@ -152,8 +186,8 @@ void Transformer::attention_block(int32_t layer_index, const Batch& batch, KvCac
     linear(layer.wqkv, buffers_.normed, d, n, buffers_.qkv, qkv_stride_);
   } else {
     linear(layer.wq, buffers_.normed, d, n, buffers_.qkv, qkv_stride_);
-    linear(layer.wk, buffers_.normed, d, n, buffers_.qkv + q_dim, qkv_stride_);
-    linear(layer.wv, buffers_.normed, d, n, buffers_.qkv + q_dim + kv_dim, qkv_stride_);
+    linear(layer.wk, buffers_.normed, d, n, buffers_.qkv + q_dim, qkv_stride_, Input::SameInput);
+    linear(layer.wv, buffers_.normed, d, n, buffers_.qkv + q_dim + kv_dim, qkv_stride_, Input::SameInput);
   }
 
   const bool neox = config_.rope.style == RopeStyle::NeoX;
@@ -211,7 +245,7 @@ void Transformer::feed_forward_block(int32_t layer_index, size_t n) {
     up_stride = gate_stride;
   } else {
     linear(layer.ffn_gate, buffers_.normed, d, n, buffers_.gate, gate_stride);
-    linear(layer.ffn_up, buffers_.normed, d, n, buffers_.up, up_stride);
+    linear(layer.ffn_up, buffers_.normed, d, n, buffers_.up, up_stride, Input::SameInput);
   }
   pool_.parallel_for(n, [&](size_t t, size_t) {
     float* gate = buffers_.gate + t * gate_stride;
@@ -259,7 +293,7 @@ void Transformer::mixture_of_experts_block(int32_t layer_index, size_t n) {
     for (size_t i = 0; i < m; ++i)
       std::memcpy(buffers_.expert_input + i * d, buffers_.normed + as_size(buffers_.expert_rows[i]) / used * d, d * sizeof(float));
     linear(layer.expert_gate[e], buffers_.expert_input, d, m, buffers_.gate, ff);
-    linear(layer.expert_up[e], buffers_.expert_input, d, m, buffers_.up, ff);
+    linear(layer.expert_up[e], buffers_.expert_input, d, m, buffers_.up, ff, Input::SameInput);
     pool_.parallel_for(m, [&](size_t i, size_t) {
       gelu ? cpu::gelu_tanh_multiply(buffers_.gate + i * ff, buffers_.up + i * ff, ff)
            : cpu::silu_multiply(buffers_.gate + i * ff, buffers_.up + i * ff, ff);

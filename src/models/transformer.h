@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "backends/cpu/int8_matmul.h"
 #include "core/arena.h"
 #include "core/thread_pool.h"
 #include "models/model_config.h"
@@ -39,6 +40,7 @@ class Transformer {
     float* gate;         // [tokens][2 n_ff]: gate (and up, when fused)
     float* up;           // [tokens][n_ff]
     float* rope;         // [tokens][rope dims] (cos, sin) pairs
+    cpu::ActivationBlock* quantized;  // [tokens][max input / 32]: int8 copy of a linear's input
     // Mixture of experts
     float* router;            // [tokens][n_expert]
     int32_t* chosen_expert;   // [tokens][n_expert_used]
@@ -52,7 +54,12 @@ class Transformer {
   void attention_block(int32_t layer, const Batch& batch, KvCache& cache);
   void feed_forward_block(int32_t layer, size_t n_tokens);
   void mixture_of_experts_block(int32_t layer, size_t n_tokens);
-  void linear(const WeightMatrix& weight, const float* x, size_t x_stride, size_t n_tokens, float* y, size_t y_stride);
+  // SameInput: x is the input of the previous linear call, unchanged since (its int8 copy is
+  // reused when the formats agree).
+  enum class Input { Fresh, SameInput };
+  void linear(const WeightMatrix& weight, const float* x, size_t x_stride, size_t n_tokens, float* y, size_t y_stride,
+              Input input = Input::Fresh);
+  void quantize_input(const float* x, size_t x_stride, size_t n_tokens, size_t cols, Input input);
 
   const ModelConfig& config_;
   const ModelWeights& weights_;
@@ -62,6 +69,10 @@ class Transformer {
   std::unique_ptr<Arena> arena_;
   Buffers buffers_{};
   size_t qkv_stride_;
+  size_t quantized_stride_ = 0;  // bytes per token row of buffers_.quantized
+  // What buffers_.quantized holds now (see quantize_input).
+  const float* quantized_source_ = nullptr;
+  size_t quantized_cols_ = 0, quantized_tokens_ = 0;
 };
 
 }  // namespace jisu

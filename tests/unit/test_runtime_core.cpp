@@ -28,6 +28,28 @@ TEST(ThreadPool, RunsEveryTaskExactlyOnce) {
   }
 }
 
+// A job holds at most 2^20 - 1 tasks in the pool's claim word; larger ranges are split.
+TEST(ThreadPool, RangesBeyondOneJobRunEveryTaskOnce) {
+  ThreadPool pool(2);
+  const size_t n_tasks = (size_t(1) << 20) + 5;
+  std::vector<std::atomic<uint8_t>> hits(n_tasks);
+  pool.parallel_for(n_tasks, [&](size_t index, size_t) { hits[index].fetch_add(1); });
+  size_t wrong = 0;
+  for (size_t i = 0; i < n_tasks; ++i) wrong += hits[i].load() != 1;
+  EXPECT_EQ(wrong, 0u);
+}
+
+// parallel_for returns once all tasks ran, even when a worker sits in a long task of its own
+// job: results written by every task are visible to the caller afterwards.
+TEST(ThreadPool, ResultsOfAllTasksAreVisibleOnReturn) {
+  ThreadPool pool(3);
+  std::vector<size_t> out(64);
+  for (int round = 0; round < 2000; ++round) {
+    pool.parallel_for(out.size(), [&](size_t index, size_t) { out[index] = index + static_cast<size_t>(round); });
+    for (size_t i = 0; i < out.size(); ++i) ASSERT_EQ(out[i], i + static_cast<size_t>(round));
+  }
+}
+
 TEST(ThreadPool, ManySmallRegionsBackToBack) {
   ThreadPool pool(2);
   std::atomic<long> sum{0};

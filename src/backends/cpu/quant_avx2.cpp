@@ -7,13 +7,7 @@
 // of NT tokens shares each decoded chunk, and the instruction sequence applied to one token's
 // accumulators is the same for every NT and row slice, so (row, token) results are
 // independent of batch size, tile position and threading.
-// GCC 12 reports its own _mm*_undefined_*() idiom inside the intrinsic headers as
-// -W(maybe-)uninitialized (GCC bug 105593); it is not a problem in this code.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
-#include <immintrin.h>
+#include "backends/cpu/simd_prelude.h"
 
 #include <cstring>
 #include <utility>
@@ -22,8 +16,6 @@
 #include "backends/cpu/quant_kernels.h"
 
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
-
-#define JISU_AI inline __attribute__((always_inline))
 
 namespace jisu::cpu {
 namespace {
@@ -56,13 +48,6 @@ JISU_AI float reduce(__m256 a0, __m256 a1) {
   s4 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
   s4 = _mm_add_ss(s4, _mm_movehdup_ps(s4));
   return _mm_cvtss_f32(s4);
-}
-
-template <int N, class F>
-JISU_AI void static_for(F&& f) {
-  [&]<int... I>(std::integer_sequence<int, I...>) __attribute__((always_inline)) {
-    (f(std::integral_constant<int, I>{}), ...);
-  }(std::make_integer_sequence<int, N>{});
 }
 
 using Chunk = __m256[4];

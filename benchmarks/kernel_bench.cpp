@@ -1,0 +1,126 @@
+// Google Benchmark suite of the CPU kernels (`jisu_kernel_bench`): weight x activation
+// products for each weight type on the float-activation path and, where the type has one, the
+// integer dot-product path (activation quantization included), plus activation quantization
+// and attention. Reports GB/s of weights read and GFLOP/s (2 flops per weight per token).
+// One thread; the matrices (4096 x 2048) fit the last-level cache, so this measures kernel
+// throughput, not DRAM bandwidth (`jisu bench` measures the model against the roofline).
+#include <benchmark/benchmark.h>
+
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backends/cpu/attention.h"
+#include "backends/cpu/int8_matmul.h"
+#include "backends/cpu/quant_kernels.h"
+#include "compress/quantize_row.h"
+#include "core/cpu_features.h"
+#include "core/dtype.h"
+
+namespace {
+
+using namespace jisu;
+
+constexpr size_t kRows = 4096, kCols = 2048;
+
+std::vector<float> random_floats(size_t count, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> v(count);
+  for (auto& f : v) f = normal(rng);
+  return v;
+}
+
+std::vector<uint8_t> random_matrix(DType type) {
+  const std::vector<float> values = random_floats(kRows * kCols, 7);
+  const size_t bytes = row_bytes(type, kCols);
+  std::vector<uint8_t> data(kRows * bytes);
+  for (size_t r = 0; r < kRows; ++r) compress::quantize_row(type, values.data() + r * kCols, data.data() + r * bytes, kCols);
+  return data;
+}
+
+void set_counters(benchmark::State& state, DType type, size_t tokens) {
+  const double iterations = static_cast<double>(state.iterations());
+  state.counters["GB/s"] = benchmark::Counter(iterations * double(kRows * row_bytes(type, kCols)), benchmark::Counter::kIsRate,
+                                              benchmark::Counter::kIs1000);
+  state.counters["GFLOP/s"] = benchmark::Counter(iterations * 2.0 * double(kRows * kCols * tokens) / 1e9,
+                                                 benchmark::Counter::kIsRate);
+}
+
+void matmul_float(benchmark::State& state, DType type, size_t tokens) {
+  const std::vector<uint8_t> w = random_matrix(type);
+  const std::vector<float> x = random_floats(tokens * kCols, 3);
+  std::vector<float> y(tokens * kRows);
+  const cpu::MatmulArgs args{type, w.data(), row_bytes(type, kCols), kCols, x.data(), kCols, tokens, y.data(), kRows, 0, kRows};
+  for (auto _ : state) {
+    cpu::matmul_rows(args);
+    benchmark::DoNotOptimize(y.data());
+  }
+  set_counters(state, type, tokens);
+}
+
+void matmul_int8(benchmark::State& state, DType type, size_t tokens) {
+  const std::vector<uint8_t> w = random_matrix(type);
+  const std::vector<float> x = random_floats(tokens * kCols, 3);
+  std::vector<cpu::ActivationBlock> xq(tokens * kCols / cpu::kActivationBlockElements);
+  std::vector<float> y(tokens * kRows);
+  const cpu::Int8MatmulArgs args{type, w.data(), row_bytes(type, kCols), kCols, xq.data(), cpu::int8_activation_row_bytes(kCols),
+                                 tokens, y.data(), kRows, 0, kRows};
+  for (auto _ : state) {
+    for (size_t t = 0; t < tokens; ++t)
+      cpu::quantize_activations(x.data() + t * kCols, kCols, xq.data() + t * kCols / cpu::kActivationBlockElements);
+    cpu::matmul_rows_int8(args);
+    benchmark::DoNotOptimize(y.data());
+  }
+  set_counters(state, type, tokens);
+}
+
+void quantize(benchmark::State& state) {
+  const std::vector<float> x = random_floats(kCols, 5);
+  std::vector<cpu::ActivationBlock> xq(kCols / cpu::kActivationBlockElements);
+  for (auto _ : state) {
+    cpu::quantize_activations(x.data(), kCols, xq.data());
+    benchmark::DoNotOptimize(xq.data());
+  }
+  state.counters["GB/s"] = benchmark::Counter(double(state.iterations()) * kCols * sizeof(float), benchmark::Counter::kIsRate,
+                                              benchmark::Counter::kIs1000);
+}
+
+// One query head over `positions` cached positions (TinyLlama head_dim 64, 4 KV heads).
+void attention(benchmark::State& state) {
+  const int32_t positions = static_cast<int32_t>(state.range(0)), head_dim = 64, kv_dim = 256, block_size = 16;
+  const std::vector<float> keys = random_floats(size_t(positions) * kv_dim, 1), values = random_floats(size_t(positions) * kv_dim, 2);
+  const std::vector<float> query = random_floats(head_dim, 3);
+  std::vector<int32_t> table(size_t(positions + block_size - 1) / block_size);
+  for (size_t i = 0; i < table.size(); ++i) table[i] = static_cast<int32_t>(i);
+  std::vector<float> out(head_dim);
+  const cpu::KvLayerView view{keys.data(), values.data(), table.data(), block_size, kv_dim};
+  for (auto _ : state) {
+    cpu::attention_head(query.data(), view, 0, head_dim, positions, 0.125f, out.data());
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.counters["GB/s"] = benchmark::Counter(double(state.iterations()) * 2.0 * positions * head_dim * sizeof(float),
+                                              benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const DType types[] = {DType::F16, DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q4_K, DType::Q6_K};
+  const std::string isa(isa_name(active_isa()));
+  for (DType type : types) {
+    for (size_t tokens : {size_t(1), size_t(16)}) {
+      const std::string suffix = std::string(dtype_name(type)) + "/tokens:" + std::to_string(tokens) + "/" + isa;
+      benchmark::RegisterBenchmark(("matmul_float/" + suffix).c_str(), matmul_float, type, tokens);
+      if (cpu::takes_int8_activations(type))
+        benchmark::RegisterBenchmark(("matmul_int8/" + suffix).c_str(), matmul_int8, type, tokens);
+    }
+  }
+  benchmark::RegisterBenchmark(("quantize_activations/2048/" + isa).c_str(), quantize);
+  benchmark::RegisterBenchmark(("attention_head/" + isa).c_str(), attention)->Arg(128)->Arg(1024);
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

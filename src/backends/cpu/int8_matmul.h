@@ -1,0 +1,66 @@
+#pragma once
+// Integer dot-product path: weight rows x activations quantized to 8 bits.
+//
+// For the weight types listed by takes_int8_activations(), each activation row (one token) is
+// quantized once per linear into 32-element blocks (Q8_0-style: 32 int8 and a float scale
+// d = max|x| / 127, q = round-to-nearest-even(x / d)), and the weight blocks are multiplied
+// against them with integer multiply-adds (AVX2 maddubs / madd). This trades a small, bounded
+// activation rounding error (about 1e-2 relative on logits, the same scheme llama.cpp uses)
+// for far fewer instructions per weight byte than decoding to float.
+//
+// Determinism invariant (as matmul_rows): quantization is per token row, and the value for
+// (row r, token t) depends only on the weight row and that token's quantized row; the tile
+// shape, row slice, batch size and thread never change it. The SIMD kernels compute exactly the
+// scalar reference's arithmetic (integer block sums, then the same float operations in the
+// same order), so they agree bit for bit.
+#include <cstddef>
+#include <cstdint>
+
+#include "core/dtype.h"
+
+namespace jisu::cpu {
+
+// One quantized block of 32 activations.
+struct ActivationBlock {
+  float d;         // scale: x ~= d * qs[i]
+  int32_t sum;     // sum of qs (for weight formats with an offset / minimum)
+  int8_t qs[32];   // in [-127, 127]
+};
+static_assert(sizeof(ActivationBlock) == 40);
+
+inline constexpr size_t kActivationBlockElements = 32;
+
+// True if matmul_rows_int8 accepts this weight type (and the engine should use it).
+bool takes_int8_activations(DType type);
+
+// Bytes of one quantized activation row of n elements (n a multiple of 32).
+inline size_t int8_activation_row_bytes(size_t n) { return n / kActivationBlockElements * sizeof(ActivationBlock); }
+
+// out = n / 32 blocks quantizing x[0..n). n must be a multiple of 32.
+void quantize_activations(const float* x, size_t n, ActivationBlock* out);
+
+// y[t * y_stride + r] = sum_k W[r][k] * xq_t[k] for r in [row_begin, row_end), t < n_tokens,
+// where xq_t is the quantized row at (const char*)xq + t * xq_stride_bytes.
+struct Int8MatmulArgs {
+  DType type;
+  const void* w;
+  size_t w_row_bytes;
+  size_t n;  // row length in elements
+  const ActivationBlock* xq;
+  size_t xq_stride_bytes;
+  size_t n_tokens;
+  float* y;
+  size_t y_stride;
+  size_t row_begin;
+  size_t row_end;
+};
+
+void matmul_rows_int8(const Int8MatmulArgs& args);  // validates, dispatches on active_isa()
+
+// Per-ISA variants (tests and the dispatcher). AVX-512 machines run the AVX2 kernels.
+void quantize_activations_scalar(const float* x, size_t n, ActivationBlock* out);
+void quantize_activations_avx2(const float* x, size_t n, ActivationBlock* out);
+void matmul_rows_int8_scalar(const Int8MatmulArgs& args);
+void matmul_rows_int8_avx2(const Int8MatmulArgs& args);
+
+}  // namespace jisu::cpu

@@ -1,0 +1,317 @@
+// AVX2 integer dot-product kernels (see int8_matmul.h for the contract and
+// int8_matmul_scalar.cpp for the reference arithmetic they reproduce bit for bit).
+//
+// One weight block of 32 values times one activation block gives 8 int32 lane sums (lane l:
+// elements 4l..4l+3) via maddubs (u8 x s8 -> pairs of int16) and madd with ones (-> int32).
+// No int16 saturation can happen: |activation| <= 127 and |weight| <= 128 (signed types) or
+// a nibble <= 15 (Q4_0), so a pair sum stays below 2 * 128 * 127 = 32512. Q6_K's sub-scales
+// (|s| <= 128) multiply pair sums of at most 2 * 32 * 127 inside madd: far from int32 limits.
+//
+// A tile of NR rows x NT tokens shares each decoded weight block across the NT tokens and
+// each loaded activation block across the NR rows; every (row, token) accumulator still sees
+// the same instruction sequence whatever NR and NT are.
+#include "backends/cpu/simd_prelude.h"
+
+#include <utility>
+
+#include "backends/cpu/int8_matmul.h"
+#include "backends/cpu/quant_blocks.h"
+#include "backends/cpu/quant_kernels.h"
+
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+
+namespace jisu::cpu {
+namespace {
+
+JISU_AI __m256i load_256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+JISU_AI __m128i load_128(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
+
+// 16 packed nibble bytes -> 32 bytes: low nibbles (elements 0..15), then high nibbles.
+// (One broadcast load, a per-half variable shift and a mask.)
+JISU_AI __m256i unpack_nibbles(const uint8_t* p) {
+  const __m256i q = _mm256_broadcastsi128_si256(load_128(p));
+  return _mm256_and_si256(_mm256_srlv_epi32(q, _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4)), _mm256_set1_epi8(15));
+}
+
+// One activation block in registers. `offset` (Q4_0 only): maddubs(8, q), the int16 pair sums
+// of 8 * q, subtracted so unsigned nibbles give the sum of (nibble - 8) * q.
+struct XBlock {
+  __m256i q;
+  __m256i offset;
+  __m256 d;  // broadcast scale
+};
+
+// Weight decoders. kBytes / kChunks: bytes and 32-element chunks of one block; kScaleOffset:
+// where the block's fp16 scale sits (the tile converts its rows' scales at once);
+// prep<C>(block) -> State of chunk C; dot(State, XBlock) -> int32 lane sums, already times the
+// chunk's integer sub-scales.
+struct WQ4_0 {
+  static constexpr size_t kBytes = 18, kScaleOffset = 0;
+  static constexpr int kChunks = 1;
+  static constexpr bool kOffset = true, kHasMin = false;
+  struct State {
+    __m256i u;
+  };
+  template <int C>
+  static JISU_AI State prep(const uint8_t* p) { return {unpack_nibbles(p + 2)}; }
+  static JISU_AI __m256i dot(const State& s, const XBlock& x) {
+    return _mm256_madd_epi16(_mm256_sub_epi16(_mm256_maddubs_epi16(s.u, x.q), x.offset), _mm256_set1_epi16(1));
+  }
+};
+
+// Signed weights: maddubs(|w|, sign(x, w)) = pairs of w * x (|x| <= 127, so negation is safe).
+struct WSigned {
+  static constexpr bool kOffset = false, kHasMin = false;
+  static constexpr size_t kScaleOffset = 0;
+  static constexpr int kChunks = 1;
+  struct State {
+    __m256i magnitude, w;
+  };
+  static JISU_AI State make(__m256i w) { return {_mm256_abs_epi8(w), w}; }
+  static JISU_AI __m256i dot(const State& s, const XBlock& x) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(s.magnitude, _mm256_sign_epi8(x.q, s.w)), _mm256_set1_epi16(1));
+  }
+};
+
+struct WQ8_0 : WSigned {
+  static constexpr size_t kBytes = 34;
+  template <int C>
+  static JISU_AI State prep(const uint8_t* p) { return make(load_256(p + 2)); }
+};
+
+struct WIQ4_NL : WSigned {
+  static constexpr size_t kBytes = 18;
+  template <int C>
+  static JISU_AI State prep(const uint8_t* p) {
+    const __m256i table = _mm256_broadcastsi128_si256(load_128(kValuesIq4nl));
+    return make(_mm256_shuffle_epi8(table, unpack_nibbles(p + 2)));
+  }
+};
+
+// Q6_K chunk C = 4h + c: low 4 bits from ql[64h + 32(c & 1) + l] (high nibble when c >= 2),
+// bits 4-5 from bits 2c..2c+1 of qh[32h + l], minus 32; sub-scales scales[2C], scales[2C + 1]
+// multiply the int16 pair sums of elements 0..15 / 16..31 inside madd.
+struct WQ6_K {
+  static constexpr size_t kBytes = 210, kScaleOffset = 208;
+  static constexpr int kChunks = 8;
+  static constexpr bool kOffset = false, kHasMin = false;
+  struct State {
+    __m256i magnitude, w, scales;
+  };
+  template <int C>
+  static JISU_AI State prep(const uint8_t* p) {
+    constexpr int h = C / 4, c = C % 4;
+    const __m256i ql = load_256(p + 64 * h + 32 * (c & 1));
+    const __m256i qh = load_256(p + 128 + 32 * h);
+    const __m256i low = _mm256_and_si256(c < 2 ? ql : _mm256_srli_epi16(ql, 4), _mm256_set1_epi8(15));
+    __m256i high;
+    if constexpr (c < 2) high = _mm256_slli_epi16(qh, 4 - 2 * c);
+    else if constexpr (c == 2) high = qh;
+    else high = _mm256_srli_epi16(qh, 2);
+    high = _mm256_and_si256(high, _mm256_set1_epi8(0x30));
+    const __m256i w = _mm256_sub_epi8(_mm256_or_si256(low, high), _mm256_set1_epi8(32));
+    const __m128i pick = _mm_setr_epi8(2 * C, 2 * C, 2 * C, 2 * C, 2 * C, 2 * C, 2 * C, 2 * C, 2 * C + 1, 2 * C + 1,
+                                       2 * C + 1, 2 * C + 1, 2 * C + 1, 2 * C + 1, 2 * C + 1, 2 * C + 1);
+    const __m256i scales = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(load_128(p + 192), pick));
+    return {_mm256_abs_epi8(w), w, scales};
+  }
+  static JISU_AI __m256i dot(const State& s, const XBlock& x) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(s.magnitude, _mm256_sign_epi8(x.q, s.w)), s.scales);
+  }
+};
+
+
+// Q4_K chunk C = sub-block C: unsigned nibbles (low nibbles of qs[32(C/2) + l] for even C, high
+// for odd) times the activations, times the 6-bit scale of C inside madd. The minimum term
+// (dmin * min_C * sum of the activation block) is accumulated per super-block by the tile.
+struct WQ4_K {
+  static constexpr size_t kBytes = 144, kScaleOffset = 0, kMinOffset = 2;
+  static constexpr int kChunks = 8;
+  static constexpr bool kOffset = false, kHasMin = true;
+  struct State {
+    __m256i u, scale;
+  };
+  // Unpacked 6-bit scales (bytes 0..7) and mins (8..15) of a super-block.
+  static JISU_AI void unpack(const uint8_t* p, uint8_t out[16]) { k4_unpack_scales(p + 4, out); }
+  template <int C>
+  static JISU_AI State prep(const uint8_t* p, const uint8_t* unpacked) {
+    const __m256i q = load_256(p + 16 + 32 * (C / 2));
+    const __m256i u = _mm256_and_si256(C % 2 == 0 ? q : _mm256_srli_epi16(q, 4), _mm256_set1_epi8(15));
+    return {u, _mm256_set1_epi16(unpacked[C])};
+  }
+  static JISU_AI __m256i dot(const State& s, const XBlock& x) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(s.u, x.q), s.scale);
+  }
+};
+
+template <class W>
+JISU_AI XBlock load_x(const ActivationBlock& b) {
+  XBlock x;
+  x.q = load_256(b.qs);
+  if constexpr (W::kOffset) x.offset = _mm256_maddubs_epi16(_mm256_set1_epi8(8), x.q);
+  x.d = _mm256_set1_ps(b.d);
+  return x;
+}
+
+// ((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7)), as the scalar reference.
+JISU_AI float reduce(__m256 v) {
+  __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s4 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+  s4 = _mm_add_ss(s4, _mm_movehdup_ps(s4));
+  return _mm_cvtss_f32(s4);
+}
+
+template <class W, int NR, int NT>
+void tile(const Int8MatmulArgs& a, size_t r0, size_t t0) {
+  const uint8_t* w[NR];
+  for (int i = 0; i < NR; ++i) w[i] = static_cast<const uint8_t*>(a.w) + (r0 + i) * a.w_row_bytes;
+  const ActivationBlock* x[NT];
+  for (int t = 0; t < NT; ++t)
+    x[t] = reinterpret_cast<const ActivationBlock*>(reinterpret_cast<const uint8_t*>(a.xq) + (t0 + t) * a.xq_stride_bytes);
+  __m256 acc[NR][NT], acc_min[NR][NT];
+  for (int i = 0; i < NR; ++i)
+    for (int t = 0; t < NT; ++t) acc[i][t] = acc_min[i][t] = _mm256_setzero_ps();
+
+  static_assert(NR <= 4);
+  const size_t blocks = a.n / (kActivationBlockElements * W::kChunks);
+  for (size_t b = 0; b < blocks; ++b) {
+    // The NR fp16 scales gathered with scalar integer ops into one register, converted at once.
+    uint64_t halves = 0;
+    for (int i = 0; i < NR; ++i) halves |= uint64_t(load_u16(w[i] + b * W::kBytes + W::kScaleOffset)) << (16 * i);
+    const __m256 dw = _mm256_castps128_ps256(_mm_cvtph_ps(_mm_cvtsi64_si128(static_cast<long long>(halves))));
+    alignas(16) uint8_t unpacked[NR][16];
+    if constexpr (W::kHasMin) {
+      // acc_min lane c += float(min_c * sum_c) * (dmin * d_x,c) for the 8 chunks c at once.
+      __m256i sums[NT];
+      __m256 dx[NT];
+      for (int t = 0; t < NT; ++t) {
+        const ActivationBlock* xb = x[t] + b * W::kChunks;
+        sums[t] = _mm256_setr_epi32(xb[0].sum, xb[1].sum, xb[2].sum, xb[3].sum, xb[4].sum, xb[5].sum, xb[6].sum, xb[7].sum);
+        dx[t] = _mm256_setr_ps(xb[0].d, xb[1].d, xb[2].d, xb[3].d, xb[4].d, xb[5].d, xb[6].d, xb[7].d);
+      }
+      for (int i = 0; i < NR; ++i) {
+        const uint8_t* block = w[i] + b * W::kBytes;
+        W::unpack(block, unpacked[i]);
+        const __m256i mins = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(unpacked[i] + 8)));
+        const __m256 dmin = _mm256_set1_ps(_cvtsh_ss(load_u16(block + W::kMinOffset)));
+        for (int t = 0; t < NT; ++t)
+          acc_min[i][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_mullo_epi32(mins, sums[t])), _mm256_mul_ps(dmin, dx[t]),
+                                          acc_min[i][t]);
+      }
+    }
+    static_for<W::kChunks>([&](auto chunk) __attribute__((always_inline)) {
+      constexpr int C = decltype(chunk)::value;
+      typename W::State st[NR];
+      for (int i = 0; i < NR; ++i) {
+        if constexpr (W::kHasMin)
+          st[i] = W::template prep<C>(w[i] + b * W::kBytes, unpacked[i]);
+        else
+          st[i] = W::template prep<C>(w[i] + b * W::kBytes);
+      }
+      for (int t = 0; t < NT; ++t) {
+        const XBlock xb = load_x<W>(x[t][b * W::kChunks + C]);
+        const __m256 scales = _mm256_mul_ps(dw, xb.d);  // lane i: d_w(row i) * d_x, as the reference
+        for (int i = 0; i < NR; ++i) {
+          const __m256 sums = _mm256_cvtepi32_ps(W::dot(st[i], xb));
+          const __m256 scale = i == 0 ? _mm256_broadcastss_ps(_mm256_castps256_ps128(scales))
+                                      : _mm256_permutevar8x32_ps(scales, _mm256_set1_epi32(i));
+          acc[i][t] = _mm256_fmadd_ps(sums, scale, acc[i][t]);
+        }
+      }
+    });
+  }
+  for (int t = 0; t < NT; ++t)
+    for (int i = 0; i < NR; ++i) {
+      float& out = a.y[(t0 + t) * a.y_stride + r0 + i];
+      if constexpr (W::kHasMin)
+        out = reduce(acc[i][t]) - reduce(acc_min[i][t]);
+      else
+        out = reduce(acc[i][t]);
+    }
+}
+
+template <class W, int NR, int NT>
+void rows_tile(const Int8MatmulArgs& a, size_t r_begin, size_t r_end, size_t t0) {
+  size_t r = r_begin;
+  for (; r + NR <= r_end; r += NR) tile<W, NR, NT>(a, r, t0);
+  for (; r < r_end; ++r) tile<W, 1, NT>(a, r, t0);
+}
+
+// Rows are walked in blocks of about 256 KiB of weights so that, with several tokens, a block
+// stays in L2 while every token tile passes over it.
+constexpr size_t kRowBlockBytes = 1 << 18;
+
+template <class W>
+void matmul_impl(const Int8MatmulArgs& a) {
+  if (a.row_end <= a.row_begin || a.n_tokens == 0) return;
+  if (a.n_tokens == 1) return rows_tile<W, 4, 1>(a, a.row_begin, a.row_end, 0);
+  size_t block_rows = kRowBlockBytes / a.w_row_bytes;
+  if (block_rows == 0) block_rows = 1;
+  for (size_t rb = a.row_begin; rb < a.row_end; rb += block_rows) {
+    const size_t re = a.row_end - rb < block_rows ? a.row_end : rb + block_rows;
+    // Two accumulator sets per (row, token) for types with a minimum: a smaller tile.
+    constexpr int kTokens = 4;
+    size_t t0 = 0;
+    for (; t0 + kTokens <= a.n_tokens; t0 += kTokens) rows_tile<W, 2, kTokens>(a, rb, re, t0);
+    switch (a.n_tokens - t0) {
+      case 1: rows_tile<W, 4, 1>(a, rb, re, t0); break;
+      case 2: rows_tile<W, 4, 2>(a, rb, re, t0); break;
+      case 3: rows_tile<W, 2, 3>(a, rb, re, t0); break;
+      default: break;
+    }
+  }
+}
+
+}  // namespace
+
+void quantize_activations_avx2(const float* x, size_t n, ActivationBlock* out) {
+  const __m256 sign_clear = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  for (size_t b = 0; b < n / kActivationBlockElements; ++b) {
+    const float* p = x + b * kActivationBlockElements;
+    __m256 v[4];
+    for (int k = 0; k < 4; ++k) v[k] = _mm256_loadu_ps(p + 8 * k);
+    __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_and_ps(v[0], sign_clear), _mm256_and_ps(v[1], sign_clear)),
+                             _mm256_max_ps(_mm256_and_ps(v[2], sign_clear), _mm256_and_ps(v[3], sign_clear)));
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    const float amax = _mm_cvtss_f32(m4);
+    const float d = amax / 127.0f;
+    const __m256 inverse = _mm256_set1_ps(d != 0.0f ? 1.0f / d : 0.0f);
+    __m256i q[4];
+    for (int k = 0; k < 4; ++k)
+      q[k] = _mm256_cvtps_epi32(
+          _mm256_round_ps(_mm256_mul_ps(v[k], inverse), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    __m256i s = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+    __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(1, 0, 3, 2)));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(2, 3, 0, 1)));
+    const __m256i packed = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out[b].qs), _mm256_permutevar8x32_epi32(packed, order));
+    out[b].d = d;
+    out[b].sum = _mm_cvtsi128_si32(s4);
+  }
+}
+
+void matmul_rows_int8_avx2(const Int8MatmulArgs& a) {
+  switch (a.type) {
+    case DType::Q4_0: return matmul_impl<WQ4_0>(a);
+    case DType::Q8_0: return matmul_impl<WQ8_0>(a);
+    case DType::IQ4_NL: return matmul_impl<WIQ4_NL>(a);
+    case DType::Q6_K: return matmul_impl<WQ6_K>(a);
+    case DType::Q4_K: return matmul_impl<WQ4_K>(a);
+    default: throw_unsupported_weight_type(a.type);
+  }
+}
+
+}  // namespace jisu::cpu
+
+#else  // built without the AVX2 flags: the dispatcher never selects this path
+
+namespace jisu::cpu {
+void quantize_activations_avx2(const float* x, size_t n, ActivationBlock* out) { quantize_activations_scalar(x, n, out); }
+void matmul_rows_int8_avx2(const Int8MatmulArgs& a) { matmul_rows_int8_scalar(a); }
+}  // namespace jisu::cpu
+
+#endif

@@ -1,0 +1,37 @@
+// Entry points of the integer path: argument checks and the choice of kernel for active_isa().
+#include <string>
+
+#include "backends/cpu/int8_matmul.h"
+#include "backends/cpu/quant_kernels.h"
+#include "core/cpu_features.h"
+#include "core/error.h"
+
+namespace jisu::cpu {
+
+bool takes_int8_activations(DType type) {
+  return type == DType::Q4_0 || type == DType::Q8_0 || type == DType::IQ4_NL || type == DType::Q4_K ||
+         type == DType::Q6_K;
+}
+
+void quantize_activations(const float* x, size_t n, ActivationBlock* out) {
+  if (n % kActivationBlockElements != 0)
+    throw Error("cannot quantize " + std::to_string(n) + " activations in blocks of 32");
+  if (active_isa() == Isa::Scalar) return quantize_activations_scalar(x, n, out);
+  quantize_activations_avx2(x, n, out);
+}
+
+void matmul_rows_int8(const Int8MatmulArgs& args) {
+  if (!takes_int8_activations(args.type))
+    throw Error("weight type " + std::string(dtype_name(args.type)) + " has no integer dot-product kernel");
+  if (args.n % traits(args.type).block_elements != 0)
+    throw Error("integer matmul rows of " + std::to_string(args.n) + " elements are not whole blocks");
+  if (args.row_end < args.row_begin) throw Error("matmul row range ends before it begins");
+  if (args.w_row_bytes < row_bytes(args.type, args.n))
+    throw Error("matmul weight rows of " + std::to_string(args.w_row_bytes) + " bytes cannot hold " +
+                std::to_string(args.n) + " " + std::string(dtype_name(args.type)) + " elements");
+  // AVX-512 machines have AVX2; the AVX2 kernels serve both.
+  if (active_isa() == Isa::Scalar) return matmul_rows_int8_scalar(args);
+  matmul_rows_int8_avx2(args);
+}
+
+}  // namespace jisu::cpu

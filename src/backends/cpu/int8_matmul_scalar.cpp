@@ -1,0 +1,75 @@
+// Scalar reference of the integer dot-product path. The AVX2 kernels must reproduce these
+// results bit for bit, so the float steps here are spelled out in the order the SIMD code uses:
+//   per 32-element chunk: 8 integer lane sums s[l] over elements 4l..4l+3 times the chunk's
+//   integer sub-scale of that half (exact), then
+//   acc[l] = fma(float(s[l]), d_w * d_x, acc[l]), block after block; at the end of the row
+//   ((acc0 + acc4) + (acc2 + acc6)) + ((acc1 + acc5) + (acc3 + acc7)).
+// Types with a minimum (Q4_K) also accumulate, per chunk c of the super-block,
+//   acc_min[c] = fma(float(min_c * sum(x_q)), dmin * d_x, acc_min[c])
+// and the row result is reduce(acc) - reduce(acc_min).
+#include <cmath>
+
+#include "backends/cpu/int8_matmul.h"
+#include "backends/cpu/int8_weight_blocks.h"
+#include "backends/cpu/quant_blocks.h"
+#include "backends/cpu/quant_kernels.h"
+
+namespace jisu::cpu {
+namespace {
+
+float row_reduce(const float acc[8]) {
+  return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+}
+
+}  // namespace
+
+void quantize_activations_scalar(const float* x, size_t n, ActivationBlock* out) {
+  for (size_t b = 0; b < n / kActivationBlockElements; ++b) {
+    const float* v = x + b * kActivationBlockElements;
+    float amax = 0.0f;
+    for (size_t j = 0; j < kActivationBlockElements; ++j) amax = std::fmax(amax, std::fabs(v[j]));
+    const float d = amax / 127.0f;
+    const float inverse = d != 0.0f ? 1.0f / d : 0.0f;
+    int32_t sum = 0;
+    for (size_t j = 0; j < kActivationBlockElements; ++j) {
+      const int q = static_cast<int>(std::nearbyint(v[j] * inverse));  // ties to even, |q| <= 127
+      out[b].qs[j] = static_cast<int8_t>(q);
+      sum += q;
+    }
+    out[b].d = d;
+    out[b].sum = sum;
+  }
+}
+
+void matmul_rows_int8_scalar(const Int8MatmulArgs& a) {
+  const DTypeTraits& type = traits(a.type);
+  const size_t chunks_per_block = type.block_elements / kActivationBlockElements;
+  const size_t nb = a.n / kActivationBlockElements;
+  const bool has_min = a.type == DType::Q4_K;
+  for (size_t t = 0; t < a.n_tokens; ++t) {
+    const auto* x = reinterpret_cast<const ActivationBlock*>(reinterpret_cast<const uint8_t*>(a.xq) + t * a.xq_stride_bytes);
+    for (size_t r = a.row_begin; r < a.row_end; ++r) {
+      const uint8_t* row = static_cast<const uint8_t*>(a.w) + r * a.w_row_bytes;
+      float acc[8] = {}, acc_min[8] = {};
+      for (size_t b = 0; b < nb; ++b) {
+        int8_t w[32];
+        int16_t sub_scale[2], min;
+        float dmin;
+        const float dw = int8_weight_chunk(a.type, row + b / chunks_per_block * type.block_bytes,
+                                           static_cast<int>(b % chunks_per_block), w, sub_scale, &min, &dmin);
+        // Minimum term: lane = chunk within the super-block.
+        if (has_min)
+          acc_min[b % 8] = std::fma(static_cast<float>(int32_t(min) * x[b].sum), dmin * x[b].d, acc_min[b % 8]);
+        const float scale = dw * x[b].d;
+        for (int l = 0; l < 8; ++l) {
+          int32_t s = 0;
+          for (int j = 4 * l; j < 4 * l + 4; ++j) s += int32_t(w[j]) * int32_t(x[b].qs[j]);
+          acc[l] = std::fma(static_cast<float>(s * sub_scale[l / 4]), scale, acc[l]);
+        }
+      }
+      a.y[t * a.y_stride + r] = has_min ? row_reduce(acc) - row_reduce(acc_min) : row_reduce(acc);
+    }
+  }
+}
+
+}  // namespace jisu::cpu

@@ -1,0 +1,207 @@
+// Integer dot-product path: activation quantization and weight x int8 products, SIMD against
+// the scalar reference (bit for bit), against float math, and the determinism invariant.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "backends/cpu/int8_matmul.h"
+#include "backends/cpu/quant_kernels.h"
+#include "core/cpu_features.h"
+#include "core/error.h"
+
+namespace jisu::cpu {
+namespace {
+
+const DType kInt8Types[] = {DType::Q4_0, DType::Q8_0, DType::IQ4_NL, DType::Q4_K, DType::Q6_K};
+
+// Offset of the block's fp16 scale.
+size_t scale_offset(DType type) { return type == DType::Q6_K ? 208 : 0; }
+// Offset of a second fp16 field (Q4_K's dmin), or 0 for none.
+size_t min_offset(DType type) { return type == DType::Q4_K ? 2 : 0; }
+
+// Row lengths tried: one block and several.
+std::vector<size_t> lengths(DType type) {
+  return traits(type).block_elements == 256 ? std::vector<size_t>{256, 768} : std::vector<size_t>{32, 256};
+}
+
+bool has_avx2() { return static_cast<int>(detected_isa()) >= static_cast<int>(Isa::Avx2); }
+
+// Random blocks; the fp16 scale of each block replaced by a finite value (zero now and then).
+std::vector<uint8_t> random_weights(DType type, size_t rows, size_t n, std::mt19937& rng) {
+  const size_t block_bytes = traits(type).block_bytes;
+  std::vector<uint8_t> data(rows * row_bytes(type, n));
+  std::uniform_int_distribution<int> byte(0, 255), pick(0, 31);
+  std::uniform_real_distribution<float> scale(-0.1f, 0.1f);
+  for (auto& b : data) b = static_cast<uint8_t>(byte(rng));
+  for (size_t b = 0; b < data.size() / block_bytes; ++b) {
+    const uint16_t h = pick(rng) == 0 ? 0 : fp32_to_fp16(scale(rng));
+    std::memcpy(data.data() + b * block_bytes + scale_offset(type), &h, sizeof h);
+    if (min_offset(type) != 0) {
+      const uint16_t m = pick(rng) == 0 ? 0 : fp32_to_fp16(scale(rng));
+      std::memcpy(data.data() + b * block_bytes + min_offset(type), &m, sizeof m);
+    }
+  }
+  return data;
+}
+
+// Normal values with some blocks all zero, some tiny, some large, and exact rounding ties.
+std::vector<float> random_activations(size_t count, std::mt19937& rng) {
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> v(count);
+  for (auto& f : v) f = normal(rng);
+  if (count >= 128) {
+    for (size_t j = 0; j < 32; ++j) v[j] = 0.0f;
+    for (size_t j = 32; j < 64; ++j) v[j] *= 1e-30f;
+    for (size_t j = 64; j < 96; ++j) v[j] *= 1e6f;
+    for (size_t j = 96; j < 128; ++j) v[j] = static_cast<float>(static_cast<int>(j) - 112) + 0.5f;  // ties
+    v[127] = 127.0f;
+  }
+  return v;
+}
+
+std::vector<ActivationBlock> quantize(const std::vector<float>& x, size_t n, size_t tokens, bool simd) {
+  std::vector<ActivationBlock> q(tokens * n / kActivationBlockElements);
+  for (size_t t = 0; t < tokens; ++t) {
+    ActivationBlock* out = q.data() + t * n / kActivationBlockElements;
+    simd ? quantize_activations_avx2(x.data() + t * n, n, out) : quantize_activations_scalar(x.data() + t * n, n, out);
+  }
+  return q;
+}
+
+TEST(Int8Matmul, ScalarQuantizationRoundsWithinHalfAStep) {
+  std::mt19937 rng(1);
+  const size_t n = 256;
+  const std::vector<float> x = random_activations(n, rng);
+  const auto q = quantize(x, n, 1, false);
+  for (size_t b = 0; b < n / 32; ++b) {
+    int32_t sum = 0;
+    for (size_t j = 0; j < 32; ++j) {
+      const float value = x[b * 32 + j];
+      EXPECT_LE(std::abs(q[b].qs[j]), 127);
+      EXPECT_LE(std::fabs(value - q[b].d * q[b].qs[j]), 0.5f * q[b].d * 1.0001f + 1e-37f) << b << " " << j;
+      sum += q[b].qs[j];
+    }
+    EXPECT_EQ(sum, q[b].sum);
+  }
+  EXPECT_EQ(q[0].d, 0.0f);  // an all-zero block has scale 0 and zero values
+  EXPECT_EQ(q[0].sum, 0);
+  // Ties round to even: 1.5 * (127 / 127) -> the block with max 127 has d == 1.
+  EXPECT_EQ(q[3].d, 1.0f);
+  EXPECT_EQ(q[3].qs[0], -16);  // -15.5 -> -16
+  EXPECT_EQ(q[3].qs[1], -14);  // -14.5 -> -14
+}
+
+TEST(Int8Matmul, Avx2QuantizationMatchesScalarBitForBit) {
+  if (!has_avx2()) GTEST_SKIP() << "no AVX2";
+  std::mt19937 rng(2);
+  for (size_t n : {32, 256, 2048}) {
+    const std::vector<float> x = random_activations(n, rng);
+    const auto a = quantize(x, n, 1, false), b = quantize(x, n, 1, true);
+    ASSERT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(ActivationBlock)), 0) << n;
+  }
+}
+
+using Int8Fn = void (*)(const Int8MatmulArgs&);
+
+std::vector<float> run(Int8Fn fn, DType type, const std::vector<uint8_t>& w, size_t rows, size_t n,
+                       const std::vector<ActivationBlock>& xq, size_t tokens, size_t row_begin, size_t row_end) {
+  std::vector<float> y(tokens * rows, -1.0f);
+  const Int8MatmulArgs args{type, w.data(), row_bytes(type, n), n, xq.data(), int8_activation_row_bytes(n),
+                            tokens, y.data(), rows, row_begin, row_end};
+  fn(args);
+  return y;
+}
+
+TEST(Int8Matmul, Avx2MatchesScalarBitForBitForEveryTileShape) {
+  if (!has_avx2()) GTEST_SKIP() << "no AVX2";
+  std::mt19937 rng(3);
+  for (DType type : kInt8Types) {
+    for (size_t n : lengths(type)) {
+      const size_t rows = 11;
+      const auto w = random_weights(type, rows, n, rng);
+      for (size_t tokens : {1, 2, 3, 4, 5, 7, 9}) {
+        const auto xq = quantize(random_activations(tokens * n, rng), n, tokens, true);
+        const auto expected = run(matmul_rows_int8_scalar, type, w, rows, n, xq, tokens, 0, rows);
+        const auto got = run(matmul_rows_int8_avx2, type, w, rows, n, xq, tokens, 0, rows);
+        ASSERT_EQ(std::memcmp(expected.data(), got.data(), expected.size() * sizeof(float)), 0)
+            << dtype_name(type) << " n=" << n << " tokens=" << tokens;
+        // A row slice computes exactly the same values and touches nothing else.
+        const auto slice = run(matmul_rows_int8_avx2, type, w, rows, n, xq, tokens, 3, 8);
+        for (size_t t = 0; t < tokens; ++t)
+          for (size_t r = 0; r < rows; ++r)
+            EXPECT_EQ(slice[t * rows + r], r >= 3 && r < 8 ? expected[t * rows + r] : -1.0f);
+      }
+    }
+  }
+}
+
+TEST(Int8Matmul, ResultsDoNotDependOnBatchSize) {
+  std::mt19937 rng(4);
+  const size_t n = 256, rows = 9, tokens = 7;
+  for (DType type : kInt8Types) {
+    const auto w = random_weights(type, rows, n, rng);
+    const auto xq = quantize(random_activations(tokens * n, rng), n, tokens, false);
+    for (Int8Fn fn : {matmul_rows_int8_scalar, has_avx2() ? matmul_rows_int8_avx2 : matmul_rows_int8_scalar}) {
+      const auto all = run(fn, type, w, rows, n, xq, tokens, 0, rows);
+      for (size_t t = 0; t < tokens; ++t) {
+        const std::vector<ActivationBlock> one(xq.begin() + static_cast<long>(t * n / 32),
+                                               xq.begin() + static_cast<long>((t + 1) * n / 32));
+        const auto single = run(fn, type, w, rows, n, one, 1, 0, rows);
+        for (size_t r = 0; r < rows; ++r) ASSERT_EQ(single[r], all[t * rows + r]) << dtype_name(type);
+      }
+    }
+  }
+}
+
+// The integer result equals the float dot product of the dequantized weights and the
+// dequantized activations up to float rounding.
+TEST(Int8Matmul, AgreesWithFloatMathOnDequantizedValues) {
+  std::mt19937 rng(5);
+  const size_t n = 512, rows = 6;
+  for (DType type : kInt8Types) {
+    const auto w = random_weights(type, rows, n, rng);
+    const std::vector<float> x = random_activations(n, rng);
+    const auto xq = quantize(x, n, 1, false);
+    const auto y = run(matmul_rows_int8_scalar, type, w, rows, n, xq, 1, 0, rows);
+    std::vector<float> row(n);
+    for (size_t r = 0; r < rows; ++r) {
+      dequantize_row_scalar(type, w.data() + r * row_bytes(type, n), row.data(), n);
+      double exact = 0, magnitude = 0;
+      for (size_t k = 0; k < n; ++k) {
+        const double xk = double(xq[k / 32].d) * xq[k / 32].qs[k % 32];
+        exact += double(row[k]) * xk;
+        magnitude += std::fabs(double(row[k]) * xk);
+      }
+      EXPECT_NEAR(y[r], exact, 1e-5 * magnitude + 1e-30) << dtype_name(type) << " row " << r;
+    }
+  }
+}
+
+TEST(Int8Matmul, DispatcherChecksArguments) {
+  std::vector<uint8_t> w(1024);
+  std::vector<ActivationBlock> xq(8);
+  std::vector<float> y(4), x(48);
+  EXPECT_TRUE(takes_int8_activations(DType::Q4_0));
+  EXPECT_TRUE(takes_int8_activations(DType::Q8_0));
+  EXPECT_TRUE(takes_int8_activations(DType::Q6_K));
+  EXPECT_FALSE(takes_int8_activations(DType::F16));
+  Int8MatmulArgs args{DType::F16, w.data(), 64, 32, xq.data(), 40, 1, y.data(), 1, 0, 1};
+  EXPECT_THROW(matmul_rows_int8(args), Error);
+  args.type = DType::Q4_0;
+  args.w_row_bytes = 10;  // shorter than a block
+  EXPECT_THROW(matmul_rows_int8(args), Error);
+  args.w_row_bytes = 18;
+  args.n = 48;  // not whole blocks
+  EXPECT_THROW(matmul_rows_int8(args), Error);
+  args.type = DType::Q6_K;
+  args.w_row_bytes = 210;
+  args.n = 64;  // not a whole super-block
+  EXPECT_THROW(matmul_rows_int8(args), Error);
+  EXPECT_THROW(quantize_activations(x.data(), 48, xq.data()), Error);
+}
+
+}  // namespace
+}  // namespace jisu::cpu
