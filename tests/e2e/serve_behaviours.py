@@ -2,11 +2,10 @@
 bad requests (400 in OpenAI's error shape), the API key (401), a full queue (429), client
 disconnects (the request is cancelled and its KV blocks freed) and SIGTERM (clean exit)."""
 import json
-import socket
 import sys
 import time
 
-from serve_support import Checks, Server, default_model, stream_text
+from serve_support import Checks, Server, default_model, is_openai_error, raw_socket_request, stream_text
 
 jisu, source_dir = sys.argv[1], sys.argv[2]
 checks = Checks("serve_behaviours")
@@ -14,25 +13,10 @@ KEY = "sk-test-123"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 
 
-def is_openai_error(body, param=None):
-    error = body.get("error") if isinstance(body, dict) else None
-    return (isinstance(error, dict) and isinstance(error.get("message"), str) and error["message"]
-            and "type" in error and "param" in error and "code" in error and (param is None or error["param"] == param))
-
-
-def raw_socket_request(server, body):
-    """Sends a request and returns the open socket (to disconnect from)."""
-    data = json.dumps(body).encode()
-    sock = socket.create_connection((server.host, server.port))
-    sock.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                 + f"Authorization: Bearer {KEY}\r\nContent-Length: {len(data)}\r\n\r\n".encode() + data)
-    return sock
-
-
 def check_disconnect(server, stream):
     what = "streamed" if stream else "whole"
     before = server.metrics()["jisu_requests_total{outcome=\"cancelled\"}"]
-    sock = raw_socket_request(server, {"prompt": "ROMEO:", "max_tokens": 100000, "temperature": 0, "stream": stream})
+    sock = raw_socket_request(server, {"prompt": "ROMEO:", "max_tokens": 100000, "temperature": 0, "stream": stream}, KEY)
     if stream:
         first = sock.recv(4096)
         checks.check(b"200 OK" in first, f"{what} request started before disconnecting", first[:100])
@@ -137,33 +121,4 @@ try:
 finally:
     server.kill()
 
-# ---- server 2: one running request and a queue of one; SIGTERM with requests in flight
-server = Server(jisu, default_model(source_dir), "--max-seqs", "1", "--max-queue", "1", "-c", "8192")
-try:
-    long = {"prompt": "ROMEO:", "max_tokens": 100000, "temperature": 0, "stream": True}
-    running = raw_socket_request(server, long)
-    running.recv(4096)  # first chunk: it is running
-    queued = raw_socket_request(server, long)
-    server.wait_for_metric("jisu_queue_length", lambda v: v == 1)
-    status, body = server.post("/v1/completions", {"prompt": "x", "max_tokens": 2})
-    checks.check(status == 429 and is_openai_error(body) and body["error"]["code"] == "queue_full",
-                 "queue full -> 429", (status, body))
-    checks.check(server.metrics()["jisu_requests_total{outcome=\"rejected\"}"] == 1, "rejection counted")
-    started = time.time()
-    code = server.terminate()
-    checks.check(code == 0 and time.time() - started < 15, "SIGTERM with requests in flight: clean exit",
-                 (code, server.stderr_lines[-5:]))
-    running.settimeout(5)
-    tail = b""
-    try:
-        while chunk := running.recv(65536):
-            tail += chunk
-    except OSError:
-        pass
-    checks.check(b'"finish_reason":"abort"' in tail and b"[DONE]" in tail, "running stream ended with abort",
-                 tail[-300:])
-    running.close()
-    queued.close()
-finally:
-    server.kill()
 checks.finish()

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `jisu serve`: routes, chat, errors (400/401/404/429), disconnects, SIGTERM.
+# `jisu serve`: routes, chat, errors (400/401/404), disconnects, SIGTERM while idle.
 #   bash tests/e2e/serve_behaviours.sh path/to/jisu path/to/source-dir
 set -euo pipefail
 [ $# -ge 2 ] || { echo "usage: $0 JISU_BINARY SOURCE_DIR" >&2; exit 2; }

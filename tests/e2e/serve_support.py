@@ -154,3 +154,19 @@ class Checks:
             print(f"{self.name}: {self.failures} failure(s)", file=sys.stderr)
             sys.exit(1)
         print(f"{self.name}: all passed")
+
+
+def is_openai_error(body, param=None):
+    error = body.get("error") if isinstance(body, dict) else None
+    return (isinstance(error, dict) and isinstance(error.get("message"), str) and error["message"]
+            and "type" in error and "param" in error and "code" in error and (param is None or error["param"] == param))
+
+
+def raw_socket_request(server, body, key=None):
+    """Sends a request and returns the open socket (to disconnect from)."""
+    data = json.dumps(body).encode()
+    sock = socket.create_connection((server.host, server.port))
+    sock.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 + (f"Authorization: Bearer {key}\r\n" if key else "").encode()
+                 + f"Content-Length: {len(data)}\r\n\r\n".encode() + data)
+    return sock
