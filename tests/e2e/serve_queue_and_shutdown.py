@@ -15,7 +15,16 @@ server = Server(jisu, default_model(source_dir), "--max-seqs", "1", "--max-queue
 try:
     long = {"prompt": "ROMEO:", "max_tokens": 100000, "temperature": 0, "stream": True}
     running = raw_socket_request(server, long)
-    running.recv(4096)  # first chunk: it is running
+    # The response headers can arrive before the engine has taken the request out of its
+    # incoming queue (where it still counts against --max-queue): wait for generated text and
+    # for the engine to report it running before queueing the second request.
+    first = b""
+    while b"data:" not in first:
+        piece = running.recv(4096)
+        if not piece:
+            break
+        first += piece
+    server.wait_for_metric("jisu_running_requests", lambda v: v == 1)
     queued = raw_socket_request(server, long)
     server.wait_for_metric("jisu_queue_length", lambda v: v == 1)
     status, body = server.post("/v1/completions", {"prompt": "x", "max_tokens": 2})

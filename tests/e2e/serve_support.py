@@ -88,7 +88,7 @@ class Server:
             if value is not None and predicate(value):
                 return value
             time.sleep(0.05)
-        raise AssertionError(f"metric {name} never satisfied the condition; last {self.metrics().get(name)}")
+        raise AssertionError(f"metric {name} never satisfied the condition; metrics now: {self.metrics()}")
 
     def terminate(self, timeout=20):
         """SIGTERM; returns the exit status (raises if the server does not exit in time)."""
