@@ -22,6 +22,7 @@
 #include "core/error.h"
 #include "format/gguf_file.h"
 #include "format/gguf_writer.h"
+#include "temp_dir.h"
 #include "test_support.h"
 
 namespace jisu::gguf {
@@ -31,25 +32,7 @@ namespace fs = std::filesystem;
 
 std::string model_path(const std::string& name) { return test::fixtures_dir() + "/models/" + name; }
 
-// A fresh directory under $TMPDIR, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string pattern = std::string(base && *base ? base : "/tmp") + "/jisu-gguf-test-XXXXXX";
-    if (::mkdtemp(pattern.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using test::TempDir;
 
 std::vector<uint8_t> read_file(const std::string& path) {
   std::vector<char> bytes = test::read_bytes(path);
