@@ -307,6 +307,17 @@ void ServingEngineImpl::step() {
   transformer_->forward(batch_, *cache_, logits_.data());
   scheduler_->complete();
   const Clock::time_point now = Clock::now();
+  {
+    // Latencies of the whole step under one lock: the metrics lock is taken per step, not per
+    // token. Each sampled request's token arrives at `now`.
+    std::lock_guard lock(metrics_mutex_);
+    for (const ActiveRequest* request : to_sample_) {
+      if (request->generated == 0)
+        metrics_.time_to_first_token.observe(seconds_between(request->submitted, now));
+      else
+        metrics_.inter_token_latency.observe(seconds_between(request->last_token, now));
+    }
+  }
   for (size_t row = 0; row < to_sample_.size(); ++row)
     sample(*to_sample_[row], logits_.data() + row * static_cast<size_t>(n_vocab_), now);
 
@@ -318,14 +329,6 @@ void ServingEngineImpl::step() {
 
 void ServingEngineImpl::sample(ActiveRequest& request, const float* logits, Clock::time_point now) {
   const int32_t token = request.sampler.sample(logits);
-  {
-    std::lock_guard lock(metrics_mutex_);
-    if (request.generated == 0) {
-      metrics_.time_to_first_token.observe(seconds_between(request.submitted, now));
-    } else {
-      metrics_.inter_token_latency.observe(seconds_between(request.last_token, now));
-    }
-  }
   request.last_token = now;
   if (tokenizer_->is_end_of_generation(token)) return finish(request, FinishReason::EndOfGeneration);
   request.sampler.accept(token);
