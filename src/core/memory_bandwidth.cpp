@@ -10,6 +10,12 @@
 #include "core/cpu_features.h"
 
 #if defined(__x86_64__)
+// GCC 12 flags its own _mm*_undefined_*() idiom inside the AVX-512 reduce intrinsics as
+// -Wuninitialized (GCC bug 105593), as in the kernel files (backends/cpu/simd_prelude.h).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
 #include <immintrin.h>
 #endif
 
