@@ -12,6 +12,7 @@
 // the same instruction sequence whatever NR and NT are.
 #include "backends/cpu/simd_prelude.h"
 
+#include <cstdint>
 #include <utility>
 
 #include "backends/cpu/int8_matmul.h"
@@ -153,6 +154,26 @@ JISU_AI XBlock load_x(const ActivationBlock& b) {
   return x;
 }
 
+// Weights stream from DRAM once per token. On the machines measured, the hardware prefetcher
+// alone left each core at about half of the read bandwidth a plain streaming loop reaches (many
+// row streams, page-sized prefetch windows), so each row stream of a tile also prefetches the
+// line kPrefetchBytes ahead: with rows contiguous, that is a tile or two further on. 16-32 KiB
+// measured best (Q4_0 TinyLlama decode, 2 threads: 12.6 -> 20 t/s); one prefetch per line.
+constexpr size_t kPrefetchBytes = 16384;
+
+template <size_t kBytes>
+JISU_AI void prefetch_block(const uint8_t* block) {
+  const uint8_t* ahead = block + kPrefetchBytes;
+  if constexpr (kBytes >= 64) {
+    for (size_t offset = 0; offset < kBytes; offset += 64) _mm_prefetch(reinterpret_cast<const char*>(ahead + offset), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(ahead + kBytes - 1), _MM_HINT_T0);
+  } else {
+    // The block whose last byte lies within kBytes of a line start is the first to touch that line.
+    const uint8_t* last = ahead + kBytes - 1;
+    if ((reinterpret_cast<uintptr_t>(last) & 63) < kBytes) _mm_prefetch(reinterpret_cast<const char*>(last), _MM_HINT_T0);
+  }
+}
+
 // ((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7)), as the scalar reference.
 JISU_AI float reduce(__m256 v) {
   __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -161,7 +182,8 @@ JISU_AI float reduce(__m256 v) {
   return _mm_cvtss_f32(s4);
 }
 
-template <class W, int NR, int NT>
+// kPrefetch: this tile is the first to read its rows (later token tiles find them in cache).
+template <class W, int NR, int NT, bool kPrefetch>
 void tile(const Int8MatmulArgs& a, size_t r0, size_t t0) {
   const uint8_t* w[NR];
   for (int i = 0; i < NR; ++i) w[i] = static_cast<const uint8_t*>(a.w) + (r0 + i) * a.w_row_bytes;
@@ -175,6 +197,8 @@ void tile(const Int8MatmulArgs& a, size_t r0, size_t t0) {
   static_assert(NR <= 4);
   const size_t blocks = a.n / (kActivationBlockElements * W::kChunks);
   for (size_t b = 0; b < blocks; ++b) {
+    if constexpr (kPrefetch)
+      for (int i = 0; i < NR; ++i) prefetch_block<W::kBytes>(w[i] + b * W::kBytes);
     // The NR fp16 scales gathered with scalar integer ops into one register, converted at once.
     uint64_t halves = 0;
     for (int i = 0; i < NR; ++i) halves |= uint64_t(load_u16(w[i] + b * W::kBytes + W::kScaleOffset)) << (16 * i);
@@ -230,11 +254,11 @@ void tile(const Int8MatmulArgs& a, size_t r0, size_t t0) {
     }
 }
 
-template <class W, int NR, int NT>
+template <class W, int NR, int NT, bool kPrefetch = false>
 void rows_tile(const Int8MatmulArgs& a, size_t r_begin, size_t r_end, size_t t0) {
   size_t r = r_begin;
-  for (; r + NR <= r_end; r += NR) tile<W, NR, NT>(a, r, t0);
-  for (; r < r_end; ++r) tile<W, 1, NT>(a, r, t0);
+  for (; r + NR <= r_end; r += NR) tile<W, NR, NT, kPrefetch>(a, r, t0);
+  for (; r < r_end; ++r) tile<W, 1, NT, kPrefetch>(a, r, t0);
 }
 
 // Rows are walked in blocks of about 256 KiB of weights so that, with several tokens, a block
@@ -244,7 +268,7 @@ constexpr size_t kRowBlockBytes = 1 << 18;
 template <class W>
 void matmul_impl(const Int8MatmulArgs& a) {
   if (a.row_end <= a.row_begin || a.n_tokens == 0) return;
-  if (a.n_tokens == 1) return rows_tile<W, 4, 1>(a, a.row_begin, a.row_end, 0);
+  if (a.n_tokens == 1) return rows_tile<W, 4, 1, true>(a, a.row_begin, a.row_end, 0);
   size_t block_rows = kRowBlockBytes / a.w_row_bytes;
   if (block_rows == 0) block_rows = 1;
   for (size_t rb = a.row_begin; rb < a.row_end; rb += block_rows) {
@@ -252,11 +276,16 @@ void matmul_impl(const Int8MatmulArgs& a) {
     // Two accumulator sets per (row, token) for types with a minimum: a smaller tile.
     constexpr int kTokens = 4;
     size_t t0 = 0;
+    if (a.n_tokens >= kTokens) {
+      rows_tile<W, 2, kTokens, true>(a, rb, re, 0);
+      t0 = kTokens;
+    }
     for (; t0 + kTokens <= a.n_tokens; t0 += kTokens) rows_tile<W, 2, kTokens>(a, rb, re, t0);
+    const bool first = t0 == 0;
     switch (a.n_tokens - t0) {
-      case 1: rows_tile<W, 4, 1>(a, rb, re, t0); break;
-      case 2: rows_tile<W, 4, 2>(a, rb, re, t0); break;
-      case 3: rows_tile<W, 2, 3>(a, rb, re, t0); break;
+      case 1: first ? rows_tile<W, 4, 1, true>(a, rb, re, t0) : rows_tile<W, 4, 1>(a, rb, re, t0); break;
+      case 2: first ? rows_tile<W, 4, 2, true>(a, rb, re, t0) : rows_tile<W, 4, 2>(a, rb, re, t0); break;
+      case 3: first ? rows_tile<W, 2, 3, true>(a, rb, re, t0) : rows_tile<W, 2, 3>(a, rb, re, t0); break;
       default: break;
     }
   }
