@@ -86,19 +86,26 @@ void quantize(benchmark::State& state) {
                                               benchmark::Counter::kIs1000);
 }
 
-// One query head over `positions` cached positions (TinyLlama head_dim 64, 4 KV heads).
-void attention(benchmark::State& state) {
-  const int32_t positions = static_cast<int32_t>(state.range(0)), head_dim = 64, kv_dim = 256, block_size = 16;
+// The 8 query heads of one KV head (TinyLlama: head_dim 64, 32 heads over 4 KV heads) over
+// `positions` cached positions: one head at a time with the plain reference, or grouped.
+void attention(benchmark::State& state, bool grouped) {
+  const int32_t positions = static_cast<int32_t>(state.range(0)), head_dim = 64, kv_dim = 256, block_size = 16, group = 8;
   const std::vector<float> keys = random_floats(size_t(positions) * kv_dim, 1), values = random_floats(size_t(positions) * kv_dim, 2);
-  const std::vector<float> query = random_floats(head_dim, 3);
+  const std::vector<float> queries = random_floats(size_t(group * head_dim), 3);
   std::vector<int32_t> table(size_t(positions + block_size - 1) / block_size);
   for (size_t i = 0; i < table.size(); ++i) table[i] = static_cast<int32_t>(i);
-  std::vector<float> out(head_dim);
+  std::vector<float> out(queries.size());
   const cpu::KvLayerView view{keys.data(), values.data(), table.data(), block_size, kv_dim};
   for (auto _ : state) {
-    cpu::attention_head(query.data(), view, 0, head_dim, positions, 0.125f, out.data());
+    if (grouped) {
+      cpu::attention_group(queries.data(), group, view, 0, head_dim, positions, 0.125f, out.data());
+    } else {
+      for (int32_t h = 0; h < group; ++h)
+        cpu::attention_head(queries.data() + h * head_dim, view, 0, head_dim, positions, 0.125f, out.data() + h * head_dim);
+    }
     benchmark::DoNotOptimize(out.data());
   }
+  // Bytes of K and V the group needs (read once when grouped).
   state.counters["GB/s"] = benchmark::Counter(double(state.iterations()) * 2.0 * positions * head_dim * sizeof(float),
                                               benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
 }
@@ -117,7 +124,8 @@ int main(int argc, char** argv) {
     }
   }
   benchmark::RegisterBenchmark(("quantize_activations/2048/" + isa).c_str(), quantize);
-  benchmark::RegisterBenchmark(("attention_head/" + isa).c_str(), attention)->Arg(128)->Arg(1024);
+  benchmark::RegisterBenchmark(("attention_8_heads_one_at_a_time/" + isa).c_str(), attention, false)->Arg(128)->Arg(1024);
+  benchmark::RegisterBenchmark(("attention_8_heads_grouped/" + isa).c_str(), attention, true)->Arg(128)->Arg(1024);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

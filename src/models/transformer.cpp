@@ -216,11 +216,15 @@ void Transformer::attention_block(int32_t layer_index, const Batch& batch, KvCac
   const size_t n_head = as_size(config_.n_head);
   const size_t group = n_head / as_size(config_.n_head_kv);
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
-  pool_.parallel_for(n * n_head, [&](size_t task, size_t) {
-    const size_t t = task / n_head, h = task % n_head;
+  // One task per (token, kv head): the query heads of a GQA group read each K/V row once.
+  const size_t n_head_kv = as_size(config_.n_head_kv);
+  pool_.parallel_for(n * n_head_kv, [&](size_t task, size_t) {
+    const size_t t = task / n_head_kv, kv_head = task % n_head_kv;
     const cpu::KvLayerView view = cache.layer_view(layer_index, batch.sequences[t]);
-    cpu::attention_head(buffers_.qkv + t * qkv_stride_ + h * head_dim, view, static_cast<int32_t>(h / group),
-                        config_.head_dim, batch.positions[t] + 1, scale, buffers_.attention + t * q_dim + h * head_dim);
+    const size_t first_head_offset = kv_head * group * head_dim;
+    cpu::attention_group(buffers_.qkv + t * qkv_stride_ + first_head_offset, static_cast<int32_t>(group), view,
+                         static_cast<int32_t>(kv_head), config_.head_dim, batch.positions[t] + 1, scale,
+                         buffers_.attention + t * q_dim + first_head_offset);
   });
 
   linear(layer.wo, buffers_.attention, q_dim, n, buffers_.projected, d);

@@ -1,11 +1,14 @@
 // Attention over a paged cache and the row ops, against straightforward float64 references.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 
 #include "backends/cpu/attention.h"
 #include "backends/cpu/ops.h"
+#include "core/cpu_features.h"
+#include "core/error.h"
 #include "models/rope.h"
 
 namespace jisu::cpu {
@@ -18,43 +21,100 @@ std::vector<float> random_vector(size_t n, std::mt19937& rng, float scale = 1.0f
   return values;
 }
 
+// Two-pass float64 softmax attention of one query over the paged positions [0, n_positions).
+std::vector<double> reference_attention(const float* query, const KvLayerView& kv, int32_t kv_head, int32_t head_dim,
+                                        int32_t n_positions, float scale) {
+  auto row_of = [&](int32_t p) {
+    return (size_t(kv.block_table[p / kv.block_size]) * size_t(kv.block_size) + size_t(p % kv.block_size)) *
+               size_t(kv.kv_dim) + size_t(kv_head * head_dim);
+  };
+  std::vector<double> scores(static_cast<size_t>(n_positions));
+  double max_score = -1e300;
+  for (int32_t p = 0; p < n_positions; ++p) {
+    double score = 0;
+    for (int32_t d = 0; d < head_dim; ++d) score += double(query[d]) * kv.keys[row_of(p) + size_t(d)];
+    scores[size_t(p)] = score * scale;
+    max_score = std::max(max_score, scores[size_t(p)]);
+  }
+  std::vector<double> expected(static_cast<size_t>(head_dim), 0.0);
+  double total = 0;
+  for (int32_t p = 0; p < n_positions; ++p) {
+    const double weight = std::exp(scores[size_t(p)] - max_score);
+    total += weight;
+    for (int32_t d = 0; d < head_dim; ++d) expected[size_t(d)] += weight * kv.values[row_of(p) + size_t(d)];
+  }
+  for (double& e : expected) e = total > 0 ? e / total : 0.0;
+  return expected;
+}
+
+// A paged layer with a scattered block table: the sequence's positions live in non-contiguous blocks.
+struct PagedLayer {
+  std::vector<float> keys, values;
+  std::vector<int32_t> table;
+  KvLayerView view;
+  PagedLayer(int32_t head_dim, int32_t n_kv_heads, int32_t block_size, std::mt19937& rng) {
+    const int32_t kv_dim = head_dim * n_kv_heads, n_blocks = 16;
+    keys = random_vector(size_t(n_blocks * block_size * kv_dim), rng);
+    values = random_vector(keys.size(), rng);
+    table = {9, 2, 14, 5, 0, 11, 7, 3, 15, 1, 12, 4, 8, 13, 6, 10};
+    view = KvLayerView{keys.data(), values.data(), table.data(), block_size, kv_dim};
+  }
+};
+
 TEST(Attention, PagedHeadMatchesTwoPassReference) {
   std::mt19937 rng(7);
-  const int32_t head_dim = 64, n_kv_heads = 2, kv_dim = head_dim * n_kv_heads, block_size = 4, n_blocks = 16;
-  const std::vector<float> keys = random_vector(size_t(n_blocks * block_size * kv_dim), rng);
-  const std::vector<float> values = random_vector(keys.size(), rng);
-  // A scattered block table: the sequence's positions live in non-contiguous blocks.
-  const std::vector<int32_t> table = {9, 2, 14, 5, 0, 11, 7, 3};
-  const KvLayerView view{keys.data(), values.data(), table.data(), block_size, kv_dim};
+  const int32_t head_dim = 64, n_kv_heads = 2;
+  const PagedLayer layer(head_dim, n_kv_heads, 4, rng);
   for (int32_t n_positions : {1, 3, 4, 5, 17, 32}) {
     for (int32_t kv_head = 0; kv_head < n_kv_heads; ++kv_head) {
       const std::vector<float> query = random_vector(size_t(head_dim), rng, 2.0f);
-      const float scale = 1.0f / 8.0f;
-      std::vector<double> scores(static_cast<size_t>(n_positions));
-      double max_score = -1e300;
-      for (int32_t p = 0; p < n_positions; ++p) {
-        const size_t row = (size_t(table[size_t(p / block_size)]) * block_size + size_t(p % block_size)) * kv_dim +
-                           size_t(kv_head * head_dim);
-        double score = 0;
-        for (int32_t d = 0; d < head_dim; ++d) score += double(query[size_t(d)]) * keys[row + size_t(d)];
-        scores[size_t(p)] = score * scale;
-        max_score = std::max(max_score, scores[size_t(p)]);
-      }
-      std::vector<double> expected(static_cast<size_t>(head_dim), 0.0);
-      double total = 0;
-      for (int32_t p = 0; p < n_positions; ++p) {
-        const double weight = std::exp(scores[size_t(p)] - max_score);
-        total += weight;
-        const size_t row = (size_t(table[size_t(p / block_size)]) * block_size + size_t(p % block_size)) * kv_dim +
-                           size_t(kv_head * head_dim);
-        for (int32_t d = 0; d < head_dim; ++d) expected[size_t(d)] += weight * values[row + size_t(d)];
-      }
+      const std::vector<double> expected = reference_attention(query.data(), layer.view, kv_head, head_dim, n_positions, 0.125f);
       std::vector<float> out(static_cast<size_t>(head_dim));
-      attention_head(query.data(), view, kv_head, head_dim, n_positions, scale, out.data());
+      attention_head(query.data(), layer.view, kv_head, head_dim, n_positions, 0.125f, out.data());
       for (int32_t d = 0; d < head_dim; ++d)
-        EXPECT_NEAR(out[size_t(d)], expected[size_t(d)] / total, 1e-5) << "positions " << n_positions << " dim " << d;
+        EXPECT_NEAR(out[size_t(d)], expected[size_t(d)], 1e-5) << "positions " << n_positions << " dim " << d;
     }
   }
+}
+
+// Both ISA variants of the grouped op, every group size, chunk boundaries (16), head sizes that
+// take the AVX2 path (multiples of 8) and one that does not, and large scores (sharp softmax).
+TEST(Attention, GroupedHeadsMatchTwoPassReferenceOnEveryIsa) {
+  std::mt19937 rng(11);
+  const bool has_avx2 = static_cast<int>(detected_isa()) >= static_cast<int>(Isa::Avx2);
+  for (int32_t head_dim : {64, 8, 12, 128}) {
+    const int32_t n_kv_heads = 2;
+    const PagedLayer layer(head_dim, n_kv_heads, 5, rng);
+    for (int32_t group : {1, 3, 8}) {
+      for (int32_t n_positions : {1, 7, 8, 9, 15, 16, 17, 33, 80}) {
+        for (float query_scale : {0.5f, 2.0f, 12.0f}) {
+          const int32_t kv_head = n_positions % n_kv_heads;
+          const std::vector<float> queries = random_vector(size_t(group * head_dim), rng, query_scale);
+          const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+          for (int variant = 0; variant < (has_avx2 ? 2 : 1); ++variant) {
+            std::vector<float> out(queries.size(), -1.0f);
+            (variant == 0 ? attention_group_scalar : attention_group_avx2)(queries.data(), group, layer.view, kv_head,
+                                                                            head_dim, n_positions, scale, out.data());
+            for (int32_t g = 0; g < group; ++g) {
+              const std::vector<double> expected = reference_attention(queries.data() + g * head_dim, layer.view, kv_head,
+                                                                       head_dim, n_positions, scale);
+              for (int32_t d = 0; d < head_dim; ++d)
+                ASSERT_NEAR(out[size_t(g * head_dim + d)], expected[size_t(d)], 2e-5)
+                    << (variant == 0 ? "scalar" : "avx2") << " head_dim " << head_dim << " group " << group
+                    << " positions " << n_positions << " query scale " << query_scale << " head " << g << " dim " << d;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(Attention, GroupLargerThanSupportedIsAnError) {
+  std::mt19937 rng(3);
+  const PagedLayer layer(8, 1, 4, rng);
+  std::vector<float> queries(size_t(8 * (kAttentionMaxGroup + 1))), out(queries.size());
+  EXPECT_THROW(attention_group(queries.data(), kAttentionMaxGroup + 1, layer.view, 0, 8, 4, 1.0f, out.data()), Error);
 }
 
 TEST(Ops, RmsNormMatchesDefinition) {

@@ -1,7 +1,12 @@
 #include "backends/cpu/attention.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <string>
+
+#include "core/cpu_features.h"
+#include "core/error.h"
 
 namespace jisu::cpu {
 
@@ -34,6 +39,67 @@ void attention_head(const float* query, const KvLayerView& kv, int32_t kv_head, 
   }
   const float inverse = running_sum > 0 ? 1.0f / running_sum : 0.0f;
   for (int32_t d = 0; d < head_dim; ++d) out[d] *= inverse;
+}
+
+void attention_group_scalar(const float* queries, int32_t group, const KvLayerView& kv, int32_t kv_head,
+                            int32_t head_dim, int32_t n_positions, float scale, float* out) {
+  // Online softmax per head over chunks: m = running maximum, l = running sum of exp(s - m),
+  // out = running sum of exp(s - m) * value; one rescale by exp(m_old - m_new) per chunk.
+  const size_t dim = static_cast<size_t>(head_dim);
+  const size_t head_offset = static_cast<size_t>(kv_head) * dim;
+  float running_max[kAttentionMaxGroup], running_sum[kAttentionMaxGroup];
+  float scores[kAttentionMaxGroup][kAttentionChunk];
+  std::fill(out, out + static_cast<size_t>(group) * dim, 0.0f);
+  std::fill(running_max, running_max + group, -std::numeric_limits<float>::infinity());
+  std::fill(running_sum, running_sum + group, 0.0f);
+  for (int32_t first = 0; first < n_positions; first += kAttentionChunk) {
+    const int32_t count = std::min(kAttentionChunk, n_positions - first);
+    const float* keys[kAttentionChunk];
+    const float* values[kAttentionChunk];
+    for (int32_t c = 0; c < count; ++c) {
+      const int32_t position = first + c;
+      const int32_t block = kv.block_table[position / kv.block_size];
+      const size_t row = (static_cast<size_t>(block) * kv.block_size + position % kv.block_size) * kv.kv_dim + head_offset;
+      keys[c] = kv.keys + row;
+      values[c] = kv.values + row;
+    }
+    for (int32_t g = 0; g < group; ++g) {
+      const float* query = queries + static_cast<size_t>(g) * dim;
+      float chunk_max = running_max[g];
+      for (int32_t c = 0; c < count; ++c) {
+        float score = 0.0f;
+        for (size_t d = 0; d < dim; ++d) score += query[d] * keys[c][d];
+        scores[g][c] = score * scale;
+        chunk_max = std::max(chunk_max, scores[g][c]);
+      }
+      const float correction = std::exp(running_max[g] - chunk_max);  // 0 on the first chunk
+      float* o = out + static_cast<size_t>(g) * dim;
+      for (size_t d = 0; d < dim; ++d) o[d] *= correction;
+      float sum = running_sum[g] * correction;
+      for (int32_t c = 0; c < count; ++c) {
+        const float weight = std::exp(scores[g][c] - chunk_max);
+        sum += weight;
+        for (size_t d = 0; d < dim; ++d) o[d] += weight * values[c][d];
+      }
+      running_sum[g] = sum;
+      running_max[g] = chunk_max;
+    }
+  }
+  for (int32_t g = 0; g < group; ++g) {
+    const float inverse = running_sum[g] > 0 ? 1.0f / running_sum[g] : 0.0f;
+    float* o = out + static_cast<size_t>(g) * dim;
+    for (size_t d = 0; d < dim; ++d) o[d] *= inverse;
+  }
+}
+
+void attention_group(const float* queries, int32_t group, const KvLayerView& kv, int32_t kv_head, int32_t head_dim,
+                     int32_t n_positions, float scale, float* out) {
+  if (group <= 0 || group > kAttentionMaxGroup)
+    throw Error("attention over " + std::to_string(group) + " query heads per kv head is outside [1, " +
+                std::to_string(kAttentionMaxGroup) + "]");
+  if (active_isa() != Isa::Scalar)
+    return attention_group_avx2(queries, group, kv, kv_head, head_dim, n_positions, scale, out);
+  attention_group_scalar(queries, group, kv, kv_head, head_dim, n_positions, scale, out);
 }
 
 }  // namespace jisu::cpu
