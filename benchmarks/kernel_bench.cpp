@@ -12,6 +12,7 @@
 
 #include "backends/cpu/attention.h"
 #include "backends/cpu/int8_matmul.h"
+#include "backends/cpu/int8_super_block_matmul.h"
 #include "backends/cpu/quant_kernels.h"
 #include "compress/quantize_row.h"
 #include "core/cpu_features.h"
@@ -75,6 +76,23 @@ void matmul_int8(benchmark::State& state, DType type, size_t tokens) {
   set_counters(state, type, tokens);
 }
 
+// The K-quants' super-block integer path (activations quantized per 256).
+void matmul_int8_super_blocks(benchmark::State& state, DType type, size_t tokens) {
+  const std::vector<uint8_t> w = random_matrix(type);
+  const std::vector<float> x = random_floats(tokens * kCols, 3);
+  std::vector<cpu::ActivationSuperBlock> xq(tokens * kCols / cpu::kActivationSuperBlockElements);
+  std::vector<float> y(tokens * kRows);
+  const cpu::Int8MatmulArgs args{type, w.data(), row_bytes(type, kCols), kCols, reinterpret_cast<const cpu::ActivationBlock*>(xq.data()),
+                                 cpu::int8_super_block_row_bytes(kCols), tokens, y.data(), kRows, 0, kRows};
+  for (auto _ : state) {
+    for (size_t t = 0; t < tokens; ++t)
+      cpu::quantize_activations_super_blocks(x.data() + t * kCols, kCols, xq.data() + t * kCols / cpu::kActivationSuperBlockElements);
+    cpu::matmul_rows_int8_super_blocks(args);
+    benchmark::DoNotOptimize(y.data());
+  }
+  set_counters(state, type, tokens);
+}
+
 void quantize(benchmark::State& state) {
   const std::vector<float> x = random_floats(kCols, 5);
   std::vector<cpu::ActivationBlock> xq(kCols / cpu::kActivationBlockElements);
@@ -121,6 +139,8 @@ int main(int argc, char** argv) {
       benchmark::RegisterBenchmark(("matmul_float/" + suffix).c_str(), matmul_float, type, tokens);
       if (cpu::takes_int8_activations(type))
         benchmark::RegisterBenchmark(("matmul_int8/" + suffix).c_str(), matmul_int8, type, tokens);
+      if (cpu::takes_int8_super_blocks(type))
+        benchmark::RegisterBenchmark(("matmul_int8_super_blocks/" + suffix).c_str(), matmul_int8_super_blocks, type, tokens);
     }
   }
   benchmark::RegisterBenchmark(("quantize_activations/2048/" + isa).c_str(), quantize);

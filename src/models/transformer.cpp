@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "backends/cpu/attention.h"
+#include "backends/cpu/int8_super_block_matmul.h"
 #include "backends/cpu/ops.h"
 #include "backends/cpu/quant_kernels.h"
 #include "core/error.h"
@@ -36,7 +37,7 @@ Transformer::Transformer(const ModelConfig& config, const ModelWeights& weights,
   bytes += Arena::bytes_for<float>(tokens * as_size(config.rope.dims));
   // Largest input of a linear: n_embd (attention, gate/up), q_dim (output projection), n_ff (down).
   const size_t max_input = std::max({d, as_size(config.q_dim()), ff});
-  quantized_stride_ = cpu::int8_activation_row_bytes(max_input);
+  quantized_stride_ = std::max(cpu::int8_activation_row_bytes(max_input), cpu::int8_super_block_row_bytes(max_input));
   bytes += Arena::bytes_for<uint8_t>(tokens * quantized_stride_);
   if (config.is_moe()) {
     bytes += Arena::bytes_for<float>(tokens * experts) + Arena::bytes_for<int32_t>(tokens * used) +
@@ -52,7 +53,7 @@ Transformer::Transformer(const ModelConfig& config, const ModelWeights& weights,
   buffers_.gate = arena_->allocate<float>(tokens * 2 * ff);
   buffers_.up = arena_->allocate<float>(tokens * ff);
   buffers_.rope = arena_->allocate<float>(tokens * as_size(config.rope.dims));
-  buffers_.quantized = reinterpret_cast<cpu::ActivationBlock*>(arena_->allocate<uint8_t>(tokens * quantized_stride_));
+  buffers_.quantized = arena_->allocate<uint8_t>(tokens * quantized_stride_);
   if (config.is_moe()) {
     buffers_.router = arena_->allocate<float>(tokens * experts);
     buffers_.chosen_expert = arena_->allocate<int32_t>(tokens * used);
@@ -63,21 +64,28 @@ Transformer::Transformer(const ModelConfig& config, const ModelWeights& weights,
   }
 }
 
-void Transformer::quantize_input(const float* x, size_t x_stride, size_t n_tokens, size_t cols, Input input) {
-  if (input == Input::SameInput && quantized_source_ == x && quantized_cols_ == cols && quantized_tokens_ == n_tokens)
+void Transformer::quantize_input(const float* x, size_t x_stride, size_t n_tokens, size_t cols, Input input,
+                                 ActivationFormat format) {
+  if (input == Input::SameInput && quantized_source_ == x && quantized_cols_ == cols && quantized_tokens_ == n_tokens &&
+      quantized_format_ == format)
     return;
-  auto* out = reinterpret_cast<uint8_t*>(buffers_.quantized);
-  if (n_tokens == 1) {
-    // One token (decode): a few microseconds of work, cheaper than waking the pool.
-    cpu::quantize_activations(x, cols, buffers_.quantized);
-  } else {
-    pool_.parallel_for(n_tokens, [&](size_t t, size_t) {
-      cpu::quantize_activations(x + t * x_stride, cols, reinterpret_cast<cpu::ActivationBlock*>(out + t * quantized_stride_));
-    });
-  }
+  auto quantize_row = [&](size_t t) {
+    const float* row = x + t * x_stride;
+    uint8_t* out = buffers_.quantized + t * quantized_stride_;
+    if (format == ActivationFormat::SuperBlocks)
+      cpu::quantize_activations_super_blocks(row, cols, reinterpret_cast<cpu::ActivationSuperBlock*>(out));
+    else
+      cpu::quantize_activations(row, cols, reinterpret_cast<cpu::ActivationBlock*>(out));
+  };
+  // One token (decode): a few microseconds of work, cheaper than waking the pool.
+  if (n_tokens == 1)
+    quantize_row(0);
+  else
+    pool_.parallel_for(n_tokens, [&](size_t t, size_t) { quantize_row(t); });
   quantized_source_ = x;
   quantized_cols_ = cols;
   quantized_tokens_ = n_tokens;
+  quantized_format_ = format;
 }
 
 void Transformer::linear(const WeightMatrix& weight, const float* x, size_t x_stride, size_t n_tokens, float* y,
@@ -91,12 +99,14 @@ void Transformer::linear(const WeightMatrix& weight, const float* x, size_t x_st
   const size_t wanted_tasks = pool_.size() * 4;
   const size_t rows_per_task = std::max<size_t>(16, ((rows + wanted_tasks - 1) / wanted_tasks + 15) / 16 * 16);
   const size_t n_tasks = (rows + rows_per_task - 1) / rows_per_task;
-  if (cpu::takes_int8_activations(weight.type) && cols % cpu::kActivationBlockElements == 0) {
-    quantize_input(x, x_stride, n_tokens, cols, input);
+  const bool super_blocks = cpu::takes_int8_super_blocks(weight.type) && cols % cpu::kActivationSuperBlockElements == 0;
+  if (super_blocks || (cpu::takes_int8_activations(weight.type) && cols % cpu::kActivationBlockElements == 0)) {
+    quantize_input(x, x_stride, n_tokens, cols, input, super_blocks ? ActivationFormat::SuperBlocks : ActivationFormat::Blocks);
+    const auto* xq = reinterpret_cast<const cpu::ActivationBlock*>(buffers_.quantized);
     pool_.parallel_for(n_tasks, [&](size_t task, size_t) {
-      const cpu::Int8MatmulArgs args{weight.type, weight.data, weight.row_bytes, cols, buffers_.quantized, quantized_stride_,
+      const cpu::Int8MatmulArgs args{weight.type, weight.data, weight.row_bytes, cols, xq, quantized_stride_,
                                      n_tokens, y, y_stride, task * rows_per_task, std::min(rows, (task + 1) * rows_per_task)};
-      cpu::matmul_rows_int8(args);
+      super_blocks ? cpu::matmul_rows_int8_super_blocks(args) : cpu::matmul_rows_int8(args);
     });
     return;
   }

@@ -40,7 +40,7 @@ class Transformer {
     float* gate;         // [tokens][2 n_ff]: gate (and up, when fused)
     float* up;           // [tokens][n_ff]
     float* rope;         // [tokens][rope dims] (cos, sin) pairs
-    cpu::ActivationBlock* quantized;  // [tokens][max input / 32]: int8 copy of a linear's input
+    uint8_t* quantized;  // [tokens][quantized_stride_ bytes]: int8 copy of a linear's input
     // Mixture of experts
     float* router;            // [tokens][n_expert]
     int32_t* chosen_expert;   // [tokens][n_expert_used]
@@ -59,7 +59,10 @@ class Transformer {
   enum class Input { Fresh, SameInput };
   void linear(const WeightMatrix& weight, const float* x, size_t x_stride, size_t n_tokens, float* y, size_t y_stride,
               Input input = Input::Fresh);
-  void quantize_input(const float* x, size_t x_stride, size_t n_tokens, size_t cols, Input input);
+  // The int8 activation layouts: blocks of 32 (cpu::ActivationBlock) or super-blocks of 256
+  // (cpu::ActivationSuperBlock, for the K-quants).
+  enum class ActivationFormat { Blocks, SuperBlocks };
+  void quantize_input(const float* x, size_t x_stride, size_t n_tokens, size_t cols, Input input, ActivationFormat format);
 
   const ModelConfig& config_;
   const ModelWeights& weights_;
@@ -73,6 +76,7 @@ class Transformer {
   // What buffers_.quantized holds now (see quantize_input).
   const float* quantized_source_ = nullptr;
   size_t quantized_cols_ = 0, quantized_tokens_ = 0;
+  ActivationFormat quantized_format_ = ActivationFormat::Blocks;
 };
 
 }  // namespace jisu

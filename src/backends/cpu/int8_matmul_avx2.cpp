@@ -12,7 +12,6 @@
 // the same instruction sequence whatever NR and NT are.
 #include "backends/cpu/simd_prelude.h"
 
-#include <cstdint>
 #include <utility>
 
 #include "backends/cpu/int8_matmul.h"
@@ -154,26 +153,6 @@ JISU_AI XBlock load_x(const ActivationBlock& b) {
   return x;
 }
 
-// Weights stream from DRAM once per token. On the machines measured, the hardware prefetcher
-// alone left each core at about half of the read bandwidth a plain streaming loop reaches (many
-// row streams, page-sized prefetch windows), so each row stream of a tile also prefetches the
-// line kPrefetchBytes ahead: with rows contiguous, that is a tile or two further on. 16-32 KiB
-// measured best (Q4_0 TinyLlama decode, 2 threads: 12.6 -> 20 t/s); one prefetch per line.
-constexpr size_t kPrefetchBytes = 16384;
-
-template <size_t kBytes>
-JISU_AI void prefetch_block(const uint8_t* block) {
-  const uint8_t* ahead = block + kPrefetchBytes;
-  if constexpr (kBytes >= 64) {
-    for (size_t offset = 0; offset < kBytes; offset += 64) _mm_prefetch(reinterpret_cast<const char*>(ahead + offset), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(ahead + kBytes - 1), _MM_HINT_T0);
-  } else {
-    // The block whose last byte lies within kBytes of a line start is the first to touch that line.
-    const uint8_t* last = ahead + kBytes - 1;
-    if ((reinterpret_cast<uintptr_t>(last) & 63) < kBytes) _mm_prefetch(reinterpret_cast<const char*>(last), _MM_HINT_T0);
-  }
-}
-
 // ((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7)), as the scalar reference.
 JISU_AI float reduce(__m256 v) {
   __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -198,7 +177,7 @@ void tile(const Int8MatmulArgs& a, size_t r0, size_t t0) {
   const size_t blocks = a.n / (kActivationBlockElements * W::kChunks);
   for (size_t b = 0; b < blocks; ++b) {
     if constexpr (kPrefetch)
-      for (int i = 0; i < NR; ++i) prefetch_block<W::kBytes>(w[i] + b * W::kBytes);
+      for (int i = 0; i < NR; ++i) prefetch_block_ahead<W::kBytes>(w[i] + b * W::kBytes);
     // The NR fp16 scales gathered with scalar integer ops into one register, converted at once.
     uint64_t halves = 0;
     for (int i = 0; i < NR; ++i) halves |= uint64_t(load_u16(w[i] + b * W::kBytes + W::kScaleOffset)) << (16 * i);

@@ -10,6 +10,8 @@
 #endif
 #include <immintrin.h>
 
+#include <cstddef>
+#include <cstdint>
 #include <utility>
 
 #define JISU_AI inline __attribute__((always_inline))
@@ -22,6 +24,28 @@ JISU_AI void static_for(F&& f) {
   [&]<int... I>(std::integer_sequence<int, I...>) __attribute__((always_inline)) {
     (f(std::integral_constant<int, I>{}), ...);
   }(std::make_integer_sequence<int, N>{});
+}
+
+// Weights stream from DRAM once per token. On the machines measured, the hardware prefetcher
+// alone left each core at about half of the read bandwidth a plain streaming loop reaches (many
+// row streams, page-sized prefetch windows), so each row stream of a weight tile also
+// prefetches the line kPrefetchBytes ahead: with rows contiguous, that is a tile or two
+// further on. 16-32 KiB measured best (Q4_0 TinyLlama decode, 2 threads: 12.6 -> 20 t/s).
+inline constexpr size_t kPrefetchBytes = 16384;
+
+// Prefetches the lines of the kBytes-byte block kPrefetchBytes after `block`, one prefetch per
+// line for blocks read one after another.
+template <size_t kBytes>
+inline __attribute__((always_inline)) void prefetch_block_ahead(const uint8_t* block) {
+  const uint8_t* ahead = block + kPrefetchBytes;
+  if constexpr (kBytes >= 64) {
+    for (size_t offset = 0; offset < kBytes; offset += 64) _mm_prefetch(reinterpret_cast<const char*>(ahead + offset), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(ahead + kBytes - 1), _MM_HINT_T0);
+  } else {
+    // The block whose last byte lies within kBytes of a line start is the first to touch that line.
+    const uint8_t* last = ahead + kBytes - 1;
+    if ((reinterpret_cast<uintptr_t>(last) & 63) < kBytes) _mm_prefetch(reinterpret_cast<const char*>(last), _MM_HINT_T0);
+  }
 }
 
 }  // namespace jisu::cpu

@@ -1,0 +1,227 @@
+// AVX2 kernels of the super-block integer path (contract and reference arithmetic in
+// int8_super_block_matmul.h / _scalar.cpp; these reproduce it bit for bit).
+//
+// Per chunk of 32: maddubs(unsigned weights, activations) gives int16 pair sums, madd with the
+// chunk's int16 sub-scales gives int32 lanes of 4 elements, added over the 8 chunks. Bounds
+// (no saturation, no overflow): Q4_K pairs <= 2 * 15 * 127, lanes <= 8 * 63 * 4 * 15 * 127;
+// Q6_K pairs <= 2 * 63 * 127 = 16002 < 32767, lanes <= 8 * 128 * 4 * 63 * 127 (~3.3e7).
+#include "backends/cpu/simd_prelude.h"
+
+#include <algorithm>
+
+#include "backends/cpu/int8_super_block_matmul.h"
+#include "backends/cpu/quant_blocks.h"
+#include "backends/cpu/quant_kernels.h"
+
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+
+namespace jisu::cpu {
+namespace {
+
+JISU_AI __m256i load_256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+JISU_AI __m128i load_128(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
+
+// ((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7)), as the scalar reference.
+JISU_AI float reduce(__m256 v) {
+  __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s4 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+  s4 = _mm_add_ss(s4, _mm_movehdup_ps(s4));
+  return _mm_cvtss_f32(s4);
+}
+
+// Weight decoders: Block = what a super-block needs decoded once (scales); chunk<C>() gives the
+// unsigned weights of chunk C and its int16 sub-scale vector; correction() gives the int32
+// lanes subtracted before conversion (Q6_K's offset) and min_lanes() the minimum term (Q4_K).
+struct WQ4_K {
+  static constexpr size_t kBytes = sizeof(BlockQ4_K);
+  static constexpr bool kHasMin = true;
+  struct Block {
+    const uint8_t* p;
+    alignas(16) uint8_t unpacked[16];  // scales 0..7, mins 8..15
+  };
+  static JISU_AI Block prepare(const uint8_t* p) {
+    Block b;
+    b.p = p;
+    k4_unpack_scales(p + offsetof(BlockQ4_K, scales), b.unpacked);
+    return b;
+  }
+  template <int C>
+  static JISU_AI void chunk(const Block& b, __m256i& u, __m256i& scale) {
+    const __m256i q = load_256(b.p + offsetof(BlockQ4_K, qs) + 32 * (C / 2));
+    u = _mm256_and_si256(C % 2 == 0 ? q : _mm256_srli_epi16(q, 4), _mm256_set1_epi8(15));
+    scale = _mm256_set1_epi16(b.unpacked[C]);
+  }
+  // Lane c = min_c * (sums[2c] + sums[2c + 1]).
+  static JISU_AI __m256i min_lanes(const Block& b, __m256i sums) {
+    const __m128i mins = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b.unpacked + 8)));
+    const __m256i pairs = _mm256_set_m128i(_mm_unpackhi_epi16(mins, mins), _mm_unpacklo_epi16(mins, mins));
+    return _mm256_madd_epi16(pairs, sums);
+  }
+  static JISU_AI __m256i corrected(const Block&, __m256i lanes, __m256i) { return lanes; }
+  static JISU_AI float d(const Block& b) { return _cvtsh_ss(load_u16(b.p)); }
+  static JISU_AI float dmin(const Block& b) { return _cvtsh_ss(load_u16(b.p + 2)); }
+};
+
+struct WQ6_K {
+  static constexpr size_t kBytes = sizeof(BlockQ6_K);
+  static constexpr bool kHasMin = false;
+  struct Block {
+    const uint8_t* p;
+    __m128i scales;  // the 16 int8 sub-scales
+  };
+  static JISU_AI Block prepare(const uint8_t* p) { return {p, load_128(p + offsetof(BlockQ6_K, scales))}; }
+  template <int C>
+  static JISU_AI void chunk(const Block& b, __m256i& u, __m256i& scale) {
+    constexpr int h = C / 4, c = C % 4;
+    const __m256i ql = load_256(b.p + 64 * h + 32 * (c & 1));
+    const __m256i qh = load_256(b.p + offsetof(BlockQ6_K, qh) + 32 * h);
+    const __m256i low = _mm256_and_si256(c < 2 ? ql : _mm256_srli_epi16(ql, 4), _mm256_set1_epi8(15));
+    __m256i high;
+    if constexpr (c < 2) high = _mm256_slli_epi16(qh, 4 - 2 * c);
+    else if constexpr (c == 2) high = qh;
+    else high = _mm256_srli_epi16(qh, 2);
+    u = _mm256_or_si256(low, _mm256_and_si256(high, _mm256_set1_epi8(0x30)));
+    const __m128i pick = _mm_setr_epi8(2 * C, 2 * C, 2 * C, 2 * C, 2 * C, 2 * C, 2 * C, 2 * C, 2 * C + 1, 2 * C + 1,
+                                       2 * C + 1, 2 * C + 1, 2 * C + 1, 2 * C + 1, 2 * C + 1, 2 * C + 1);
+    scale = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(b.scales, pick));
+  }
+  static JISU_AI __m256i min_lanes(const Block&, __m256i) { return _mm256_setzero_si256(); }
+  // lanes - 32 * (s_2l * sums[2l] + s_2l+1 * sums[2l+1]): the +32 offset of the unsigned weights.
+  static JISU_AI __m256i corrected(const Block& b, __m256i lanes, __m256i sums) {
+    return _mm256_sub_epi32(lanes, _mm256_slli_epi32(_mm256_madd_epi16(_mm256_cvtepi8_epi16(b.scales), sums), 5));
+  }
+  static JISU_AI float d(const Block& b) { return _cvtsh_ss(load_u16(b.p + offsetof(BlockQ6_K, d))); }
+  static JISU_AI float dmin(const Block&) { return 0.0f; }
+};
+
+// NR rows x NT tokens: each decoded weight chunk serves NT tokens, each activation chunk NR rows.
+template <class W, int NR, int NT, bool kPrefetch>
+void tile(const Int8MatmulArgs& a, size_t r0, size_t t0) {
+  const uint8_t* w[NR];
+  for (int i = 0; i < NR; ++i) w[i] = static_cast<const uint8_t*>(a.w) + (r0 + i) * a.w_row_bytes;
+  const ActivationSuperBlock* x[NT];
+  for (int t = 0; t < NT; ++t) x[t] = super_block_row(a, t0 + t);
+  __m256 acc[NR][NT], acc_min[NR][NT];
+  for (int i = 0; i < NR; ++i)
+    for (int t = 0; t < NT; ++t) acc[i][t] = acc_min[i][t] = _mm256_setzero_ps();
+
+  const size_t blocks = a.n / kActivationSuperBlockElements;
+  for (size_t b = 0; b < blocks; ++b) {
+    typename W::Block block[NR];
+    for (int i = 0; i < NR; ++i) {
+      if constexpr (kPrefetch) prefetch_block_ahead<W::kBytes>(w[i] + b * W::kBytes);
+      block[i] = W::prepare(w[i] + b * W::kBytes);
+    }
+    __m256i lanes[NR][NT];
+    for (int i = 0; i < NR; ++i)
+      for (int t = 0; t < NT; ++t) lanes[i][t] = _mm256_setzero_si256();
+    static_for<8>([&](auto chunk) __attribute__((always_inline)) {
+      constexpr int C = decltype(chunk)::value;
+      __m256i u[NR], scale[NR];
+      for (int i = 0; i < NR; ++i) W::template chunk<C>(block[i], u[i], scale[i]);
+      for (int t = 0; t < NT; ++t) {
+        const __m256i q = load_256(x[t][b].qs + 32 * C);
+        for (int i = 0; i < NR; ++i)
+          lanes[i][t] = _mm256_add_epi32(lanes[i][t], _mm256_madd_epi16(_mm256_maddubs_epi16(u[i], q), scale[i]));
+      }
+    });
+    for (int t = 0; t < NT; ++t) {
+      const __m256i sums = load_256(x[t][b].sums);
+      const float dx = x[t][b].d;
+      for (int i = 0; i < NR; ++i) {
+        const __m256i total = W::corrected(block[i], lanes[i][t], sums);
+        acc[i][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), _mm256_set1_ps(W::d(block[i]) * dx), acc[i][t]);
+        if constexpr (W::kHasMin)
+          acc_min[i][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(W::min_lanes(block[i], sums)),
+                                          _mm256_set1_ps(W::dmin(block[i]) * dx), acc_min[i][t]);
+      }
+    }
+  }
+  for (int t = 0; t < NT; ++t)
+    for (int i = 0; i < NR; ++i) {
+      float& out = a.y[(t0 + t) * a.y_stride + r0 + i];
+      if constexpr (W::kHasMin)
+        out = reduce(acc[i][t]) - reduce(acc_min[i][t]);
+      else
+        out = reduce(acc[i][t]);
+    }
+}
+
+template <class W, int NR, int NT, bool kPrefetch = false>
+void rows_tile(const Int8MatmulArgs& a, size_t r_begin, size_t r_end, size_t t0) {
+  size_t r = r_begin;
+  for (; r + NR <= r_end; r += NR) tile<W, NR, NT, kPrefetch>(a, r, t0);
+  for (; r < r_end; ++r) tile<W, 1, NT, kPrefetch>(a, r, t0);
+}
+
+// With several tokens, rows are walked in blocks of about 256 KiB of weights so a block stays
+// in L2 while every token tile passes over it; the first pass prefetches.
+constexpr size_t kRowBlockBytes = 1 << 18;
+
+template <class W>
+void matmul_impl(const Int8MatmulArgs& a) {
+  if (a.row_end <= a.row_begin || a.n_tokens == 0) return;
+  if (a.n_tokens == 1) return rows_tile<W, 4, 1, true>(a, a.row_begin, a.row_end, 0);
+  const size_t block_rows = std::max<size_t>(1, kRowBlockBytes / a.w_row_bytes);
+  for (size_t rb = a.row_begin; rb < a.row_end; rb += block_rows) {
+    const size_t re = a.row_end - rb < block_rows ? a.row_end : rb + block_rows;
+    constexpr int kTokens = 2;
+    rows_tile<W, 2, kTokens, true>(a, rb, re, 0);
+    size_t t0 = kTokens;
+    for (; t0 + kTokens <= a.n_tokens; t0 += kTokens) rows_tile<W, 2, kTokens>(a, rb, re, t0);
+    if (t0 < a.n_tokens) rows_tile<W, 4, 1>(a, rb, re, t0);
+  }
+}
+
+}  // namespace
+
+void quantize_activations_super_blocks_avx2(const float* x, size_t n, ActivationSuperBlock* out) {
+  const __m256 sign_clear = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  for (size_t b = 0; b < n / kActivationSuperBlockElements; ++b) {
+    const float* p = x + b * kActivationSuperBlockElements;
+    __m256 m = _mm256_setzero_ps();
+    for (int k = 0; k < 32; ++k) m = _mm256_max_ps(m, _mm256_and_ps(_mm256_loadu_ps(p + 8 * k), sign_clear));
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    const float d = _mm_cvtss_f32(m4) / 127.0f;
+    const __m256 inverse = _mm256_set1_ps(d != 0.0f ? 1.0f / d : 0.0f);
+    for (int g = 0; g < 8; ++g) {
+      __m256i q[4];
+      for (int k = 0; k < 4; ++k)
+        q[k] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(p + 32 * g + 8 * k), inverse),
+                                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+      // Sums of elements 0..15 and 16..31 of the group.
+      __m256i s = _mm256_hadd_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+      s = _mm256_hadd_epi32(s, s);
+      const __m128i s2 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+      out[b].sums[2 * g] = static_cast<int16_t>(_mm_cvtsi128_si32(s2));
+      out[b].sums[2 * g + 1] = static_cast<int16_t>(_mm_extract_epi32(s2, 1));
+      const __m256i packed = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out[b].qs + 32 * g), _mm256_permutevar8x32_epi32(packed, order));
+    }
+    out[b].d = d;
+  }
+}
+
+void matmul_rows_int8_super_blocks_avx2(const Int8MatmulArgs& a) {
+  switch (a.type) {
+    case DType::Q4_K: return matmul_impl<WQ4_K>(a);
+    case DType::Q6_K: return matmul_impl<WQ6_K>(a);
+    default: throw_unsupported_weight_type(a.type);
+  }
+}
+
+}  // namespace jisu::cpu
+
+#else  // built without the AVX2 flags: the dispatcher never selects this path
+
+namespace jisu::cpu {
+void quantize_activations_super_blocks_avx2(const float* x, size_t n, ActivationSuperBlock* out) {
+  quantize_activations_super_blocks_scalar(x, n, out);
+}
+void matmul_rows_int8_super_blocks_avx2(const Int8MatmulArgs& a) { matmul_rows_int8_super_blocks_scalar(a); }
+}  // namespace jisu::cpu
+
+#endif

@@ -1,0 +1,124 @@
+// Scalar reference of the super-block integer path (arithmetic spelled out in
+// int8_super_block_matmul.h), plus the entry points that validate and dispatch.
+#include <cmath>
+#include <string>
+
+#include "backends/cpu/int8_super_block_matmul.h"
+#include "backends/cpu/quant_blocks.h"
+#include "backends/cpu/quant_kernels.h"
+#include "core/cpu_features.h"
+#include "core/error.h"
+
+namespace jisu::cpu {
+namespace {
+
+float row_reduce(const float acc[8]) {
+  return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+}
+
+// Sum over lane l (elements 4l .. 4l + 3) of chunk c: weights w[32] times activations q[32].
+int32_t lane_product(const int32_t w[32], const int8_t* q, int l) {
+  int32_t s = 0;
+  for (int j = 4 * l; j < 4 * l + 4; ++j) s += w[j] * int32_t(q[j]);
+  return s;
+}
+
+float q4_k_row(const uint8_t* row, const ActivationSuperBlock* x, size_t n_super_blocks) {
+  float acc[8] = {}, acc_min[8] = {};
+  for (size_t b = 0; b < n_super_blocks; ++b) {
+    const uint8_t* block = row + b * sizeof(BlockQ4_K);
+    const auto* qs = block + offsetof(BlockQ4_K, qs);
+    int32_t lanes[8] = {};
+    for (int c = 0; c < 8; ++c) {
+      uint8_t scale, min;
+      k4_scale_min(c, block + offsetof(BlockQ4_K, scales), scale, min);
+      int32_t w[32];
+      for (int l = 0; l < 32; ++l) w[l] = c % 2 == 0 ? qs[32 * (c / 2) + l] & 15 : qs[32 * (c / 2) + l] >> 4;
+      for (int l = 0; l < 8; ++l) lanes[l] += int32_t(scale) * lane_product(w, x[b].qs + 32 * c, l);
+      const int32_t min_lane = int32_t(min) * (int32_t(x[b].sums[2 * c]) + int32_t(x[b].sums[2 * c + 1]));
+      acc_min[c] = std::fma(static_cast<float>(min_lane), half_to_float(load_u16(block + 2)) * x[b].d, acc_min[c]);
+    }
+    const float scale = half_to_float(load_u16(block)) * x[b].d;
+    for (int l = 0; l < 8; ++l) acc[l] = std::fma(static_cast<float>(lanes[l]), scale, acc[l]);
+  }
+  return row_reduce(acc) - row_reduce(acc_min);
+}
+
+float q6_k_row(const uint8_t* row, const ActivationSuperBlock* x, size_t n_super_blocks) {
+  float acc[8] = {};
+  for (size_t b = 0; b < n_super_blocks; ++b) {
+    const uint8_t* block = row + b * sizeof(BlockQ6_K);
+    const auto* scales = reinterpret_cast<const int8_t*>(block + offsetof(BlockQ6_K, scales));
+    int32_t lanes[8] = {};
+    for (int c = 0; c < 8; ++c) {
+      const int h = c / 4, part = c % 4;
+      const uint8_t* ql = block + 64 * h + 32 * (part & 1);
+      const uint8_t* qh = block + offsetof(BlockQ6_K, qh) + 32 * h;
+      int32_t u[32];
+      for (int l = 0; l < 32; ++l) u[l] = ((ql[l] >> (part < 2 ? 0 : 4)) & 15) | (((qh[l] >> (2 * part)) & 3) << 4);
+      for (int l = 0; l < 8; ++l) lanes[l] += int32_t(scales[2 * c + l / 4]) * lane_product(u, x[b].qs + 32 * c, l);
+    }
+    for (int l = 0; l < 8; ++l)
+      lanes[l] -= 32 * (int32_t(scales[2 * l]) * x[b].sums[2 * l] + int32_t(scales[2 * l + 1]) * x[b].sums[2 * l + 1]);
+    const float scale = half_to_float(load_u16(block + offsetof(BlockQ6_K, d))) * x[b].d;
+    for (int l = 0; l < 8; ++l) acc[l] = std::fma(static_cast<float>(lanes[l]), scale, acc[l]);
+  }
+  return row_reduce(acc);
+}
+
+}  // namespace
+
+bool takes_int8_super_blocks(DType type) { return type == DType::Q4_K || type == DType::Q6_K; }
+
+void quantize_activations_super_blocks_scalar(const float* x, size_t n, ActivationSuperBlock* out) {
+  for (size_t b = 0; b < n / kActivationSuperBlockElements; ++b) {
+    const float* v = x + b * kActivationSuperBlockElements;
+    float amax = 0.0f;
+    for (size_t j = 0; j < kActivationSuperBlockElements; ++j) amax = std::fmax(amax, std::fabs(v[j]));
+    const float d = amax / 127.0f;
+    const float inverse = d != 0.0f ? 1.0f / d : 0.0f;
+    for (size_t k = 0; k < 16; ++k) {
+      int32_t sum = 0;
+      for (size_t j = 16 * k; j < 16 * k + 16; ++j) {
+        const int q = static_cast<int>(std::nearbyint(v[j] * inverse));  // ties to even, |q| <= 127
+        out[b].qs[j] = static_cast<int8_t>(q);
+        sum += q;
+      }
+      out[b].sums[k] = static_cast<int16_t>(sum);
+    }
+    out[b].d = d;
+  }
+}
+
+void matmul_rows_int8_super_blocks_scalar(const Int8MatmulArgs& a) {
+  const size_t n_super_blocks = a.n / kActivationSuperBlockElements;
+  for (size_t t = 0; t < a.n_tokens; ++t) {
+    const ActivationSuperBlock* x = super_block_row(a, t);
+    for (size_t r = a.row_begin; r < a.row_end; ++r) {
+      const uint8_t* row = static_cast<const uint8_t*>(a.w) + r * a.w_row_bytes;
+      a.y[t * a.y_stride + r] = a.type == DType::Q4_K ? q4_k_row(row, x, n_super_blocks) : q6_k_row(row, x, n_super_blocks);
+    }
+  }
+}
+
+void quantize_activations_super_blocks(const float* x, size_t n, ActivationSuperBlock* out) {
+  if (n % kActivationSuperBlockElements != 0)
+    throw Error("cannot quantize " + std::to_string(n) + " activations in super-blocks of 256");
+  if (active_isa() == Isa::Scalar) return quantize_activations_super_blocks_scalar(x, n, out);
+  quantize_activations_super_blocks_avx2(x, n, out);
+}
+
+void matmul_rows_int8_super_blocks(const Int8MatmulArgs& args) {
+  if (!takes_int8_super_blocks(args.type))
+    throw Error("weight type " + std::string(dtype_name(args.type)) + " has no super-block integer kernel");
+  if (args.n % kActivationSuperBlockElements != 0)
+    throw Error("integer matmul rows of " + std::to_string(args.n) + " elements are not whole super-blocks");
+  if (args.row_end < args.row_begin) throw Error("matmul row range ends before it begins");
+  if (args.w_row_bytes < row_bytes(args.type, args.n))
+    throw Error("matmul weight rows of " + std::to_string(args.w_row_bytes) + " bytes cannot hold " +
+                std::to_string(args.n) + " " + std::string(dtype_name(args.type)) + " elements");
+  if (active_isa() == Isa::Scalar) return matmul_rows_int8_super_blocks_scalar(args);
+  matmul_rows_int8_super_blocks_avx2(args);
+}
+
+}  // namespace jisu::cpu

@@ -1,0 +1,53 @@
+#pragma once
+// Random weights and activations shared by the integer-path tests.
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "backends/cpu/quant_kernels.h"
+#include "core/cpu_features.h"
+#include "core/dtype.h"
+
+namespace jisu::cpu {
+
+// Offset of the block's fp16 scale.
+inline size_t scale_offset(DType type) { return type == DType::Q6_K ? 208 : 0; }
+// Offset of a second fp16 field (Q4_K's dmin), or 0 for none.
+inline size_t min_offset(DType type) { return type == DType::Q4_K ? 2 : 0; }
+
+inline bool has_avx2() { return static_cast<int>(detected_isa()) >= static_cast<int>(Isa::Avx2); }
+
+// Random blocks; the fp16 scale of each block replaced by a finite value (zero now and then).
+inline std::vector<uint8_t> random_weights(DType type, size_t rows, size_t n, std::mt19937& rng) {
+  const size_t block_bytes = traits(type).block_bytes;
+  std::vector<uint8_t> data(rows * row_bytes(type, n));
+  std::uniform_int_distribution<int> byte(0, 255), pick(0, 31);
+  std::uniform_real_distribution<float> scale(-0.1f, 0.1f);
+  for (auto& b : data) b = static_cast<uint8_t>(byte(rng));
+  for (size_t b = 0; b < data.size() / block_bytes; ++b) {
+    const uint16_t h = pick(rng) == 0 ? 0 : fp32_to_fp16(scale(rng));
+    std::memcpy(data.data() + b * block_bytes + scale_offset(type), &h, sizeof h);
+    if (min_offset(type) != 0) {
+      const uint16_t m = pick(rng) == 0 ? 0 : fp32_to_fp16(scale(rng));
+      std::memcpy(data.data() + b * block_bytes + min_offset(type), &m, sizeof m);
+    }
+  }
+  return data;
+}
+
+// Normal values with some blocks all zero, some tiny, some large, and exact rounding ties.
+inline std::vector<float> random_activations(size_t count, std::mt19937& rng) {
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> v(count);
+  for (auto& f : v) f = normal(rng);
+  if (count >= 128) {
+    for (size_t j = 0; j < 32; ++j) v[j] = 0.0f;
+    for (size_t j = 32; j < 64; ++j) v[j] *= 1e-30f;
+    for (size_t j = 64; j < 96; ++j) v[j] *= 1e6f;
+    for (size_t j = 96; j < 128; ++j) v[j] = static_cast<float>(static_cast<int>(j) - 112) + 0.5f;  // ties
+    v[127] = 127.0f;
+  }
+  return v;
+}
+
+}  // namespace jisu::cpu

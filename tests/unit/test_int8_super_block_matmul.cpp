@@ -1,0 +1,165 @@
+// Super-block integer path of the K-quants: activation quantization, AVX2 against the scalar
+// reference (bit for bit), the determinism invariant, and agreement with float math on the
+// dequantized values (which is what ties the reference to the weight format's definition).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "backends/cpu/int8_super_block_matmul.h"
+#include "backends/cpu/quant_kernels.h"
+#include "core/error.h"
+#include "int8_test_data.h"
+
+namespace jisu::cpu {
+namespace {
+
+const DType kSuperBlockTypes[] = {DType::Q4_K, DType::Q6_K};
+
+std::vector<ActivationSuperBlock> quantize(const std::vector<float>& x, size_t n, size_t tokens, bool simd) {
+  std::vector<ActivationSuperBlock> q(tokens * n / kActivationSuperBlockElements);
+  for (size_t t = 0; t < tokens; ++t) {
+    ActivationSuperBlock* out = q.data() + t * n / kActivationSuperBlockElements;
+    simd ? quantize_activations_super_blocks_avx2(x.data() + t * n, n, out)
+         : quantize_activations_super_blocks_scalar(x.data() + t * n, n, out);
+  }
+  return q;
+}
+
+using MatmulFn = void (*)(const Int8MatmulArgs&);
+
+std::vector<float> run(MatmulFn fn, DType type, const std::vector<uint8_t>& w, size_t rows, size_t n,
+                       const std::vector<ActivationSuperBlock>& xq, size_t tokens, size_t row_begin, size_t row_end) {
+  std::vector<float> y(tokens * rows, -1.0f);
+  const Int8MatmulArgs args{type, w.data(), row_bytes(type, n), n, reinterpret_cast<const ActivationBlock*>(xq.data()),
+                            int8_super_block_row_bytes(n), tokens, y.data(), rows, row_begin, row_end};
+  fn(args);
+  return y;
+}
+
+TEST(Int8SuperBlockMatmul, QuantizationRoundsWithinHalfAStepAndSumsEachSixteen) {
+  std::mt19937 rng(1);
+  const size_t n = 768;
+  std::vector<float> x = random_activations(n, rng);
+  for (size_t j = 512; j < 768; ++j) x[j] = 0.0f;  // an all-zero super-block
+  const auto q = quantize(x, n, 1, false);
+  for (size_t b = 0; b < 3; ++b) {
+    for (size_t k = 0; k < 16; ++k) {
+      int32_t sum = 0;
+      for (size_t j = 16 * k; j < 16 * k + 16; ++j) {
+        const float value = x[b * 256 + j];
+        EXPECT_LE(std::abs(q[b].qs[j]), 127);
+        EXPECT_LE(std::fabs(value - q[b].d * q[b].qs[j]), 0.5f * q[b].d * 1.0001f + 1e-37f) << b << " " << j;
+        sum += q[b].qs[j];
+      }
+      EXPECT_EQ(sum, q[b].sums[k]);
+    }
+  }
+  EXPECT_EQ(q[2].d, 0.0f);
+  for (size_t k = 0; k < 16; ++k) EXPECT_EQ(q[2].sums[k], 0);
+}
+
+TEST(Int8SuperBlockMatmul, Avx2QuantizationMatchesScalarBitForBit) {
+  if (!has_avx2()) GTEST_SKIP() << "no AVX2";
+  std::mt19937 rng(2);
+  for (size_t n : {256, 2048, 5632}) {
+    const std::vector<float> x = random_activations(n, rng);
+    const auto a = quantize(x, n, 1, false), b = quantize(x, n, 1, true);
+    ASSERT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(ActivationSuperBlock)), 0) << n;
+  }
+}
+
+TEST(Int8SuperBlockMatmul, Avx2MatchesScalarBitForBitForEveryTileShape) {
+  if (!has_avx2()) GTEST_SKIP() << "no AVX2";
+  std::mt19937 rng(3);
+  for (DType type : kSuperBlockTypes) {
+    for (size_t n : {256, 768}) {
+      const size_t rows = 11;
+      const auto w = random_weights(type, rows, n, rng);
+      for (size_t tokens : {1, 2, 3, 4, 5, 7, 9}) {
+        const auto xq = quantize(random_activations(tokens * n, rng), n, tokens, true);
+        const auto expected = run(matmul_rows_int8_super_blocks_scalar, type, w, rows, n, xq, tokens, 0, rows);
+        const auto got = run(matmul_rows_int8_super_blocks_avx2, type, w, rows, n, xq, tokens, 0, rows);
+        ASSERT_EQ(std::memcmp(expected.data(), got.data(), expected.size() * sizeof(float)), 0)
+            << dtype_name(type) << " n=" << n << " tokens=" << tokens;
+        // A row slice computes exactly the same values and touches nothing else.
+        const auto slice = run(matmul_rows_int8_super_blocks_avx2, type, w, rows, n, xq, tokens, 3, 8);
+        for (size_t t = 0; t < tokens; ++t)
+          for (size_t r = 0; r < rows; ++r)
+            EXPECT_EQ(slice[t * rows + r], r >= 3 && r < 8 ? expected[t * rows + r] : -1.0f);
+      }
+    }
+  }
+}
+
+TEST(Int8SuperBlockMatmul, ResultsDoNotDependOnBatchSize) {
+  std::mt19937 rng(4);
+  const size_t n = 512, rows = 9, tokens = 7;
+  for (DType type : kSuperBlockTypes) {
+    const auto w = random_weights(type, rows, n, rng);
+    const auto xq = quantize(random_activations(tokens * n, rng), n, tokens, false);
+    for (MatmulFn fn : {matmul_rows_int8_super_blocks_scalar,
+                        has_avx2() ? matmul_rows_int8_super_blocks_avx2 : matmul_rows_int8_super_blocks_scalar}) {
+      const auto all = run(fn, type, w, rows, n, xq, tokens, 0, rows);
+      for (size_t t = 0; t < tokens; ++t) {
+        const std::vector<ActivationSuperBlock> one(xq.begin() + static_cast<long>(t * n / 256),
+                                                    xq.begin() + static_cast<long>((t + 1) * n / 256));
+        const auto single = run(fn, type, w, rows, n, one, 1, 0, rows);
+        for (size_t r = 0; r < rows; ++r) ASSERT_EQ(single[r], all[t * rows + r]) << dtype_name(type);
+      }
+    }
+  }
+}
+
+// The integer result equals the float dot product of the dequantized weights and the
+// dequantized activations up to float rounding.
+TEST(Int8SuperBlockMatmul, AgreesWithFloatMathOnDequantizedValues) {
+  std::mt19937 rng(5);
+  const size_t n = 1024, rows = 6;
+  for (DType type : kSuperBlockTypes) {
+    const auto w = random_weights(type, rows, n, rng);
+    const std::vector<float> x = random_activations(n, rng);
+    const auto xq = quantize(x, n, 1, false);
+    const auto y = run(matmul_rows_int8_super_blocks_scalar, type, w, rows, n, xq, 1, 0, rows);
+    std::vector<float> row(n);
+    for (size_t r = 0; r < rows; ++r) {
+      dequantize_row_scalar(type, w.data() + r * row_bytes(type, n), row.data(), n);
+      double exact = 0, magnitude = 0;
+      for (size_t k = 0; k < n; ++k) {
+        const double xk = double(xq[k / 256].d) * xq[k / 256].qs[k % 256];
+        exact += double(row[k]) * xk;
+        magnitude += std::fabs(double(row[k]) * xk);
+      }
+      EXPECT_NEAR(y[r], exact, 1e-5 * magnitude + 1e-30) << dtype_name(type) << " row " << r;
+    }
+  }
+}
+
+TEST(Int8SuperBlockMatmul, DispatcherChecksArguments) {
+  std::vector<uint8_t> w(1024);
+  std::vector<ActivationSuperBlock> xq(2);
+  std::vector<float> y(4), x(300);
+  EXPECT_TRUE(takes_int8_super_blocks(DType::Q4_K));
+  EXPECT_TRUE(takes_int8_super_blocks(DType::Q6_K));
+  EXPECT_FALSE(takes_int8_super_blocks(DType::Q4_0));
+  Int8MatmulArgs args{DType::Q4_0, w.data(), 18, 32, reinterpret_cast<const ActivationBlock*>(xq.data()), 292, 1,
+                      y.data(), 1, 0, 1};
+  EXPECT_THROW(matmul_rows_int8_super_blocks(args), Error);
+  args.type = DType::Q4_K;
+  args.n = 256;
+  args.w_row_bytes = 100;  // shorter than a super-block
+  EXPECT_THROW(matmul_rows_int8_super_blocks(args), Error);
+  args.w_row_bytes = 144;
+  args.n = 288;  // not whole super-blocks
+  EXPECT_THROW(matmul_rows_int8_super_blocks(args), Error);
+  args.n = 256;
+  args.row_begin = 1;
+  args.row_end = 0;
+  EXPECT_THROW(matmul_rows_int8_super_blocks(args), Error);
+  EXPECT_THROW(quantize_activations_super_blocks(x.data(), 300, xq.data()), Error);
+}
+
+}  // namespace
+}  // namespace jisu::cpu
