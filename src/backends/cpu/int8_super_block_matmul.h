@@ -1,5 +1,5 @@
 #pragma once
-// Integer dot-product path of the K-quants (Q4_K, Q6_K): activations quantized per token in
+// Integer dot-product path of the K-quants (Q4_K, Q5_K, Q6_K): activations quantized per token in
 // super-blocks of 256 (one float scale for all 256, as llama.cpp's Q8_K), so every chunk of a
 // weight super-block meets the same activation scale and the chunks' integer products, each
 // times its integer sub-scale, add up in int32 before ONE conversion to float per super-block.
@@ -10,7 +10,8 @@
 // Arithmetic (the scalar reference; the SIMD kernel reproduces it bit for bit): per row, token
 // and super-block, eight int32 lanes l = 0..7, lane l of chunk c covering elements
 // 32c + 4l .. 32c + 4l + 3:
-//   Q4_K: lane_l = sum_c scale_c * sum(nibble * q) over the lane's elements;
+//   Q4_K / Q5_K: lane_l = sum_c scale_c * sum(w * q) over the lane's elements (w the 4- or
+//         5-bit unsigned quant);
 //         minimum lane_c = min_c * (sums[2c] + sums[2c + 1]);
 //         acc[l] = fma(float(lane_l), d * d_x, acc[l]); acc_min[c] = fma(float(min lane_c), dmin * d_x, acc_min[c]);
 //         result = reduce(acc) - reduce(acc_min).

@@ -32,8 +32,11 @@ JISU_AI float reduce(__m256 v) {
 // Weight decoders: Block = what a super-block needs decoded once (scales); chunk<C>() gives the
 // unsigned weights of chunk C and its int16 sub-scale vector; correction() gives the int32
 // lanes subtracted before conversion (Q6_K's offset) and min_lanes() the minimum term (Q4_K).
-struct WQ4_K {
-  static constexpr size_t kBytes = sizeof(BlockQ4_K);
+// Q4_K, and Q5_K (kFifthBit: bit C of qh[l] is bit 4 of element l of chunk C).
+template <bool kFifthBit>
+struct WQ45_K {
+  static constexpr size_t kBytes = kFifthBit ? sizeof(BlockQ5_K) : sizeof(BlockQ4_K);
+  static constexpr size_t kQs = kFifthBit ? offsetof(BlockQ5_K, qs) : offsetof(BlockQ4_K, qs);
   static constexpr bool kHasMin = true;
   struct Block {
     const uint8_t* p;
@@ -47,8 +50,14 @@ struct WQ4_K {
   }
   template <int C>
   static JISU_AI void chunk(const Block& b, __m256i& u, __m256i& scale) {
-    const __m256i q = load_256(b.p + offsetof(BlockQ4_K, qs) + 32 * (C / 2));
+    const __m256i q = load_256(b.p + kQs + 32 * (C / 2));
     u = _mm256_and_si256(C % 2 == 0 ? q : _mm256_srli_epi16(q, 4), _mm256_set1_epi8(15));
+    if constexpr (kFifthBit) {
+      // Bit C of each qh byte moved to bit 4 (16-bit shifts by at most 4 keep it in its byte).
+      const __m256i qh = load_256(b.p + offsetof(BlockQ5_K, qh));
+      const __m256i moved = C <= 4 ? _mm256_slli_epi16(qh, 4 - C) : _mm256_srli_epi16(qh, C - 4);
+      u = _mm256_or_si256(u, _mm256_and_si256(moved, _mm256_set1_epi8(0x10)));
+    }
     scale = _mm256_set1_epi16(b.unpacked[C]);
   }
   // Lane c = min_c * (sums[2c] + sums[2c + 1]).
@@ -207,7 +216,8 @@ void quantize_activations_super_blocks_avx2(const float* x, size_t n, Activation
 
 void matmul_rows_int8_super_blocks_avx2(const Int8MatmulArgs& a) {
   switch (a.type) {
-    case DType::Q4_K: return matmul_impl<WQ4_K>(a);
+    case DType::Q4_K: return matmul_impl<WQ45_K<false>>(a);
+    case DType::Q5_K: return matmul_impl<WQ45_K<true>>(a);
     case DType::Q6_K: return matmul_impl<WQ6_K>(a);
     default: throw_unsupported_weight_type(a.type);
   }

@@ -23,17 +23,23 @@ int32_t lane_product(const int32_t w[32], const int8_t* q, int l) {
   return s;
 }
 
-float q4_k_row(const uint8_t* row, const ActivationSuperBlock* x, size_t n_super_blocks) {
+// Q4_K, and Q5_K (fifth_bit: bit c of qh[l] is bit 4 of element l of chunk c).
+float q45_k_row(const uint8_t* row, const ActivationSuperBlock* x, size_t n_super_blocks, bool fifth_bit) {
   float acc[8] = {}, acc_min[8] = {};
+  const size_t block_bytes = fifth_bit ? sizeof(BlockQ5_K) : sizeof(BlockQ4_K);
   for (size_t b = 0; b < n_super_blocks; ++b) {
-    const uint8_t* block = row + b * sizeof(BlockQ4_K);
-    const auto* qs = block + offsetof(BlockQ4_K, qs);
+    const uint8_t* block = row + b * block_bytes;
+    const auto* qs = block + (fifth_bit ? offsetof(BlockQ5_K, qs) : offsetof(BlockQ4_K, qs));
+    const auto* qh = block + offsetof(BlockQ5_K, qh);
     int32_t lanes[8] = {};
     for (int c = 0; c < 8; ++c) {
       uint8_t scale, min;
       k4_scale_min(c, block + offsetof(BlockQ4_K, scales), scale, min);
       int32_t w[32];
-      for (int l = 0; l < 32; ++l) w[l] = c % 2 == 0 ? qs[32 * (c / 2) + l] & 15 : qs[32 * (c / 2) + l] >> 4;
+      for (int l = 0; l < 32; ++l) {
+        w[l] = c % 2 == 0 ? qs[32 * (c / 2) + l] & 15 : qs[32 * (c / 2) + l] >> 4;
+        if (fifth_bit) w[l] |= ((qh[l] >> c) & 1) << 4;
+      }
       for (int l = 0; l < 8; ++l) lanes[l] += int32_t(scale) * lane_product(w, x[b].qs + 32 * c, l);
       const int32_t min_lane = int32_t(min) * (int32_t(x[b].sums[2 * c]) + int32_t(x[b].sums[2 * c + 1]));
       acc_min[c] = std::fma(static_cast<float>(min_lane), half_to_float(load_u16(block + 2)) * x[b].d, acc_min[c]);
@@ -68,7 +74,9 @@ float q6_k_row(const uint8_t* row, const ActivationSuperBlock* x, size_t n_super
 
 }  // namespace
 
-bool takes_int8_super_blocks(DType type) { return type == DType::Q4_K || type == DType::Q6_K; }
+bool takes_int8_super_blocks(DType type) {
+  return type == DType::Q4_K || type == DType::Q5_K || type == DType::Q6_K;
+}
 
 void quantize_activations_super_blocks_scalar(const float* x, size_t n, ActivationSuperBlock* out) {
   for (size_t b = 0; b < n / kActivationSuperBlockElements; ++b) {
@@ -96,7 +104,8 @@ void matmul_rows_int8_super_blocks_scalar(const Int8MatmulArgs& a) {
     const ActivationSuperBlock* x = super_block_row(a, t);
     for (size_t r = a.row_begin; r < a.row_end; ++r) {
       const uint8_t* row = static_cast<const uint8_t*>(a.w) + r * a.w_row_bytes;
-      a.y[t * a.y_stride + r] = a.type == DType::Q4_K ? q4_k_row(row, x, n_super_blocks) : q6_k_row(row, x, n_super_blocks);
+      a.y[t * a.y_stride + r] = a.type == DType::Q6_K ? q6_k_row(row, x, n_super_blocks)
+                                                      : q45_k_row(row, x, n_super_blocks, a.type == DType::Q5_K);
     }
   }
 }
