@@ -6,6 +6,7 @@
 // throughput, not DRAM bandwidth (`jisu bench` measures the model against the roofline).
 #include <benchmark/benchmark.h>
 
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -32,10 +33,31 @@ std::vector<float> random_floats(size_t count, uint32_t seed) {
   return v;
 }
 
+// Offsets of the fp16 fields (scales, minimum scales) of the K-quant blocks the quantizer lacks.
+std::vector<size_t> half_fields(DType type) {
+  switch (type) {
+    case DType::Q2_K: return {80, 82};
+    case DType::Q3_K: return {108};
+    case DType::Q5_K: return {0, 2};
+    default: return {};
+  }
+}
+
 std::vector<uint8_t> random_matrix(DType type) {
-  const std::vector<float> values = random_floats(kRows * kCols, 7);
   const size_t bytes = row_bytes(type, kCols);
   std::vector<uint8_t> data(kRows * bytes);
+  const std::vector<size_t> fields = half_fields(type);
+  if (!fields.empty()) {
+    // Speed does not depend on the values: random quants, and scales fixed to a normal fp16
+    // (random bits could be subnormal or NaN, which some float units process slowly).
+    std::mt19937 rng(7);
+    for (auto& b : data) b = static_cast<uint8_t>(rng());
+    const uint16_t scale = cpu::fp32_to_fp16(0.01f);
+    for (size_t block = 0; block < data.size() / traits(type).block_bytes; ++block)
+      for (size_t offset : fields) std::memcpy(data.data() + block * traits(type).block_bytes + offset, &scale, sizeof scale);
+    return data;
+  }
+  const std::vector<float> values = random_floats(kRows * kCols, 7);
   for (size_t r = 0; r < kRows; ++r) compress::quantize_row(type, values.data() + r * kCols, data.data() + r * bytes, kCols);
   return data;
 }
@@ -131,7 +153,8 @@ void attention(benchmark::State& state, bool grouped) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const DType types[] = {DType::F16, DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q4_K, DType::Q6_K};
+  const DType types[] = {DType::F16,  DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0,
+                         DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K};
   const std::string isa(isa_name(active_isa()));
   for (DType type : types) {
     for (size_t tokens : {size_t(1), size_t(16)}) {

@@ -11,9 +11,18 @@
 namespace jisu::cpu {
 
 // Offset of the block's fp16 scale.
-inline size_t scale_offset(DType type) { return type == DType::Q6_K ? 208 : 0; }
-// Offset of a second fp16 field (Q4_K's and Q5_K's dmin), or 0 for none.
-inline size_t min_offset(DType type) { return type == DType::Q4_K || type == DType::Q5_K ? 2 : 0; }
+inline size_t scale_offset(DType type) {
+  switch (type) {
+    case DType::Q6_K: return 208;
+    case DType::Q3_K: return 108;
+    case DType::Q2_K: return 80;
+    default: return 0;
+  }
+}
+// Offset of a second fp16 field (the K-quants' dmin), or 0 for none.
+inline size_t min_offset(DType type) {
+  return type == DType::Q4_K || type == DType::Q5_K ? 2 : type == DType::Q2_K ? 82 : 0;
+}
 
 inline bool has_avx2() { return static_cast<int>(detected_isa()) >= static_cast<int>(Isa::Avx2); }
 

@@ -16,7 +16,7 @@
 namespace jisu::cpu {
 namespace {
 
-const DType kSuperBlockTypes[] = {DType::Q4_K, DType::Q5_K, DType::Q6_K};
+const DType kSuperBlockTypes[] = {DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K};
 
 std::vector<ActivationSuperBlock> quantize(const std::vector<float>& x, size_t n, size_t tokens, bool simd) {
   std::vector<ActivationSuperBlock> q(tokens * n / kActivationSuperBlockElements);
@@ -142,6 +142,8 @@ TEST(Int8SuperBlockMatmul, DispatcherChecksArguments) {
   std::vector<ActivationSuperBlock> xq(2);
   std::vector<float> y(4), x(300);
   EXPECT_TRUE(takes_int8_super_blocks(DType::Q4_K));
+  EXPECT_TRUE(takes_int8_super_blocks(DType::Q2_K));
+  EXPECT_TRUE(takes_int8_super_blocks(DType::Q3_K));
   EXPECT_TRUE(takes_int8_super_blocks(DType::Q5_K));
   EXPECT_TRUE(takes_int8_super_blocks(DType::Q6_K));
   EXPECT_FALSE(takes_int8_super_blocks(DType::Q4_0));

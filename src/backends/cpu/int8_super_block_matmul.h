@@ -1,5 +1,5 @@
 #pragma once
-// Integer dot-product path of the K-quants (Q4_K, Q5_K, Q6_K): activations quantized per token in
+// Integer dot-product path of the K-quants (Q2_K .. Q6_K): activations quantized per token in
 // super-blocks of 256 (one float scale for all 256, as llama.cpp's Q8_K), so every chunk of a
 // weight super-block meets the same activation scale and the chunks' integer products, each
 // times its integer sub-scale, add up in int32 before ONE conversion to float per super-block.
@@ -18,6 +18,8 @@
 //   Q6_K: with unsigned 6-bit u = w + 32 and 16-element sub-scales s_k:
 //         lane_l = sum_c s_(2c + l / 4) * sum(u * q) - 32 * (s_2l * sums[2l] + s_(2l+1) * sums[2l+1]);
 //         acc[l] = fma(float(lane_l), d * d_x, acc[l]); result = reduce(acc).
+//   Q2_K / Q3_K: 16-element sub-scales as Q6_K; Q2_K has a minimum (lanes as Q4_K's, per pair of
+//         sub-blocks), Q3_K an offset of 4 (see int8_super_block_matmul_scalar.cpp).
 //   reduce(a) = ((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7)).
 // All integer sums are exact (bounds at the kernels). Determinism as int8_matmul.h: a (row,
 // token) value depends only on that weight row and that token's quantized row.

@@ -4,7 +4,8 @@
 // Per chunk of 32: maddubs(unsigned weights, activations) gives int16 pair sums, madd with the
 // chunk's int16 sub-scales gives int32 lanes of 4 elements, added over the 8 chunks. Bounds
 // (no saturation, no overflow): Q4_K pairs <= 2 * 15 * 127, lanes <= 8 * 63 * 4 * 15 * 127;
-// Q6_K pairs <= 2 * 63 * 127 = 16002 < 32767, lanes <= 8 * 128 * 4 * 63 * 127 (~3.3e7).
+// Q6_K pairs <= 2 * 63 * 127 = 16002 < 32767, lanes <= 8 * 128 * 4 * 63 * 127 (~3.3e7);
+// Q2_K / Q3_K pairs <= 2 * 7 * 127, lanes <= 8 * 32 * 4 * 7 * 127.
 #include "backends/cpu/simd_prelude.h"
 
 #include <algorithm>
@@ -101,6 +102,65 @@ struct WQ6_K {
   }
   static JISU_AI float d(const Block& b) { return _cvtsh_ss(load_u16(b.p + offsetof(BlockQ6_K, d))); }
   static JISU_AI float dmin(const Block&) { return 0.0f; }
+};
+
+// Q2_K / Q3_K (see the scalar reference): chunk C = 4h + j takes bits 2j..2j+1 of qs[32h + l],
+// 16-element sub-scales 2C and 2C + 1 in the two halves of the madd scale vector.
+template <bool kThreeBits>
+struct WQ23_K {
+  static constexpr size_t kBytes = kThreeBits ? sizeof(BlockQ3_K) : sizeof(BlockQ2_K);
+  static constexpr size_t kQs = kThreeBits ? offsetof(BlockQ3_K, qs) : offsetof(BlockQ2_K, qs);
+  static constexpr bool kHasMin = !kThreeBits;
+  struct Block {
+    const uint8_t* p;
+    __m128i scales;  // 16 sub-scales as int8 (Q3_K: signed, already minus 32; Q2_K: 0..15)
+    __m128i mins;    // Q2_K: 16 mins (0..15)
+  };
+  static JISU_AI Block prepare(const uint8_t* p) {
+    Block b;
+    b.p = p;
+    if constexpr (kThreeBits) {
+      alignas(16) int8_t unpacked[16];
+      q3k_unpack_scales(p + offsetof(BlockQ3_K, scales), unpacked);
+      b.scales = _mm_load_si128(reinterpret_cast<const __m128i*>(unpacked));
+    } else {
+      const __m128i packed = load_128(p + offsetof(BlockQ2_K, scales));
+      b.scales = _mm_and_si128(packed, _mm_set1_epi8(15));
+      b.mins = _mm_and_si128(_mm_srli_epi16(packed, 4), _mm_set1_epi8(15));
+    }
+    return b;
+  }
+  template <int C>
+  static JISU_AI void chunk(const Block& b, __m256i& u, __m256i& scale) {
+    constexpr int h = C / 4, j = C % 4;
+    const __m256i q = load_256(b.p + kQs + 32 * h);
+    u = _mm256_and_si256(_mm256_srli_epi16(q, 2 * j), _mm256_set1_epi8(3));
+    if constexpr (kThreeBits) {
+      // Bit C of each hmask byte moved to bit 2 (16-bit shifts that keep it inside its byte).
+      const __m256i hm = load_256(b.p + offsetof(BlockQ3_K, hmask));
+      const __m256i moved = C <= 2 ? _mm256_slli_epi16(hm, 2 - C) : _mm256_srli_epi16(hm, C - 2);
+      u = _mm256_or_si256(u, _mm256_and_si256(moved, _mm256_set1_epi8(4)));
+    }
+    const __m128i pick = _mm_setr_epi8(2 * C, 2 * C, 2 * C, 2 * C, 2 * C, 2 * C, 2 * C, 2 * C, 2 * C + 1, 2 * C + 1,
+                                       2 * C + 1, 2 * C + 1, 2 * C + 1, 2 * C + 1, 2 * C + 1, 2 * C + 1);
+    scale = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(b.scales, pick));
+  }
+  // Lane j = m_2j * sums[2j] + m_2j+1 * sums[2j+1].
+  static JISU_AI __m256i min_lanes(const Block& b, __m256i sums) {
+    if constexpr (kThreeBits) return _mm256_setzero_si256();
+    else return _mm256_madd_epi16(_mm256_cvtepu8_epi16(b.mins), sums);
+  }
+  // Q3_K: lanes - 4 * (s_2l * sums[2l] + s_2l+1 * sums[2l+1]), the -4 offset of the weights.
+  static JISU_AI __m256i corrected(const Block& b, __m256i lanes, __m256i sums) {
+    if constexpr (kThreeBits)
+      return _mm256_sub_epi32(lanes, _mm256_slli_epi32(_mm256_madd_epi16(_mm256_cvtepi8_epi16(b.scales), sums), 2));
+    else
+      return lanes;
+  }
+  static JISU_AI float d(const Block& b) {
+    return _cvtsh_ss(load_u16(b.p + (kThreeBits ? offsetof(BlockQ3_K, d) : offsetof(BlockQ2_K, d))));
+  }
+  static JISU_AI float dmin(const Block& b) { return kThreeBits ? 0.0f : _cvtsh_ss(load_u16(b.p + offsetof(BlockQ2_K, dmin))); }
 };
 
 // NR rows x NT tokens: each decoded weight chunk serves NT tokens, each activation chunk NR rows.
@@ -216,6 +276,8 @@ void quantize_activations_super_blocks_avx2(const float* x, size_t n, Activation
 
 void matmul_rows_int8_super_blocks_avx2(const Int8MatmulArgs& a) {
   switch (a.type) {
+    case DType::Q2_K: return matmul_impl<WQ23_K<false>>(a);
+    case DType::Q3_K: return matmul_impl<WQ23_K<true>>(a);
     case DType::Q4_K: return matmul_impl<WQ45_K<false>>(a);
     case DType::Q5_K: return matmul_impl<WQ45_K<true>>(a);
     case DType::Q6_K: return matmul_impl<WQ6_K>(a);

@@ -72,10 +72,56 @@ float q6_k_row(const uint8_t* row, const ActivationSuperBlock* x, size_t n_super
   return row_reduce(acc);
 }
 
+// Q2_K / Q3_K: chunk c = 4h + j takes bits 2j..2j+1 of qs[32h + l]; sub-scale k = 2c + l / 16.
+//   Q2_K: w = u (0..3), unsigned 4-bit scales and mins; minimum lane j = m_2j * sums[2j] + m_2j+1 * sums[2j+1].
+//   Q3_K: u = low bits | bit c of hmask[l] as bit 2 (0..7), w = u - 4, signed 6-bit scales;
+//         lane_l -= 4 * (s_2l * sums[2l] + s_2l+1 * sums[2l+1]).
+float q23_k_row(const uint8_t* row, const ActivationSuperBlock* x, size_t n_super_blocks, bool three_bits) {
+  float acc[8] = {}, acc_min[8] = {};
+  const size_t block_bytes = three_bits ? sizeof(BlockQ3_K) : sizeof(BlockQ2_K);
+  for (size_t b = 0; b < n_super_blocks; ++b) {
+    const uint8_t* block = row + b * block_bytes;
+    int32_t scales[16], mins[16] = {};
+    if (three_bits) {
+      int8_t unpacked[16];
+      q3k_unpack_scales(block + offsetof(BlockQ3_K, scales), unpacked);
+      for (int k = 0; k < 16; ++k) scales[k] = unpacked[k];
+    } else {
+      for (int k = 0; k < 16; ++k) {
+        scales[k] = q2k_scale(block + offsetof(BlockQ2_K, scales), k);
+        mins[k] = q2k_min(block + offsetof(BlockQ2_K, scales), k);
+      }
+    }
+    const uint8_t* qs = block + (three_bits ? offsetof(BlockQ3_K, qs) : offsetof(BlockQ2_K, qs));
+    int32_t lanes[8] = {};
+    for (int c = 0; c < 8; ++c) {
+      const int h = c / 4, j = c % 4;
+      int32_t u[32];
+      for (int l = 0; l < 32; ++l) {
+        u[l] = (qs[32 * h + l] >> (2 * j)) & 3;
+        if (three_bits) u[l] |= ((block[offsetof(BlockQ3_K, hmask) + l] >> c) & 1) << 2;
+      }
+      for (int l = 0; l < 8; ++l) lanes[l] += scales[2 * c + l / 4] * lane_product(u, x[b].qs + 32 * c, l);
+    }
+    const float d = half_to_float(load_u16(block + (three_bits ? offsetof(BlockQ3_K, d) : offsetof(BlockQ2_K, d))));
+    if (three_bits) {
+      for (int l = 0; l < 8; ++l) lanes[l] -= 4 * (scales[2 * l] * x[b].sums[2 * l] + scales[2 * l + 1] * x[b].sums[2 * l + 1]);
+    } else {
+      const float dmin = half_to_float(load_u16(block + offsetof(BlockQ2_K, dmin)));
+      for (int l = 0; l < 8; ++l) {
+        const int32_t min_lane = mins[2 * l] * x[b].sums[2 * l] + mins[2 * l + 1] * x[b].sums[2 * l + 1];
+        acc_min[l] = std::fma(static_cast<float>(min_lane), dmin * x[b].d, acc_min[l]);
+      }
+    }
+    for (int l = 0; l < 8; ++l) acc[l] = std::fma(static_cast<float>(lanes[l]), d * x[b].d, acc[l]);
+  }
+  return row_reduce(acc) - row_reduce(acc_min);
+}
+
 }  // namespace
 
 bool takes_int8_super_blocks(DType type) {
-  return type == DType::Q4_K || type == DType::Q5_K || type == DType::Q6_K;
+  return type == DType::Q2_K || type == DType::Q3_K || type == DType::Q4_K || type == DType::Q5_K || type == DType::Q6_K;
 }
 
 void quantize_activations_super_blocks_scalar(const float* x, size_t n, ActivationSuperBlock* out) {
@@ -104,8 +150,15 @@ void matmul_rows_int8_super_blocks_scalar(const Int8MatmulArgs& a) {
     const ActivationSuperBlock* x = super_block_row(a, t);
     for (size_t r = a.row_begin; r < a.row_end; ++r) {
       const uint8_t* row = static_cast<const uint8_t*>(a.w) + r * a.w_row_bytes;
-      a.y[t * a.y_stride + r] = a.type == DType::Q6_K ? q6_k_row(row, x, n_super_blocks)
-                                                      : q45_k_row(row, x, n_super_blocks, a.type == DType::Q5_K);
+      float& out = a.y[t * a.y_stride + r];
+      switch (a.type) {
+        case DType::Q2_K: out = q23_k_row(row, x, n_super_blocks, false); break;
+        case DType::Q3_K: out = q23_k_row(row, x, n_super_blocks, true); break;
+        case DType::Q4_K: out = q45_k_row(row, x, n_super_blocks, false); break;
+        case DType::Q5_K: out = q45_k_row(row, x, n_super_blocks, true); break;
+        case DType::Q6_K: out = q6_k_row(row, x, n_super_blocks); break;
+        default: throw_unsupported_weight_type(a.type);
+      }
     }
   }
 }
