@@ -165,5 +165,46 @@ TEST(Ops, ActivationsAndSoftmax) {
   EXPECT_NEAR(probabilities[2], std::exp(3.0) / denominator, 1e-6);
 }
 
+// Both variants of the activations against float64 definitions, over ordinary values, large
+// magnitudes of both signs (saturation) and lengths with a tail shorter than a vector. gelu's
+// tolerance is wider: float rounding of z = O(g^3) moves exp(-2z) by |2z| ulp far in the tail.
+TEST(Ops, ActivationsMatchFloat64OnEveryIsa) {
+  const bool has_avx2 = static_cast<int>(detected_isa()) >= static_cast<int>(Isa::Avx2);
+  std::mt19937 rng(5);
+  auto silu = [](double g) { return g / (1.0 + std::exp(-g)); };
+  auto gelu = [](double g) {  // 1 + tanh(z) written as 2 / (1 + exp(-2z)), exact in the far negative tail
+    const double z = 0.7978845608028654 * (g + 0.044715 * g * g * g);
+    return 0.5 * g * 2.0 / (1.0 + std::exp(-2.0 * z));
+  };
+  for (size_t n : {size_t(5), size_t(64), size_t(203)}) {
+    std::vector<float> gate = random_vector(n, rng, 3.0f);
+    const std::vector<float> up = random_vector(n, rng);
+    gate[0] = 95.0f;
+    gate[1] = -95.0f;
+    gate[2] = 0.0f;
+    if (n > 8) gate[8] = -30.0f, gate[9] = 30.0f, gate[10] = 1e-20f;
+    using Op = void (*)(float*, const float*, size_t);
+    struct Case {
+      Op op;
+      double (*definition)(double);
+      double relative;
+      const char* name;
+    };
+    std::vector<Case> cases = {{silu_multiply_scalar, +silu, 1e-6, "silu scalar"}, {gelu_tanh_multiply_scalar, +gelu, 1e-5, "gelu scalar"}};
+    if (has_avx2) {
+      cases.push_back({silu_multiply_avx2, +silu, 2e-6, "silu avx2"});
+      cases.push_back({gelu_tanh_multiply_avx2, +gelu, 1e-5, "gelu avx2"});
+    }
+    for (const Case& c : cases) {
+      std::vector<float> got = gate;
+      c.op(got.data(), up.data(), n);
+      for (size_t i = 0; i < n; ++i) {
+        const double expected = c.definition(gate[i]) * up[i];
+        ASSERT_NEAR(got[i], expected, c.relative * std::fabs(expected) + 1e-30) << c.name << " n " << n << " gate " << gate[i];
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace jisu::cpu

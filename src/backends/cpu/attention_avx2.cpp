@@ -7,32 +7,12 @@
 #include <limits>
 
 #include "backends/cpu/attention.h"
+#include "backends/cpu/simd_math.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
 
 namespace jisu::cpu {
 namespace {
-
-// exp(x) for x <= 0 (scores minus their running maximum), within 2 ulp of std::exp over
-// [-87, 0]: x = n ln2 + r with |r| <= ln2 / 2, a degree-6 polynomial for exp(r), 2^n built in
-// the exponent bits. Inputs below -87 (and -inf) are clamped there, giving about 1e-38 instead
-// of 0, which cannot move a sum that holds exp(0) = 1 from the maximum itself.
-JISU_AI __m256 exp_nonpositive(__m256 x) {
-  x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
-  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-  p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-  const __m256i exponent = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-  return _mm256_mul_ps(p, _mm256_castsi256_ps(exponent));
-}
 
 // [sum(a0), sum(a1), ..., sum(a7)] of eight 8-lane vectors.
 JISU_AI __m256 sum_each(const __m256 a[8]) {
@@ -105,8 +85,8 @@ void attention_group_avx2(const float* queries, int32_t group, const KvLayerView
       const float chunk_max = std::max(running_max[g], max_of(_mm256_max_ps(low, high)));
       const float correction = std::exp(running_max[g] - chunk_max);  // 0 on the first chunk
       const __m256 m = _mm256_set1_ps(chunk_max);
-      const __m256 weight_low = _mm256_and_ps(exp_nonpositive(_mm256_sub_ps(low, m)), valid_low);
-      const __m256 weight_high = _mm256_and_ps(exp_nonpositive(_mm256_sub_ps(high, m)), valid_high);
+      const __m256 weight_low = _mm256_and_ps(exp_clamped(_mm256_sub_ps(low, m)), valid_low);
+      const __m256 weight_high = _mm256_and_ps(exp_clamped(_mm256_sub_ps(high, m)), valid_high);
       running_sum[g] = running_sum[g] * correction + sum_of(_mm256_add_ps(weight_low, weight_high));
       running_max[g] = chunk_max;
       alignas(32) float weights[kAttentionChunk];

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/cpu_features.h"
+
 namespace jisu::cpu {
 
 void rms_norm(const float* x, const float* weight, float eps, float* out, size_t n) {
@@ -36,19 +38,29 @@ void rope_neox(float* head, const float* cos_sin, size_t rotated_dims) {
   }
 }
 
-void silu_multiply(float* gate, const float* up, size_t n) {
+void silu_multiply_scalar(float* gate, const float* up, size_t n) {
   for (size_t i = 0; i < n; ++i) {
     const float g = gate[i];
     gate[i] = g / (1.0f + std::exp(-g)) * up[i];
   }
 }
 
-void gelu_tanh_multiply(float* gate, const float* up, size_t n) {
+void gelu_tanh_multiply_scalar(float* gate, const float* up, size_t n) {
   constexpr float kSqrt2OverPi = 0.7978845608028654f;
   for (size_t i = 0; i < n; ++i) {
     const float g = gate[i];
-    gate[i] = 0.5f * g * (1.0f + std::tanh(kSqrt2OverPi * (g + 0.044715f * g * g * g))) * up[i];
+    // 1 + tanh(z) = 2 / (1 + exp(-2z)): no cancellation where tanh(z) is near -1.
+    const float z = kSqrt2OverPi * (g + 0.044715f * g * g * g);
+    gate[i] = 0.5f * g * (2.0f / (1.0f + std::exp(-2.0f * z))) * up[i];
   }
+}
+
+void silu_multiply(float* gate, const float* up, size_t n) {
+  active_isa() == Isa::Scalar ? silu_multiply_scalar(gate, up, n) : silu_multiply_avx2(gate, up, n);
+}
+
+void gelu_tanh_multiply(float* gate, const float* up, size_t n) {
+  active_isa() == Isa::Scalar ? gelu_tanh_multiply_scalar(gate, up, n) : gelu_tanh_multiply_avx2(gate, up, n);
 }
 
 void add_in_place(float* x, const float* y, size_t n) {

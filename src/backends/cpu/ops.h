@@ -14,9 +14,14 @@ void rms_norm(const float* x, const float* weight, float eps, float* out, size_t
 void rope_interleaved(float* head, const float* cos_sin, size_t rotated_dims);
 void rope_neox(float* head, const float* cos_sin, size_t rotated_dims);
 
-// gate[i] = act(gate[i]) * up[i]
+// gate[i] = act(gate[i]) * up[i]. Dispatch on active_isa(): the AVX2 variants use a vector exp
+// (within a few ulp of the scalar references, which call std::exp / std::tanh).
 void silu_multiply(float* gate, const float* up, size_t n);
 void gelu_tanh_multiply(float* gate, const float* up, size_t n);
+void silu_multiply_scalar(float* gate, const float* up, size_t n);
+void gelu_tanh_multiply_scalar(float* gate, const float* up, size_t n);
+void silu_multiply_avx2(float* gate, const float* up, size_t n);
+void gelu_tanh_multiply_avx2(float* gate, const float* up, size_t n);
 
 void add_in_place(float* x, const float* y, size_t n);
 void add_scaled_in_place(float* x, const float* y, float scale, size_t n);

@@ -1,0 +1,33 @@
+#pragma once
+// Vector math shared by the AVX2 kernel files (include after simd_prelude.h, in files built
+// with the AVX2 flags).
+#include "backends/cpu/simd_prelude.h"
+
+#if defined(__AVX2__) && defined(__FMA__)
+
+namespace jisu::cpu {
+
+// exp(x) within 2 ulp of std::exp over [-87, 88] (Cephes' expf: x = n ln2 + r with
+// |r| <= ln2 / 2, a degree-6 polynomial for exp(r), 2^n built in the exponent bits). Inputs are
+// clamped to that range, so -inf gives about 1e-38 instead of 0 and +inf about 1.6e38: callers
+// either cannot tell (a sum that also holds exp(0) = 1) or divide by 1 + exp(x).
+inline __attribute__((always_inline)) __m256 exp_clamped(__m256 x) {
+  x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+  const __m256i exponent = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(p, _mm256_castsi256_ps(exponent));
+}
+
+}  // namespace jisu::cpu
+
+#endif
