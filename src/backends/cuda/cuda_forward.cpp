@@ -117,25 +117,28 @@ CudaForward::StepLayout CudaForward::layout_for(size_t n, size_t n_table_entries
 CudaForward::StepLayout CudaForward::stage_inputs(const Batch& batch, const KvCache& cache, int& n_out,
                                                   int& max_positions) {
   const size_t n = batch.size();
-  // The block tables go last, so their count can be known after the per-token sections.
+  char* host = step_host_.get<char>();
+  // The block tables go last: where they start does not depend on how many there are. Each
+  // sequence's table is staged once, however many of its tokens the batch holds.
+  auto* tables = reinterpret_cast<int32_t*>(host + layout_for(n, 0).tables);
   size_t table_entries = 0;
   std::fill(sequence_table_offset_.begin(), sequence_table_offset_.end(), -1);
   for (size_t t = 0; t < n; ++t) {
     int32_t& offset = sequence_table_offset_[as_size(batch.sequences[t])];
     if (offset >= 0) continue;
+    const std::vector<int32_t>& table = cache.block_table(batch.sequences[t]);
+    JISU_ASSERT(table_entries + table.size() <= table_capacity_);
     offset = static_cast<int32_t>(table_entries);
-    table_entries += cache.block_table(batch.sequences[t]).size();
+    std::memcpy(tables + table_entries, table.data(), table.size() * sizeof(int32_t));
+    table_entries += table.size();
   }
-  JISU_ASSERT(table_entries <= table_capacity_);
   const StepLayout layout = layout_for(n, table_entries);
-  char* host = step_host_.get<char>();
   auto* hidden = reinterpret_cast<float*>(host + layout.hidden);
   auto* cos_sin = reinterpret_cast<float*>(host + layout.cos_sin);
   auto* positions = reinterpret_cast<int32_t*>(host + layout.positions);
   auto* kv_rows = reinterpret_cast<int32_t*>(host + layout.kv_rows);
   auto* table_offsets = reinterpret_cast<int32_t*>(host + layout.table_offsets);
   auto* out_rows = reinterpret_cast<int32_t*>(host + layout.out_rows);
-  auto* tables = reinterpret_cast<int32_t*>(host + layout.tables);
   const size_t d = as_size(config_.n_embd), rope_dims = as_size(config_.rope.dims);
   n_out = 0;
   max_positions = 0;
@@ -143,7 +146,6 @@ CudaForward::StepLayout CudaForward::stage_inputs(const Batch& batch, const KvCa
     const int32_t sequence = batch.sequences[t], position = batch.positions[t];
     const std::vector<int32_t>& table = cache.block_table(sequence);
     const int32_t offset = sequence_table_offset_[as_size(sequence)];
-    std::memcpy(tables + offset, table.data(), table.size() * sizeof(int32_t));  // same for every token of it
     embed_token(config_, weights_, batch.tokens[t], hidden + t * d);
     rope_table_.angles(position, cos_sin + t * rope_dims);
     positions[t] = position;
@@ -161,8 +163,9 @@ void CudaForward::forward(const Batch& batch, KvCache& cache, float* logits) {
       cache.max_sequences() != max_sequences_)
     throw Error("the CUDA forward pass was planned for a KV cache of another shape");
   validate_and_reserve_batch(batch, cache, config_.n_vocab, max_batch_tokens_);
-  // The staging buffer is reused: the previous step's copy must have left it (it has: every
-  // step ends with a synchronisation), and so must any copy still reading it.
+  // The pinned staging buffer is rewritten below: no copy of an earlier step may still read
+  // it. Every step ends synchronised, except one that threw midway; this wait covers that.
+  JISU_CUDA_CHECK(cudaStreamSynchronize(stream_.get()));
   int n_out = 0, max_positions = 0;
   const StepLayout step = stage_inputs(batch, cache, n_out, max_positions);
   const int n = static_cast<int>(batch.size());

@@ -56,18 +56,25 @@ DeviceMatrix DeviceWeights::upload(const WeightMatrix& matrix) {
     JISU_CUDA_CHECK(cudaMemcpy(buffer.get(), matrix.data, matrix.bytes(), cudaMemcpyHostToDevice));
     device.data = buffer.get();
   } else {
-    // Types without a device decoder: dequantized to F16 on the host, one row at a time.
+    // Types without a device decoder: dequantized to F16 on the host, in slabs of rows of at
+    // most kSlabBytes, each copied at once.
+    constexpr size_t kSlabBytes = size_t{32} << 20;
     device.type = DType::F16;
     const auto cols = static_cast<size_t>(matrix.cols);
     device.row_bytes = cols * 2;
     DeviceBuffer& buffer = buffers_.emplace_back(static_cast<size_t>(matrix.rows) * device.row_bytes);
+    const int64_t slab_rows = std::max<int64_t>(1, static_cast<int64_t>(kSlabBytes / device.row_bytes));
     std::vector<float> row(cols);
-    std::vector<uint16_t> half(cols);
-    for (int64_t r = 0; r < matrix.rows; ++r) {
-      cpu::dequantize_row(matrix.type, matrix.row(r), row.data(), cols);
-      for (size_t k = 0; k < cols; ++k) half[k] = cpu::fp32_to_fp16(row[k]);
-      JISU_CUDA_CHECK(cudaMemcpy(buffer.get<char>() + static_cast<size_t>(r) * device.row_bytes, half.data(),
-                                 device.row_bytes, cudaMemcpyHostToDevice));
+    std::vector<uint16_t> slab(static_cast<size_t>(std::min(slab_rows, matrix.rows)) * cols);
+    for (int64_t first = 0; first < matrix.rows; first += slab_rows) {
+      const int64_t count = std::min(slab_rows, matrix.rows - first);
+      for (int64_t r = 0; r < count; ++r) {
+        cpu::dequantize_row(matrix.type, matrix.row(first + r), row.data(), cols);
+        uint16_t* half = slab.data() + static_cast<size_t>(r) * cols;
+        for (size_t k = 0; k < cols; ++k) half[k] = cpu::fp32_to_fp16(row[k]);
+      }
+      JISU_CUDA_CHECK(cudaMemcpy(buffer.get<char>() + static_cast<size_t>(first) * device.row_bytes, slab.data(),
+                                 static_cast<size_t>(count) * device.row_bytes, cudaMemcpyHostToDevice));
     }
     device.data = buffer.get();
   }

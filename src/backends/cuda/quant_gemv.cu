@@ -224,7 +224,7 @@ __global__ void dequantize_f16_kernel(const uint8_t* __restrict__ w, size_t row_
   const int c = static_cast<int>(index % chunks);
   float v[kChunk];
   Decoder<T>::chunk(w + static_cast<size_t>(row_begin + r) * row_bytes, c, v);
-  __half2 packed[kChunk / 2];
+  alignas(16) __half2 packed[kChunk / 2];  // read back as four uint4
 #pragma unroll
   for (int i = 0; i < kChunk / 2; ++i) packed[i] = __floats2half2_rn(v[2 * i], v[2 * i + 1]);
   uint4* dst = reinterpret_cast<uint4*>(out + (r * chunks + c) * kChunk);
