@@ -22,6 +22,9 @@ template <typename T>
 DeviceBuffer to_device(const std::vector<T>& values) {
   DeviceBuffer buffer(values.size() * sizeof(T));
   JISU_CUDA_CHECK(cudaMemcpy(buffer.get(), values.data(), buffer.bytes(), cudaMemcpyHostToDevice));
+  // A pageable copy may still be in flight when cudaMemcpy returns; kernels on a non-blocking
+  // stream would not wait for it.
+  JISU_CUDA_CHECK(cudaDeviceSynchronize());
   return buffer;
 }
 

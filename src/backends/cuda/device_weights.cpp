@@ -39,6 +39,9 @@ DeviceWeights::DeviceWeights(const ModelConfig& config, const ModelWeights& weig
     output_norm_ = upload(weights.output_norm);
     output_ = upload(weights.output);
   }
+  // cudaMemcpy from pageable memory may return before the data lands, and the forward pass
+  // runs on a non-blocking stream that does not wait for the legacy stream: wait here.
+  JISU_CUDA_CHECK(cudaDeviceSynchronize());
 }
 
 DeviceMatrix DeviceWeights::upload(const WeightMatrix& matrix) {
