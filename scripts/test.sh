@@ -11,6 +11,6 @@ scripts/build.sh
 ctest --test-dir build --output-on-failure -j "$jobs" --timeout 900
 
 echo "== sanitizer build (ASan + UBSan) and tests"
-JISU_BUILD_DIR=build-sanitize scripts/build.sh -DJISU_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
+JISU_BUILD_DIR=build-sanitize scripts/build.sh -DJISU_SANITIZE=ON -DJISU_CUDA=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-sanitize --output-on-failure -j "$jobs" --timeout 1800

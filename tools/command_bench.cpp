@@ -9,13 +9,15 @@
 #include <nlohmann/json.hpp>
 #include <numeric>
 
+#include "backends/cuda/cuda_backend.h"
 #include "command_registry.h"
+#include "device_options.h"
 #include "core/cpu_features.h"
 #include "core/error.h"
 #include "core/memory_bandwidth.h"
 #include "core/thread_pool.h"
 #include "models/model.h"
-#include "models/transformer.h"
+#include "models/forward_factory.h"
 #include "runtime/kv_cache.h"
 
 namespace jisu::cli {
@@ -31,6 +33,8 @@ struct BenchOptions {
   int ubatch = 512;
   bool json = false;
   bool skip_probe = false;
+  std::string device = "cpu";
+  int32_t gpu_layers = -1;
 };
 
 struct BenchRow {
@@ -56,13 +60,13 @@ double stddev(const std::vector<double>& values) {
 
 class Bencher {
  public:
-  Bencher(const Model& model, ThreadPool& pool, int max_context, int sequences, int ubatch)
+  Bencher(const Model& model, ThreadPool& pool, int max_context, int sequences, int ubatch, const DeviceOptions& device)
       : model_(model), n_vocab_(model.config().n_vocab) {
     KvCacheOptions options;
     options.context_length = max_context;
     options.max_sequences = sequences;
     cache_ = std::make_unique<KvCache>(model.config(), options);
-    transformer_ = std::make_unique<Transformer>(model.config(), model.weights(), pool, std::max(ubatch, sequences));
+    transformer_ = make_forward_pass(device, model.config(), model.weights(), pool, std::max(ubatch, sequences), *cache_);
     logits_.resize(static_cast<size_t>(std::max(ubatch, sequences)) * static_cast<size_t>(n_vocab_));
     batch_.reserve(static_cast<size_t>(std::max(ubatch, sequences)));
   }
@@ -102,7 +106,7 @@ class Bencher {
   const Model& model_;
   int32_t n_vocab_;
   std::unique_ptr<KvCache> cache_;
-  std::unique_ptr<Transformer> transformer_;
+  std::unique_ptr<ForwardPass> transformer_;
   std::vector<float> logits_;
   Batch batch_;
 };
@@ -122,9 +126,18 @@ int run_bench(const BenchOptions& options) {
   if (max_context > config.context_length)
     throw Error("the test needs " + std::to_string(max_context) + " positions but the model's context is " +
                 std::to_string(config.context_length));
-  Bencher bencher(*model, pool, max_context, options.batch, options.ubatch);
+  const std::optional<Device> device = device_from_name(options.device);
+  if (!device) throw Error("unknown device '" + options.device + "'", "use cpu or cuda");
+  const bool on_gpu = *device == Device::Cuda && options.gpu_layers != 0;
+  Bencher bencher(*model, pool, max_context, options.batch, options.ubatch, {*device, options.gpu_layers});
 
-  const double bandwidth = options.skip_probe ? 0.0 : measure_read_bandwidth_gbps(pool);
+  // The roofline of the device that streams the weights: host memory reads for the CPU, a
+  // device-to-device copy (bytes read + written) for the GPU, measured in this run.
+  const double bandwidth =
+      options.skip_probe ? 0.0 : (on_gpu ? cuda::copy_bandwidth_gbps() : measure_read_bandwidth_gbps(pool));
+  const std::string device_text = on_gpu ? "cuda (" + cuda::device_description() + "), gpu layers " +
+                                               std::to_string(options.gpu_layers < 0 ? config.n_layer : options.gpu_layers)
+                                         : "cpu";
   const double weight_bytes = static_cast<double>(model->weights().total_bytes);
   std::vector<BenchRow> rows;
 
@@ -166,6 +179,7 @@ int run_bench(const BenchOptions& options) {
                               {"test", row.test},
                               {"tokens_per_second", row.median_tps},
                               {"stddev", row.stddev_tps},
+                              {"device", options.device},
                               {"bandwidth_probe_gbps", bandwidth}};
       entry["gbps"] = row.gbps;
       entry["roofline_pct"] = row.roofline_pct;
@@ -175,8 +189,9 @@ int run_bench(const BenchOptions& options) {
     std::printf("%s\n", out.dump(2).c_str());
     return 0;
   }
-  std::printf("model: %s, %.1f MiB of weights, %zu threads, isa %s, memory read probe %.1f GB/s\n\n", name.c_str(),
-              weight_bytes / 1048576.0, threads, std::string(isa_name(active_isa())).c_str(), bandwidth);
+  std::printf("model: %s, %.1f MiB of weights, %zu threads, isa %s, device %s, %s probe %.1f GB/s\n\n", name.c_str(),
+              weight_bytes / 1048576.0, threads, std::string(isa_name(active_isa())).c_str(), device_text.c_str(),
+              on_gpu ? "device copy" : "memory read", bandwidth);
   std::printf("| test | t/s | ± | GB/s | roofline %% |\n|---|---:|---:|---:|---:|\n");
   for (const auto& row : rows) {
     if (row.gbps > 0)
@@ -198,6 +213,7 @@ CommandRegistrar registrar{"bench", "Measure prompt and generation speed against
                              command.add_option("--batch", options->batch, "sequences decoded together");
                              command.add_option("-u,--ubatch", options->ubatch, "prompt tokens per forward")->check(CLI::Range(1, 1 << 16));
                              command.add_flag("--json", options->json, "print one JSON array");
+                             add_device_options(command, options->device, options->gpu_layers);
                              command.add_flag("--no-probe", options->skip_probe, "skip the bandwidth probe");
                              return [options] { return run_bench(*options); };
                            }};

@@ -5,11 +5,12 @@
 #include <sstream>
 
 #include "command_registry.h"
+#include "device_options.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "models/model.h"
-#include "models/transformer.h"
+#include "models/forward_factory.h"
 #include "runtime/kv_cache.h"
 
 namespace jisu::cli {
@@ -20,6 +21,8 @@ struct LogitsOptions {
   std::string tokens;
   std::string output;
   int threads = 0;
+  std::string device = "cpu";
+  int32_t gpu_layers = -1;
 };
 
 std::vector<int32_t> parse_token_list(const std::string& text) {
@@ -54,11 +57,12 @@ int run_logits(const LogitsOptions& options) {
   KvCacheOptions cache_options;
   cache_options.context_length = n;
   KvCache cache(config, cache_options);
-  Transformer transformer(config, model->weights(), pool, n);
+  const auto transformer = make_forward_pass({*device_from_name(options.device), options.gpu_layers}, config,
+                                             model->weights(), pool, n, cache);
   Batch batch(tokens.size());
   for (int32_t i = 0; i < n; ++i) batch.add(tokens[static_cast<size_t>(i)], i, 0, true);
   std::vector<float> logits(tokens.size() * static_cast<size_t>(config.n_vocab));
-  transformer.forward(batch, cache, logits.data());
+  transformer->forward(batch, cache, logits.data());
 
   AtomicFile output(options.output);
   output.write(logits.data(), logits.size() * sizeof(float));
@@ -75,6 +79,7 @@ CommandRegistrar registrar{"logits", "Write float32 logits (n_tokens x n_vocab) 
                              command.add_option("-o,--output", options->output, "output file")->required();
                              command.add_option("-t,--threads", options->threads, "threads (default: all cores)")
                                  ->check(CLI::Range(0, 1024));
+                             add_device_options(command, options->device, options->gpu_layers);
                              return [options] { return run_logits(*options); };
                            }};
 

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "command_registry.h"
+#include "device_options.h"
 
 namespace jisu::cli {
 namespace {
@@ -17,6 +18,8 @@ struct RunOptions {
   int32_t threads = 0;
   int32_t context_length = 0;
   int32_t batch = 256;
+  std::string device = "cpu";
+  int32_t gpu_layers = -1;
   bool quiet = false;
   SamplingParams sampling;
   uint64_t seed = 0;
@@ -29,6 +32,8 @@ int run_generation(RunOptions& options) {
   engine_options.threads = options.threads;
   engine_options.context_length = options.context_length;
   engine_options.max_batch_tokens = options.batch;
+  engine_options.device = options.device;
+  engine_options.gpu_layers = options.gpu_layers;
   auto engine = Engine::create(engine_options);
 
   // The bundled model was trained on plays: a speaker's name is its natural opening.
@@ -69,6 +74,7 @@ CommandRegistrar registrar{
       command.add_option("-c,--ctx-size", options->context_length, "context length (default: the model's, at most 4096)")
           ->check(CLI::Range(0, 1 << 24));
       command.add_option("-b,--batch-size", options->batch, "prompt tokens per forward")->check(CLI::Range(1, 1 << 16));
+      add_device_options(command, options->device, options->gpu_layers);
       command.add_option("--temp", s.temperature, "temperature (0: greedy)");
       command.add_option("--top-k", s.top_k, "top-k (0: off)");
       command.add_option("--top-p", s.top_p, "top-p (1: off)");

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "command_registry.h"
+#include "device_options.h"
 #include "core/error.h"
 #include "server/http_server.h"
 
@@ -31,6 +32,8 @@ struct ServeOptions {
   int32_t batch = 256;
   int32_t max_queue = 64;
   std::string served_name;
+  std::string device = "cpu";
+  int32_t gpu_layers = -1;
 };
 
 // "512M", "2G", "1048576" -> bytes.
@@ -71,6 +74,8 @@ int run_serve(const ServeOptions& options) {
   serving.kv_blocks = options.kv_blocks;
   serving.kv_memory_bytes = options.kv_memory.empty() ? 0 : parse_size(options.kv_memory);
   serving.max_queue = options.max_queue;
+  serving.device = options.device;
+  serving.gpu_layers = options.gpu_layers;
   auto engine = ServingEngine::create(serving);
 
   server::HttpServerOptions http;
@@ -130,6 +135,7 @@ CommandRegistrar registrar{
           ->check(CLI::Range(0, 1 << 24));
       command.add_option("-b,--batch-size", options->batch, "tokens per forward (prompt chunks + decodes)")
           ->check(CLI::Range(1, 1 << 16));
+      add_device_options(command, options->device, options->gpu_layers);
       command.add_option("--max-queue", options->max_queue, "requests waiting before 429")->check(CLI::Range(0, 1 << 16));
       command.add_option("--served-model-name", options->served_name, "model id (default: the file name)");
       return [options] { return run_serve(*options); };

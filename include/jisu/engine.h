@@ -18,6 +18,8 @@ struct EngineOptions {
   int32_t threads = 0;             // 0: all cores available to the process
   int32_t context_length = 0;      // 0: the model's (capped at 4096 to bound KV memory)
   int32_t max_batch_tokens = 256;  // prompt tokens evaluated per forward
+  std::string device = "cpu";      // "cpu" or "cuda" (an error when jisu lacks CUDA or sees no GPU)
+  int32_t gpu_layers = -1;         // cuda: layers on the GPU, from the first (< 0: all); the rest run on the CPU
 };
 
 struct ModelSummary {

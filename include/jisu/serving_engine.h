@@ -25,6 +25,8 @@ struct ServingOptions {
   int32_t kv_blocks = 0;          // 0: from kv_memory_bytes, else room for max_sequences contexts
   uint64_t kv_memory_bytes = 0;
   int32_t max_queue = 256;        // requests waiting for admission before submit() refuses
+  std::string device = "cpu";     // "cpu" or "cuda" (an error when jisu lacks CUDA or sees no GPU)
+  int32_t gpu_layers = -1;        // cuda: layers on the GPU, from the first (< 0: all); the rest on the CPU
 };
 
 // One generated token, when the request asked for logprobs.

@@ -9,6 +9,8 @@
 #include "backends/cpu/ops.h"
 #include "backends/cpu/quant_kernels.h"
 #include "core/error.h"
+#include "models/batch_validation.h"
+#include "models/embedding.h"
 
 namespace jisu {
 namespace {
@@ -117,52 +119,31 @@ void Transformer::linear(const WeightMatrix& weight, const float* x, size_t x_st
   });
 }
 
-void Transformer::validate_and_reserve(const Batch& batch, KvCache& cache) const {
-  const size_t n = batch.size();
-  if (n == 0) throw Error("empty batch");
-  if (n > as_size(max_batch_tokens_))
-    throw Error("batch of " + std::to_string(n) + " tokens exceeds the planned maximum " + std::to_string(max_batch_tokens_));
-  for (size_t i = 0; i < n; ++i) {
-    const int32_t token = batch.tokens[i];
-    if (token < 0 || token >= config_.n_vocab)
-      throw Error("token id " + std::to_string(token) + " is outside the vocabulary [0, " + std::to_string(config_.n_vocab) + ")");
-    const int32_t sequence = batch.sequences[i];
-    if (sequence < 0 || sequence >= cache.max_sequences())
-      throw Error("sequence id " + std::to_string(sequence) + " is outside [0, " + std::to_string(cache.max_sequences()) + ")");
-    // The expected position continues the cache and the earlier tokens of this sequence in the
-    // batch. Batches are at most a few thousand tokens, so the backwards scan stays cheap.
-    int32_t expected = cache.length(sequence);
-    for (size_t j = i; j-- > 0;) {
-      if (batch.sequences[j] == sequence) {
-        expected = batch.positions[j] + 1;
-        break;
-      }
-    }
-    if (batch.positions[i] != expected)
-      throw Error("token " + std::to_string(i) + " of the batch has position " + std::to_string(batch.positions[i]) +
-                  " but sequence " + std::to_string(sequence) + " continues at " + std::to_string(expected));
-  }
-  for (size_t i = 0; i < n; ++i)
-    if (!cache.reserve(batch.sequences[i], batch.positions[i] + 1))
-      throw Error("the KV cache is full (" + std::to_string(cache.pool().capacity()) + " blocks)",
-                  "raise the KV cache size or run fewer sequences at once");
-}
-
 void Transformer::forward(const Batch& batch, KvCache& cache, float* logits) {
-  validate_and_reserve(batch, cache);
-  const size_t n = batch.size();
+  validate_and_reserve_batch(batch, cache, config_.n_vocab, max_batch_tokens_);
   const size_t d = as_size(config_.n_embd);
-  const float embedding_scale = config_.arch.scale_embeddings ? std::sqrt(static_cast<float>(config_.n_embd)) : 1.0f;
-
-  pool_.parallel_for(n, [&](size_t t, size_t) {
-    float* row = buffers_.hidden + t * d;
-    const WeightMatrix& embedding = weights_.token_embedding;
-    cpu::dequantize_row(embedding.type, embedding.row(batch.tokens[t]), row, d);
-    if (embedding_scale != 1.0f) cpu::scale_in_place(row, embedding_scale, d);
+  pool_.parallel_for(batch.size(), [&](size_t t, size_t) {
+    embed_token(config_, weights_, batch.tokens[t], buffers_.hidden + t * d);
     rope_table_.angles(batch.positions[t], buffers_.rope + t * as_size(config_.rope.dims));
   });
+  layers_and_head(batch, cache, 0, logits);
+}
 
-  for (int32_t layer = 0; layer < config_.n_layer; ++layer) {
+void Transformer::forward_from_layer(const Batch& batch, KvCache& cache, int32_t first_layer, const float* hidden,
+                                     float* logits) {
+  validate_and_reserve_batch(batch, cache, config_.n_vocab, max_batch_tokens_);
+  const size_t d = as_size(config_.n_embd);
+  std::memcpy(buffers_.hidden, hidden, batch.size() * d * sizeof(float));
+  pool_.parallel_for(batch.size(), [&](size_t t, size_t) {
+    rope_table_.angles(batch.positions[t], buffers_.rope + t * as_size(config_.rope.dims));
+  });
+  layers_and_head(batch, cache, first_layer, logits);
+}
+
+void Transformer::layers_and_head(const Batch& batch, KvCache& cache, int32_t first_layer, float* logits) {
+  const size_t n = batch.size();
+  const size_t d = as_size(config_.n_embd);
+  for (int32_t layer = first_layer; layer < config_.n_layer; ++layer) {
     attention_block(layer, batch, cache);
     if (config_.is_moe())
       mixture_of_experts_block(layer, n);

@@ -10,6 +10,7 @@
 #include "backends/cpu/int8_matmul.h"
 #include "core/arena.h"
 #include "core/thread_pool.h"
+#include "models/forward_pass.h"
 #include "models/model_config.h"
 #include "models/model_weights.h"
 #include "models/rope.h"
@@ -18,17 +19,21 @@
 
 namespace jisu {
 
-class Transformer {
+class Transformer final : public ForwardPass {
  public:
   Transformer(const ModelConfig& config, const ModelWeights& weights, ThreadPool& pool, int32_t max_batch_tokens);
 
-  int32_t max_batch_tokens() const { return max_batch_tokens_; }
+  int32_t max_batch_tokens() const override { return max_batch_tokens_; }
 
   // Evaluates `batch` (size <= max_batch_tokens), appending its K/V to each sequence's cache.
   // Writes n_vocab logits for each token with wants_logits, in batch order, to `logits`.
   // Throws jisu::Error for a token id outside the vocabulary, positions that do not continue
   // their sequence, or a full cache (nothing is appended then).
-  void forward(const Batch& batch, KvCache& cache, float* logits);
+  void forward(const Batch& batch, KvCache& cache, float* logits) override;
+  // Heterogeneous split (the CUDA backend runs the first layers): runs layers
+  // [first_layer, n_layer) and the output head on `hidden` ([batch size][n_embd], the residual
+  // stream after layer first_layer - 1) instead of the embedding; otherwise as forward().
+  void forward_from_layer(const Batch& batch, KvCache& cache, int32_t first_layer, const float* hidden, float* logits);
 
  private:
   struct Buffers {
@@ -50,7 +55,7 @@ class Transformer {
     float* expert_output;     // [tokens * n_expert_used][n_embd]
   };
 
-  void validate_and_reserve(const Batch& batch, KvCache& cache) const;
+  void layers_and_head(const Batch& batch, KvCache& cache, int32_t first_layer, float* logits);
   void attention_block(int32_t layer, const Batch& batch, KvCache& cache);
   void feed_forward_block(int32_t layer, size_t n_tokens);
   void mixture_of_experts_block(int32_t layer, size_t n_tokens);

@@ -8,7 +8,7 @@
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "models/model.h"
-#include "models/transformer.h"
+#include "models/forward_factory.h"
 #include "runtime/kv_cache.h"
 #include "runtime/sampler.h"
 #include "runtime/stop_strings.h"
@@ -39,7 +39,7 @@ struct Engine::State {
   std::unique_ptr<Tokenizer> tokenizer;
   std::unique_ptr<ThreadPool> pool;
   std::unique_ptr<KvCache> cache;
-  std::unique_ptr<Transformer> transformer;
+  std::unique_ptr<ForwardPass> transformer;
   int32_t context_length = 0;
   Batch batch;
   std::vector<float> logits;  // one row: only the last token of a chunk asks for logits
@@ -69,7 +69,10 @@ std::unique_ptr<Engine> Engine::create(const EngineOptions& options) {
   cache_options.max_sequences = 1;
   state.cache = std::make_unique<KvCache>(config, cache_options);
   const int32_t batch_tokens = std::min(options.max_batch_tokens, state.context_length);
-  state.transformer = std::make_unique<Transformer>(config, state.model->weights(), *state.pool, batch_tokens);
+  const std::optional<Device> device = device_from_name(options.device);
+  if (!device) throw Error("unknown device '" + options.device + "'", "use cpu or cuda");
+  state.transformer = make_forward_pass({*device, options.gpu_layers}, config, state.model->weights(), *state.pool,
+                                        batch_tokens, *state.cache);
   state.batch.reserve(static_cast<size_t>(batch_tokens));
   state.logits.resize(static_cast<size_t>(config.n_vocab));
   return engine;

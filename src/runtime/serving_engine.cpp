@@ -13,7 +13,7 @@
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "models/model.h"
-#include "models/transformer.h"
+#include "models/forward_factory.h"
 #include "runtime/chat_prompt.h"
 #include "runtime/kv_cache.h"
 #include "runtime/request_channel.h"
@@ -87,7 +87,7 @@ class ServingEngineImpl final : public ServingEngine {
   std::unique_ptr<Tokenizer> tokenizer_;
   std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<KvCache> cache_;
-  std::unique_ptr<Transformer> transformer_;
+  std::unique_ptr<ForwardPass> transformer_;
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<ChatPrompt> chat_;
   ModelSummary summary_;
@@ -156,7 +156,9 @@ ServingEngineImpl::ServingEngineImpl(const ServingOptions& options) {
   cache_options.context_length = context;
   cache_ = std::make_unique<KvCache>(config, cache_options);
   const int32_t batch_tokens = std::max(options.max_batch_tokens, options.max_sequences);
-  transformer_ = std::make_unique<Transformer>(config, model_->weights(), *pool_, batch_tokens);
+  const std::optional<Device> device = device_from_name(options.device);
+  if (!device) throw Error("unknown device '" + options.device + "'", "use cpu or cuda");
+  transformer_ = make_forward_pass({*device, options.gpu_layers}, config, model_->weights(), *pool_, batch_tokens, *cache_);
   scheduler_ = std::make_unique<Scheduler>(*cache_, SchedulerOptions{batch_tokens, options.max_sequences});
   batch_.reserve(static_cast<size_t>(batch_tokens));
   logits_.resize(static_cast<size_t>(options.max_sequences) * static_cast<size_t>(n_vocab_));

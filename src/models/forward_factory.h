@@ -1,0 +1,35 @@
+#pragma once
+// Picks the forward pass for a device: the CPU Transformer, or the CUDA backend with its first
+// gpu_layers layers on the GPU. The only place outside the backend that knows CUDA exists.
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string_view>
+
+#include "core/thread_pool.h"
+#include "models/forward_pass.h"
+#include "models/model_config.h"
+#include "models/model_weights.h"
+#include "runtime/kv_cache.h"
+
+namespace jisu {
+
+enum class Device { Cpu, Cuda };
+
+struct DeviceOptions {
+  Device device = Device::Cpu;
+  int32_t gpu_layers = -1;  // CUDA: layers on the GPU, from the first; < 0: all
+};
+
+// "cpu" / "cuda"; nullopt otherwise.
+std::optional<Device> device_from_name(std::string_view name);
+
+// Throws jisu::Error with one line when the device cannot run: jisu built without CUDA, no CUDA
+// device visible, or a model the device does not support. gpu_layers == 0 with CUDA runs on
+// the CPU. `cache` is the KV cache the forward pass will be given (its geometry sizes the
+// device copy).
+std::unique_ptr<ForwardPass> make_forward_pass(const DeviceOptions& device, const ModelConfig& config,
+                                               const ModelWeights& weights, ThreadPool& pool, int32_t max_batch_tokens,
+                                               const KvCache& cache);
+
+}  // namespace jisu
