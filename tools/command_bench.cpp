@@ -177,6 +177,9 @@ int run_bench(const BenchOptions& options) {
   }
   std::printf("model: %s, %.1f MiB of weights, %zu threads, isa %s, memory read probe %.1f GB/s\n\n", name.c_str(),
               weight_bytes / 1048576.0, threads, std::string(isa_name(active_isa())).c_str(), bandwidth);
+  if (model->weights().repacked_bytes > 0)
+    std::printf("repacked %.1f MiB of weights at load in %.0f ms\n\n", model->weights().repacked_bytes / 1048576.0,
+                model->weights().repack_ms);
   std::printf("| test | t/s | ± | GB/s | roofline %% |\n|---|---:|---:|---:|---:|\n");
   for (const auto& row : rows) {
     if (row.gbps > 0)

@@ -5,70 +5,23 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "backends/cpu/int8_matmul.h"
 #include "backends/cpu/quant_kernels.h"
 #include "core/cpu_features.h"
 #include "core/error.h"
+#include "unit/int8_test_data.h"
 
 namespace jisu::cpu {
 namespace {
 
 const DType kInt8Types[] = {DType::Q4_0, DType::Q8_0, DType::IQ4_NL, DType::Q4_K, DType::Q6_K};
 
-// Offset of the block's fp16 scale.
-size_t scale_offset(DType type) { return type == DType::Q6_K ? 208 : 0; }
-// Offset of a second fp16 field (Q4_K's dmin), or 0 for none.
-size_t min_offset(DType type) { return type == DType::Q4_K ? 2 : 0; }
-
 // Row lengths tried: one block and several.
 std::vector<size_t> lengths(DType type) {
   return traits(type).block_elements == 256 ? std::vector<size_t>{256, 768} : std::vector<size_t>{32, 256};
-}
-
-bool has_avx2() { return static_cast<int>(detected_isa()) >= static_cast<int>(Isa::Avx2); }
-
-// Random blocks; the fp16 scale of each block replaced by a finite value (zero now and then).
-std::vector<uint8_t> random_weights(DType type, size_t rows, size_t n, std::mt19937& rng) {
-  const size_t block_bytes = traits(type).block_bytes;
-  std::vector<uint8_t> data(rows * row_bytes(type, n));
-  std::uniform_int_distribution<int> byte(0, 255), pick(0, 31);
-  std::uniform_real_distribution<float> scale(-0.1f, 0.1f);
-  for (auto& b : data) b = static_cast<uint8_t>(byte(rng));
-  for (size_t b = 0; b < data.size() / block_bytes; ++b) {
-    const uint16_t h = pick(rng) == 0 ? 0 : fp32_to_fp16(scale(rng));
-    std::memcpy(data.data() + b * block_bytes + scale_offset(type), &h, sizeof h);
-    if (min_offset(type) != 0) {
-      const uint16_t m = pick(rng) == 0 ? 0 : fp32_to_fp16(scale(rng));
-      std::memcpy(data.data() + b * block_bytes + min_offset(type), &m, sizeof m);
-    }
-  }
-  return data;
-}
-
-// Normal values with some blocks all zero, some tiny, some large, and exact rounding ties.
-std::vector<float> random_activations(size_t count, std::mt19937& rng) {
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> v(count);
-  for (auto& f : v) f = normal(rng);
-  if (count >= 128) {
-    for (size_t j = 0; j < 32; ++j) v[j] = 0.0f;
-    for (size_t j = 32; j < 64; ++j) v[j] *= 1e-30f;
-    for (size_t j = 64; j < 96; ++j) v[j] *= 1e6f;
-    for (size_t j = 96; j < 128; ++j) v[j] = static_cast<float>(static_cast<int>(j) - 112) + 0.5f;  // ties
-    v[127] = 127.0f;
-  }
-  return v;
-}
-
-std::vector<ActivationBlock> quantize(const std::vector<float>& x, size_t n, size_t tokens, bool simd) {
-  std::vector<ActivationBlock> q(tokens * n / kActivationBlockElements);
-  for (size_t t = 0; t < tokens; ++t) {
-    ActivationBlock* out = q.data() + t * n / kActivationBlockElements;
-    simd ? quantize_activations_avx2(x.data() + t * n, n, out) : quantize_activations_scalar(x.data() + t * n, n, out);
-  }
-  return q;
 }
 
 TEST(Int8Matmul, ScalarQuantizationRoundsWithinHalfAStep) {
@@ -124,15 +77,13 @@ TEST(Int8Matmul, Avx2MatchesScalarBitForBitForEveryTileShape) {
       const auto w = random_weights(type, rows, n, rng);
       for (size_t tokens : {1, 2, 3, 4, 5, 7, 9}) {
         const auto xq = quantize(random_activations(tokens * n, rng), n, tokens, true);
-        const auto expected = run(matmul_rows_int8_scalar, type, w, rows, n, xq, tokens, 0, rows);
-        const auto got = run(matmul_rows_int8_avx2, type, w, rows, n, xq, tokens, 0, rows);
-        ASSERT_EQ(std::memcmp(expected.data(), got.data(), expected.size() * sizeof(float)), 0)
-            << dtype_name(type) << " n=" << n << " tokens=" << tokens;
-        // A row slice computes exactly the same values and touches nothing else.
-        const auto slice = run(matmul_rows_int8_avx2, type, w, rows, n, xq, tokens, 3, 8);
-        for (size_t t = 0; t < tokens; ++t)
-          for (size_t r = 0; r < rows; ++r)
-            EXPECT_EQ(slice[t * rows + r], r >= 3 && r < 8 ? expected[t * rows + r] : -1.0f);
+        SCOPED_TRACE(std::string(dtype_name(type)) + " n=" + std::to_string(n));
+        expect_simd_equals_reference(
+            [&](bool simd, size_t begin, size_t end) {
+              return run(simd ? matmul_rows_int8_avx2 : matmul_rows_int8_scalar, type, w, rows, n, xq, tokens, begin, end);
+            },
+            tokens, rows, 3, 8);
+        if (HasFailure()) return;
       }
     }
   }

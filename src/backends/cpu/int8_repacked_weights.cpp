@@ -1,0 +1,59 @@
+#include "backends/cpu/int8_repacked_weights.h"
+
+#include <sys/mman.h>
+
+#include <cstring>
+#include <string>
+
+#include "backends/cpu/quant_blocks.h"
+#include "core/error.h"
+
+namespace jisu::cpu {
+
+bool can_repack(DType type, size_t rows, size_t cols) {
+  const bool block32 = type == DType::Q4_0 || type == DType::Q8_0 || type == DType::IQ4_NL;
+  return block32 && rows > 0 && rows % kRepackRows == 0 && cols > 0 && cols % kQK == 0;
+}
+
+size_t repacked_quant_bytes(DType type) { return kRepackRows * (traits(type).block_bytes - 2); }
+
+size_t repacked_group_bytes(DType type, size_t cols) {
+  const size_t blocks = cols / kQK;
+  return (blocks * (repacked_quant_bytes(type) + 2 * kRepackRows) + 63) / 64 * 64;
+}
+
+RepackedWeights::RepackedWeights(DType type, const void* w, size_t row_bytes, size_t rows, size_t cols) {
+  if (!can_repack(type, rows, cols))
+    throw Error("cannot repack a " + std::string(dtype_name(type)) + " matrix of " + std::to_string(rows) + " x " +
+                std::to_string(cols));
+  const size_t blocks = cols / kQK, block_bytes = traits(type).block_bytes, quant_bytes = repacked_quant_bytes(type);
+  const size_t lane_bytes = block_bytes - 2;  // one row's quants of a block: 16 (4-bit) or 32 (Q8_0)
+  group_bytes_ = repacked_group_bytes(type, cols);
+  bytes_ = rows / kRepackRows * group_bytes_;
+  // mmap: page aligned (so 64-byte aligned) and zero filled (the padding), released by munmap.
+  void* mapping = ::mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mapping == MAP_FAILED) throw Error("cannot allocate " + std::to_string(bytes_) + " bytes for repacked weights");
+  ::madvise(mapping, bytes_, MADV_HUGEPAGE);  // a hint: fewer TLB misses when streaming
+  data_ = static_cast<uint8_t*>(mapping);
+  const auto* src = static_cast<const uint8_t*>(w);
+  for (size_t g = 0; g < rows / kRepackRows; ++g) {
+    uint8_t* quants = data_ + g * group_bytes_;
+    uint8_t* scales = quants + blocks * quant_bytes;
+    for (size_t r = 0; r < kRepackRows; ++r) {
+      const uint8_t* row = src + (g * kRepackRows + r) * row_bytes;
+      for (size_t b = 0; b < blocks; ++b) {
+        const uint8_t* block = row + b * block_bytes;
+        std::memcpy(scales + b * 2 * kRepackRows + 2 * r, block, 2);
+        // Vector k, lane r <- bytes 4k..4k+3 of this row's quants.
+        for (size_t k = 0; k < lane_bytes / 4; ++k)
+          std::memcpy(quants + b * quant_bytes + 32 * k + 4 * r, block + 2 + 4 * k, 4);
+      }
+    }
+  }
+}
+
+RepackedWeights::~RepackedWeights() {
+  if (data_) ::munmap(data_, bytes_);
+}
+
+}  // namespace jisu::cpu

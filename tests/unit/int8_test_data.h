@@ -1,0 +1,87 @@
+#pragma once
+// Random weights and activations shared by the integer-path tests (row-major and repacked).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "backends/cpu/int8_matmul.h"
+#include "backends/cpu/quant_kernels.h"
+#include "core/cpu_features.h"
+
+namespace jisu::cpu {
+
+// Offset of the block's fp16 scale.
+inline size_t scale_offset(DType type) { return type == DType::Q6_K ? 208 : 0; }
+// Offset of a second fp16 field (Q4_K's dmin), or 0 for none.
+inline size_t min_offset(DType type) { return type == DType::Q4_K ? 2 : 0; }
+
+inline bool has_avx2() { return static_cast<int>(detected_isa()) >= static_cast<int>(Isa::Avx2); }
+
+// Random blocks; the fp16 scale of each block replaced by a finite value (zero now and then).
+inline std::vector<uint8_t> random_weights(DType type, size_t rows, size_t n, std::mt19937& rng) {
+  const size_t block_bytes = traits(type).block_bytes;
+  std::vector<uint8_t> data(rows * row_bytes(type, n));
+  std::uniform_int_distribution<int> byte(0, 255), pick(0, 31);
+  std::uniform_real_distribution<float> scale(-0.1f, 0.1f);
+  for (auto& b : data) b = static_cast<uint8_t>(byte(rng));
+  for (size_t b = 0; b < data.size() / block_bytes; ++b) {
+    const uint16_t h = pick(rng) == 0 ? 0 : fp32_to_fp16(scale(rng));
+    std::memcpy(data.data() + b * block_bytes + scale_offset(type), &h, sizeof h);
+    if (min_offset(type) != 0) {
+      const uint16_t m = pick(rng) == 0 ? 0 : fp32_to_fp16(scale(rng));
+      std::memcpy(data.data() + b * block_bytes + min_offset(type), &m, sizeof m);
+    }
+  }
+  return data;
+}
+
+// Normal values with some blocks all zero, some tiny, some large, and exact rounding ties.
+inline std::vector<float> random_activations(size_t count, std::mt19937& rng) {
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> v(count);
+  for (auto& f : v) f = normal(rng);
+  if (count >= 128) {
+    for (size_t j = 0; j < 32; ++j) v[j] = 0.0f;
+    for (size_t j = 32; j < 64; ++j) v[j] *= 1e-30f;
+    for (size_t j = 64; j < 96; ++j) v[j] *= 1e6f;
+    for (size_t j = 96; j < 128; ++j) v[j] = static_cast<float>(static_cast<int>(j) - 112) + 0.5f;  // ties
+    v[127] = 127.0f;
+  }
+  return v;
+}
+
+inline std::vector<ActivationBlock> quantize(const std::vector<float>& x, size_t n, size_t tokens, bool simd) {
+  std::vector<ActivationBlock> q(tokens * n / kActivationBlockElements);
+  for (size_t t = 0; t < tokens; ++t) {
+    ActivationBlock* out = q.data() + t * n / kActivationBlockElements;
+    simd ? quantize_activations_avx2(x.data() + t * n, n, out) : quantize_activations_scalar(x.data() + t * n, n, out);
+  }
+  return q;
+}
+
+// Checks that `slice`, the output of rows [begin, end) over a buffer filled with -1, holds
+// exactly the values of `full` in those rows and -1 everywhere else.
+inline void expect_row_slice(const std::vector<float>& slice, const std::vector<float>& full, size_t tokens, size_t rows,
+                             size_t begin, size_t end) {
+  for (size_t t = 0; t < tokens; ++t)
+    for (size_t r = 0; r < rows; ++r)
+      ASSERT_EQ(slice[t * rows + r], r >= begin && r < end ? full[t * rows + r] : -1.0f) << "token " << t << " row " << r;
+}
+
+
+// run(simd, begin, end): the output (tokens x rows, -1 where not written) of rows [begin, end)
+// by the scalar reference (simd false) or the SIMD kernel. Expects the two bit-identical over
+// all rows, and a slice [slice_begin, slice_end) to write exactly those rows' values. Returns the
+// SIMD output.
+template <class Run>
+std::vector<float> expect_simd_equals_reference(Run run, size_t tokens, size_t rows, size_t slice_begin, size_t slice_end) {
+  const std::vector<float> expected = run(false, 0, rows), got = run(true, 0, rows);
+  EXPECT_EQ(std::memcmp(expected.data(), got.data(), expected.size() * sizeof(float)), 0) << "tokens=" << tokens;
+  expect_row_slice(run(true, slice_begin, slice_end), expected, tokens, rows, slice_begin, slice_end);
+  return got;
+}
+
+}  // namespace jisu::cpu
