@@ -26,6 +26,11 @@ JISU_AI __m256i broadcast4(const int8_t* p) {
   return _mm256_set1_epi32(v);
 }
 
+// An empty asm that "changes" v: GCC otherwise reassociates the integer accumulation chains
+// into trees that keep every product live and spill them to the stack (seen with 4 tokens);
+// pinning each partial sum keeps one accumulator per token in a register.
+JISU_AI void pin(__m256i& v) { __asm__("" : "+x"(v)); }
+
 // Q4_0: unsigned nibbles u times the activations; the -8 offset is applied once per block as
 // isum = sum(u * x) - 8 * x.sum (exact integers). The 8 maddubs steps accumulate in int16:
 // a pair sum is at most 2 * 15 * 127 = 3810 in magnitude (|x| <= 127), so 8 of them stay within
@@ -37,18 +42,20 @@ struct RQ4_0 {
   static JISU_AI void dot(const uint8_t* q, const ActivationBlock* const* xb, __m256i* isum) {
     const __m256i mask = _mm256_set1_epi8(15);
     __m256i acc[NT];
-    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_si256();
-    for (int k = 0; k < 4; ++k) {
+    static_for<NT>([&](auto t) __attribute__((always_inline)) { acc[t] = _mm256_setzero_si256(); });
+    static_for<4>([&](auto k) __attribute__((always_inline)) {
       const __m256i v = load_aligned(q + 32 * k);
       const __m256i lo = _mm256_and_si256(v, mask), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), mask);
-      for (int t = 0; t < NT; ++t) {
-        const __m256i p_lo = _mm256_maddubs_epi16(lo, broadcast4(xb[t]->qs + 4 * k));
-        const __m256i p_hi = _mm256_maddubs_epi16(hi, broadcast4(xb[t]->qs + 16 + 4 * k));
-        acc[t] = _mm256_add_epi16(acc[t], _mm256_add_epi16(p_lo, p_hi));
-      }
-    }
-    for (int t = 0; t < NT; ++t)
+      static_for<NT>([&](auto t) __attribute__((always_inline)) {
+        acc[t] = _mm256_add_epi16(acc[t], _mm256_maddubs_epi16(lo, broadcast4(xb[t]->qs + 4 * k)));
+        pin(acc[t]);
+        acc[t] = _mm256_add_epi16(acc[t], _mm256_maddubs_epi16(hi, broadcast4(xb[t]->qs + 16 + 4 * k)));
+        pin(acc[t]);
+      });
+    });
+    static_for<NT>([&](auto t) __attribute__((always_inline)) {
       isum[t] = _mm256_sub_epi32(_mm256_madd_epi16(acc[t], _mm256_set1_epi16(1)), _mm256_set1_epi32(8 * xb[t]->sum));
+    });
   }
 };
 
@@ -58,18 +65,19 @@ struct RQ4_0 {
 template <int NT>
 JISU_AI void signed_step(__m256i w, const ActivationBlock* const* xb, int offset, __m256i* acc) {
   const __m256i magnitude = _mm256_abs_epi8(w);
-  for (int t = 0; t < NT; ++t) {
+  static_for<NT>([&](auto t) __attribute__((always_inline)) {
     const __m256i p = _mm256_maddubs_epi16(magnitude, _mm256_sign_epi8(broadcast4(xb[t]->qs + offset), w));
     acc[t] = _mm256_add_epi32(acc[t], _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
-  }
+    pin(acc[t]);
+  });
 }
 
 struct RQ8_0 {
   static constexpr size_t kQuantBytes = 256;
   template <int NT>
   static JISU_AI void dot(const uint8_t* q, const ActivationBlock* const* xb, __m256i* isum) {
-    for (int t = 0; t < NT; ++t) isum[t] = _mm256_setzero_si256();
-    for (int k = 0; k < 8; ++k) signed_step<NT>(load_aligned(q + 32 * k), xb, 4 * k, isum);
+    static_for<NT>([&](auto t) __attribute__((always_inline)) { isum[t] = _mm256_setzero_si256(); });
+    static_for<8>([&](auto k) __attribute__((always_inline)) { signed_step<NT>(load_aligned(q + 32 * k), xb, 4 * k, isum); });
   }
 };
 
@@ -80,12 +88,12 @@ struct RIQ4_NL {
   static JISU_AI void dot(const uint8_t* q, const ActivationBlock* const* xb, __m256i* isum) {
     const __m256i mask = _mm256_set1_epi8(15);
     const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kValuesIq4nl)));
-    for (int t = 0; t < NT; ++t) isum[t] = _mm256_setzero_si256();
-    for (int k = 0; k < 4; ++k) {
+    static_for<NT>([&](auto t) __attribute__((always_inline)) { isum[t] = _mm256_setzero_si256(); });
+    static_for<4>([&](auto k) __attribute__((always_inline)) {
       const __m256i v = load_aligned(q + 32 * k);
       signed_step<NT>(_mm256_shuffle_epi8(table, _mm256_and_si256(v, mask)), xb, 4 * k, isum);
       signed_step<NT>(_mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(v, 4), mask)), xb, 16 + 4 * k, isum);
-    }
+    });
   }
 };
 
@@ -115,12 +123,13 @@ void group_tile(const RepackedMatmulArgs& a, size_t g, size_t t0) {
       if (b % 4 == 0) prefetch(scales + b * 2 * kRepackRows);
     }
     const ActivationBlock* xb[NT];
-    for (int t = 0; t < NT; ++t) xb[t] = x[t] + b;
+    static_for<NT>([&](auto t) __attribute__((always_inline)) { xb[t] = x[t] + b; });
     __m256i isum[NT];
     W::template dot<NT>(q, xb, isum);
     const __m256 dw = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(scales + b * 2 * kRepackRows)));
-    for (int t = 0; t < NT; ++t)
+    static_for<NT>([&](auto t) __attribute__((always_inline)) {
       acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(dw, _mm256_broadcast_ss(&xb[t]->d)), acc[t]);
+    });
   }
   for (int t = 0; t < NT; ++t) _mm256_storeu_ps(a.y + (t0 + t) * a.y_stride + g * kRepackRows, acc[t]);
 }
