@@ -36,19 +36,20 @@ RepackedWeights::RepackedWeights(DType type, const void* w, size_t row_bytes, si
   ::madvise(mapping, bytes_, MADV_HUGEPAGE);  // a hint: fewer TLB misses when streaming
   data_ = static_cast<uint8_t*>(mapping);
   const auto* src = static_cast<const uint8_t*>(w);
+  // Written in order (each output byte once, front to back); the 8 source rows are read
+  // block by block, 8 sequential streams.
   for (size_t g = 0; g < rows / kRepackRows; ++g) {
-    uint8_t* quants = data_ + g * group_bytes_;
-    uint8_t* scales = quants + blocks * quant_bytes;
-    for (size_t r = 0; r < kRepackRows; ++r) {
-      const uint8_t* row = src + (g * kRepackRows + r) * row_bytes;
-      for (size_t b = 0; b < blocks; ++b) {
-        const uint8_t* block = row + b * block_bytes;
-        std::memcpy(scales + b * 2 * kRepackRows + 2 * r, block, 2);
-        // Vector k, lane r <- bytes 4k..4k+3 of this row's quants.
-        for (size_t k = 0; k < lane_bytes / 4; ++k)
-          std::memcpy(quants + b * quant_bytes + 32 * k + 4 * r, block + 2 + 4 * k, 4);
-      }
+    const uint8_t* row[kRepackRows];
+    for (size_t r = 0; r < kRepackRows; ++r) row[r] = src + (g * kRepackRows + r) * row_bytes;
+    uint8_t* out = data_ + g * group_bytes_;
+    for (size_t b = 0; b < blocks; ++b) {
+      // Vector k, lane r <- bytes 4k..4k+3 of row r's quants.
+      for (size_t k = 0; k < lane_bytes / 4; ++k)
+        for (size_t r = 0; r < kRepackRows; ++r) std::memcpy(out + 32 * k + 4 * r, row[r] + b * block_bytes + 2 + 4 * k, 4);
+      out += quant_bytes;
     }
+    for (size_t b = 0; b < blocks; ++b)
+      for (size_t r = 0; r < kRepackRows; ++r) std::memcpy(out + b * 2 * kRepackRows + 2 * r, row[r] + b * block_bytes, 2);
   }
 }
 
