@@ -54,7 +54,10 @@ struct RQ4_0 {
       });
     });
     static_for<NT>([&](auto t) __attribute__((always_inline)) {
-      isum[t] = _mm256_sub_epi32(_mm256_madd_epi16(acc[t], _mm256_set1_epi16(1)), _mm256_set1_epi32(8 * xb[t]->sum));
+      // 8 * x.sum: broadcast straight from memory (a load, not the GPR -> vector moves GCC
+      // emits for set1 of a computed value), then one shift.
+      const __m256i sum = _mm256_castps_si256(_mm256_broadcast_ss(reinterpret_cast<const float*>(&xb[t]->sum)));
+      isum[t] = _mm256_sub_epi32(_mm256_madd_epi16(acc[t], _mm256_set1_epi16(1)), _mm256_slli_epi32(sum, 3));
     });
   }
 };
@@ -154,19 +157,16 @@ void matmul_impl(const RepackedMatmulArgs& a) {
   const size_t block_groups = a.group_bytes >= kRowBlockBytes ? 1 : kRowBlockBytes / a.group_bytes;
   for (size_t gb = g_begin; gb < g_end; gb += block_groups) {
     const size_t ge = g_end - gb < block_groups ? g_end : gb + block_groups;
+    // Full tiles, then one tile of the remaining tokens; the first tile over the block prefetches.
     size_t t0 = 0;
-    if (a.n_tokens >= kTileTokens) {
-      groups_tile<W, kTileTokens, true>(a, gb, ge, 0);
-      t0 = kTileTokens;
-    }
-    for (; t0 + kTileTokens <= a.n_tokens; t0 += kTileTokens) groups_tile<W, kTileTokens>(a, gb, ge, t0);
-    const bool first = t0 == 0;
-    switch (a.n_tokens - t0) {
-      case 1: first ? groups_tile<W, 1, true>(a, gb, ge, t0) : groups_tile<W, 1>(a, gb, ge, t0); break;
-      case 2: first ? groups_tile<W, 2, true>(a, gb, ge, t0) : groups_tile<W, 2>(a, gb, ge, t0); break;
-      case 3: first ? groups_tile<W, 3, true>(a, gb, ge, t0) : groups_tile<W, 3>(a, gb, ge, t0); break;
-      default: break;
-    }
+    for (; t0 + kTileTokens <= a.n_tokens; t0 += kTileTokens)
+      t0 == 0 ? groups_tile<W, kTileTokens, true>(a, gb, ge, t0) : groups_tile<W, kTileTokens>(a, gb, ge, t0);
+    static_for<kTileTokens>([&](auto rest) {
+      constexpr int kRest = decltype(rest)::value;
+      if constexpr (kRest > 0)
+        if (a.n_tokens - t0 == kRest)
+          t0 == 0 ? groups_tile<W, kRest, true>(a, gb, ge, t0) : groups_tile<W, kRest>(a, gb, ge, t0);
+    });
   }
 }
 
