@@ -166,7 +166,9 @@ int run_bench(const BenchOptions& options) {
                               {"test", row.test},
                               {"tokens_per_second", row.median_tps},
                               {"stddev", row.stddev_tps},
-                              {"bandwidth_probe_gbps", bandwidth}};
+                              {"bandwidth_probe_gbps", bandwidth},
+                              {"repacked_bytes", model->weights().repacked_bytes},
+                              {"repack_ms", model->weights().repack_ms}};
       entry["gbps"] = row.gbps;
       entry["roofline_pct"] = row.roofline_pct;
       entry["batch"] = row.test.rfind("tg", 0) == 0 ? options.batch : 1;
