@@ -96,6 +96,22 @@ TEST(Int8Repacked, ScalarMatchesRowMajorReferenceUpToFloatOrder) {
   }
 }
 
+// Matrices of several MiB are repacked by several threads, each a slice of the groups; every
+// row must come out as the single-threaded layout (checked through the scalar reference).
+TEST(Int8Repacked, LargeMatricesRepackedInSlicesKeepEveryRow) {
+  std::mt19937 rng(13);
+  const DType type = DType::Q8_0;
+  const size_t rows = 1032, n = 8192;  // about 9 MiB repacked; 129 groups do not split evenly
+  const auto w = random_weights(type, rows, n, rng);
+  const RepackedWeights packed(type, w.data(), row_bytes(type, n), rows, n);
+  const auto xq = quantize(random_activations(n, rng), n, 1, false);
+  const auto expected = run_row_major(type, w, rows, n, xq, 1);
+  const auto got = run_repacked(matmul_repacked_int8_scalar, type, packed, rows, n, xq, 1, 0, rows);
+  const double steps = 2.0 * double(n / 32) + 8.0;
+  for (size_t r = 0; r < rows; ++r)
+    ASSERT_NEAR(got[r], expected[r], steps * 0x1p-24 * exact_product(type, w, r, n, xq.data()).magnitude + 1e-30) << r;
+}
+
 TEST(Int8Repacked, Avx2MatchesScalarBitForBitForEveryTileShape) {
   if (!has_avx2()) GTEST_SKIP() << "no AVX2";
   std::mt19937 rng(12);

@@ -2,8 +2,11 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "backends/cpu/quant_blocks.h"
 #include "core/error.h"
@@ -38,19 +41,31 @@ RepackedWeights::RepackedWeights(DType type, const void* w, size_t row_bytes, si
   const auto* src = static_cast<const uint8_t*>(w);
   // Written in order (each output byte once, front to back); the 8 source rows are read
   // block by block, 8 sequential streams.
-  for (size_t g = 0; g < rows / kRepackRows; ++g) {
-    const uint8_t* row[kRepackRows];
-    for (size_t r = 0; r < kRepackRows; ++r) row[r] = src + (g * kRepackRows + r) * row_bytes;
-    uint8_t* out = data_ + g * group_bytes_;
-    for (size_t b = 0; b < blocks; ++b) {
-      // Vector k, lane r <- bytes 4k..4k+3 of row r's quants.
-      for (size_t k = 0; k < lane_bytes / 4; ++k)
-        for (size_t r = 0; r < kRepackRows; ++r) std::memcpy(out + 32 * k + 4 * r, row[r] + b * block_bytes + 2 + 4 * k, 4);
-      out += quant_bytes;
+  const auto repack_groups = [&](size_t g_begin, size_t g_end) {
+    for (size_t g = g_begin; g < g_end; ++g) {
+      const uint8_t* row[kRepackRows];
+      for (size_t r = 0; r < kRepackRows; ++r) row[r] = src + (g * kRepackRows + r) * row_bytes;
+      uint8_t* out = data_ + g * group_bytes_;
+      for (size_t b = 0; b < blocks; ++b) {
+        // Vector k, lane r <- bytes 4k..4k+3 of row r's quants.
+        for (size_t k = 0; k < lane_bytes / 4; ++k)
+          for (size_t r = 0; r < kRepackRows; ++r) std::memcpy(out + 32 * k + 4 * r, row[r] + b * block_bytes + 2 + 4 * k, 4);
+        out += quant_bytes;
+      }
+      for (size_t b = 0; b < blocks; ++b)
+        for (size_t r = 0; r < kRepackRows; ++r) std::memcpy(out + b * 2 * kRepackRows + 2 * r, row[r] + b * block_bytes, 2);
     }
-    for (size_t b = 0; b < blocks; ++b)
-      for (size_t r = 0; r < kRepackRows; ++r) std::memcpy(out + b * 2 * kRepackRows + 2 * r, row[r] + b * block_bytes, 2);
-  }
+  };
+  // Large matrices are split over the cores: most of the time is page faults (reading the file,
+  // zeroing the new pages), which run in parallel. Slices of at least 4 MiB keep the thread
+  // start-up negligible; the result does not depend on the split.
+  const size_t groups = rows / kRepackRows;
+  const size_t by_size = std::max<size_t>(1, bytes_ >> 22);
+  const size_t n_threads = std::min<size_t>({by_size, std::max(1u, std::thread::hardware_concurrency()), groups});
+  std::vector<std::thread> threads;
+  for (size_t i = 1; i < n_threads; ++i) threads.emplace_back(repack_groups, groups * i / n_threads, groups * (i + 1) / n_threads);
+  repack_groups(0, groups / n_threads);
+  for (auto& thread : threads) thread.join();
 }
 
 RepackedWeights::~RepackedWeights() {
