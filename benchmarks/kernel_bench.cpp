@@ -13,6 +13,8 @@
 
 #include "backends/cpu/attention.h"
 #include "backends/cpu/int8_matmul.h"
+#include "backends/cpu/int8_repacked_matmul.h"
+#include "backends/cpu/int8_repacked_weights.h"
 #include "backends/cpu/int8_super_block_matmul.h"
 #include "backends/cpu/quant_kernels.h"
 #include "compress/quantize_row.h"
@@ -82,20 +84,42 @@ void matmul_float(benchmark::State& state, DType type, size_t tokens) {
   set_counters(state, type, tokens);
 }
 
+// Integer path: quantizes the activations each iteration, then runs `multiply` on them.
+template <class Multiply>
+void int8_loop(benchmark::State& state, DType type, size_t tokens, std::vector<cpu::ActivationBlock>& xq, Multiply multiply) {
+  const std::vector<float> x = random_floats(tokens * kCols, 3);
+  for (auto _ : state) {
+    for (size_t t = 0; t < tokens; ++t)
+      cpu::quantize_activations(x.data() + t * kCols, kCols, xq.data() + t * kCols / cpu::kActivationBlockElements);
+    multiply();
+  }
+  set_counters(state, type, tokens);
+}
+
 void matmul_int8(benchmark::State& state, DType type, size_t tokens) {
   const std::vector<uint8_t> w = random_matrix(type);
-  const std::vector<float> x = random_floats(tokens * kCols, 3);
   std::vector<cpu::ActivationBlock> xq(tokens * kCols / cpu::kActivationBlockElements);
   std::vector<float> y(tokens * kRows);
   const cpu::Int8MatmulArgs args{type, w.data(), row_bytes(type, kCols), kCols, xq.data(), cpu::int8_activation_row_bytes(kCols),
                                  tokens, y.data(), kRows, 0, kRows};
-  for (auto _ : state) {
-    for (size_t t = 0; t < tokens; ++t)
-      cpu::quantize_activations(x.data() + t * kCols, kCols, xq.data() + t * kCols / cpu::kActivationBlockElements);
+  int8_loop(state, type, tokens, xq, [&] {
     cpu::matmul_rows_int8(args);
     benchmark::DoNotOptimize(y.data());
-  }
-  set_counters(state, type, tokens);
+  });
+}
+
+// The same product on weights repacked into groups of 8 interleaved rows (repacking untimed).
+void matmul_repacked(benchmark::State& state, DType type, size_t tokens) {
+  const std::vector<uint8_t> w = random_matrix(type);
+  const cpu::RepackedWeights packed(type, w.data(), row_bytes(type, kCols), kRows, kCols);
+  std::vector<cpu::ActivationBlock> xq(tokens * kCols / cpu::kActivationBlockElements);
+  std::vector<float> y(tokens * kRows);
+  const cpu::RepackedMatmulArgs args{type, packed.data(), packed.group_bytes(), kCols, xq.data(),
+                                     cpu::int8_activation_row_bytes(kCols), tokens, y.data(), kRows, 0, kRows};
+  int8_loop(state, type, tokens, xq, [&] {
+    cpu::matmul_repacked_int8(args);
+    benchmark::DoNotOptimize(y.data());
+  });
 }
 
 // The K-quants' super-block integer path (activations quantized per 256).
@@ -157,13 +181,15 @@ int main(int argc, char** argv) {
                          DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K};
   const std::string isa(isa_name(active_isa()));
   for (DType type : types) {
-    for (size_t tokens : {size_t(1), size_t(16)}) {
+    for (size_t tokens : {size_t(1), size_t(4), size_t(16)}) {
       const std::string suffix = std::string(dtype_name(type)) + "/tokens:" + std::to_string(tokens) + "/" + isa;
       benchmark::RegisterBenchmark(("matmul_float/" + suffix).c_str(), matmul_float, type, tokens);
       if (cpu::takes_int8_activations(type))
         benchmark::RegisterBenchmark(("matmul_int8/" + suffix).c_str(), matmul_int8, type, tokens);
       if (cpu::takes_int8_super_blocks(type))
         benchmark::RegisterBenchmark(("matmul_int8_super_blocks/" + suffix).c_str(), matmul_int8_super_blocks, type, tokens);
+      if (cpu::can_repack(type, kRows, kCols))
+        benchmark::RegisterBenchmark(("matmul_repacked/" + suffix).c_str(), matmul_repacked, type, tokens);
     }
   }
   benchmark::RegisterBenchmark(("quantize_activations/2048/" + isa).c_str(), quantize);

@@ -180,7 +180,9 @@ int run_bench(const BenchOptions& options) {
                               {"tokens_per_second", row.median_tps},
                               {"stddev", row.stddev_tps},
                               {"device", options.device},
-                              {"bandwidth_probe_gbps", bandwidth}};
+                              {"bandwidth_probe_gbps", bandwidth},
+                              {"repacked_bytes", model->weights().repacked_bytes},
+                              {"repack_ms", model->weights().repack_ms}};
       entry["gbps"] = row.gbps;
       entry["roofline_pct"] = row.roofline_pct;
       entry["batch"] = row.test.rfind("tg", 0) == 0 ? options.batch : 1;
@@ -192,6 +194,9 @@ int run_bench(const BenchOptions& options) {
   std::printf("model: %s, %.1f MiB of weights, %zu threads, isa %s, device %s, %s probe %.1f GB/s\n\n", name.c_str(),
               weight_bytes / 1048576.0, threads, std::string(isa_name(active_isa())).c_str(), device_text.c_str(),
               on_gpu ? "device copy" : "memory read", bandwidth);
+  if (model->weights().repacked_bytes > 0)
+    std::printf("repacked %.1f MiB of weights at load in %.0f ms\n\n", model->weights().repacked_bytes / 1048576.0,
+                model->weights().repack_ms);
   std::printf("| test | t/s | ± | GB/s | roofline %% |\n|---|---:|---:|---:|---:|\n");
   for (const auto& row : rows) {
     if (row.gbps > 0)

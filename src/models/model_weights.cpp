@@ -1,5 +1,11 @@
 #include "models/model_weights.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <chrono>
+
+#include "backends/cpu/int8_repacked_weights.h"
 #include "backends/cpu/quant_kernels.h"
 #include "core/error.h"
 #include "format/gguf_file.h"
@@ -21,7 +27,10 @@ class WeightLoader {
 
   // A matrix of `rows` x `cols` (GGUF shape [cols, rows]); a 3-D stacked tensor is accepted
   // when `stacked` > 0 and has shape [cols, rows, stacked].
-  WeightMatrix matrix(const std::string& name, int64_t rows, int64_t cols, bool required = true, int64_t stacked = 0) {
+  // Matrices the integer kernels read are repacked (see repack()); the token embedding, read a
+  // row at a time by lookups, passes repack = false.
+  WeightMatrix matrix(const std::string& name, int64_t rows, int64_t cols, bool required = true, int64_t stacked = 0,
+                      bool repack = true) {
     const gguf::TensorInfo* tensor = find(name);
     if (!tensor) {
       if (required) throw Error("model '" + file_.path() + "' lacks tensor '" + name + "'", "the file is incomplete or of another architecture");
@@ -42,7 +51,27 @@ class WeightLoader {
     matrix.cols = cols;
     matrix.row_bytes = row_bytes(tensor->type, static_cast<size_t>(cols));
     total_bytes_ += tensor->byte_size;
+    if (repack) this->repack(matrix, /*release_original=*/true);
     return matrix;
+  }
+
+  // Attaches a repacked copy when the type and shape allow one. With release_original, the
+  // mapped file pages of the matrix are dropped from memory afterwards: nothing reads them
+  // again, and if something did, they would fault back in from the file (a read-only private
+  // mapping), so this only saves resident memory.
+  void repack(WeightMatrix& matrix, bool release_original) {
+    const auto rows = static_cast<size_t>(matrix.rows), cols = static_cast<size_t>(matrix.cols);
+    if (!cpu::can_repack(matrix.type, rows, cols)) return;
+    const auto start = std::chrono::steady_clock::now();
+    matrix.repacked = std::make_shared<const cpu::RepackedWeights>(matrix.type, matrix.data, matrix.row_bytes, rows, cols);
+    repacked_bytes_ += matrix.repacked->bytes();
+    if (release_original) {
+      const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+      const auto begin = (reinterpret_cast<uintptr_t>(matrix.data) + page - 1) / page * page;
+      const auto end = (reinterpret_cast<uintptr_t>(matrix.data) + matrix.bytes()) / page * page;
+      if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+    }
+    repack_ms_ += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   }
 
   // A 1-D tensor of `length` values converted to float.
@@ -62,10 +91,14 @@ class WeightLoader {
   }
 
   size_t total_bytes() const { return total_bytes_; }
+  size_t repacked_bytes() const { return repacked_bytes_; }
+  double repack_ms() const { return repack_ms_; }
 
  private:
   const gguf::GgufFile& file_;
   size_t total_bytes_ = 0;
+  size_t repacked_bytes_ = 0;
+  double repack_ms_ = 0;
 };
 
 }  // namespace
@@ -74,6 +107,12 @@ WeightMatrix WeightMatrix::slice_rows(int64_t first, int64_t count) const {
   WeightMatrix slice = *this;
   slice.data = row(first);
   slice.rows = count;
+  // The repacked copy serves a slice of whole groups; any other slice uses the file rows.
+  const auto group = static_cast<int64_t>(cpu::kRepackRows);
+  if (first % group == 0 && count % group == 0)
+    slice.repacked_group += static_cast<size_t>(first / group);
+  else
+    slice.repacked.reset();
   return slice;
 }
 
@@ -91,10 +130,14 @@ ModelWeights load_model_weights(const gguf::GgufFile& file, ModelConfig& config)
                 std::to_string(config.n_vocab) + " tokens");
 
   const int64_t d = config.n_embd;
-  weights.token_embedding = loader.matrix("token_embd.weight", config.n_vocab, d);
+  weights.token_embedding = loader.matrix("token_embd.weight", config.n_vocab, d, true, 0, /*repack=*/false);
   weights.output_norm = loader.vector("output_norm.weight", d);
   weights.output = loader.matrix("output.weight", config.n_vocab, d, /*required=*/!config.arch.output_may_be_tied);
-  if (!weights.output.present()) weights.output = weights.token_embedding;
+  if (!weights.output.present()) {
+    // Tied: the output projection reads the embedding's rows; lookups still read the file.
+    weights.output = weights.token_embedding;
+    loader.repack(weights.output, /*release_original=*/false);
+  }
   weights.rope_frequency_factors = loader.vector("rope_freqs.weight", config.rope.dims / 2, false);
 
   const int64_t q_dim = config.q_dim(), kv_dim = config.kv_dim(), ff = config.n_ff;
@@ -140,6 +183,8 @@ ModelWeights load_model_weights(const gguf::GgufFile& file, ModelConfig& config)
   }
   if (config.n_ff == 0) throw Error("model metadata lacks feed_forward_length");
   weights.total_bytes = loader.total_bytes();
+  weights.repacked_bytes = loader.repacked_bytes();
+  weights.repack_ms = loader.repack_ms();
   return weights;
 }
 

@@ -3,6 +3,7 @@
 // Matrices keep their file type (kernels read quantized blocks in place); only small 1-D
 // tensors (norm weights, biases) are converted to float once at load.
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,7 @@
 
 namespace jisu {
 namespace gguf { class GgufFile; }
+namespace cpu { class RepackedWeights; }
 
 // rows x cols, row-major: GGUF shape [cols, rows] (shape[0] is contiguous). y = W x maps a
 // cols-vector to a rows-vector.
@@ -21,6 +23,10 @@ struct WeightMatrix {
   int64_t rows = 0;
   int64_t cols = 0;
   size_t row_bytes = 0;
+  // Copy in groups of 8 interleaved rows for the integer kernels (int8_repacked_weights.h), or
+  // null; shared by copies and slices of this matrix, whose rows start at group repacked_group.
+  std::shared_ptr<const cpu::RepackedWeights> repacked;
+  size_t repacked_group = 0;
 
   bool present() const { return data != nullptr; }
   const void* row(int64_t index) const { return static_cast<const char*>(data) + index * row_bytes; }
@@ -53,6 +59,8 @@ struct ModelWeights {
   std::vector<LayerWeights> layers;
   std::vector<float> rope_frequency_factors;  // Llama 3 rope_freqs; empty when absent
   size_t total_bytes = 0;        // bytes of all matrices read per full forward of one token
+  size_t repacked_bytes = 0;     // bytes of the repacked copies made at load
+  double repack_ms = 0;          // time spent making them
 };
 
 // Throws jisu::Error naming the tensor when one is missing, mis-shaped or of an unsupported type.

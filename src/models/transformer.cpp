@@ -5,6 +5,8 @@
 #include <cstring>
 
 #include "backends/cpu/attention.h"
+#include "backends/cpu/int8_repacked_matmul.h"
+#include "backends/cpu/int8_repacked_weights.h"
 #include "backends/cpu/int8_super_block_matmul.h"
 #include "backends/cpu/ops.h"
 #include "backends/cpu/quant_kernels.h"
@@ -101,6 +103,17 @@ void Transformer::linear(const WeightMatrix& weight, const float* x, size_t x_st
   const size_t wanted_tasks = pool_.size() * 4;
   const size_t rows_per_task = std::max<size_t>(16, ((rows + wanted_tasks - 1) / wanted_tasks + 15) / 16 * 16);
   const size_t n_tasks = (rows + rows_per_task - 1) / rows_per_task;
+  if (weight.repacked) {
+    // Task boundaries are multiples of 16 rows and the matrix has whole groups of 8.
+    quantize_input(x, x_stride, n_tokens, cols, input, ActivationFormat::Blocks);
+    const auto* xq = reinterpret_cast<const cpu::ActivationBlock*>(buffers_.quantized);
+    const uint8_t* w = weight.repacked->data() + weight.repacked_group * weight.repacked->group_bytes();
+    pool_.parallel_for(n_tasks, [&](size_t task, size_t) {
+      cpu::matmul_repacked_int8({weight.type, w, weight.repacked->group_bytes(), cols, xq, quantized_stride_,
+                                 n_tokens, y, y_stride, task * rows_per_task, std::min(rows, (task + 1) * rows_per_task)});
+    });
+    return;
+  }
   const bool super_blocks = cpu::takes_int8_super_blocks(weight.type) && cols % cpu::kActivationSuperBlockElements == 0;
   if (super_blocks || (cpu::takes_int8_activations(weight.type) && cols % cpu::kActivationBlockElements == 0)) {
     quantize_input(x, x_stride, n_tokens, cols, input, super_blocks ? ActivationFormat::SuperBlocks : ActivationFormat::Blocks);

@@ -1,12 +1,15 @@
 #pragma once
-// Random weights and activations shared by the integer-path tests.
+// Random weights and activations shared by the integer-path tests (row-major and repacked).
+#include <gtest/gtest.h>
+
+#include <cmath>
 #include <cstring>
 #include <random>
 #include <vector>
 
+#include "backends/cpu/int8_matmul.h"
 #include "backends/cpu/quant_kernels.h"
 #include "core/cpu_features.h"
-#include "core/dtype.h"
 
 namespace jisu::cpu {
 
@@ -57,6 +60,36 @@ inline std::vector<float> random_activations(size_t count, std::mt19937& rng) {
     v[127] = 127.0f;
   }
   return v;
+}
+
+inline std::vector<ActivationBlock> quantize(const std::vector<float>& x, size_t n, size_t tokens, bool simd) {
+  std::vector<ActivationBlock> q(tokens * n / kActivationBlockElements);
+  for (size_t t = 0; t < tokens; ++t) {
+    ActivationBlock* out = q.data() + t * n / kActivationBlockElements;
+    simd ? quantize_activations_avx2(x.data() + t * n, n, out) : quantize_activations_scalar(x.data() + t * n, n, out);
+  }
+  return q;
+}
+
+// Checks that `slice`, the output of rows [begin, end) over a buffer filled with -1, holds
+// exactly the values of `full` in those rows and -1 everywhere else.
+inline void expect_row_slice(const std::vector<float>& slice, const std::vector<float>& full, size_t tokens, size_t rows,
+                             size_t begin, size_t end) {
+  for (size_t t = 0; t < tokens; ++t)
+    for (size_t r = 0; r < rows; ++r)
+      ASSERT_EQ(slice[t * rows + r], r >= begin && r < end ? full[t * rows + r] : -1.0f) << "token " << t << " row " << r;
+}
+
+// run(simd, begin, end): the output (tokens x rows, -1 where not written) of rows [begin, end)
+// by the scalar reference (simd false) or the SIMD kernel. Expects the two bit-identical over
+// all rows, and a slice [slice_begin, slice_end) to write exactly those rows' values. Returns the
+// SIMD output.
+template <class Run>
+std::vector<float> expect_simd_equals_reference(Run run, size_t tokens, size_t rows, size_t slice_begin, size_t slice_end) {
+  const std::vector<float> expected = run(false, 0, rows), got = run(true, 0, rows);
+  EXPECT_EQ(std::memcmp(expected.data(), got.data(), expected.size() * sizeof(float)), 0) << "tokens=" << tokens;
+  expect_row_slice(run(true, slice_begin, slice_end), expected, tokens, rows, slice_begin, slice_end);
+  return got;
 }
 
 }  // namespace jisu::cpu

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "backends/cpu/int8_matmul.h"
@@ -12,6 +13,7 @@
 #include "backends/cpu/quant_kernels.h"
 #include "core/cpu_features.h"
 #include "core/error.h"
+#include "unit/int8_test_data.h"
 
 namespace jisu::cpu {
 namespace {
@@ -21,15 +23,6 @@ const DType kInt8Types[] = {DType::Q4_0, DType::Q8_0, DType::IQ4_NL, DType::Q4_K
 // Row lengths tried: one block and several.
 std::vector<size_t> lengths(DType type) {
   return traits(type).block_elements == 256 ? std::vector<size_t>{256, 768} : std::vector<size_t>{32, 256};
-}
-
-std::vector<ActivationBlock> quantize(const std::vector<float>& x, size_t n, size_t tokens, bool simd) {
-  std::vector<ActivationBlock> q(tokens * n / kActivationBlockElements);
-  for (size_t t = 0; t < tokens; ++t) {
-    ActivationBlock* out = q.data() + t * n / kActivationBlockElements;
-    simd ? quantize_activations_avx2(x.data() + t * n, n, out) : quantize_activations_scalar(x.data() + t * n, n, out);
-  }
-  return q;
 }
 
 TEST(Int8Matmul, ScalarQuantizationRoundsWithinHalfAStep) {
@@ -85,15 +78,13 @@ TEST(Int8Matmul, Avx2MatchesScalarBitForBitForEveryTileShape) {
       const auto w = random_weights(type, rows, n, rng);
       for (size_t tokens : {1, 2, 3, 4, 5, 7, 9}) {
         const auto xq = quantize(random_activations(tokens * n, rng), n, tokens, true);
-        const auto expected = run(matmul_rows_int8_scalar, type, w, rows, n, xq, tokens, 0, rows);
-        const auto got = run(matmul_rows_int8_avx2, type, w, rows, n, xq, tokens, 0, rows);
-        ASSERT_EQ(std::memcmp(expected.data(), got.data(), expected.size() * sizeof(float)), 0)
-            << dtype_name(type) << " n=" << n << " tokens=" << tokens;
-        // A row slice computes exactly the same values and touches nothing else.
-        const auto slice = run(matmul_rows_int8_avx2, type, w, rows, n, xq, tokens, 3, 8);
-        for (size_t t = 0; t < tokens; ++t)
-          for (size_t r = 0; r < rows; ++r)
-            EXPECT_EQ(slice[t * rows + r], r >= 3 && r < 8 ? expected[t * rows + r] : -1.0f);
+        SCOPED_TRACE(std::string(dtype_name(type)) + " n=" + std::to_string(n));
+        expect_simd_equals_reference(
+            [&](bool simd, size_t begin, size_t end) {
+              return run(simd ? matmul_rows_int8_avx2 : matmul_rows_int8_scalar, type, w, rows, n, xq, tokens, begin, end);
+            },
+            tokens, rows, 3, 8);
+        if (HasFailure()) return;
       }
     }
   }

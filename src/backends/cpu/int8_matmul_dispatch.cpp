@@ -2,6 +2,8 @@
 #include <string>
 
 #include "backends/cpu/int8_matmul.h"
+#include "backends/cpu/int8_repacked_matmul.h"
+#include "backends/cpu/int8_repacked_weights.h"
 #include "backends/cpu/quant_kernels.h"
 #include "core/cpu_features.h"
 #include "core/error.h"
@@ -32,6 +34,20 @@ void matmul_rows_int8(const Int8MatmulArgs& args) {
   // AVX-512 machines have AVX2; the AVX2 kernels serve both.
   if (active_isa() == Isa::Scalar) return matmul_rows_int8_scalar(args);
   matmul_rows_int8_avx2(args);
+}
+
+void matmul_repacked_int8(const RepackedMatmulArgs& args) {
+  if (!can_repack(args.type, kRepackRows, args.n))
+    throw Error("no repacked kernel for " + std::string(dtype_name(args.type)) + " rows of " + std::to_string(args.n) +
+                " elements");
+  if (args.row_end < args.row_begin || args.row_begin % kRepackRows != 0 || args.row_end % kRepackRows != 0)
+    throw Error("repacked matmul rows [" + std::to_string(args.row_begin) + ", " + std::to_string(args.row_end) +
+                ") are not whole groups of " + std::to_string(kRepackRows));
+  if (args.group_bytes < repacked_group_bytes(args.type, args.n))
+    throw Error("repacked groups of " + std::to_string(args.group_bytes) + " bytes cannot hold rows of " +
+                std::to_string(args.n) + " elements");
+  if (active_isa() == Isa::Scalar) return matmul_repacked_int8_scalar(args);
+  matmul_repacked_int8_avx2(args);
 }
 
 }  // namespace jisu::cpu

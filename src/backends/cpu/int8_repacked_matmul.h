@@ -1,0 +1,37 @@
+#pragma once
+// Integer dot-product kernels over repacked weights (int8_repacked_weights.h): 8 rows at a time.
+//
+// Arithmetic contract (the scalar reference, int8_repacked_matmul_scalar.cpp, spells it out):
+// for row r and token t, with w the block's integer weights (Q4_0: nibble - 8; IQ4_NL: the
+// table value; Q8_0: the byte) and x the token's ActivationBlock,
+//   isum_b = sum_{j<32} w_j * x.qs_j               (exact in int32)
+//   acc    = fma(float(isum_b), d_w,b * x_b.d, acc)  for b = 0, 1, ... in order, acc = 0 first
+//   y[t][r] = acc.
+// The AVX2 kernels reproduce it bit for bit for every tile shape and token count, so a token's
+// value never depends on the batch, the tile or the row slice. It differs from the row-major
+// int8 path (matmul_rows_int8) only by float summation order.
+#include <cstddef>
+
+#include "backends/cpu/int8_matmul.h"
+
+namespace jisu::cpu {
+
+struct RepackedMatmulArgs {
+  DType type;
+  const uint8_t* w;    // RepackedWeights::data() of the whole matrix
+  size_t group_bytes;  // RepackedWeights::group_bytes()
+  size_t n;            // row length in elements (a multiple of 32)
+  const ActivationBlock* xq;
+  size_t xq_stride_bytes;
+  size_t n_tokens;
+  float* y;  // y[t * y_stride + r]
+  size_t y_stride;
+  size_t row_begin;  // multiples of 8
+  size_t row_end;
+};
+
+void matmul_repacked_int8(const RepackedMatmulArgs& args);  // validates, dispatches on active_isa()
+void matmul_repacked_int8_scalar(const RepackedMatmulArgs& args);
+void matmul_repacked_int8_avx2(const RepackedMatmulArgs& args);
+
+}  // namespace jisu::cpu

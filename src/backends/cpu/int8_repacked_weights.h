@@ -1,0 +1,54 @@
+#pragma once
+// Weights of the 32-element block types (Q4_0, Q8_0, IQ4_NL) copied once at load into groups of
+// 8 interleaved rows, so that one 256-bit register holds 4 consecutive elements of each of 8
+// rows (lane r = row r) and the integer kernel computes 8 rows per instruction.
+//
+// Layout (all offsets from the start of the buffer, which is 64-byte aligned):
+//   group g (rows 8g..8g+7) starts at g * group_bytes (a multiple of 64) and holds
+//     quants: nb blocks of quant_bytes (32-byte aligned), block b at b * quant_bytes:
+//       Q8_0:          8 vectors of 32 bytes; vector k, lane r = bytes 4k..4k+3 of row r's qs
+//                      (elements 4k..4k+3).
+//       Q4_0, IQ4_NL:  4 vectors of 32 bytes; vector k, lane r = bytes 4k..4k+3 of row r's 16
+//                      packed bytes: low nibbles are elements 4k..4k+3, high nibbles elements
+//                      16+4k..16+4k+3 (the GGUF nibble order kept within each byte).
+//     scales: then nb blocks of 16 bytes, the 8 rows' fp16 scales in row order.
+// Only whole groups are repacked: a matrix whose row count is not a multiple of 8 keeps the
+// row-major kernel (can_repack is false).
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "core/dtype.h"
+
+namespace jisu::cpu {
+
+inline constexpr size_t kRepackRows = 8;
+
+// True for Q4_0 / Q8_0 / IQ4_NL matrices with rows % 8 == 0 and whole 32-element blocks.
+bool can_repack(DType type, size_t rows, size_t cols);
+
+// Bytes of the quants of one 32-column block of a group (8 rows).
+size_t repacked_quant_bytes(DType type);
+// Bytes of one group of 8 rows of `cols` columns, padded to 64.
+size_t repacked_group_bytes(DType type, size_t cols);
+
+// An owned repacked copy (anonymous memory, huge pages requested), immutable once built.
+class RepackedWeights {
+ public:
+  // Copies `rows` rows of row_bytes each from w. Throws jisu::Error unless can_repack().
+  RepackedWeights(DType type, const void* w, size_t row_bytes, size_t rows, size_t cols);
+  ~RepackedWeights();
+  RepackedWeights(const RepackedWeights&) = delete;
+  RepackedWeights& operator=(const RepackedWeights&) = delete;
+
+  const uint8_t* data() const { return data_; }
+  size_t group_bytes() const { return group_bytes_; }
+  size_t bytes() const { return bytes_; }
+
+ private:
+  uint8_t* data_ = nullptr;
+  size_t group_bytes_ = 0;
+  size_t bytes_ = 0;
+};
+
+}  // namespace jisu::cpu

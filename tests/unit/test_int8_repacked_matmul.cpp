@@ -1,0 +1,199 @@
+// Repacked integer path: the repacked scalar reference against the row-major int8 reference
+// (float reordering only) and the float product of dequantized values, the AVX2 kernels
+// against the scalar reference bit for bit for every tile shape and token count, and checks.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backends/cpu/int8_matmul.h"
+#include "backends/cpu/int8_repacked_matmul.h"
+#include "backends/cpu/int8_repacked_weights.h"
+#include "backends/cpu/quant_blocks.h"
+#include "backends/cpu/quant_kernels.h"
+#include "core/error.h"
+#include "unit/int8_test_data.h"
+
+namespace jisu::cpu {
+namespace {
+
+const DType kRepackTypes[] = {DType::Q4_0, DType::Q8_0, DType::IQ4_NL};
+
+using RepackedFn = void (*)(const RepackedMatmulArgs&);
+
+std::vector<float> run_repacked(RepackedFn fn, DType type, const RepackedWeights& w, size_t rows, size_t n,
+                                const std::vector<ActivationBlock>& xq, size_t tokens, size_t row_begin, size_t row_end) {
+  std::vector<float> y(tokens * rows, -1.0f);
+  fn({type, w.data(), w.group_bytes(), n, xq.data(), int8_activation_row_bytes(n), tokens, y.data(), rows, row_begin, row_end});
+  return y;
+}
+
+std::vector<float> run_row_major(DType type, const std::vector<uint8_t>& w, size_t rows, size_t n,
+                                 const std::vector<ActivationBlock>& xq, size_t tokens) {
+  std::vector<float> y(tokens * rows, -1.0f);
+  matmul_rows_int8_scalar({type, w.data(), row_bytes(type, n), n, xq.data(), int8_activation_row_bytes(n), tokens, y.data(),
+                           rows, 0, rows});
+  return y;
+}
+
+// sum_k |w_k * x_k| of the dequantized values of row r and token t, and the exact (double) sum.
+struct Exact {
+  double value = 0, magnitude = 0;
+};
+Exact exact_product(DType type, const std::vector<uint8_t>& w, size_t r, size_t n, const ActivationBlock* x) {
+  std::vector<float> row(n);
+  dequantize_row_scalar(type, w.data() + r * row_bytes(type, n), row.data(), n);
+  Exact e;
+  for (size_t k = 0; k < n; ++k) {
+    const double product = double(row[k]) * double(x[k / 32].d) * x[k / 32].qs[k % 32];
+    e.value += product;
+    e.magnitude += std::fabs(product);
+  }
+  return e;
+}
+
+TEST(Int8Repacked, OnlyWholeGroupsOf32ElementTypesRepack) {
+  EXPECT_TRUE(can_repack(DType::Q4_0, 8, 32));
+  EXPECT_TRUE(can_repack(DType::Q8_0, 64, 2048));
+  EXPECT_TRUE(can_repack(DType::IQ4_NL, 16, 64));
+  EXPECT_FALSE(can_repack(DType::Q4_0, 12, 32));  // a partial group keeps the row-major kernel
+  EXPECT_FALSE(can_repack(DType::Q4_0, 0, 32));
+  EXPECT_FALSE(can_repack(DType::Q4_0, 8, 48));
+  EXPECT_FALSE(can_repack(DType::Q4_K, 8, 256));
+  EXPECT_FALSE(can_repack(DType::Q6_K, 8, 256));
+  std::vector<uint8_t> w(12 * 18);
+  EXPECT_THROW(RepackedWeights(DType::Q4_0, w.data(), 18, 12, 32), Error);
+  EXPECT_EQ(repacked_group_bytes(DType::Q8_0, 2048) % 64, 0u);
+}
+
+// The repacked path sums the same exact integer block sums as the row-major path, only in
+// another float order: one fma chain per row instead of 8 lanes reduced at the end. Each path
+// rounds at most once per fma step and per reduction add, each error at most 2^-24 times the
+// running magnitude, which never exceeds sum |terms|.
+TEST(Int8Repacked, ScalarMatchesRowMajorReferenceUpToFloatOrder) {
+  std::mt19937 rng(11);
+  for (DType type : kRepackTypes) {
+    for (size_t n : {32, 256, 2048}) {
+      const size_t rows = 16, tokens = 3;
+      const auto w = random_weights(type, rows, n, rng);
+      const RepackedWeights packed(type, w.data(), row_bytes(type, n), rows, n);
+      const auto xq = quantize(random_activations(tokens * n, rng), n, tokens, false);
+      const auto expected = run_row_major(type, w, rows, n, xq, tokens);
+      const auto got = run_repacked(matmul_repacked_int8_scalar, type, packed, rows, n, xq, tokens, 0, rows);
+      const double steps = 2.0 * double(n / 32) + 8.0;
+      for (size_t t = 0; t < tokens; ++t)
+        for (size_t r = 0; r < rows; ++r) {
+          const Exact e = exact_product(type, w, r, n, xq.data() + t * n / 32);
+          EXPECT_NEAR(got[t * rows + r], expected[t * rows + r], steps * 0x1p-24 * e.magnitude + 1e-30)
+              << dtype_name(type) << " n=" << n << " t=" << t << " r=" << r;
+          // And the float product of the dequantized values, as the int8 path promises.
+          EXPECT_NEAR(got[t * rows + r], e.value, 1e-5 * e.magnitude + 1e-30) << dtype_name(type);
+        }
+    }
+  }
+}
+
+// Matrices of several MiB are repacked by several threads, each a slice of the groups; every
+// row must come out as the single-threaded layout (checked through the scalar reference).
+TEST(Int8Repacked, LargeMatricesRepackedInSlicesKeepEveryRow) {
+  std::mt19937 rng(13);
+  const DType type = DType::Q8_0;
+  const size_t rows = 1032, n = 8192;  // about 9 MiB repacked; 129 groups do not split evenly
+  const auto w = random_weights(type, rows, n, rng);
+  const RepackedWeights packed(type, w.data(), row_bytes(type, n), rows, n);
+  const auto xq = quantize(random_activations(n, rng), n, 1, false);
+  const auto expected = run_row_major(type, w, rows, n, xq, 1);
+  const auto got = run_repacked(matmul_repacked_int8_scalar, type, packed, rows, n, xq, 1, 0, rows);
+  const double steps = 2.0 * double(n / 32) + 8.0;
+  for (size_t r = 0; r < rows; ++r)
+    ASSERT_NEAR(got[r], expected[r], steps * 0x1p-24 * exact_product(type, w, r, n, xq.data()).magnitude + 1e-30) << r;
+}
+
+TEST(Int8Repacked, Avx2MatchesScalarBitForBitForEveryTileShape) {
+  if (!has_avx2()) GTEST_SKIP() << "no AVX2";
+  std::mt19937 rng(12);
+  for (DType type : kRepackTypes) {
+    for (size_t n : {32, 256, 2048}) {
+      // 272 rows of 2048 columns span more than one 256 KiB row block of the kernel.
+      const size_t rows = n == 2048 ? 272 : 24;
+      const auto w = random_weights(type, rows, n, rng);
+      const RepackedWeights packed(type, w.data(), row_bytes(type, n), rows, n);
+      for (size_t tokens : {1, 2, 3, 4, 5, 6, 7, 8, 9, 13}) {
+        const auto xq = quantize(random_activations(tokens * n, rng), n, tokens, true);
+        SCOPED_TRACE(std::string(dtype_name(type)) + " n=" + std::to_string(n));
+        const auto got = expect_simd_equals_reference(
+            [&](bool simd, size_t begin, size_t end) {
+              return run_repacked(simd ? matmul_repacked_int8_avx2 : matmul_repacked_int8_scalar, type, packed, rows, n, xq,
+                                  tokens, begin, end);
+            },
+            tokens, rows, 8, 16);
+        if (HasFailure()) return;
+        // Each token alone gives its value in the batch.
+        for (size_t t = 0; t < tokens; ++t) {
+          const std::vector<ActivationBlock> one(xq.begin() + static_cast<long>(t * n / 32),
+                                                 xq.begin() + static_cast<long>((t + 1) * n / 32));
+          const auto single = run_repacked(matmul_repacked_int8_avx2, type, packed, rows, n, one, 1, 0, rows);
+          ASSERT_EQ(std::memcmp(single.data(), got.data() + t * rows, rows * sizeof(float)), 0) << t;
+        }
+      }
+    }
+  }
+}
+
+// Extreme values: Q8_0 weights of -128 and 127 against activations of +-127 (the largest
+// maddubs pair sums), and Q4_0 nibbles of 15 and 0 (the int16 accumulation bound).
+TEST(Int8Repacked, ExtremeValuesDoNotSaturate) {
+  const size_t rows = 8, n = 64;
+  for (DType type : {DType::Q4_0, DType::Q8_0, DType::IQ4_NL}) {
+    std::vector<uint8_t> w(rows * row_bytes(type, n));
+    const size_t block_bytes = traits(type).block_bytes;
+    for (size_t b = 0; b < w.size() / block_bytes; ++b) {
+      const uint16_t one = fp32_to_fp16(1.0f);
+      std::memcpy(w.data() + b * block_bytes, &one, 2);
+      // Rows alternate the most negative and the most positive weight.
+      const bool negative = (b / (n / 32)) % 2 == 0;
+      for (size_t j = 2; j < block_bytes; ++j)
+        w[b * block_bytes + j] = type == DType::Q8_0 ? (negative ? 0x80 : 0x7f) : (negative ? 0x00 : 0xff);
+    }
+    std::vector<ActivationBlock> xq(n / 32);
+    for (auto& x : xq) {
+      x.d = 1.0f;
+      x.sum = 0;
+      for (int j = 0; j < 32; ++j) x.qs[j] = j % 4 == 3 ? -127 : 127;
+      for (int j = 0; j < 32; ++j) x.sum += x.qs[j];
+    }
+    const RepackedWeights packed(type, w.data(), row_bytes(type, n), rows, n);
+    const auto expected = run_row_major(type, w, rows, n, xq, 1);
+    const auto scalar = run_repacked(matmul_repacked_int8_scalar, type, packed, rows, n, xq, 1, 0, rows);
+    for (size_t r = 0; r < rows; ++r) EXPECT_EQ(scalar[r], expected[r]) << dtype_name(type) << " " << r;  // exact integers
+    if (!has_avx2()) continue;
+    for (size_t tokens : {1, 4}) {
+      std::vector<ActivationBlock> batch;
+      for (size_t t = 0; t < tokens; ++t) batch.insert(batch.end(), xq.begin(), xq.end());
+      const auto simd = run_repacked(matmul_repacked_int8_avx2, type, packed, rows, n, batch, tokens, 0, rows);
+      for (size_t r = 0; r < rows; ++r) EXPECT_EQ(simd[(tokens - 1) * rows + r], expected[r]) << dtype_name(type) << " " << r;
+    }
+  }
+}
+
+TEST(Int8Repacked, DispatcherChecksArguments) {
+  std::vector<uint8_t> w(16 * 18);
+  const RepackedWeights packed(DType::Q4_0, w.data(), 18, 16, 32);
+  std::vector<ActivationBlock> xq(1);
+  std::vector<float> y(16);
+  RepackedMatmulArgs args{DType::Q4_0, packed.data(), packed.group_bytes(), 32, xq.data(), 40, 1, y.data(), 16, 0, 16};
+  EXPECT_NO_THROW(matmul_repacked_int8(args));
+  args.row_end = 12;  // not a whole group
+  EXPECT_THROW(matmul_repacked_int8(args), Error);
+  args.row_end = 16;
+  args.type = DType::Q4_K;
+  EXPECT_THROW(matmul_repacked_int8(args), Error);
+  args.type = DType::Q8_0;  // Q8_0 groups are larger than these Q4_0 ones
+  EXPECT_THROW(matmul_repacked_int8(args), Error);
+}
+
+}  // namespace
+}  // namespace jisu::cpu
