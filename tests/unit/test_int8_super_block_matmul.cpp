@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "backends/cpu/int8_super_block_matmul.h"
@@ -18,7 +19,7 @@ namespace {
 
 const DType kSuperBlockTypes[] = {DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K};
 
-std::vector<ActivationSuperBlock> quantize(const std::vector<float>& x, size_t n, size_t tokens, bool simd) {
+std::vector<ActivationSuperBlock> quantize_super_blocks(const std::vector<float>& x, size_t n, size_t tokens, bool simd) {
   std::vector<ActivationSuperBlock> q(tokens * n / kActivationSuperBlockElements);
   for (size_t t = 0; t < tokens; ++t) {
     ActivationSuperBlock* out = q.data() + t * n / kActivationSuperBlockElements;
@@ -44,7 +45,7 @@ TEST(Int8SuperBlockMatmul, QuantizationRoundsWithinHalfAStepAndSumsEachSixteen) 
   const size_t n = 768;
   std::vector<float> x = random_activations(n, rng);
   for (size_t j = 512; j < 768; ++j) x[j] = 0.0f;  // an all-zero super-block
-  const auto q = quantize(x, n, 1, false);
+  const auto q = quantize_super_blocks(x, n, 1, false);
   for (size_t b = 0; b < 3; ++b) {
     for (size_t k = 0; k < 16; ++k) {
       int32_t sum = 0;
@@ -66,7 +67,7 @@ TEST(Int8SuperBlockMatmul, Avx2QuantizationMatchesScalarBitForBit) {
   std::mt19937 rng(2);
   for (size_t n : {256, 2048, 5632}) {
     const std::vector<float> x = random_activations(n, rng);
-    const auto a = quantize(x, n, 1, false), b = quantize(x, n, 1, true);
+    const auto a = quantize_super_blocks(x, n, 1, false), b = quantize_super_blocks(x, n, 1, true);
     ASSERT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(ActivationSuperBlock)), 0) << n;
   }
 }
@@ -79,16 +80,14 @@ TEST(Int8SuperBlockMatmul, Avx2MatchesScalarBitForBitForEveryTileShape) {
       const size_t rows = 11;
       const auto w = random_weights(type, rows, n, rng);
       for (size_t tokens : {1, 2, 3, 4, 5, 7, 9}) {
-        const auto xq = quantize(random_activations(tokens * n, rng), n, tokens, true);
-        const auto expected = run(matmul_rows_int8_super_blocks_scalar, type, w, rows, n, xq, tokens, 0, rows);
-        const auto got = run(matmul_rows_int8_super_blocks_avx2, type, w, rows, n, xq, tokens, 0, rows);
-        ASSERT_EQ(std::memcmp(expected.data(), got.data(), expected.size() * sizeof(float)), 0)
-            << dtype_name(type) << " n=" << n << " tokens=" << tokens;
-        // A row slice computes exactly the same values and touches nothing else.
-        const auto slice = run(matmul_rows_int8_super_blocks_avx2, type, w, rows, n, xq, tokens, 3, 8);
-        for (size_t t = 0; t < tokens; ++t)
-          for (size_t r = 0; r < rows; ++r)
-            EXPECT_EQ(slice[t * rows + r], r >= 3 && r < 8 ? expected[t * rows + r] : -1.0f);
+        SCOPED_TRACE(std::string(dtype_name(type)) + " n=" + std::to_string(n));
+        const auto xq = quantize_super_blocks(random_activations(tokens * n, rng), n, tokens, true);
+        expect_simd_equals_reference(
+            [&](bool simd, size_t begin, size_t end) {
+              return run(simd ? matmul_rows_int8_super_blocks_avx2 : matmul_rows_int8_super_blocks_scalar, type, w, rows, n,
+                         xq, tokens, begin, end);
+            },
+            tokens, rows, 3, 8);
       }
     }
   }
@@ -99,7 +98,7 @@ TEST(Int8SuperBlockMatmul, ResultsDoNotDependOnBatchSize) {
   const size_t n = 512, rows = 9, tokens = 7;
   for (DType type : kSuperBlockTypes) {
     const auto w = random_weights(type, rows, n, rng);
-    const auto xq = quantize(random_activations(tokens * n, rng), n, tokens, false);
+    const auto xq = quantize_super_blocks(random_activations(tokens * n, rng), n, tokens, false);
     for (MatmulFn fn : {matmul_rows_int8_super_blocks_scalar,
                         has_avx2() ? matmul_rows_int8_super_blocks_avx2 : matmul_rows_int8_super_blocks_scalar}) {
       const auto all = run(fn, type, w, rows, n, xq, tokens, 0, rows);
@@ -121,7 +120,7 @@ TEST(Int8SuperBlockMatmul, AgreesWithFloatMathOnDequantizedValues) {
   for (DType type : kSuperBlockTypes) {
     const auto w = random_weights(type, rows, n, rng);
     const std::vector<float> x = random_activations(n, rng);
-    const auto xq = quantize(x, n, 1, false);
+    const auto xq = quantize_super_blocks(x, n, 1, false);
     const auto y = run(matmul_rows_int8_super_blocks_scalar, type, w, rows, n, xq, 1, 0, rows);
     std::vector<float> row(n);
     for (size_t r = 0; r < rows; ++r) {

@@ -4,8 +4,10 @@
 // One weight block of 32 values times one activation block gives 8 int32 lane sums (lane l:
 // elements 4l..4l+3) via maddubs (u8 x s8 -> pairs of int16) and madd with ones (-> int32).
 // No int16 saturation can happen: |activation| <= 127 and |weight| <= 128 (signed types) or
-// a nibble <= 15 (Q4_0), so a pair sum stays below 2 * 128 * 127 = 32512. Q6_K's sub-scales
-// (|s| <= 128) multiply pair sums of at most 2 * 32 * 127 inside madd: far from int32 limits.
+// a nibble <= 15 (Q4_0), so a pair sum stays below 2 * 128 * 127 = 32512.
+//
+// These serve the matrices that cannot be repacked (int8_repacked_weights.h: rows not a
+// multiple of 8); the K-quants take int8_super_block_matmul.h.
 //
 // A tile of NR rows x NT tokens shares each decoded weight block across the NT tokens and
 // each loaded activation block across the NR rows; every (row, token) accumulator still sees
@@ -15,6 +17,7 @@
 #include <utility>
 
 #include "backends/cpu/int8_matmul.h"
+#include "backends/cpu/int8_tile_driver.h"
 #include "backends/cpu/quant_blocks.h"
 #include "backends/cpu/quant_kernels.h"
 
@@ -48,7 +51,7 @@ struct XBlock {
 struct WQ4_0 {
   static constexpr size_t kBytes = 18, kScaleOffset = 0;
   static constexpr int kChunks = 1;
-  static constexpr bool kOffset = true, kHasMin = false;
+  static constexpr bool kOffset = true;
   struct State {
     __m256i u;
   };
@@ -61,7 +64,7 @@ struct WQ4_0 {
 
 // Signed weights: maddubs(|w|, sign(x, w)) = pairs of w * x (|x| <= 127, so negation is safe).
 struct WSigned {
-  static constexpr bool kOffset = false, kHasMin = false;
+  static constexpr bool kOffset = false;
   static constexpr size_t kScaleOffset = 0;
   static constexpr int kChunks = 1;
   struct State {
@@ -88,62 +91,6 @@ struct WIQ4_NL : WSigned {
   }
 };
 
-// Q6_K chunk C = 4h + c: low 4 bits from ql[64h + 32(c & 1) + l] (high nibble when c >= 2),
-// bits 4-5 from bits 2c..2c+1 of qh[32h + l], minus 32; sub-scales scales[2C], scales[2C + 1]
-// multiply the int16 pair sums of elements 0..15 / 16..31 inside madd.
-struct WQ6_K {
-  static constexpr size_t kBytes = 210, kScaleOffset = 208;
-  static constexpr int kChunks = 8;
-  static constexpr bool kOffset = false, kHasMin = false;
-  struct State {
-    __m256i magnitude, w, scales;
-  };
-  template <int C>
-  static JISU_AI State prep(const uint8_t* p) {
-    constexpr int h = C / 4, c = C % 4;
-    const __m256i ql = load_256(p + 64 * h + 32 * (c & 1));
-    const __m256i qh = load_256(p + 128 + 32 * h);
-    const __m256i low = _mm256_and_si256(c < 2 ? ql : _mm256_srli_epi16(ql, 4), _mm256_set1_epi8(15));
-    __m256i high;
-    if constexpr (c < 2) high = _mm256_slli_epi16(qh, 4 - 2 * c);
-    else if constexpr (c == 2) high = qh;
-    else high = _mm256_srli_epi16(qh, 2);
-    high = _mm256_and_si256(high, _mm256_set1_epi8(0x30));
-    const __m256i w = _mm256_sub_epi8(_mm256_or_si256(low, high), _mm256_set1_epi8(32));
-    const __m128i pick = _mm_setr_epi8(2 * C, 2 * C, 2 * C, 2 * C, 2 * C, 2 * C, 2 * C, 2 * C, 2 * C + 1, 2 * C + 1,
-                                       2 * C + 1, 2 * C + 1, 2 * C + 1, 2 * C + 1, 2 * C + 1, 2 * C + 1);
-    const __m256i scales = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(load_128(p + 192), pick));
-    return {_mm256_abs_epi8(w), w, scales};
-  }
-  static JISU_AI __m256i dot(const State& s, const XBlock& x) {
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(s.magnitude, _mm256_sign_epi8(x.q, s.w)), s.scales);
-  }
-};
-
-
-// Q4_K chunk C = sub-block C: unsigned nibbles (low nibbles of qs[32(C/2) + l] for even C, high
-// for odd) times the activations, times the 6-bit scale of C inside madd. The minimum term
-// (dmin * min_C * sum of the activation block) is accumulated per super-block by the tile.
-struct WQ4_K {
-  static constexpr size_t kBytes = 144, kScaleOffset = 0, kMinOffset = 2;
-  static constexpr int kChunks = 8;
-  static constexpr bool kOffset = false, kHasMin = true;
-  struct State {
-    __m256i u, scale;
-  };
-  // Unpacked 6-bit scales (bytes 0..7) and mins (8..15) of a super-block.
-  static JISU_AI void unpack(const uint8_t* p, uint8_t out[16]) { k4_unpack_scales(p + 4, out); }
-  template <int C>
-  static JISU_AI State prep(const uint8_t* p, const uint8_t* unpacked) {
-    const __m256i q = load_256(p + 16 + 32 * (C / 2));
-    const __m256i u = _mm256_and_si256(C % 2 == 0 ? q : _mm256_srli_epi16(q, 4), _mm256_set1_epi8(15));
-    return {u, _mm256_set1_epi16(unpacked[C])};
-  }
-  static JISU_AI __m256i dot(const State& s, const XBlock& x) {
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(s.u, x.q), s.scale);
-  }
-};
-
 template <class W>
 JISU_AI XBlock load_x(const ActivationBlock& b) {
   XBlock x;
@@ -151,14 +98,6 @@ JISU_AI XBlock load_x(const ActivationBlock& b) {
   if constexpr (W::kOffset) x.offset = _mm256_maddubs_epi16(_mm256_set1_epi8(8), x.q);
   x.d = _mm256_set1_ps(b.d);
   return x;
-}
-
-// ((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7)), as the scalar reference.
-JISU_AI float reduce(__m256 v) {
-  __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s4 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-  s4 = _mm_add_ss(s4, _mm_movehdup_ps(s4));
-  return _mm_cvtss_f32(s4);
 }
 
 // kPrefetch: this tile is the first to read its rows (later token tiles find them in cache).
@@ -169,9 +108,9 @@ void tile(const Int8MatmulArgs& a, size_t r0, size_t t0) {
   const ActivationBlock* x[NT];
   for (int t = 0; t < NT; ++t)
     x[t] = reinterpret_cast<const ActivationBlock*>(reinterpret_cast<const uint8_t*>(a.xq) + (t0 + t) * a.xq_stride_bytes);
-  __m256 acc[NR][NT], acc_min[NR][NT];
+  __m256 acc[NR][NT];
   for (int i = 0; i < NR; ++i)
-    for (int t = 0; t < NT; ++t) acc[i][t] = acc_min[i][t] = _mm256_setzero_ps();
+    for (int t = 0; t < NT; ++t) acc[i][t] = _mm256_setzero_ps();
 
   static_assert(NR <= 4);
   const size_t blocks = a.n / (kActivationBlockElements * W::kChunks);
@@ -182,35 +121,10 @@ void tile(const Int8MatmulArgs& a, size_t r0, size_t t0) {
     uint64_t halves = 0;
     for (int i = 0; i < NR; ++i) halves |= uint64_t(load_u16(w[i] + b * W::kBytes + W::kScaleOffset)) << (16 * i);
     const __m256 dw = _mm256_castps128_ps256(_mm_cvtph_ps(_mm_cvtsi64_si128(static_cast<long long>(halves))));
-    alignas(16) uint8_t unpacked[NR][16];
-    if constexpr (W::kHasMin) {
-      // acc_min lane c += float(min_c * sum_c) * (dmin * d_x,c) for the 8 chunks c at once.
-      __m256i sums[NT];
-      __m256 dx[NT];
-      for (int t = 0; t < NT; ++t) {
-        const ActivationBlock* xb = x[t] + b * W::kChunks;
-        sums[t] = _mm256_setr_epi32(xb[0].sum, xb[1].sum, xb[2].sum, xb[3].sum, xb[4].sum, xb[5].sum, xb[6].sum, xb[7].sum);
-        dx[t] = _mm256_setr_ps(xb[0].d, xb[1].d, xb[2].d, xb[3].d, xb[4].d, xb[5].d, xb[6].d, xb[7].d);
-      }
-      for (int i = 0; i < NR; ++i) {
-        const uint8_t* block = w[i] + b * W::kBytes;
-        W::unpack(block, unpacked[i]);
-        const __m256i mins = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(unpacked[i] + 8)));
-        const __m256 dmin = _mm256_set1_ps(_cvtsh_ss(load_u16(block + W::kMinOffset)));
-        for (int t = 0; t < NT; ++t)
-          acc_min[i][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_mullo_epi32(mins, sums[t])), _mm256_mul_ps(dmin, dx[t]),
-                                          acc_min[i][t]);
-      }
-    }
     static_for<W::kChunks>([&](auto chunk) __attribute__((always_inline)) {
       constexpr int C = decltype(chunk)::value;
       typename W::State st[NR];
-      for (int i = 0; i < NR; ++i) {
-        if constexpr (W::kHasMin)
-          st[i] = W::template prep<C>(w[i] + b * W::kBytes, unpacked[i]);
-        else
-          st[i] = W::template prep<C>(w[i] + b * W::kBytes);
-      }
+      for (int i = 0; i < NR; ++i) st[i] = W::template prep<C>(w[i] + b * W::kBytes);
       for (int t = 0; t < NT; ++t) {
         const XBlock xb = load_x<W>(x[t][b * W::kChunks + C]);
         const __m256 scales = _mm256_mul_ps(dw, xb.d);  // lane i: d_w(row i) * d_x, as the reference
@@ -224,51 +138,14 @@ void tile(const Int8MatmulArgs& a, size_t r0, size_t t0) {
     });
   }
   for (int t = 0; t < NT; ++t)
-    for (int i = 0; i < NR; ++i) {
-      float& out = a.y[(t0 + t) * a.y_stride + r0 + i];
-      if constexpr (W::kHasMin)
-        out = reduce(acc[i][t]) - reduce(acc_min[i][t]);
-      else
-        out = reduce(acc[i][t]);
-    }
+    for (int i = 0; i < NR; ++i) a.y[(t0 + t) * a.y_stride + r0 + i] = reduce_lanes(acc[i][t]);
 }
-
-template <class W, int NR, int NT, bool kPrefetch = false>
-void rows_tile(const Int8MatmulArgs& a, size_t r_begin, size_t r_end, size_t t0) {
-  size_t r = r_begin;
-  for (; r + NR <= r_end; r += NR) tile<W, NR, NT, kPrefetch>(a, r, t0);
-  for (; r < r_end; ++r) tile<W, 1, NT, kPrefetch>(a, r, t0);
-}
-
-// Rows are walked in blocks of about 256 KiB of weights so that, with several tokens, a block
-// stays in L2 while every token tile passes over it.
-constexpr size_t kRowBlockBytes = 1 << 18;
 
 template <class W>
-void matmul_impl(const Int8MatmulArgs& a) {
-  if (a.row_end <= a.row_begin || a.n_tokens == 0) return;
-  if (a.n_tokens == 1) return rows_tile<W, 4, 1, true>(a, a.row_begin, a.row_end, 0);
-  size_t block_rows = kRowBlockBytes / a.w_row_bytes;
-  if (block_rows == 0) block_rows = 1;
-  for (size_t rb = a.row_begin; rb < a.row_end; rb += block_rows) {
-    const size_t re = a.row_end - rb < block_rows ? a.row_end : rb + block_rows;
-    // Two accumulator sets per (row, token) for types with a minimum: a smaller tile.
-    constexpr int kTokens = 4;
-    size_t t0 = 0;
-    if (a.n_tokens >= kTokens) {
-      rows_tile<W, 2, kTokens, true>(a, rb, re, 0);
-      t0 = kTokens;
-    }
-    for (; t0 + kTokens <= a.n_tokens; t0 += kTokens) rows_tile<W, 2, kTokens>(a, rb, re, t0);
-    const bool first = t0 == 0;
-    switch (a.n_tokens - t0) {
-      case 1: first ? rows_tile<W, 4, 1, true>(a, rb, re, t0) : rows_tile<W, 4, 1>(a, rb, re, t0); break;
-      case 2: first ? rows_tile<W, 4, 2, true>(a, rb, re, t0) : rows_tile<W, 4, 2>(a, rb, re, t0); break;
-      case 3: first ? rows_tile<W, 2, 3, true>(a, rb, re, t0) : rows_tile<W, 2, 3>(a, rb, re, t0); break;
-      default: break;
-    }
-  }
-}
+struct Kernel {
+  template <int NR, int NT, bool kPrefetch>
+  static void tile(const Int8MatmulArgs& a, size_t r0, size_t t0) { jisu::cpu::tile<W, NR, NT, kPrefetch>(a, r0, t0); }
+};
 
 }  // namespace
 
@@ -304,11 +181,9 @@ void quantize_activations_avx2(const float* x, size_t n, ActivationBlock* out) {
 
 void matmul_rows_int8_avx2(const Int8MatmulArgs& a) {
   switch (a.type) {
-    case DType::Q4_0: return matmul_impl<WQ4_0>(a);
-    case DType::Q8_0: return matmul_impl<WQ8_0>(a);
-    case DType::IQ4_NL: return matmul_impl<WIQ4_NL>(a);
-    case DType::Q6_K: return matmul_impl<WQ6_K>(a);
-    case DType::Q4_K: return matmul_impl<WQ4_K>(a);
+    case DType::Q4_0: return matmul_tiles<Kernel<WQ4_0>, 4, 2, 4>(a);
+    case DType::Q8_0: return matmul_tiles<Kernel<WQ8_0>, 4, 2, 4>(a);
+    case DType::IQ4_NL: return matmul_tiles<Kernel<WIQ4_NL>, 4, 2, 4>(a);
     default: throw_unsupported_weight_type(a.type);
   }
 }

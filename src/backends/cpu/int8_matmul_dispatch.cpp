@@ -11,8 +11,7 @@
 namespace jisu::cpu {
 
 bool takes_int8_activations(DType type) {
-  return type == DType::Q4_0 || type == DType::Q8_0 || type == DType::IQ4_NL || type == DType::Q4_K ||
-         type == DType::Q6_K;
+  return type == DType::Q4_0 || type == DType::Q8_0 || type == DType::IQ4_NL;
 }
 
 void quantize_activations(const float* x, size_t n, ActivationBlock* out) {

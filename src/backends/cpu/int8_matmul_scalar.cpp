@@ -1,12 +1,8 @@
 // Scalar reference of the integer dot-product path. The AVX2 kernels must reproduce these
 // results bit for bit, so the float steps here are spelled out in the order the SIMD code uses:
-//   per 32-element chunk: 8 integer lane sums s[l] over elements 4l..4l+3 times the chunk's
-//   integer sub-scale of that half (exact), then
+//   per 32-element block: 8 integer lane sums s[l] over elements 4l..4l+3 (exact), then
 //   acc[l] = fma(float(s[l]), d_w * d_x, acc[l]), block after block; at the end of the row
 //   ((acc0 + acc4) + (acc2 + acc6)) + ((acc1 + acc5) + (acc3 + acc7)).
-// Types with a minimum (Q4_K) also accumulate, per chunk c of the super-block,
-//   acc_min[c] = fma(float(min_c * sum(x_q)), dmin * d_x, acc_min[c])
-// and the row result is reduce(acc) - reduce(acc_min).
 #include <cmath>
 
 #include "backends/cpu/int8_matmul.h"
@@ -42,32 +38,23 @@ void quantize_activations_scalar(const float* x, size_t n, ActivationBlock* out)
 }
 
 void matmul_rows_int8_scalar(const Int8MatmulArgs& a) {
-  const DTypeTraits& type = traits(a.type);
-  const size_t chunks_per_block = type.block_elements / kActivationBlockElements;
   const size_t nb = a.n / kActivationBlockElements;
-  const bool has_min = a.type == DType::Q4_K;
+  const size_t block_bytes = traits(a.type).block_bytes;
   for (size_t t = 0; t < a.n_tokens; ++t) {
     const auto* x = reinterpret_cast<const ActivationBlock*>(reinterpret_cast<const uint8_t*>(a.xq) + t * a.xq_stride_bytes);
     for (size_t r = a.row_begin; r < a.row_end; ++r) {
       const uint8_t* row = static_cast<const uint8_t*>(a.w) + r * a.w_row_bytes;
-      float acc[8] = {}, acc_min[8] = {};
+      float acc[8] = {};
       for (size_t b = 0; b < nb; ++b) {
         int8_t w[32];
-        int16_t sub_scale[2], min;
-        float dmin;
-        const float dw = int8_weight_chunk(a.type, row + b / chunks_per_block * type.block_bytes,
-                                           static_cast<int>(b % chunks_per_block), w, sub_scale, &min, &dmin);
-        // Minimum term: lane = chunk within the super-block.
-        if (has_min)
-          acc_min[b % 8] = std::fma(static_cast<float>(int32_t(min) * x[b].sum), dmin * x[b].d, acc_min[b % 8]);
-        const float scale = dw * x[b].d;
+        const float scale = int8_weight_block(a.type, row + b * block_bytes, w) * x[b].d;
         for (int l = 0; l < 8; ++l) {
           int32_t s = 0;
           for (int j = 4 * l; j < 4 * l + 4; ++j) s += int32_t(w[j]) * int32_t(x[b].qs[j]);
-          acc[l] = std::fma(static_cast<float>(s * sub_scale[l / 4]), scale, acc[l]);
+          acc[l] = std::fma(static_cast<float>(s), scale, acc[l]);
         }
       }
-      a.y[t * a.y_stride + r] = has_min ? row_reduce(acc) - row_reduce(acc_min) : row_reduce(acc);
+      a.y[t * a.y_stride + r] = row_reduce(acc);
     }
   }
 }

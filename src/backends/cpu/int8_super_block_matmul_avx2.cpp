@@ -8,9 +8,8 @@
 // Q2_K / Q3_K pairs <= 2 * 7 * 127, lanes <= 8 * 32 * 4 * 7 * 127.
 #include "backends/cpu/simd_prelude.h"
 
-#include <algorithm>
-
 #include "backends/cpu/int8_super_block_matmul.h"
+#include "backends/cpu/int8_tile_driver.h"
 #include "backends/cpu/quant_blocks.h"
 #include "backends/cpu/quant_kernels.h"
 
@@ -21,14 +20,6 @@ namespace {
 
 JISU_AI __m256i load_256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 JISU_AI __m128i load_128(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
-
-// ((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7)), as the scalar reference.
-JISU_AI float reduce(__m256 v) {
-  __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s4 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-  s4 = _mm_add_ss(s4, _mm_movehdup_ps(s4));
-  return _mm_cvtss_f32(s4);
-}
 
 // Weight decoders: Block = what a super-block needs decoded once (scales); chunk<C>() gives the
 // unsigned weights of chunk C and its int16 sub-scale vector; correction() gives the int32
@@ -210,36 +201,22 @@ void tile(const Int8MatmulArgs& a, size_t r0, size_t t0) {
     for (int i = 0; i < NR; ++i) {
       float& out = a.y[(t0 + t) * a.y_stride + r0 + i];
       if constexpr (W::kHasMin)
-        out = reduce(acc[i][t]) - reduce(acc_min[i][t]);
+        out = reduce_lanes(acc[i][t]) - reduce_lanes(acc_min[i][t]);
       else
-        out = reduce(acc[i][t]);
+        out = reduce_lanes(acc[i][t]);
     }
 }
 
-template <class W, int NR, int NT, bool kPrefetch = false>
-void rows_tile(const Int8MatmulArgs& a, size_t r_begin, size_t r_end, size_t t0) {
-  size_t r = r_begin;
-  for (; r + NR <= r_end; r += NR) tile<W, NR, NT, kPrefetch>(a, r, t0);
-  for (; r < r_end; ++r) tile<W, 1, NT, kPrefetch>(a, r, t0);
-}
+template <class W>
+struct Kernel {
+  template <int NR, int NT, bool kPrefetch>
+  static void tile(const Int8MatmulArgs& a, size_t r0, size_t t0) { jisu::cpu::tile<W, NR, NT, kPrefetch>(a, r0, t0); }
+};
 
-// With several tokens, rows are walked in blocks of about 256 KiB of weights so a block stays
-// in L2 while every token tile passes over it; the first pass prefetches.
-constexpr size_t kRowBlockBytes = 1 << 18;
-
+// Two accumulator sets per (row, token) for the types with a minimum: 2 x 2 tiles measured best.
 template <class W>
 void matmul_impl(const Int8MatmulArgs& a) {
-  if (a.row_end <= a.row_begin || a.n_tokens == 0) return;
-  if (a.n_tokens == 1) return rows_tile<W, 4, 1, true>(a, a.row_begin, a.row_end, 0);
-  const size_t block_rows = std::max<size_t>(1, kRowBlockBytes / a.w_row_bytes);
-  for (size_t rb = a.row_begin; rb < a.row_end; rb += block_rows) {
-    const size_t re = a.row_end - rb < block_rows ? a.row_end : rb + block_rows;
-    constexpr int kTokens = 2;
-    rows_tile<W, 2, kTokens, true>(a, rb, re, 0);
-    size_t t0 = kTokens;
-    for (; t0 + kTokens <= a.n_tokens; t0 += kTokens) rows_tile<W, 2, kTokens>(a, rb, re, t0);
-    if (t0 < a.n_tokens) rows_tile<W, 4, 1>(a, rb, re, t0);
-  }
+  matmul_tiles<Kernel<W>, 4, 2, 2>(a);
 }
 
 }  // namespace
