@@ -419,7 +419,9 @@ TEST(QuantKernels, DequantizeMatchesGgufReference) {
         ASSERT_LE(std::fabs(got[i] - e), 1e-6f * std::max(1.0f, std::fabs(e)))
             << label(type, isa) << " element " << i << " got " << got[i] << " want " << e;
       }
-      if (type == DType::F32) EXPECT_EQ(std::memcmp(got.data(), ref.raw.data(), n * 4), 0);
+      if (type == DType::F32) {
+        EXPECT_EQ(std::memcmp(got.data(), ref.raw.data(), n * 4), 0);
+      }
     }
   }
 }

@@ -35,7 +35,9 @@ TEST(QuantizeRow, RoundTripErrorIsWithinTheFormatsStep) {
     }
     const double relative = std::sqrt(error / norm);
     EXPECT_LE(relative, limit) << dtype_name(type);
-    if (limit > 0) EXPECT_GT(relative, limit / 100) << dtype_name(type) << ": suspiciously exact";
+    if (limit > 0) {
+      EXPECT_GT(relative, limit / 100) << dtype_name(type) << ": suspiciously exact";
+    }
   }
 }
 

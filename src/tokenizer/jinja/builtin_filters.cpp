@@ -89,7 +89,7 @@ ValueList attribute_parts(const Value& attribute) {
 // Undefined reached on the way (when given); `fold_case` applies ignore_case to the result.
 struct AttributeGetter {
   ValueList parts;
-  std::optional<Value> fallback;
+  std::optional<Value> fallback = std::nullopt;
   bool fold_case = false;
 
   Value operator()(Value item) const {

@@ -283,7 +283,6 @@ Value all_chars(const Value& self, CallArgs&) {
 bool is_digit_char(char32_t c) { return c >= '0' && c <= '9'; }
 bool is_alpha_char(char32_t c) { return utf8::is_word(c) && !is_digit_char(c) && c != '_'; }
 bool is_alnum_char(char32_t c) { return utf8::is_word(c) && c != '_'; }
-bool is_ascii_char(char32_t c) { return c < 0x80; }
 
 Value str_isspace(const Value& self, CallArgs& args) { return all_chars<utf8::is_space>(self, args); }
 Value str_isdigit(const Value& self, CallArgs& args) { return all_chars<is_digit_char>(self, args); }
