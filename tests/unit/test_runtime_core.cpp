@@ -8,6 +8,7 @@
 #include "core/thread_pool.h"
 #include "runtime/kv_block_pool.h"
 #include "runtime/kv_cache.h"
+#include "unit/tiny_kv_config.h"
 
 namespace jisu {
 namespace {
@@ -76,13 +77,8 @@ TEST(KvBlockPool, AllocatesUntilEmptyAndRecyclesOnLastRelease) {
 }
 
 ModelConfig tiny_config() {
-  ModelConfig config;
-  config.n_embd = 8;
-  config.n_layer = 2;
-  config.n_head = 2;
-  config.n_head_kv = 1;
-  config.head_dim = 4;
-  config.context_length = 40;
+  ModelConfig config = test::tiny_kv_config(40);
+  config.n_layer = 2;  // rows of different layers must not alias
   return config;
 }
 

@@ -21,20 +21,6 @@ JISU_AI __m256 sum_each(const __m256 a[8]) {
   return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
 }
 
-JISU_AI float max_of(__m256 v) {
-  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-  m = _mm_max_ss(m, _mm_movehdup_ps(m));
-  return _mm_cvtss_f32(m);
-}
-
-JISU_AI float sum_of(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-
 // Scores of one query against 8 keys (rows keys[0..7]).
 JISU_AI __m256 scores8(const float* query, const float* const keys[8], size_t dim) {
   __m256 acc[8];
@@ -82,12 +68,12 @@ void attention_group_avx2(const float* queries, int32_t group, const KvLayerView
       __m256 high = count > 8 ? _mm256_mul_ps(scores8(query, keys + 8, dim), scale_vector) : minus_infinity;
       low = _mm256_blendv_ps(minus_infinity, low, valid_low);
       high = _mm256_blendv_ps(minus_infinity, high, valid_high);
-      const float chunk_max = std::max(running_max[g], max_of(_mm256_max_ps(low, high)));
+      const float chunk_max = std::max(running_max[g], horizontal_max(_mm256_max_ps(low, high)));
       const float correction = std::exp(running_max[g] - chunk_max);  // 0 on the first chunk
       const __m256 m = _mm256_set1_ps(chunk_max);
       const __m256 weight_low = _mm256_and_ps(exp_clamped(_mm256_sub_ps(low, m)), valid_low);
       const __m256 weight_high = _mm256_and_ps(exp_clamped(_mm256_sub_ps(high, m)), valid_high);
-      running_sum[g] = running_sum[g] * correction + sum_of(_mm256_add_ps(weight_low, weight_high));
+      running_sum[g] = running_sum[g] * correction + horizontal_sum(_mm256_add_ps(weight_low, weight_high));
       running_max[g] = chunk_max;
       alignas(32) float weights[kAttentionChunk];
       _mm256_store_ps(weights, weight_low);

@@ -57,6 +57,20 @@ struct Int8MatmulArgs {
 
 void matmul_rows_int8(const Int8MatmulArgs& args);  // validates, dispatches on active_isa()
 
+// The argument checks of the row-major integer paths (this one and the super-block one): rows
+// of whole blocks of `block_elements`, a row range that does not run backwards, weight rows
+// long enough. Throws jisu::Error naming the problem.
+void check_int8_matmul_args(const Int8MatmulArgs& args, size_t block_elements, const char* block_name);
+
+// Shared by the scalar references. The scale of a run of activations: d = max|x| / 127, so
+// q = round-to-nearest-even(x / d) lies in [-127, 127]; 0 for an all-zero run.
+float activation_scale(const float* x, size_t n);
+// ((acc0 + acc4) + (acc2 + acc6)) + ((acc1 + acc5) + (acc3 + acc7)): the lane order the SIMD
+// kernels reduce in (horizontal_sum in simd_math.h).
+inline float reduce_lanes(const float acc[8]) {
+  return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+}
+
 // Per-ISA variants (tests and the dispatcher). AVX-512 machines run the AVX2 kernels.
 void quantize_activations_scalar(const float* x, size_t n, ActivationBlock* out);
 void quantize_activations_avx2(const float* x, size_t n, ActivationBlock* out);

@@ -138,7 +138,7 @@ void tile(const Int8MatmulArgs& a, size_t r0, size_t t0) {
     });
   }
   for (int t = 0; t < NT; ++t)
-    for (int i = 0; i < NR; ++i) a.y[(t0 + t) * a.y_stride + r0 + i] = reduce_lanes(acc[i][t]);
+    for (int i = 0; i < NR; ++i) a.y[(t0 + t) * a.y_stride + r0 + i] = horizontal_sum(acc[i][t]);
 }
 
 template <class W>
@@ -150,30 +150,15 @@ struct Kernel {
 }  // namespace
 
 void quantize_activations_avx2(const float* x, size_t n, ActivationBlock* out) {
-  const __m256 sign_clear = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
   for (size_t b = 0; b < n / kActivationBlockElements; ++b) {
     const float* p = x + b * kActivationBlockElements;
-    __m256 v[4];
-    for (int k = 0; k < 4; ++k) v[k] = _mm256_loadu_ps(p + 8 * k);
-    __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_and_ps(v[0], sign_clear), _mm256_and_ps(v[1], sign_clear)),
-                             _mm256_max_ps(_mm256_and_ps(v[2], sign_clear), _mm256_and_ps(v[3], sign_clear)));
-    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-    const float amax = _mm_cvtss_f32(m4);
-    const float d = amax / 127.0f;
-    const __m256 inverse = _mm256_set1_ps(d != 0.0f ? 1.0f / d : 0.0f);
+    const float d = absolute_max(p, kActivationBlockElements) / 127.0f;
     __m256i q[4];
-    for (int k = 0; k < 4; ++k)
-      q[k] = _mm256_cvtps_epi32(
-          _mm256_round_ps(_mm256_mul_ps(v[k], inverse), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    round_and_pack_32(p, _mm256_set1_ps(d != 0.0f ? 1.0f / d : 0.0f), out[b].qs, q);
     __m256i s = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
     __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
     s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(1, 0, 3, 2)));
     s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(2, 3, 0, 1)));
-    const __m256i packed = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out[b].qs), _mm256_permutevar8x32_epi32(packed, order));
     out[b].d = d;
     out[b].sum = _mm_cvtsi128_si32(s4);
   }

@@ -21,15 +21,19 @@ void quantize_activations(const float* x, size_t n, ActivationBlock* out) {
   quantize_activations_avx2(x, n, out);
 }
 
-void matmul_rows_int8(const Int8MatmulArgs& args) {
-  if (!takes_int8_activations(args.type))
-    throw Error("weight type " + std::string(dtype_name(args.type)) + " has no integer dot-product kernel");
-  if (args.n % traits(args.type).block_elements != 0)
-    throw Error("integer matmul rows of " + std::to_string(args.n) + " elements are not whole blocks");
+void check_int8_matmul_args(const Int8MatmulArgs& args, size_t block_elements, const char* block_name) {
+  if (args.n % block_elements != 0)
+    throw Error("integer matmul rows of " + std::to_string(args.n) + " elements are not whole " + block_name);
   if (args.row_end < args.row_begin) throw Error("matmul row range ends before it begins");
   if (args.w_row_bytes < row_bytes(args.type, args.n))
     throw Error("matmul weight rows of " + std::to_string(args.w_row_bytes) + " bytes cannot hold " +
                 std::to_string(args.n) + " " + std::string(dtype_name(args.type)) + " elements");
+}
+
+void matmul_rows_int8(const Int8MatmulArgs& args) {
+  if (!takes_int8_activations(args.type))
+    throw Error("weight type " + std::string(dtype_name(args.type)) + " has no integer dot-product kernel");
+  check_int8_matmul_args(args, traits(args.type).block_elements, "blocks");
   // AVX-512 machines have AVX2; the AVX2 kernels serve both.
   if (active_isa() == Isa::Scalar) return matmul_rows_int8_scalar(args);
   matmul_rows_int8_avx2(args);

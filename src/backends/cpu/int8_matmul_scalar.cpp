@@ -11,20 +11,16 @@
 #include "backends/cpu/quant_kernels.h"
 
 namespace jisu::cpu {
-namespace {
-
-float row_reduce(const float acc[8]) {
-  return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+float activation_scale(const float* x, size_t n) {
+  float amax = 0.0f;
+  for (size_t j = 0; j < n; ++j) amax = std::fmax(amax, std::fabs(x[j]));
+  return amax / 127.0f;
 }
-
-}  // namespace
 
 void quantize_activations_scalar(const float* x, size_t n, ActivationBlock* out) {
   for (size_t b = 0; b < n / kActivationBlockElements; ++b) {
     const float* v = x + b * kActivationBlockElements;
-    float amax = 0.0f;
-    for (size_t j = 0; j < kActivationBlockElements; ++j) amax = std::fmax(amax, std::fabs(v[j]));
-    const float d = amax / 127.0f;
+    const float d = activation_scale(v, kActivationBlockElements);
     const float inverse = d != 0.0f ? 1.0f / d : 0.0f;
     int32_t sum = 0;
     for (size_t j = 0; j < kActivationBlockElements; ++j) {
@@ -54,7 +50,7 @@ void matmul_rows_int8_scalar(const Int8MatmulArgs& a) {
           acc[l] = std::fma(static_cast<float>(s), scale, acc[l]);
         }
       }
-      a.y[t * a.y_stride + r] = row_reduce(acc);
+      a.y[t * a.y_stride + r] = reduce_lanes(acc);
     }
   }
 }

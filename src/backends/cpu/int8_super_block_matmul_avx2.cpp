@@ -208,9 +208,9 @@ void tile(const Int8MatmulArgs& a, size_t r0, size_t t0) {
     for (int i = 0; i < NR; ++i) {
       float& out = a.y[(t0 + t) * a.y_stride + r0 + i];
       if constexpr (W::kHasMin)
-        out = reduce_lanes(acc[i][t]) - reduce_lanes(acc_min[i][t]);
+        out = horizontal_sum(acc[i][t]) - horizontal_sum(acc_min[i][t]);
       else
-        out = reduce_lanes(acc[i][t]);
+        out = horizontal_sum(acc[i][t]);
     }
 }
 
@@ -229,30 +229,19 @@ void matmul_impl(const Int8MatmulArgs& a) {
 }  // namespace
 
 void quantize_activations_super_blocks_avx2(const float* x, size_t n, ActivationSuperBlock* out) {
-  const __m256 sign_clear = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
   for (size_t b = 0; b < n / kActivationSuperBlockElements; ++b) {
     const float* p = x + b * kActivationSuperBlockElements;
-    __m256 m = _mm256_setzero_ps();
-    for (int k = 0; k < 32; ++k) m = _mm256_max_ps(m, _mm256_and_ps(_mm256_loadu_ps(p + 8 * k), sign_clear));
-    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-    const float d = _mm_cvtss_f32(m4) / 127.0f;
+    const float d = absolute_max(p, kActivationSuperBlockElements) / 127.0f;
     const __m256 inverse = _mm256_set1_ps(d != 0.0f ? 1.0f / d : 0.0f);
     for (int g = 0; g < 8; ++g) {
       __m256i q[4];
-      for (int k = 0; k < 4; ++k)
-        q[k] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(p + 32 * g + 8 * k), inverse),
-                                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+      round_and_pack_32(p + 32 * g, inverse, out[b].qs + 32 * g, q);
       // Sums of elements 0..15 and 16..31 of the group.
       __m256i s = _mm256_hadd_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
       s = _mm256_hadd_epi32(s, s);
       const __m128i s2 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
       out[b].sums[2 * g] = static_cast<int16_t>(_mm_cvtsi128_si32(s2));
       out[b].sums[2 * g + 1] = static_cast<int16_t>(_mm_extract_epi32(s2, 1));
-      const __m256i packed = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out[b].qs + 32 * g), _mm256_permutevar8x32_epi32(packed, order));
     }
     out[b].d = d;
   }

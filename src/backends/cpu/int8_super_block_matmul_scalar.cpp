@@ -12,10 +12,6 @@
 namespace jisu::cpu {
 namespace {
 
-float row_reduce(const float acc[8]) {
-  return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
-}
-
 // Sum over lane l (elements 4l .. 4l + 3) of chunk c: weights w[32] times activations q[32].
 int32_t lane_product(const int32_t w[32], const int8_t* q, int l) {
   int32_t s = 0;
@@ -47,7 +43,7 @@ float q45_k_row(const uint8_t* row, const ActivationSuperBlock* x, size_t n_supe
     const float scale = half_to_float(load_u16(block)) * x[b].d;
     for (int l = 0; l < 8; ++l) acc[l] = std::fma(static_cast<float>(lanes[l]), scale, acc[l]);
   }
-  return row_reduce(acc) - row_reduce(acc_min);
+  return reduce_lanes(acc) - reduce_lanes(acc_min);
 }
 
 float q6_k_row(const uint8_t* row, const ActivationSuperBlock* x, size_t n_super_blocks) {
@@ -69,7 +65,7 @@ float q6_k_row(const uint8_t* row, const ActivationSuperBlock* x, size_t n_super
     const float scale = half_to_float(load_u16(block + offsetof(BlockQ6_K, d))) * x[b].d;
     for (int l = 0; l < 8; ++l) acc[l] = std::fma(static_cast<float>(lanes[l]), scale, acc[l]);
   }
-  return row_reduce(acc);
+  return reduce_lanes(acc);
 }
 
 // Q2_K / Q3_K: chunk c = 4h + j takes bits 2j..2j+1 of qs[32h + l]; sub-scale k = 2c + l / 16.
@@ -115,7 +111,7 @@ float q23_k_row(const uint8_t* row, const ActivationSuperBlock* x, size_t n_supe
     }
     for (int l = 0; l < 8; ++l) acc[l] = std::fma(static_cast<float>(lanes[l]), d * x[b].d, acc[l]);
   }
-  return row_reduce(acc) - row_reduce(acc_min);
+  return reduce_lanes(acc) - reduce_lanes(acc_min);
 }
 
 }  // namespace
@@ -127,9 +123,7 @@ bool takes_int8_super_blocks(DType type) {
 void quantize_activations_super_blocks_scalar(const float* x, size_t n, ActivationSuperBlock* out) {
   for (size_t b = 0; b < n / kActivationSuperBlockElements; ++b) {
     const float* v = x + b * kActivationSuperBlockElements;
-    float amax = 0.0f;
-    for (size_t j = 0; j < kActivationSuperBlockElements; ++j) amax = std::fmax(amax, std::fabs(v[j]));
-    const float d = amax / 127.0f;
+    const float d = activation_scale(v, kActivationSuperBlockElements);
     const float inverse = d != 0.0f ? 1.0f / d : 0.0f;
     for (size_t k = 0; k < 16; ++k) {
       int32_t sum = 0;
@@ -173,12 +167,7 @@ void quantize_activations_super_blocks(const float* x, size_t n, ActivationSuper
 void matmul_rows_int8_super_blocks(const Int8MatmulArgs& args) {
   if (!takes_int8_super_blocks(args.type))
     throw Error("weight type " + std::string(dtype_name(args.type)) + " has no super-block integer kernel");
-  if (args.n % kActivationSuperBlockElements != 0)
-    throw Error("integer matmul rows of " + std::to_string(args.n) + " elements are not whole super-blocks");
-  if (args.row_end < args.row_begin) throw Error("matmul row range ends before it begins");
-  if (args.w_row_bytes < row_bytes(args.type, args.n))
-    throw Error("matmul weight rows of " + std::to_string(args.w_row_bytes) + " bytes cannot hold " +
-                std::to_string(args.n) + " " + std::string(dtype_name(args.type)) + " elements");
+  check_int8_matmul_args(args, kActivationSuperBlockElements, "super-blocks");
   if (active_isa() == Isa::Scalar) return matmul_rows_int8_super_blocks_scalar(args);
   matmul_rows_int8_super_blocks_avx2(args);
 }

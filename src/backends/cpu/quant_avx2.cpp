@@ -8,6 +8,7 @@
 // accumulators is the same for every NT and row slice, so (row, token) results are
 // independent of batch size, tile position and threading.
 #include "backends/cpu/simd_prelude.h"
+#include "backends/cpu/simd_math.h"
 
 #include <cstring>
 #include <utility>
@@ -42,13 +43,7 @@ JISU_AI __m256i shift_lanes(__m256i v) {
 }
 
 // Fixed-order horizontal sum (part of the determinism contract: always this sequence).
-JISU_AI float reduce(__m256 a0, __m256 a1) {
-  const __m256 v = _mm256_add_ps(a0, a1);
-  __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s4 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-  s4 = _mm_add_ss(s4, _mm_movehdup_ps(s4));
-  return _mm_cvtss_f32(s4);
-}
+JISU_AI float reduce(__m256 a0, __m256 a1) { return horizontal_sum(_mm256_add_ps(a0, a1)); }
 
 using Chunk = __m256[4];
 

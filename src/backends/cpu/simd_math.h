@@ -7,6 +7,22 @@
 
 namespace jisu::cpu {
 
+// ((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7)): always this order, which the scalar
+// references of the integer and float kernels spell out (part of their bit-exact contract).
+inline __attribute__((always_inline)) float horizontal_sum(__m256 v) {
+  __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s4 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+  s4 = _mm_add_ss(s4, _mm_movehdup_ps(s4));
+  return _mm_cvtss_f32(s4);
+}
+
+inline __attribute__((always_inline)) float horizontal_max(__m256 v) {
+  __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+  m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+  return _mm_cvtss_f32(m4);
+}
+
 // exp(x) within 2 ulp of std::exp over [-87, 88] (Cephes' expf: x = n ln2 + r with
 // |r| <= ln2 / 2, a degree-6 polynomial for exp(r), 2^n built in the exponent bits). Inputs are
 // clamped to that range, so -inf gives about 1e-38 instead of 0 and +inf about 1.6e38: callers
