@@ -84,13 +84,17 @@ void matmul_float(benchmark::State& state, DType type, size_t tokens) {
   set_counters(state, type, tokens);
 }
 
-// Integer path: quantizes the activations each iteration, then runs `multiply` on them.
-template <class Multiply>
-void int8_loop(benchmark::State& state, DType type, size_t tokens, std::vector<cpu::ActivationBlock>& xq, Multiply multiply) {
+void quantize_row(const float* x, size_t n, cpu::ActivationBlock* out) { cpu::quantize_activations(x, n, out); }
+void quantize_row(const float* x, size_t n, cpu::ActivationSuperBlock* out) { cpu::quantize_activations_super_blocks(x, n, out); }
+
+// Integer paths: quantizes the activations (32-element blocks or 256-element super-blocks, as
+// xq holds) each iteration, then runs `multiply` on them.
+template <class Block, class Multiply>
+void int8_loop(benchmark::State& state, DType type, size_t tokens, std::vector<Block>& xq, Multiply multiply) {
+  constexpr size_t kElements = sizeof(Block::qs);
   const std::vector<float> x = random_floats(tokens * kCols, 3);
   for (auto _ : state) {
-    for (size_t t = 0; t < tokens; ++t)
-      cpu::quantize_activations(x.data() + t * kCols, kCols, xq.data() + t * kCols / cpu::kActivationBlockElements);
+    for (size_t t = 0; t < tokens; ++t) quantize_row(x.data() + t * kCols, kCols, xq.data() + t * kCols / kElements);
     multiply();
   }
   set_counters(state, type, tokens);
@@ -112,8 +116,17 @@ void matmul_int8(benchmark::State& state, DType type, size_t tokens) {
 void matmul_repacked(benchmark::State& state, DType type, size_t tokens) {
   const std::vector<uint8_t> w = random_matrix(type);
   const cpu::RepackedWeights packed(type, w.data(), row_bytes(type, kCols), kRows, kCols);
-  std::vector<cpu::ActivationBlock> xq(tokens * kCols / cpu::kActivationBlockElements);
   std::vector<float> y(tokens * kRows);
+  if (cpu::takes_int8_super_blocks(type)) {
+    std::vector<cpu::ActivationSuperBlock> xq(tokens * kCols / cpu::kActivationSuperBlockElements);
+    const cpu::RepackedMatmulArgs args{type, packed.data(), packed.group_bytes(), kCols, xq.data(),
+                                       cpu::int8_super_block_row_bytes(kCols), tokens, y.data(), kRows, 0, kRows};
+    return int8_loop(state, type, tokens, xq, [&] {
+      cpu::matmul_repacked_int8(args);
+      benchmark::DoNotOptimize(y.data());
+    });
+  }
+  std::vector<cpu::ActivationBlock> xq(tokens * kCols / cpu::kActivationBlockElements);
   const cpu::RepackedMatmulArgs args{type, packed.data(), packed.group_bytes(), kCols, xq.data(),
                                      cpu::int8_activation_row_bytes(kCols), tokens, y.data(), kRows, 0, kRows};
   int8_loop(state, type, tokens, xq, [&] {
@@ -125,18 +138,14 @@ void matmul_repacked(benchmark::State& state, DType type, size_t tokens) {
 // The K-quants' super-block integer path (activations quantized per 256).
 void matmul_int8_super_blocks(benchmark::State& state, DType type, size_t tokens) {
   const std::vector<uint8_t> w = random_matrix(type);
-  const std::vector<float> x = random_floats(tokens * kCols, 3);
   std::vector<cpu::ActivationSuperBlock> xq(tokens * kCols / cpu::kActivationSuperBlockElements);
   std::vector<float> y(tokens * kRows);
   const cpu::Int8MatmulArgs args{type, w.data(), row_bytes(type, kCols), kCols, reinterpret_cast<const cpu::ActivationBlock*>(xq.data()),
                                  cpu::int8_super_block_row_bytes(kCols), tokens, y.data(), kRows, 0, kRows};
-  for (auto _ : state) {
-    for (size_t t = 0; t < tokens; ++t)
-      cpu::quantize_activations_super_blocks(x.data() + t * kCols, kCols, xq.data() + t * kCols / cpu::kActivationSuperBlockElements);
+  int8_loop(state, type, tokens, xq, [&] {
     cpu::matmul_rows_int8_super_blocks(args);
     benchmark::DoNotOptimize(y.data());
-  }
-  set_counters(state, type, tokens);
+  });
 }
 
 void quantize(benchmark::State& state) {

@@ -105,8 +105,9 @@ void Transformer::linear(const WeightMatrix& weight, const float* x, size_t x_st
   const size_t n_tasks = (rows + rows_per_task - 1) / rows_per_task;
   if (weight.repacked) {
     // Task boundaries are multiples of 16 rows and the matrix has whole groups of 8.
-    quantize_input(x, x_stride, n_tokens, cols, input, ActivationFormat::Blocks);
-    const auto* xq = reinterpret_cast<const cpu::ActivationBlock*>(buffers_.quantized);
+    quantize_input(x, x_stride, n_tokens, cols, input,
+                   cpu::takes_int8_super_blocks(weight.type) ? ActivationFormat::SuperBlocks : ActivationFormat::Blocks);
+    const void* xq = buffers_.quantized;
     const uint8_t* w = weight.repacked->data() + weight.repacked_group * weight.repacked->group_bytes();
     pool_.parallel_for(n_tasks, [&](size_t task, size_t) {
       cpu::matmul_repacked_int8({weight.type, w, weight.repacked->group_bytes(), cols, xq, quantized_stride_,

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "backends/cpu/int8_matmul.h"
+#include "backends/cpu/int8_super_block_matmul.h"
 #include "backends/cpu/quant_kernels.h"
 #include "core/cpu_features.h"
 
@@ -67,6 +68,16 @@ inline std::vector<ActivationBlock> quantize(const std::vector<float>& x, size_t
   for (size_t t = 0; t < tokens; ++t) {
     ActivationBlock* out = q.data() + t * n / kActivationBlockElements;
     simd ? quantize_activations_avx2(x.data() + t * n, n, out) : quantize_activations_scalar(x.data() + t * n, n, out);
+  }
+  return q;
+}
+
+inline std::vector<ActivationSuperBlock> quantize_super_blocks(const std::vector<float>& x, size_t n, size_t tokens, bool simd) {
+  std::vector<ActivationSuperBlock> q(tokens * n / kActivationSuperBlockElements);
+  for (size_t t = 0; t < tokens; ++t) {
+    ActivationSuperBlock* out = q.data() + t * n / kActivationSuperBlockElements;
+    simd ? quantize_activations_super_blocks_avx2(x.data() + t * n, n, out)
+         : quantize_activations_super_blocks_scalar(x.data() + t * n, n, out);
   }
   return q;
 }

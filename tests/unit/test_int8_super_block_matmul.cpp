@@ -19,16 +19,6 @@ namespace {
 
 const DType kSuperBlockTypes[] = {DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K};
 
-std::vector<ActivationSuperBlock> quantize_super_blocks(const std::vector<float>& x, size_t n, size_t tokens, bool simd) {
-  std::vector<ActivationSuperBlock> q(tokens * n / kActivationSuperBlockElements);
-  for (size_t t = 0; t < tokens; ++t) {
-    ActivationSuperBlock* out = q.data() + t * n / kActivationSuperBlockElements;
-    simd ? quantize_activations_super_blocks_avx2(x.data() + t * n, n, out)
-         : quantize_activations_super_blocks_scalar(x.data() + t * n, n, out);
-  }
-  return q;
-}
-
 using MatmulFn = void (*)(const Int8MatmulArgs&);
 
 std::vector<float> run(MatmulFn fn, DType type, const std::vector<uint8_t>& w, size_t rows, size_t n,

@@ -7,6 +7,13 @@
 //   isum_b = sum_{j<32} w_j * x.qs_j               (exact in int32)
 //   acc    = fma(float(isum_b), d_w,b * x_b.d, acc)  for b = 0, 1, ... in order, acc = 0 first
 //   y[t][r] = acc.
+// Q4_K takes ActivationSuperBlock rows (int8_super_block_matmul.h) instead; per row, token and
+// super-block s, with u the 4-bit quants, sc_c / m_c the 6-bit scale / minimum of sub-block c
+// (elements 32c .. 32c + 31) and x the token's super-block:
+//   isum_s = sum_c sc_c * sum_{j in c} u_j * x.qs_j       (exact in int32)
+//   msum_s = sum_c m_c * (x.sums[2c] + x.sums[2c + 1])    (exact in int32)
+//   acc    = fma(-float(msum_s), dmin_s * x.d, acc)
+//   acc    = fma(float(isum_s), d_s * x.d, acc)          for s = 0, 1, ... in order
 // The AVX2 kernels reproduce it bit for bit for every tile shape and token count, so a token's
 // value never depends on the batch, the tile or the row slice. It differs from the row-major
 // int8 path (matmul_rows_int8) only by float summation order.
@@ -21,7 +28,7 @@ struct RepackedMatmulArgs {
   const uint8_t* w;    // RepackedWeights::data() of the whole matrix
   size_t group_bytes;  // RepackedWeights::group_bytes()
   size_t n;            // row length in elements (a multiple of 32)
-  const ActivationBlock* xq;
+  const void* xq;  // ActivationBlock rows, or ActivationSuperBlock rows for Q4_K
   size_t xq_stride_bytes;
   size_t n_tokens;
   float* y;  // y[t * y_stride + r]

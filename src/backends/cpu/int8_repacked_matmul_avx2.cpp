@@ -10,6 +10,7 @@
 
 #include "backends/cpu/int8_repacked_matmul.h"
 #include "backends/cpu/int8_repacked_weights.h"
+#include "backends/cpu/int8_super_block_matmul.h"
 #include "backends/cpu/quant_blocks.h"
 
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
@@ -116,7 +117,7 @@ void group_tile(const RepackedMatmulArgs& a, size_t g, size_t t0) {
   const ActivationBlock* x[NT];
   __m256 acc[NT];
   for (int t = 0; t < NT; ++t) {
-    x[t] = reinterpret_cast<const ActivationBlock*>(reinterpret_cast<const uint8_t*>(a.xq) + (t0 + t) * a.xq_stride_bytes);
+    x[t] = reinterpret_cast<const ActivationBlock*>(static_cast<const uint8_t*>(a.xq) + (t0 + t) * a.xq_stride_bytes);
     acc[t] = _mm256_setzero_ps();
   }
   for (size_t b = 0; b < nb; ++b) {
@@ -137,9 +138,108 @@ void group_tile(const RepackedMatmulArgs& a, size_t g, size_t t0) {
   for (int t = 0; t < NT; ++t) _mm256_storeu_ps(a.y + (t0 + t) * a.y_stride + g * kRepackRows, acc[t]);
 }
 
-template <class W, int NT, bool kPrefetch = false>
+// Q4_K (layout in int8_repacked_weights.h): per super-block and token, the minimum term first
+// (acc -= msum * dmin * x.d), then per sub-block of 32 the 8 maddubs steps accumulate in int16
+// exactly as Q4_0's (at most 30480) and ONE madd multiplies each row lane by its 6-bit scale
+// (at most 63 * 60960 per sub-block, 8 sub-blocks: 3.1e7 < 2^31); one conversion and one fma
+// per super-block of 256 then serve the 8 rows, instead of one per 32 elements.
+
+// Each 128-bit half of `bytes` holds 16 bytes b[0..15]; dword lane r (row r) of the result is
+// the int16 pair (b[8 * kOdd + r], b[8 * kOdd + r]), the multiplier madd needs for row r.
+template <int kOdd>
+JISU_AI __m256i spread_rows(__m256i bytes) {
+  constexpr char o = 8 * kOdd, z = -1;  // -1 (bit 7 set): pshufb writes a zero byte
+  const __m256i pattern = _mm256_setr_epi8(o, z, o, z, o + 1, z, o + 1, z, o + 2, z, o + 2, z, o + 3, z, o + 3, z,  //
+                                           o + 4, z, o + 4, z, o + 5, z, o + 5, z, o + 6, z, o + 6, z, o + 7, z, o + 7, z);
+  return _mm256_shuffle_epi8(bytes, pattern);
+}
+
+JISU_AI __m256i broadcast16(const uint8_t* p) {
+  return _mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+// Sub-block 2h + kHigh of the super-block at sb for NT tokens, added to lanes[t].
+template <int NT, int kHigh>
+JISU_AI void q4_k_sub_block(const uint8_t* sb, int h, __m256i scales, const ActivationSuperBlock* const* xs, __m256i* lanes) {
+  const __m256i mask = _mm256_set1_epi8(15);
+  __m256i acc[NT];
+  static_for<8>([&](auto k) __attribute__((always_inline)) {
+    const __m256i v = load_aligned(sb + 256 * h + 32 * k);
+    const __m256i u = _mm256_and_si256(kHigh ? _mm256_srli_epi16(v, 4) : v, mask);
+    static_for<NT>([&](auto t) __attribute__((always_inline)) {
+      const __m256i p = _mm256_maddubs_epi16(u, broadcast4(xs[t]->qs + 64 * h + 32 * kHigh + 4 * k));
+      acc[t] = k == 0 ? p : _mm256_add_epi16(acc[t], p);
+      pin(acc[t]);
+    });
+  });
+  const __m256i scale = spread_rows<kHigh>(scales);
+  static_for<NT>([&](auto t) __attribute__((always_inline)) {
+    lanes[t] = _mm256_add_epi32(lanes[t], _mm256_madd_epi16(acc[t], scale));
+    pin(lanes[t]);
+  });
+}
+
+struct TilesQ4_K {
+  static constexpr size_t kElements = kActivationSuperBlockElements;
+  template <int NT, bool kPrefetch>
+  static void tile(const RepackedMatmulArgs& a, size_t g, size_t t0) {
+    const uint8_t* group = a.w + g * a.group_bytes;
+    const ActivationSuperBlock* x[NT];
+    __m256 acc[NT];
+    for (int t = 0; t < NT; ++t) {
+      x[t] = reinterpret_cast<const ActivationSuperBlock*>(static_cast<const uint8_t*>(a.xq) + (t0 + t) * a.xq_stride_bytes);
+      acc[t] = _mm256_setzero_ps();
+    }
+    for (size_t s = 0; s < a.n / kElements; ++s) {
+      const uint8_t* sb = group + s * kRepackedQ4KBytes;
+      if constexpr (kPrefetch)
+        for (size_t offset = 0; offset < kRepackedQ4KBytes; offset += 64) prefetch(sb + offset);
+      const ActivationSuperBlock* xs[NT];
+      static_for<NT>([&](auto t) __attribute__((always_inline)) { xs[t] = x[t] + s; });
+      {
+        // Lane r: sum_c m_c,r * (sums[2c] + sums[2c + 1]), one madd per sub-block.
+        __m256i minimums[NT];
+        static_for<NT>([&](auto t) __attribute__((always_inline)) { minimums[t] = _mm256_setzero_si256(); });
+        static_for<4>([&](auto pair) __attribute__((always_inline)) {
+          const __m256i bytes = broadcast16(sb + kRepackedQ4KMins + 16 * pair);
+          const __m256i even = spread_rows<0>(bytes), odd = spread_rows<1>(bytes);
+          static_for<NT>([&](auto t) __attribute__((always_inline)) {
+            const auto* sums = reinterpret_cast<const int8_t*>(xs[t]->sums + 4 * pair);
+            minimums[t] = _mm256_add_epi32(minimums[t], _mm256_madd_epi16(even, broadcast4(sums)));
+            minimums[t] = _mm256_add_epi32(minimums[t], _mm256_madd_epi16(odd, broadcast4(sums + 4)));
+          });
+        });
+        const __m256 dmin = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(sb + kRepackedQ4KDmin)));
+        static_for<NT>([&](auto t) __attribute__((always_inline)) {
+          acc[t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(minimums[t]), _mm256_mul_ps(dmin, _mm256_broadcast_ss(&xs[t]->d)), acc[t]);
+        });
+      }
+      __m256i lanes[NT];
+      static_for<NT>([&](auto t) __attribute__((always_inline)) { lanes[t] = _mm256_setzero_si256(); });
+      static_for<4>([&](auto h) __attribute__((always_inline)) {
+        const __m256i scales = broadcast16(sb + kRepackedQ4KScales + 16 * h);
+        q4_k_sub_block<NT, 0>(sb, h, scales, xs, lanes);
+        q4_k_sub_block<NT, 1>(sb, h, scales, xs, lanes);
+      });
+      const __m256 d = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(sb + kRepackedQ4KD)));
+      static_for<NT>([&](auto t) __attribute__((always_inline)) {
+        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lanes[t]), _mm256_mul_ps(d, _mm256_broadcast_ss(&xs[t]->d)), acc[t]);
+      });
+    }
+    for (int t = 0; t < NT; ++t) _mm256_storeu_ps(a.y + (t0 + t) * a.y_stride + g * kRepackRows, acc[t]);
+  }
+};
+
+// The 32-element block types.
+template <class W>
+struct TilesBlocks32 {
+  template <int NT, bool kPrefetch>
+  static void tile(const RepackedMatmulArgs& a, size_t g, size_t t0) { group_tile<W, NT, kPrefetch>(a, g, t0); }
+};
+
+template <class Tiles, int NT, bool kPrefetch = false>
 void groups_tile(const RepackedMatmulArgs& a, size_t g_begin, size_t g_end, size_t t0) {
-  for (size_t g = g_begin; g < g_end; ++g) group_tile<W, NT, kPrefetch>(a, g, t0);
+  for (size_t g = g_begin; g < g_end; ++g) Tiles::template tile<NT, kPrefetch>(a, g, t0);
 }
 
 // Tokens per tile when there are several: the weights of a block are loaded and unpacked once
@@ -149,23 +249,23 @@ constexpr int kTileTokens = 4;
 // stays in L2 (1 MiB here) while every token tile passes over it.
 constexpr size_t kRowBlockBytes = 1 << 18;
 
-template <class W>
+template <class Tiles>
 void matmul_impl(const RepackedMatmulArgs& a) {
   const size_t g_begin = a.row_begin / kRepackRows, g_end = a.row_end / kRepackRows;
   if (g_end <= g_begin || a.n_tokens == 0) return;
-  if (a.n_tokens == 1) return groups_tile<W, 1, true>(a, g_begin, g_end, 0);
+  if (a.n_tokens == 1) return groups_tile<Tiles, 1, true>(a, g_begin, g_end, 0);
   const size_t block_groups = a.group_bytes >= kRowBlockBytes ? 1 : kRowBlockBytes / a.group_bytes;
   for (size_t gb = g_begin; gb < g_end; gb += block_groups) {
     const size_t ge = g_end - gb < block_groups ? g_end : gb + block_groups;
     // Full tiles, then one tile of the remaining tokens; the first tile over the block prefetches.
     size_t t0 = 0;
     for (; t0 + kTileTokens <= a.n_tokens; t0 += kTileTokens)
-      t0 == 0 ? groups_tile<W, kTileTokens, true>(a, gb, ge, t0) : groups_tile<W, kTileTokens>(a, gb, ge, t0);
+      t0 == 0 ? groups_tile<Tiles, kTileTokens, true>(a, gb, ge, t0) : groups_tile<Tiles, kTileTokens>(a, gb, ge, t0);
     static_for<kTileTokens>([&](auto rest) {
       constexpr int kRest = decltype(rest)::value;
       if constexpr (kRest > 0)
         if (a.n_tokens - t0 == kRest)
-          t0 == 0 ? groups_tile<W, kRest, true>(a, gb, ge, t0) : groups_tile<W, kRest>(a, gb, ge, t0);
+          t0 == 0 ? groups_tile<Tiles, kRest, true>(a, gb, ge, t0) : groups_tile<Tiles, kRest>(a, gb, ge, t0);
     });
   }
 }
@@ -174,9 +274,10 @@ void matmul_impl(const RepackedMatmulArgs& a) {
 
 void matmul_repacked_int8_avx2(const RepackedMatmulArgs& a) {
   switch (a.type) {
-    case DType::Q4_0: return matmul_impl<RQ4_0>(a);
-    case DType::Q8_0: return matmul_impl<RQ8_0>(a);
-    case DType::IQ4_NL: return matmul_impl<RIQ4_NL>(a);
+    case DType::Q4_0: return matmul_impl<TilesBlocks32<RQ4_0>>(a);
+    case DType::Q8_0: return matmul_impl<TilesBlocks32<RQ8_0>>(a);
+    case DType::IQ4_NL: return matmul_impl<TilesBlocks32<RIQ4_NL>>(a);
+    case DType::Q4_K: return matmul_impl<TilesQ4_K>(a);
     default: throw_unsupported_weight_type(a.type);
   }
 }

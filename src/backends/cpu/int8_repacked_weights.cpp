@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -15,22 +16,57 @@ namespace jisu::cpu {
 
 bool can_repack(DType type, size_t rows, size_t cols) {
   const bool block32 = type == DType::Q4_0 || type == DType::Q8_0 || type == DType::IQ4_NL;
-  return block32 && rows > 0 && rows % kRepackRows == 0 && cols > 0 && cols % kQK == 0;
+  const size_t block = block32 ? kQK : type == DType::Q4_K ? kQK_K : 0;
+  return block != 0 && rows > 0 && rows % kRepackRows == 0 && cols > 0 && cols % block == 0;
 }
 
 size_t repacked_quant_bytes(DType type) { return kRepackRows * (traits(type).block_bytes - 2); }
 
 size_t repacked_group_bytes(DType type, size_t cols) {
+  if (type == DType::Q4_K) return (cols / kQK_K * kRepackedQ4KBytes + 63) / 64 * 64;
   const size_t blocks = cols / kQK;
   return (blocks * (repacked_quant_bytes(type) + 2 * kRepackRows) + 63) / 64 * 64;
 }
+
+namespace {
+
+// Group layouts of int8_repacked_weights.h: `row[r]` are the 8 source rows, `out` the group.
+void repack_group_blocks32(DType type, const uint8_t* const row[kRepackRows], size_t cols, uint8_t* out) {
+  const size_t blocks = cols / kQK, block_bytes = traits(type).block_bytes, quant_bytes = repacked_quant_bytes(type);
+  const size_t lane_bytes = block_bytes - 2;  // one row's quants of a block: 16 (4-bit) or 32 (Q8_0)
+  for (size_t b = 0; b < blocks; ++b) {
+    // Vector k, lane r <- bytes 4k..4k+3 of row r's quants.
+    for (size_t k = 0; k < lane_bytes / 4; ++k)
+      for (size_t r = 0; r < kRepackRows; ++r) std::memcpy(out + 32 * k + 4 * r, row[r] + b * block_bytes + 2 + 4 * k, 4);
+    out += quant_bytes;
+  }
+  for (size_t b = 0; b < blocks; ++b)
+    for (size_t r = 0; r < kRepackRows; ++r) std::memcpy(out + b * 2 * kRepackRows + 2 * r, row[r] + b * block_bytes, 2);
+}
+
+void repack_group_q4_k(const uint8_t* const row[kRepackRows], size_t cols, uint8_t* out) {
+  for (size_t s = 0; s < cols / kQK_K; ++s, out += kRepackedQ4KBytes) {
+    for (size_t r = 0; r < kRepackRows; ++r) {
+      const uint8_t* block = row[r] + s * sizeof(BlockQ4_K);
+      for (size_t v = 0; v < 32; ++v) std::memcpy(out + 32 * v + 4 * r, block + offsetof(BlockQ4_K, qs) + 4 * v, 4);
+      uint8_t scales_and_mins[16];
+      k4_unpack_scales(block + offsetof(BlockQ4_K, scales), scales_and_mins);
+      for (size_t c = 0; c < 8; ++c) {
+        out[kRepackedQ4KScales + 8 * c + r] = scales_and_mins[c];
+        out[kRepackedQ4KMins + 8 * c + r] = scales_and_mins[8 + c];
+      }
+      std::memcpy(out + kRepackedQ4KD + 2 * r, block + offsetof(BlockQ4_K, d), 2);
+      std::memcpy(out + kRepackedQ4KDmin + 2 * r, block + offsetof(BlockQ4_K, dmin), 2);
+    }
+  }
+}
+
+}  // namespace
 
 RepackedWeights::RepackedWeights(DType type, const void* w, size_t row_bytes, size_t rows, size_t cols) {
   if (!can_repack(type, rows, cols))
     throw Error("cannot repack a " + std::string(dtype_name(type)) + " matrix of " + std::to_string(rows) + " x " +
                 std::to_string(cols));
-  const size_t blocks = cols / kQK, block_bytes = traits(type).block_bytes, quant_bytes = repacked_quant_bytes(type);
-  const size_t lane_bytes = block_bytes - 2;  // one row's quants of a block: 16 (4-bit) or 32 (Q8_0)
   group_bytes_ = repacked_group_bytes(type, cols);
   bytes_ = rows / kRepackRows * group_bytes_;
   // mmap: page aligned (so 64-byte aligned) and zero filled (the padding), released by munmap.
@@ -39,21 +75,17 @@ RepackedWeights::RepackedWeights(DType type, const void* w, size_t row_bytes, si
   ::madvise(mapping, bytes_, MADV_HUGEPAGE);  // a hint: fewer TLB misses when streaming
   data_ = static_cast<uint8_t*>(mapping);
   const auto* src = static_cast<const uint8_t*>(w);
-  // Written in order (each output byte once, front to back); the 8 source rows are read
-  // block by block, 8 sequential streams.
+  // Written front to back, once per output byte; the 8 source rows are read block by block,
+  // 8 sequential streams.
   const auto repack_groups = [&](size_t g_begin, size_t g_end) {
     for (size_t g = g_begin; g < g_end; ++g) {
       const uint8_t* row[kRepackRows];
       for (size_t r = 0; r < kRepackRows; ++r) row[r] = src + (g * kRepackRows + r) * row_bytes;
       uint8_t* out = data_ + g * group_bytes_;
-      for (size_t b = 0; b < blocks; ++b) {
-        // Vector k, lane r <- bytes 4k..4k+3 of row r's quants.
-        for (size_t k = 0; k < lane_bytes / 4; ++k)
-          for (size_t r = 0; r < kRepackRows; ++r) std::memcpy(out + 32 * k + 4 * r, row[r] + b * block_bytes + 2 + 4 * k, 4);
-        out += quant_bytes;
-      }
-      for (size_t b = 0; b < blocks; ++b)
-        for (size_t r = 0; r < kRepackRows; ++r) std::memcpy(out + b * 2 * kRepackRows + 2 * r, row[r] + b * block_bytes, 2);
+      if (type == DType::Q4_K)
+        repack_group_q4_k(row, cols, out);
+      else
+        repack_group_blocks32(type, row, cols, out);
     }
   };
   // Large matrices are split over the cores: most of the time is page faults (reading the file,

@@ -1,7 +1,8 @@
 #pragma once
-// Weights of the 32-element block types (Q4_0, Q8_0, IQ4_NL) copied once at load into groups of
-// 8 interleaved rows, so that one 256-bit register holds 4 consecutive elements of each of 8
-// rows (lane r = row r) and the integer kernel computes 8 rows per instruction.
+// Weights copied once at load into groups of 8 interleaved rows, so that one 256-bit register
+// holds 4 consecutive elements of each of 8 rows (lane r = row r) and the integer kernel
+// computes 8 rows per instruction. Types: the 32-element blocks Q4_0, Q8_0, IQ4_NL and the
+// super-block Q4_K.
 //
 // Layout (all offsets from the start of the buffer, which is 64-byte aligned):
 //   group g (rows 8g..8g+7) starts at g * group_bytes (a multiple of 64) and holds
@@ -12,6 +13,17 @@
 //                      packed bytes: low nibbles are elements 4k..4k+3, high nibbles elements
 //                      16+4k..16+4k+3 (the GGUF nibble order kept within each byte).
 //     scales: then nb blocks of 16 bytes, the 8 rows' fp16 scales in row order.
+//   Q4_K (256-element super-blocks): group g holds nsb super-blocks of kRepackedQ4KBytes
+//     (1184, a multiple of 32), super-block s at s * 1184, each self-contained so that a
+//     pass streams one sequential range:
+//       [0, 1024)     32 vectors; vector 8h + k (h = 0..3, k = 0..7), lane r = bytes
+//                     32h + 4k .. 32h + 4k + 3 of row r's qs: low nibbles are elements
+//                     64h + 4k .. +3 (sub-block 2h), high nibbles 64h + 32 + 4k .. +3
+//                     (sub-block 2h + 1).
+//       [1024, 1088)  sub-block scales (6-bit), byte 8c + r = scale c of row r.
+//       [1088, 1152)  sub-block minimums (6-bit), byte 8c + r = min c of row r.
+//       [1152, 1168)  the 8 rows' fp16 d; [1168, 1184) their fp16 dmin.
+//     Against the 8 x 144 bytes of the original rows this reads 2.8 % more per pass.
 // Only whole groups are repacked: a matrix whose row count is not a multiple of 8 keeps the
 // row-major kernel (can_repack is false).
 #include <cstddef>
@@ -23,11 +35,14 @@
 namespace jisu::cpu {
 
 inline constexpr size_t kRepackRows = 8;
+inline constexpr size_t kRepackedQ4KBytes = 1184;
+inline constexpr size_t kRepackedQ4KScales = 1024, kRepackedQ4KMins = 1088, kRepackedQ4KD = 1152, kRepackedQ4KDmin = 1168;
 
-// True for Q4_0 / Q8_0 / IQ4_NL matrices with rows % 8 == 0 and whole 32-element blocks.
+// True for Q4_0 / Q8_0 / IQ4_NL matrices with rows % 8 == 0 and whole 32-element blocks, and
+// for Q4_K matrices with rows % 8 == 0 and whole 256-element super-blocks.
 bool can_repack(DType type, size_t rows, size_t cols);
 
-// Bytes of the quants of one 32-column block of a group (8 rows).
+// Bytes of the quants of one 32-column block of a group (8 rows); 32-element types only.
 size_t repacked_quant_bytes(DType type);
 // Bytes of one group of 8 rows of `cols` columns, padded to 64.
 size_t repacked_group_bytes(DType type, size_t cols);
