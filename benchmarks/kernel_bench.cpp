@@ -3,7 +3,8 @@
 // integer dot-product path (activation quantization included), plus activation quantization
 // and attention. Reports GB/s of weights read and GFLOP/s (2 flops per weight per token).
 // One thread; the matrices (4096 x 2048) fit the last-level cache, so this measures kernel
-// throughput, not DRAM bandwidth (`jisu bench` measures the model against the roofline).
+// throughput, not DRAM bandwidth (`jisu bench` measures the model against the roofline), except
+// matmul_repacked_from_dram (16 times the rows).
 #include <benchmark/benchmark.h>
 
 #include <cstring>
@@ -64,11 +65,11 @@ std::vector<uint8_t> random_matrix(DType type) {
   return data;
 }
 
-void set_counters(benchmark::State& state, DType type, size_t tokens) {
+void set_counters(benchmark::State& state, DType type, size_t tokens, size_t rows = kRows) {
   const double iterations = static_cast<double>(state.iterations());
-  state.counters["GB/s"] = benchmark::Counter(iterations * double(kRows * row_bytes(type, kCols)), benchmark::Counter::kIsRate,
+  state.counters["GB/s"] = benchmark::Counter(iterations * double(rows * row_bytes(type, kCols)), benchmark::Counter::kIsRate,
                                               benchmark::Counter::kIs1000);
-  state.counters["GFLOP/s"] = benchmark::Counter(iterations * 2.0 * double(kRows * kCols * tokens) / 1e9,
+  state.counters["GFLOP/s"] = benchmark::Counter(iterations * 2.0 * double(rows * kCols * tokens) / 1e9,
                                                  benchmark::Counter::kIsRate);
 }
 
@@ -90,14 +91,15 @@ void quantize_row(const float* x, size_t n, cpu::ActivationSuperBlock* out) { cp
 // Integer paths: quantizes the activations (32-element blocks or 256-element super-blocks, as
 // xq holds) each iteration, then runs `multiply` on them.
 template <class Block, class Multiply>
-void int8_loop(benchmark::State& state, DType type, size_t tokens, std::vector<Block>& xq, Multiply multiply) {
+void int8_loop(benchmark::State& state, DType type, size_t tokens, std::vector<Block>& xq, Multiply multiply,
+               size_t rows = kRows) {
   constexpr size_t kElements = sizeof(Block::qs);
   const std::vector<float> x = random_floats(tokens * kCols, 3);
   for (auto _ : state) {
     for (size_t t = 0; t < tokens; ++t) quantize_row(x.data() + t * kCols, kCols, xq.data() + t * kCols / kElements);
     multiply();
   }
-  set_counters(state, type, tokens);
+  set_counters(state, type, tokens, rows);
 }
 
 void matmul_int8(benchmark::State& state, DType type, size_t tokens) {
@@ -113,26 +115,28 @@ void matmul_int8(benchmark::State& state, DType type, size_t tokens) {
 }
 
 // The same product on weights repacked into groups of 8 interleaved rows (repacking untimed).
-void matmul_repacked(benchmark::State& state, DType type, size_t tokens) {
-  const std::vector<uint8_t> w = random_matrix(type);
-  const cpu::RepackedWeights packed(type, w.data(), row_bytes(type, kCols), kRows, kCols);
-  std::vector<float> y(tokens * kRows);
+// With copies > 1 the matrix is that many copies of the 4096 rows stacked: 16 copies (72 MiB of
+// Q4_0) stream from DRAM, which shows how well a tile of several tokens overlaps the weight
+// stream with its arithmetic (ideally the slower of the two, not their sum).
+void matmul_repacked(benchmark::State& state, DType type, size_t tokens, size_t copies) {
+  const std::vector<uint8_t> one = random_matrix(type);
+  std::vector<uint8_t> w(one.size() * copies);
+  for (size_t c = 0; c < copies; ++c) std::memcpy(w.data() + c * one.size(), one.data(), one.size());
+  const size_t rows = kRows * copies;
+  const cpu::RepackedWeights packed(type, w.data(), row_bytes(type, kCols), rows, kCols);
+  std::vector<float> y(tokens * rows);
+  const auto multiply = [&](const void* xq, size_t xq_stride_bytes) {
+    return [&packed, &y, type, tokens, rows, xq, xq_stride_bytes] {
+      cpu::matmul_repacked_int8({type, packed.data(), packed.group_bytes(), kCols, xq, xq_stride_bytes, tokens, y.data(), rows, 0, rows});
+      benchmark::DoNotOptimize(y.data());
+    };
+  };
   if (cpu::takes_int8_super_blocks(type)) {
     std::vector<cpu::ActivationSuperBlock> xq(tokens * kCols / cpu::kActivationSuperBlockElements);
-    const cpu::RepackedMatmulArgs args{type, packed.data(), packed.group_bytes(), kCols, xq.data(),
-                                       cpu::int8_super_block_row_bytes(kCols), tokens, y.data(), kRows, 0, kRows};
-    return int8_loop(state, type, tokens, xq, [&] {
-      cpu::matmul_repacked_int8(args);
-      benchmark::DoNotOptimize(y.data());
-    });
+    return int8_loop(state, type, tokens, xq, multiply(xq.data(), cpu::int8_super_block_row_bytes(kCols)), rows);
   }
   std::vector<cpu::ActivationBlock> xq(tokens * kCols / cpu::kActivationBlockElements);
-  const cpu::RepackedMatmulArgs args{type, packed.data(), packed.group_bytes(), kCols, xq.data(),
-                                     cpu::int8_activation_row_bytes(kCols), tokens, y.data(), kRows, 0, kRows};
-  int8_loop(state, type, tokens, xq, [&] {
-    cpu::matmul_repacked_int8(args);
-    benchmark::DoNotOptimize(y.data());
-  });
+  int8_loop(state, type, tokens, xq, multiply(xq.data(), cpu::int8_activation_row_bytes(kCols)), rows);
 }
 
 // The K-quants' super-block integer path (activations quantized per 256).
@@ -198,9 +202,14 @@ int main(int argc, char** argv) {
       if (cpu::takes_int8_super_blocks(type))
         benchmark::RegisterBenchmark(("matmul_int8_super_blocks/" + suffix).c_str(), matmul_int8_super_blocks, type, tokens);
       if (cpu::can_repack(type, kRows, kCols))
-        benchmark::RegisterBenchmark(("matmul_repacked/" + suffix).c_str(), matmul_repacked, type, tokens);
+        benchmark::RegisterBenchmark(("matmul_repacked/" + suffix).c_str(), matmul_repacked, type, tokens, size_t(1));
     }
   }
+  for (DType type : {DType::Q4_0, DType::Q4_K})
+    for (size_t tokens : {size_t(1), size_t(4), size_t(8)})
+      benchmark::RegisterBenchmark(("matmul_repacked_from_dram/" + std::string(dtype_name(type)) + "/tokens:" +
+                                    std::to_string(tokens) + "/" + isa).c_str(),
+                                   matmul_repacked, type, tokens, size_t(16));
   benchmark::RegisterBenchmark(("quantize_activations/2048/" + isa).c_str(), quantize);
   benchmark::RegisterBenchmark(("attention_8_heads_one_at_a_time/" + isa).c_str(), attention, false)->Arg(128)->Arg(1024);
   benchmark::RegisterBenchmark(("attention_8_heads_grouped/" + isa).c_str(), attention, true)->Arg(128)->Arg(1024);

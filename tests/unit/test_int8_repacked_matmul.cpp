@@ -68,7 +68,8 @@ TEST(Int8Repacked, OnlyWholeGroupsOf32ElementTypesRepack) {
   EXPECT_TRUE(can_repack(DType::Q4_K, 8, 256));
   EXPECT_FALSE(can_repack(DType::Q4_K, 8, 128));  // whole super-blocks only
   EXPECT_FALSE(can_repack(DType::Q4_K, 4, 256));
-  EXPECT_FALSE(can_repack(DType::Q6_K, 8, 256));
+  EXPECT_TRUE(can_repack(DType::Q6_K, 8, 256));
+  EXPECT_FALSE(can_repack(DType::Q5_K, 8, 256));
   std::vector<uint8_t> w(12 * 18);
   EXPECT_THROW(RepackedWeights(DType::Q4_0, w.data(), 18, 12, 32), Error);
   EXPECT_EQ(repacked_group_bytes(DType::Q8_0, 2048) % 64, 0u);
@@ -186,20 +187,21 @@ TEST(Int8Repacked, ExtremeValuesDoNotSaturate) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Q4_K: super-block activations.
+// Q4_K and Q6_K: super-block activations.
 
-std::vector<float> run_q4_k(RepackedFn fn, const RepackedWeights& w, size_t rows, size_t n,
+const DType kSuperBlockRepackTypes[] = {DType::Q4_K, DType::Q6_K};
+
+std::vector<float> run_super_blocks(RepackedFn fn, DType type, const RepackedWeights& w, size_t rows, size_t n,
                             const std::vector<ActivationSuperBlock>& xq, size_t tokens, size_t row_begin, size_t row_end) {
   std::vector<float> y(tokens * rows, -1.0f);
-  fn({DType::Q4_K, w.data(), w.group_bytes(), n, xq.data(), int8_super_block_row_bytes(n), tokens, y.data(), rows, row_begin,
-      row_end});
+  fn({type, w.data(), w.group_bytes(), n, xq.data(), int8_super_block_row_bytes(n), tokens, y.data(), rows, row_begin, row_end});
   return y;
 }
 
-std::vector<float> run_q4_k_row_major(const std::vector<uint8_t>& w, size_t rows, size_t n,
-                                      const std::vector<ActivationSuperBlock>& xq, size_t tokens) {
+std::vector<float> run_super_blocks_row_major(DType type, const std::vector<uint8_t>& w, size_t rows, size_t n,
+                                              const std::vector<ActivationSuperBlock>& xq, size_t tokens) {
   std::vector<float> y(tokens * rows, -1.0f);
-  matmul_rows_int8_super_blocks_scalar({DType::Q4_K, w.data(), row_bytes(DType::Q4_K, n), n,
+  matmul_rows_int8_super_blocks_scalar({type, w.data(), row_bytes(type, n), n,
                                         reinterpret_cast<const ActivationBlock*>(xq.data()), int8_super_block_row_bytes(n),
                                         tokens, y.data(), rows, 0, rows});
   return y;
@@ -208,46 +210,52 @@ std::vector<float> run_q4_k_row_major(const std::vector<uint8_t>& w, size_t rows
 // The repacked reference reads the repacked layout (so checks the repacking): it agrees with
 // the float math of the dequantized values, and with the row-major super-block reference up to
 // float order (two fma per super-block against 8 lanes per super-block reduced at the end).
-TEST(Int8RepackedQ4K, ScalarMatchesFloatMathAndRowMajorReference) {
+TEST(Int8RepackedSuperBlocks, ScalarMatchesFloatMathAndRowMajorReference) {
   std::mt19937 rng(21);
-  for (size_t n : {256, 512, 2048}) {
-    const size_t rows = 16, tokens = 3;
-    const auto w = random_weights(DType::Q4_K, rows, n, rng);
-    const RepackedWeights packed(DType::Q4_K, w.data(), row_bytes(DType::Q4_K, n), rows, n);
-    const auto xq = quantize_super_blocks(random_activations(tokens * n, rng), n, tokens, false);
-    const auto expected = run_q4_k_row_major(w, rows, n, xq, tokens);
-    const auto got = run_q4_k(matmul_repacked_int8_scalar, packed, rows, n, xq, tokens, 0, rows);
-    for (size_t t = 0; t < tokens; ++t)
-      for (size_t r = 0; r < rows; ++r) {
-        const Exact e = exact_product(DType::Q4_K, w, r, n, xq.data() + t * n / 256);
-        EXPECT_NEAR(got[t * rows + r], e.value, 1e-5 * e.magnitude + 1e-30) << "n=" << n << " t=" << t << " r=" << r;
-        EXPECT_NEAR(got[t * rows + r], expected[t * rows + r], 2e-6 * e.magnitude + 1e-30) << "n=" << n;
-      }
+  for (DType type : kSuperBlockRepackTypes) {
+    for (size_t n : {256, 512, 2048}) {
+      const size_t rows = 16, tokens = 3;
+      const auto w = random_weights(type, rows, n, rng);
+      const RepackedWeights packed(type, w.data(), row_bytes(type, n), rows, n);
+      const auto xq = quantize_super_blocks(random_activations(tokens * n, rng), n, tokens, false);
+      const auto expected = run_super_blocks_row_major(type, w, rows, n, xq, tokens);
+      const auto got = run_super_blocks(matmul_repacked_int8_scalar, type, packed, rows, n, xq, tokens, 0, rows);
+      for (size_t t = 0; t < tokens; ++t)
+        for (size_t r = 0; r < rows; ++r) {
+          const Exact e = exact_product(type, w, r, n, xq.data() + t * n / 256);
+          EXPECT_NEAR(got[t * rows + r], e.value, 1e-5 * e.magnitude + 1e-30)
+              << dtype_name(type) << " n=" << n << " t=" << t << " r=" << r;
+          EXPECT_NEAR(got[t * rows + r], expected[t * rows + r], 2e-6 * e.magnitude + 1e-30) << dtype_name(type) << " n=" << n;
+        }
+    }
   }
 }
 
-TEST(Int8RepackedQ4K, Avx2MatchesScalarBitForBitForEveryTileShape) {
+TEST(Int8RepackedSuperBlocks, Avx2MatchesScalarBitForBitForEveryTileShape) {
   if (!has_avx2()) GTEST_SKIP() << "no AVX2";
   std::mt19937 rng(22);
-  for (size_t n : {256, 2048}) {
-    // 232 groups of 2048 columns (about 275 KiB) span more than one 256 KiB block of the kernel.
-    const size_t rows = n == 2048 ? 232 : 24;
-    const auto w = random_weights(DType::Q4_K, rows, n, rng);
-    const RepackedWeights packed(DType::Q4_K, w.data(), row_bytes(DType::Q4_K, n), rows, n);
-    for (size_t tokens : {1, 2, 3, 4, 5, 7, 8, 9}) {
-      const auto xq = quantize_super_blocks(random_activations(tokens * n, rng), n, tokens, true);
-      SCOPED_TRACE("n=" + std::to_string(n));
-      const auto got = expect_simd_equals_reference(
-          [&](bool simd, size_t begin, size_t end) {
-            return run_q4_k(simd ? matmul_repacked_int8_avx2 : matmul_repacked_int8_scalar, packed, rows, n, xq, tokens, begin, end);
-          },
-          tokens, rows, 8, 16);
-      if (HasFailure()) return;
-      for (size_t t = 0; t < tokens; ++t) {
-        const std::vector<ActivationSuperBlock> one(xq.begin() + static_cast<long>(t * n / 256),
-                                                    xq.begin() + static_cast<long>((t + 1) * n / 256));
-        const auto single = run_q4_k(matmul_repacked_int8_avx2, packed, rows, n, one, 1, 0, rows);
-        ASSERT_EQ(std::memcmp(single.data(), got.data() + t * rows, rows * sizeof(float)), 0) << t;
+  for (DType type : kSuperBlockRepackTypes) {
+    for (size_t n : {256, 2048}) {
+      // Groups of 2048 columns: 232 rows are more than one 256 KiB block of the kernel.
+      const size_t rows = n == 2048 ? 232 : 24;
+      const auto w = random_weights(type, rows, n, rng);
+      const RepackedWeights packed(type, w.data(), row_bytes(type, n), rows, n);
+      for (size_t tokens : {1, 2, 3, 4, 5, 7, 8, 9}) {
+        const auto xq = quantize_super_blocks(random_activations(tokens * n, rng), n, tokens, true);
+        SCOPED_TRACE(std::string(dtype_name(type)) + " n=" + std::to_string(n));
+        const auto got = expect_simd_equals_reference(
+            [&](bool simd, size_t begin, size_t end) {
+              return run_super_blocks(simd ? matmul_repacked_int8_avx2 : matmul_repacked_int8_scalar, type, packed, rows, n, xq,
+                                      tokens, begin, end);
+            },
+            tokens, rows, 8, 16);
+        if (HasFailure()) return;
+        for (size_t t = 0; t < tokens; ++t) {
+          const std::vector<ActivationSuperBlock> one(xq.begin() + static_cast<long>(t * n / 256),
+                                                      xq.begin() + static_cast<long>((t + 1) * n / 256));
+          const auto single = run_super_blocks(matmul_repacked_int8_avx2, type, packed, rows, n, one, 1, 0, rows);
+          ASSERT_EQ(std::memcmp(single.data(), got.data() + t * rows, rows * sizeof(float)), 0) << t;
+        }
       }
     }
   }
@@ -255,7 +263,38 @@ TEST(Int8RepackedQ4K, Avx2MatchesScalarBitForBitForEveryTileShape) {
 
 // The int16 and int32 bounds: every nibble 15, every scale and minimum 63 against activations
 // of +-127 (pair sums of 3810, eight per sub-block in int16).
-TEST(Int8RepackedQ4K, ExtremeValuesDoNotSaturate) {
+// Activations of +-127 (three of every four positive): a 16-element sub-block sums to 1016.
+std::vector<ActivationSuperBlock> extreme_activations(size_t n) {
+  std::vector<ActivationSuperBlock> xq(n / 256);
+  for (auto& x : xq) {
+    x.d = 1.0f;
+    for (int j = 0; j < 256; ++j) x.qs[j] = j % 4 == 3 ? -127 : 127;
+    for (int k = 0; k < 16; ++k) {
+      x.sums[k] = 0;
+      for (int j = 0; j < 16; ++j) x.sums[k] = static_cast<int16_t>(x.sums[k] + x.qs[16 * k + j]);
+    }
+  }
+  return xq;
+}
+
+// Checks the scalar and AVX2 (1 and 4 tokens) results of rows x n against the exact values
+// expected(r), on the extreme activations.
+template <class Expected>
+void expect_extreme_results(DType type, const std::vector<uint8_t>& w, size_t rows, size_t n, Expected expected) {
+  const auto xq = extreme_activations(n);
+  const RepackedWeights packed(type, w.data(), row_bytes(type, n), rows, n);
+  const auto scalar = run_super_blocks(matmul_repacked_int8_scalar, type, packed, rows, n, xq, 1, 0, rows);
+  for (size_t r = 0; r < rows; ++r) EXPECT_EQ(scalar[r], expected(r)) << dtype_name(type) << " " << r;
+  if (!has_avx2()) return;
+  for (size_t tokens : {1, 4}) {
+    std::vector<ActivationSuperBlock> batch;
+    for (size_t t = 0; t < tokens; ++t) batch.insert(batch.end(), xq.begin(), xq.end());
+    const auto simd = run_super_blocks(matmul_repacked_int8_avx2, type, packed, rows, n, batch, tokens, 0, rows);
+    for (size_t r = 0; r < rows; ++r) EXPECT_EQ(simd[(tokens - 1) * rows + r], expected(r)) << dtype_name(type) << " " << r;
+  }
+}
+
+TEST(Int8RepackedSuperBlocks, Q4KExtremeValuesDoNotSaturate) {
   const size_t rows = 8, n = 512;
   std::vector<uint8_t> w(rows * row_bytes(DType::Q4_K, n));
   for (size_t b = 0; b < w.size() / sizeof(BlockQ4_K); ++b) {
@@ -266,29 +305,28 @@ TEST(Int8RepackedQ4K, ExtremeValuesDoNotSaturate) {
     std::memset(block + offsetof(BlockQ4_K, scales), 0xff, kKScaleSize);  // every 6-bit scale and min 63
     std::memset(block + offsetof(BlockQ4_K, qs), 0xff, kQK_K / 2);
   }
-  std::vector<ActivationSuperBlock> xq(n / 256);
-  for (auto& x : xq) {
-    x.d = 1.0f;
-    for (int j = 0; j < 256; ++j) x.qs[j] = j % 4 == 3 ? -127 : 127;
-    for (int k = 0; k < 16; ++k) {
-      x.sums[k] = 0;
-      for (int j = 0; j < 16; ++j) x.sums[k] = static_cast<int16_t>(x.sums[k] + x.qs[16 * k + j]);
-    }
-  }
-  const RepackedWeights packed(DType::Q4_K, w.data(), row_bytes(DType::Q4_K, n), rows, n);
   // A sub-block's activations sum to 8 * 254 = 2032. Per super-block: isum = 8 * 63 * 15 * 2032
   // = 15361920 (sub-blocks of 15 * 2032 = 30480 in int16), msum = 8 * 63 * 2032 = 1024128; every
   // step is exact in float.
-  const float expected = 2 * (15361920.0f - 0.5f * 1024128.0f);
-  const auto scalar = run_q4_k(matmul_repacked_int8_scalar, packed, rows, n, xq, 1, 0, rows);
-  for (size_t r = 0; r < rows; ++r) EXPECT_EQ(scalar[r], expected) << r;
-  if (!has_avx2()) return;
-  for (size_t tokens : {1, 4}) {
-    std::vector<ActivationSuperBlock> batch;
-    for (size_t t = 0; t < tokens; ++t) batch.insert(batch.end(), xq.begin(), xq.end());
-    const auto simd = run_q4_k(matmul_repacked_int8_avx2, packed, rows, n, batch, tokens, 0, rows);
-    for (size_t r = 0; r < rows; ++r) EXPECT_EQ(simd[(tokens - 1) * rows + r], expected) << r;
+  expect_extreme_results(DType::Q4_K, w, rows, n, [](size_t) { return 2 * (15361920.0f - 0.5f * 1024128.0f); });
+}
+
+// Q6_K: every quant 63 (w = 31) and the scales at both int8 extremes, alternating per row: a
+// pair of maddubs steps is 2 * 16002 in int16.
+TEST(Int8RepackedSuperBlocks, Q6KExtremeValuesDoNotSaturate) {
+  const size_t rows = 8, n = 512;
+  std::vector<uint8_t> w(rows * row_bytes(DType::Q6_K, n));
+  for (size_t b = 0; b < w.size() / sizeof(BlockQ6_K); ++b) {
+    uint8_t* block = w.data() + b * sizeof(BlockQ6_K);
+    std::memset(block + offsetof(BlockQ6_K, ql), 0xff, sizeof(BlockQ6_K::ql) + sizeof(BlockQ6_K::qh));
+    const bool negative = (b / (n / 256)) % 2 == 0;  // by row
+    std::memset(block + offsetof(BlockQ6_K, scales), negative ? 0x80 : 0x7f, sizeof(BlockQ6_K::scales));
+    const uint16_t one = fp32_to_fp16(1.0f);
+    std::memcpy(block + offsetof(BlockQ6_K, d), &one, 2);
   }
+  // Per sub-block: 31 * 1016 = 31496 (as 63 * 1016 - 32 * 1016); per super-block 16 * scale *
+  // 31496; two super-blocks. Exact in float.
+  expect_extreme_results(DType::Q6_K, w, rows, n, [](size_t r) { return 2.0f * 16 * (r % 2 == 0 ? -128 : 127) * 31496; });
 }
 
 TEST(Int8Repacked, DispatcherChecksArguments) {

@@ -14,6 +14,10 @@
 //   msum_s = sum_c m_c * (x.sums[2c] + x.sums[2c + 1])    (exact in int32)
 //   acc    = fma(-float(msum_s), dmin_s * x.d, acc)
 //   acc    = fma(float(isum_s), d_s * x.d, acc)          for s = 0, 1, ... in order
+// Q6_K (super-block activations too), with u = w + 32 the unsigned 6-bit quants and s_q the
+// int8 scale of sub-block q (elements 16q .. 16q + 15):
+//   isum_s = sum_q s_q * (sum_{j in q} u_j * x.qs_j - 32 * x.sums[q])   (exact in int32)
+//   acc    = fma(float(isum_s), d_s * x.d, acc)
 // The AVX2 kernels reproduce it bit for bit for every tile shape and token count, so a token's
 // value never depends on the batch, the tile or the row slice. It differs from the row-major
 // int8 path (matmul_rows_int8) only by float summation order.
@@ -28,7 +32,7 @@ struct RepackedMatmulArgs {
   const uint8_t* w;    // RepackedWeights::data() of the whole matrix
   size_t group_bytes;  // RepackedWeights::group_bytes()
   size_t n;            // row length in elements (a multiple of 32)
-  const void* xq;  // ActivationBlock rows, or ActivationSuperBlock rows for Q4_K
+  const void* xq;  // ActivationBlock rows, or ActivationSuperBlock rows for Q4_K and Q6_K
   size_t xq_stride_bytes;
   size_t n_tokens;
   float* y;  // y[t * y_stride + r]

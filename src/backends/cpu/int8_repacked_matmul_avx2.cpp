@@ -158,38 +158,65 @@ JISU_AI __m256i broadcast16(const uint8_t* p) {
   return _mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(p)));
 }
 
-// Sub-block 2h + kHigh of the super-block at sb for NT tokens, added to lanes[t].
-template <int NT, int kHigh>
-JISU_AI void q4_k_sub_block(const uint8_t* sb, int h, __m256i scales, const ActivationSuperBlock* const* xs, __m256i* lanes) {
-  const __m256i mask = _mm256_set1_epi8(15);
+// kSteps maddubs steps of the unsigned weights weights(k) (k = 0 .. kSteps - 1) against each
+// token's 4 activation bytes at activations[t] + 4k, summed in int16 (the caller bounds kSteps
+// so that the sum cannot saturate), then ONE madd with the row lanes' int16 scale pairs added
+// to lanes[t].
+template <int NT, int kSteps, class Weights>
+JISU_AI void scaled_steps(Weights weights, const int8_t* const* activations, __m256i scale, __m256i* lanes) {
   __m256i acc[NT];
-  static_for<8>([&](auto k) __attribute__((always_inline)) {
-    const __m256i v = load_aligned(sb + 256 * h + 32 * k);
-    const __m256i u = _mm256_and_si256(kHigh ? _mm256_srli_epi16(v, 4) : v, mask);
+  static_for<kSteps>([&](auto k) __attribute__((always_inline)) {
+    const __m256i u = weights(k);
     static_for<NT>([&](auto t) __attribute__((always_inline)) {
-      const __m256i p = _mm256_maddubs_epi16(u, broadcast4(xs[t]->qs + 64 * h + 32 * kHigh + 4 * k));
+      const __m256i p = _mm256_maddubs_epi16(u, broadcast4(activations[t] + 4 * k));
       acc[t] = k == 0 ? p : _mm256_add_epi16(acc[t], p);
       pin(acc[t]);
     });
   });
-  const __m256i scale = spread_rows<kHigh>(scales);
   static_for<NT>([&](auto t) __attribute__((always_inline)) {
     lanes[t] = _mm256_add_epi32(lanes[t], _mm256_madd_epi16(acc[t], scale));
     pin(lanes[t]);
   });
 }
 
+// The activation pointers of NT tokens' super-block s, each advanced by `offset` bytes of qs.
+template <int NT>
+JISU_AI void super_block_activations(const ActivationSuperBlock* const* xs, size_t offset, const int8_t** out) {
+  static_for<NT>([&](auto t) __attribute__((always_inline)) { out[t] = xs[t]->qs + offset; });
+}
+
+// Sub-block 2h + kHigh of the super-block at sb for NT tokens, added to lanes[t].
+template <int NT, int kHigh>
+JISU_AI void q4_k_sub_block(const uint8_t* sb, int h, __m256i scales, const ActivationSuperBlock* const* xs, __m256i* lanes) {
+  const int8_t* activations[NT];
+  super_block_activations<NT>(xs, 64 * h + 32 * kHigh, activations);
+  const auto weights = [&](auto k) __attribute__((always_inline)) {
+    const __m256i v = load_aligned(sb + 256 * h + 32 * k);
+    return _mm256_and_si256(kHigh ? _mm256_srli_epi16(v, 4) : v, _mm256_set1_epi8(15));
+  };
+  scaled_steps<NT, 8>(weights, activations, spread_rows<kHigh>(scales), lanes);
+}
+
+// Pointers to NT tokens' activation rows from token t0, and float accumulators set to zero:
+// the start of every super-block tile.
+template <int NT>
+JISU_AI void start_super_block_tile(const RepackedMatmulArgs& a, size_t t0, const ActivationSuperBlock** x, __m256* acc) {
+  for (int t = 0; t < NT; ++t) {
+    x[t] = reinterpret_cast<const ActivationSuperBlock*>(static_cast<const uint8_t*>(a.xq) + (t0 + t) * a.xq_stride_bytes);
+    acc[t] = _mm256_setzero_ps();
+  }
+}
+
 struct TilesQ4_K {
   static constexpr size_t kElements = kActivationSuperBlockElements;
+  // More than 4 tokens in one tile spill its 3 accumulators per token (measured slower).
+  static constexpr int kSinglePassTokens = 4;
   template <int NT, bool kPrefetch>
   static void tile(const RepackedMatmulArgs& a, size_t g, size_t t0) {
     const uint8_t* group = a.w + g * a.group_bytes;
     const ActivationSuperBlock* x[NT];
     __m256 acc[NT];
-    for (int t = 0; t < NT; ++t) {
-      x[t] = reinterpret_cast<const ActivationSuperBlock*>(static_cast<const uint8_t*>(a.xq) + (t0 + t) * a.xq_stride_bytes);
-      acc[t] = _mm256_setzero_ps();
-    }
+    start_super_block_tile<NT>(a, t0, x, acc);
     for (size_t s = 0; s < a.n / kElements; ++s) {
       const uint8_t* sb = group + s * kRepackedQ4KBytes;
       if constexpr (kPrefetch)
@@ -230,9 +257,96 @@ struct TilesQ4_K {
   }
 };
 
+// Q6_K (layout in int8_repacked_weights.h): unsigned 6-bit quants u = w + 32. A maddubs pair
+// is at most 2 * 63 * 127 = 16002, so two steps (8 elements) share an int16 before one madd
+// with the signed scale of their 16-element sub-block; the +32 offset comes off once per
+// super-block: lanes -= 32 * sum_q s_q * x.sums[q] (bounds: |lanes| <= 16 * 128 * (64008 +
+// 32 * 2032) < 2^28).
+
+// As spread_rows, for the signed scales: lane r gets (b[8 * kOdd + r], b[8 * kOdd + r]), or with
+// kPairs (b[r], b[8 + r]), each byte sign-extended to int16 (placed in the high byte, then an
+// arithmetic shift).
+template <int kOdd, bool kPairs = false>
+JISU_AI __m256i spread_rows_signed(__m256i bytes) {
+  constexpr char o = 8 * kOdd, p = kPairs ? 8 : 0, z = -1;
+  const __m256i pattern =
+      _mm256_setr_epi8(z, o, z, o + p, z, o + 1, z, o + 1 + p, z, o + 2, z, o + 2 + p, z, o + 3, z, o + 3 + p,  //
+                       z, o + 4, z, o + 4 + p, z, o + 5, z, o + 5 + p, z, o + 6, z, o + 6 + p, z, o + 7, z, o + 7 + p);
+  return _mm256_srai_epi16(_mm256_shuffle_epi8(bytes, pattern), 8);
+}
+
+// Chunk C = 4h + c (elements 128h + 32c .. +31) of the super-block at sb for NT tokens: four
+// pairs of steps, each pair one madd with the scale of its 16-element sub-block.
+template <int NT, int C>
+JISU_AI void q6_k_chunk(const uint8_t* sb, const ActivationSuperBlock* const* xs, __m256i* lanes) {
+  constexpr int h = C / 4, c = C % 4;
+  const __m256i scales = broadcast16(sb + kRepackedQ6KScales + 16 * (4 * h + c));
+  static_for<4>([&](auto pair) __attribute__((always_inline)) {
+    constexpr int k0 = 2 * decltype(pair)::value;  // elements 4k0 .. 4k0 + 7 of the chunk
+    const int8_t* activations[NT];
+    super_block_activations<NT>(xs, 32 * C + 4 * k0, activations);
+    const auto weights = [&](auto step) __attribute__((always_inline)) {
+      constexpr int k = k0 + decltype(step)::value;
+      const __m256i ql = load_aligned(sb + 32 * (16 * h + 8 * (c % 2) + k));
+      const __m256i qh = load_aligned(sb + kRepackedQ6KHigh + 32 * (8 * h + k));
+      const __m256i low = _mm256_and_si256(c < 2 ? ql : _mm256_srli_epi16(ql, 4), _mm256_set1_epi8(15));
+      __m256i high;
+      if constexpr (c < 2) high = _mm256_slli_epi16(qh, 4 - 2 * c);
+      else if constexpr (c == 2) high = qh;
+      else high = _mm256_srli_epi16(qh, 2);
+      return _mm256_or_si256(low, _mm256_and_si256(high, _mm256_set1_epi8(0x30)));
+    };
+    scaled_steps<NT, 2>(weights, activations, spread_rows_signed<(k0 >= 4)>(scales), lanes);
+  });
+}
+
+struct TilesQ6_K {
+  static constexpr size_t kElements = kActivationSuperBlockElements;
+  static constexpr int kSinglePassTokens = 4;
+  template <int NT, bool kPrefetch>
+  static void tile(const RepackedMatmulArgs& a, size_t g, size_t t0) {
+    const size_t super_blocks = a.n / kElements;
+    const uint8_t* group = a.w + g * a.group_bytes;
+    const uint8_t* scales_d = group + super_blocks * kRepackedQ6KBytes;
+    const ActivationSuperBlock* x[NT];
+    __m256 acc[NT];
+    start_super_block_tile<NT>(a, t0, x, acc);
+    for (size_t s = 0; s < super_blocks; ++s) {
+      const uint8_t* sb = group + s * kRepackedQ6KBytes;
+      if constexpr (kPrefetch) {
+        for (size_t offset = 0; offset < kRepackedQ6KBytes; offset += 64) prefetch(sb + offset);
+        if (s % 4 == 0) prefetch(scales_d + s * 2 * kRepackRows);
+      }
+      const ActivationSuperBlock* xs[NT];
+      static_for<NT>([&](auto t) __attribute__((always_inline)) { xs[t] = x[t] + s; });
+      __m256i lanes[NT];
+      static_for<NT>([&](auto t) __attribute__((always_inline)) { lanes[t] = _mm256_setzero_si256(); });
+      static_for<8>([&](auto chunk) __attribute__((always_inline)) { q6_k_chunk<NT, decltype(chunk)::value>(sb, xs, lanes); });
+      // The offset: lane r -= 32 * sum_q s_q,r * sums[q], one madd per pair of sub-blocks.
+      __m256i offset[NT];
+      static_for<NT>([&](auto t) __attribute__((always_inline)) { offset[t] = _mm256_setzero_si256(); });
+      static_for<8>([&](auto pair) __attribute__((always_inline)) {
+        const __m256i scale_pairs = spread_rows_signed<0, true>(broadcast16(sb + kRepackedQ6KScales + 16 * pair));
+        static_for<NT>([&](auto t) __attribute__((always_inline)) {
+          const auto* sums = reinterpret_cast<const int8_t*>(xs[t]->sums + 2 * pair);
+          offset[t] = _mm256_add_epi32(offset[t], _mm256_madd_epi16(scale_pairs, broadcast4(sums)));
+        });
+      });
+      const __m256 d = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(scales_d + s * 2 * kRepackRows)));
+      static_for<NT>([&](auto t) __attribute__((always_inline)) {
+        const __m256i total = _mm256_sub_epi32(lanes[t], _mm256_slli_epi32(offset[t], 5));
+        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), _mm256_mul_ps(d, _mm256_broadcast_ss(&xs[t]->d)), acc[t]);
+      });
+    }
+    for (int t = 0; t < NT; ++t) _mm256_storeu_ps(a.y + (t0 + t) * a.y_stride + g * kRepackRows, acc[t]);
+  }
+};
+
 // The 32-element block types.
 template <class W>
 struct TilesBlocks32 {
+  // Up to 8 tokens (batched decode) in one tile: 8 int16 and 8 float accumulators.
+  static constexpr int kSinglePassTokens = 8;
   template <int NT, bool kPrefetch>
   static void tile(const RepackedMatmulArgs& a, size_t g, size_t t0) { group_tile<W, NT, kPrefetch>(a, g, t0); }
 };
@@ -254,6 +368,20 @@ void matmul_impl(const RepackedMatmulArgs& a) {
   const size_t g_begin = a.row_begin / kRepackRows, g_end = a.row_end / kRepackRows;
   if (g_end <= g_begin || a.n_tokens == 0) return;
   if (a.n_tokens == 1) return groups_tile<Tiles, 1, true>(a, g_begin, g_end, 0);
+  if (a.n_tokens <= size_t(Tiles::kSinglePassTokens)) {
+    // Batched decode: one pass, each weight block read from DRAM once for all the tokens, so the
+    // stream overlaps the arithmetic of every token instead of only the first tile's.
+    bool done = false;
+    static_for<Tiles::kSinglePassTokens + 1>([&](auto count) {
+      constexpr int kCount = decltype(count)::value;
+      if constexpr (kCount > kTileTokens)
+        if (a.n_tokens == kCount) {
+          groups_tile<Tiles, kCount, true>(a, g_begin, g_end, 0);
+          done = true;
+        }
+    });
+    if (done) return;
+  }
   const size_t block_groups = a.group_bytes >= kRowBlockBytes ? 1 : kRowBlockBytes / a.group_bytes;
   for (size_t gb = g_begin; gb < g_end; gb += block_groups) {
     const size_t ge = g_end - gb < block_groups ? g_end : gb + block_groups;
@@ -278,6 +406,7 @@ void matmul_repacked_int8_avx2(const RepackedMatmulArgs& a) {
     case DType::Q8_0: return matmul_impl<TilesBlocks32<RQ8_0>>(a);
     case DType::IQ4_NL: return matmul_impl<TilesBlocks32<RIQ4_NL>>(a);
     case DType::Q4_K: return matmul_impl<TilesQ4_K>(a);
+    case DType::Q6_K: return matmul_impl<TilesQ6_K>(a);
     default: throw_unsupported_weight_type(a.type);
   }
 }

@@ -52,14 +52,41 @@ float q4_k_row(const uint8_t* group, size_t r, const ActivationSuperBlock* x, si
   return acc;
 }
 
+// Q6_K: element 128h + 32c + l (l < 32) of a super-block takes nibble c / 2 of ql byte
+// 64h + 32 (c % 2) + l and bits 2c, 2c + 1 of qh byte 32h + l (the GGUF order, kept by the repacking).
+float q6_k_row(const uint8_t* group, size_t r, const ActivationSuperBlock* x, size_t n) {
+  const size_t super_blocks = n / kActivationSuperBlockElements;
+  float acc = 0.0f;
+  for (size_t s = 0; s < super_blocks; ++s) {
+    const uint8_t* block = group + s * kRepackedQ6KBytes;
+    // Byte b of row r's ql or qh, through the interleaving (vector b / 4, lane r).
+    const auto lane_byte = [&](size_t offset, size_t b) { return block[offset + 32 * (b / 4) + 4 * r + b % 4]; };
+    int32_t isum = 0;
+    for (size_t q = 0; q < 16; ++q) {
+      int32_t sub_block = 0;
+      for (size_t i = 0; i < 16; ++i) {
+        const size_t e = 16 * q + i, h = e / 128, c = e % 128 / 32, l = e % 32;
+        const int32_t low = (lane_byte(0, 64 * h + 32 * (c % 2) + l) >> (4 * (c / 2))) & 15;
+        const int32_t high = (lane_byte(kRepackedQ6KHigh, 32 * h + l) >> (2 * c)) & 3;
+        sub_block += (low | high << 4) * x[s].qs[e];
+      }
+      isum += int32_t(static_cast<int8_t>(block[kRepackedQ6KScales + 8 * q + r])) * (sub_block - 32 * x[s].sums[q]);
+    }
+    const float d = half_to_float(load_u16(group + super_blocks * kRepackedQ6KBytes + s * 2 * kRepackRows + 2 * r));
+    acc = std::fma(static_cast<float>(isum), d * x[s].d, acc);
+  }
+  return acc;
+}
+
 }  // namespace
 
 void matmul_repacked_int8_scalar(const RepackedMatmulArgs& a) {
-  if (a.type == DType::Q4_K) {
+  if (a.type == DType::Q4_K || a.type == DType::Q6_K) {
+    const auto row = a.type == DType::Q4_K ? q4_k_row : q6_k_row;
     for (size_t t = 0; t < a.n_tokens; ++t) {
       const auto* x = reinterpret_cast<const ActivationSuperBlock*>(static_cast<const uint8_t*>(a.xq) + t * a.xq_stride_bytes);
       for (size_t r = a.row_begin; r < a.row_end; ++r)
-        a.y[t * a.y_stride + r] = q4_k_row(a.w + r / kRepackRows * a.group_bytes, r % kRepackRows, x, a.n);
+        a.y[t * a.y_stride + r] = row(a.w + r / kRepackRows * a.group_bytes, r % kRepackRows, x, a.n);
     }
     return;
   }

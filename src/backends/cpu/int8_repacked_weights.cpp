@@ -16,7 +16,7 @@ namespace jisu::cpu {
 
 bool can_repack(DType type, size_t rows, size_t cols) {
   const bool block32 = type == DType::Q4_0 || type == DType::Q8_0 || type == DType::IQ4_NL;
-  const size_t block = block32 ? kQK : type == DType::Q4_K ? kQK_K : 0;
+  const size_t block = block32 ? kQK : type == DType::Q4_K || type == DType::Q6_K ? kQK_K : 0;
   return block != 0 && rows > 0 && rows % kRepackRows == 0 && cols > 0 && cols % block == 0;
 }
 
@@ -24,6 +24,7 @@ size_t repacked_quant_bytes(DType type) { return kRepackRows * (traits(type).blo
 
 size_t repacked_group_bytes(DType type, size_t cols) {
   if (type == DType::Q4_K) return (cols / kQK_K * kRepackedQ4KBytes + 63) / 64 * 64;
+  if (type == DType::Q6_K) return (cols / kQK_K * (kRepackedQ6KBytes + 2 * kRepackRows) + 63) / 64 * 64;
   const size_t blocks = cols / kQK;
   return (blocks * (repacked_quant_bytes(type) + 2 * kRepackRows) + 63) / 64 * 64;
 }
@@ -61,6 +62,21 @@ void repack_group_q4_k(const uint8_t* const row[kRepackRows], size_t cols, uint8
   }
 }
 
+void repack_group_q6_k(const uint8_t* const row[kRepackRows], size_t cols, uint8_t* out) {
+  const size_t super_blocks = cols / kQK_K;
+  uint8_t* d = out + super_blocks * kRepackedQ6KBytes;
+  for (size_t s = 0; s < super_blocks; ++s, out += kRepackedQ6KBytes) {
+    for (size_t r = 0; r < kRepackRows; ++r) {
+      const uint8_t* block = row[r] + s * sizeof(BlockQ6_K);
+      for (size_t v = 0; v < 32; ++v) std::memcpy(out + 32 * v + 4 * r, block + offsetof(BlockQ6_K, ql) + 4 * v, 4);
+      for (size_t v = 0; v < 16; ++v)
+        std::memcpy(out + kRepackedQ6KHigh + 32 * v + 4 * r, block + offsetof(BlockQ6_K, qh) + 4 * v, 4);
+      for (size_t q = 0; q < 16; ++q) out[kRepackedQ6KScales + 8 * q + r] = block[offsetof(BlockQ6_K, scales) + q];
+      std::memcpy(d + s * 2 * kRepackRows + 2 * r, block + offsetof(BlockQ6_K, d), 2);
+    }
+  }
+}
+
 }  // namespace
 
 RepackedWeights::RepackedWeights(DType type, const void* w, size_t row_bytes, size_t rows, size_t cols) {
@@ -84,6 +100,8 @@ RepackedWeights::RepackedWeights(DType type, const void* w, size_t row_bytes, si
       uint8_t* out = data_ + g * group_bytes_;
       if (type == DType::Q4_K)
         repack_group_q4_k(row, cols, out);
+      else if (type == DType::Q6_K)
+        repack_group_q6_k(row, cols, out);
       else
         repack_group_blocks32(type, row, cols, out);
     }

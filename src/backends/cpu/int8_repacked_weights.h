@@ -2,7 +2,7 @@
 // Weights copied once at load into groups of 8 interleaved rows, so that one 256-bit register
 // holds 4 consecutive elements of each of 8 rows (lane r = row r) and the integer kernel
 // computes 8 rows per instruction. Types: the 32-element blocks Q4_0, Q8_0, IQ4_NL and the
-// super-block Q4_K.
+// super-block types Q4_K and Q6_K.
 //
 // Layout (all offsets from the start of the buffer, which is 64-byte aligned):
 //   group g (rows 8g..8g+7) starts at g * group_bytes (a multiple of 64) and holds
@@ -24,6 +24,12 @@
 //       [1088, 1152)  sub-block minimums (6-bit), byte 8c + r = min c of row r.
 //       [1152, 1168)  the 8 rows' fp16 d; [1168, 1184) their fp16 dmin.
 //     Against the 8 x 144 bytes of the original rows this reads 2.8 % more per pass.
+//   Q6_K: group g holds nsb super-blocks of kRepackedQ6KBytes (1664), then the fp16 d of the
+//     8 rows for each super-block (nsb x 16 bytes); super-block s at s * 1664:
+//       [0, 1024)     32 vectors; vector v, lane r = bytes 4v .. 4v + 3 of row r's ql.
+//       [1024, 1536)  16 vectors; vector v, lane r = bytes 4v .. 4v + 3 of row r's qh.
+//       [1536, 1664)  the int8 scales of the 16-element sub-blocks, byte 8q + r = scale q of row r.
+//     The same bytes as the original rows, only moved.
 // Only whole groups are repacked: a matrix whose row count is not a multiple of 8 keeps the
 // row-major kernel (can_repack is false).
 #include <cstddef>
@@ -37,9 +43,11 @@ namespace jisu::cpu {
 inline constexpr size_t kRepackRows = 8;
 inline constexpr size_t kRepackedQ4KBytes = 1184;
 inline constexpr size_t kRepackedQ4KScales = 1024, kRepackedQ4KMins = 1088, kRepackedQ4KD = 1152, kRepackedQ4KDmin = 1168;
+inline constexpr size_t kRepackedQ6KBytes = 1664;
+inline constexpr size_t kRepackedQ6KHigh = 1024, kRepackedQ6KScales = 1536;
 
 // True for Q4_0 / Q8_0 / IQ4_NL matrices with rows % 8 == 0 and whole 32-element blocks, and
-// for Q4_K matrices with rows % 8 == 0 and whole 256-element super-blocks.
+// for Q4_K and Q6_K matrices with rows % 8 == 0 and whole 256-element super-blocks.
 bool can_repack(DType type, size_t rows, size_t cols);
 
 // Bytes of the quants of one 32-column block of a group (8 rows); 32-element types only.
