@@ -7,6 +7,8 @@
 // matmul_repacked_from_dram (16 times the rows).
 #include <benchmark/benchmark.h>
 
+#include <immintrin.h>
+
 #include <cstring>
 #include <random>
 #include <string>
@@ -152,6 +154,31 @@ void matmul_int8_super_blocks(benchmark::State& state, DType type, size_t tokens
   });
 }
 
+// The ceiling of the integer kernels: 12 independent chains of maddubs (32 byte products, pairs
+// summed) + int16 add, registers only, no loads; each product takes its chain's accumulator, so
+// nothing is loop-invariant, and 12 chains cover maddubs' latency. Counted as the kernels count
+// (2 ops per multiply-add): a kernel's GFLOP/s over this is its share of the core's integer peak.
+template <int kChains>
+__attribute__((target("avx2"), noipa)) void int8_multiply_add_chains(int iterations, __m256i* out) {
+  __m256i c[kChains];
+  const __m256i b = _mm256_set1_epi8(-2);
+  for (int k = 0; k < kChains; ++k) c[k] = _mm256_set1_epi8(static_cast<char>(k));
+  for (int i = 0; i < iterations; ++i)
+    for (int k = 0; k < kChains; ++k) c[k] = _mm256_add_epi16(c[k], _mm256_maddubs_epi16(c[k], b));
+  for (int k = 0; k < kChains; ++k) out[k] = c[k];
+}
+
+void int8_multiply_add_peak(benchmark::State& state) {
+  constexpr int kIterations = 1 << 16, kChains = 12;
+  __m256i out[kChains];
+  for (auto _ : state) {
+    int8_multiply_add_chains<kChains>(kIterations, out);
+    benchmark::DoNotOptimize(out);
+  }
+  state.counters["GFLOP/s"] = benchmark::Counter(double(state.iterations()) * kIterations * kChains * 32 * 2 / 1e9,
+                                                 benchmark::Counter::kIsRate);
+}
+
 void quantize(benchmark::State& state) {
   const std::vector<float> x = random_floats(kCols, 5);
   std::vector<cpu::ActivationBlock> xq(kCols / cpu::kActivationBlockElements);
@@ -210,6 +237,8 @@ int main(int argc, char** argv) {
       benchmark::RegisterBenchmark(("matmul_repacked_from_dram/" + std::string(dtype_name(type)) + "/tokens:" +
                                     std::to_string(tokens) + "/" + isa).c_str(),
                                    matmul_repacked, type, tokens, size_t(16));
+  if (static_cast<int>(detected_isa()) >= static_cast<int>(Isa::Avx2))
+    benchmark::RegisterBenchmark("int8_multiply_add_peak/avx2", int8_multiply_add_peak);
   benchmark::RegisterBenchmark(("quantize_activations/2048/" + isa).c_str(), quantize);
   benchmark::RegisterBenchmark(("attention_8_heads_one_at_a_time/" + isa).c_str(), attention, false)->Arg(128)->Arg(1024);
   benchmark::RegisterBenchmark(("attention_8_heads_grouped/" + isa).c_str(), attention, true)->Arg(128)->Arg(1024);
