@@ -22,6 +22,14 @@ void rows_tile(const Args& a, size_t r_begin, size_t r_end, size_t t0) {
 // stays in L2 while every token tile passes over it.
 inline constexpr size_t kRowBlockBytes = 1 << 18;
 
+// Rows of a block: about kRowBlockBytes of weights, a whole number of kTileRows-row tiles so that
+// only the end of the slice falls back to 1-row tiles (empty rows, n = 0, count as 1 byte).
+template <int kTileRows>
+size_t rows_per_block(size_t w_row_bytes) {
+  const size_t rows = kRowBlockBytes / std::max<size_t>(1, w_row_bytes) / kTileRows * kTileRows;
+  return std::max<size_t>(kTileRows, rows);
+}
+
 // One token (decode): kDecodeRows x 1 tiles that prefetch. Several: per row block, tiles of
 // kTileRows x kTileTokens (the first pass over the block prefetches), then the remaining
 // tokens one at a time.
@@ -29,7 +37,7 @@ template <class Kernel, int kDecodeRows, int kTileRows, int kTileTokens, class A
 void matmul_tiles(const Args& a) {
   if (a.row_end <= a.row_begin || a.n_tokens == 0) return;
   if (a.n_tokens == 1) return rows_tile<Kernel, kDecodeRows, 1, true>(a, a.row_begin, a.row_end, 0);
-  const size_t block_rows = std::max<size_t>(1, kRowBlockBytes / a.w_row_bytes);
+  const size_t block_rows = rows_per_block<kTileRows>(a.w_row_bytes);
   for (size_t rb = a.row_begin; rb < a.row_end; rb += block_rows) {
     const size_t re = a.row_end - rb < block_rows ? a.row_end : rb + block_rows;
     size_t t0 = 0;
