@@ -217,7 +217,7 @@ void attention(benchmark::State& state, bool grouped) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const DType types[] = {DType::F16,  DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0,
+  const DType types[] = {DType::F16,  DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0,
                          DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K};
   const std::string isa(isa_name(active_isa()));
   for (DType type : types) {

@@ -266,7 +266,9 @@ TEST(QuantKernels, SimdMatmulMatchesScalar) {
   constexpr float kSentinel = -777.0f;
   for (DType type : kAllTypes) {
     for (size_t n : row_lengths(type)) {
-      for (size_t n_tokens : {1, 3, 4, 5, 17}) {
+      // Token counts around the 4-token tiles, and row slices that leave partial row tiles
+      // (3 x 4 and 4 x 1 for the plain types).
+      for (size_t n_tokens : {1, 2, 3, 4, 5, 6, 7, 8, 9, 17}) {
         const size_t rows = 9;
         const MatmulCase c = make_case(type, rows, n, n_tokens, rng);
         // Dequantized weights for the error scale sum_k |w_k x_k|.

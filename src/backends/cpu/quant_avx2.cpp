@@ -1,13 +1,16 @@
 // AVX2 + FMA + F16C weight kernels.
 //
-// Every type has a decoder that turns a block into 32-float chunks (four ymm: elements
+// Quantized types: a decoder turns a block into 32-float chunks (four ymm: elements
 // [32c + 8v, 32c + 8v + 8) for v = 0..3) in registers. The matmul multiplies each chunk into
 // per-(row, token) accumulators: vectors 0 and 2 go to acc0, 1 and 3 to acc1, in this order,
 // block after block; at the end of the row acc0 + acc1 is reduced in one fixed order. A tile
-// of NT tokens shares each decoded chunk, and the instruction sequence applied to one token's
-// accumulators is the same for every NT and row slice, so (row, token) results are
-// independent of batch size, tile position and threading.
+// of NT tokens shares each decoded chunk.
+// Plain types (F32, F16, BF16): one accumulator per (row, token), 8 elements per FMA (see
+// PlainKernel).
+// Either way the instruction sequence applied to one (row, token) is the same for every tile
+// shape and row slice, so results are independent of batch size, tile position and threading.
 #include "backends/cpu/simd_prelude.h"
+#include "backends/cpu/matmul_tile_walk.h"
 #include "backends/cpu/simd_math.h"
 
 #include <cstring>
@@ -52,20 +55,13 @@ using Chunk = __m256[4];
 //   kElems / kBytes: elements and bytes of one block (plain types: a 32-element group)
 //   kChunks: 32-element chunks per block; kPlain: plain type (row may end in a partial group)
 //   State prep(const uint8_t* block); template <int C> chunk(const State&, __m256 w[4])
-//   plain types also: tail(const uint8_t* p, size_t count, __m256 w[4]) (zero padded)
+//   plain types also: float scalar(const uint8_t* p, size_t i) for the elements past the last group
 
-struct DecF32 {
-  static constexpr size_t kElems = 32, kBytes = 128;
-  static constexpr int kChunks = 1;
-  static constexpr bool kPlain = true;
-  struct State {
-    const float* p;
-  };
-  static JISU_AI State prep(const uint8_t* p) { return {reinterpret_cast<const float*>(p)}; }
-  template <int C>
-  static JISU_AI void chunk(const State& s, __m256* w) {
-    for (int v = 0; v < 4; ++v) w[v] = _mm256_loadu_ps(s.p + 8 * v);
-  }
+// Plain element types: kSize bytes per element, eight(p) = the 8 elements from p as floats,
+// scalar(p, i) = element i.
+struct F32Elements {
+  static constexpr size_t kSize = 4;
+  static JISU_AI __m256 eight(const uint8_t* p) { return _mm256_loadu_ps(reinterpret_cast<const float*>(p)); }
   static JISU_AI float scalar(const uint8_t* p, size_t i) {
     float f;
     std::memcpy(&f, p + 4 * i, sizeof f);
@@ -73,24 +69,27 @@ struct DecF32 {
   }
 };
 
-struct DecF16 {
-  static constexpr size_t kElems = 32, kBytes = 64;
-  static constexpr int kChunks = 1;
-  static constexpr bool kPlain = true;
-  struct State {
-    const uint8_t* p;
-  };
-  static JISU_AI State prep(const uint8_t* p) { return {p}; }
-  template <int C>
-  static JISU_AI void chunk(const State& s, __m256* w) {
-    for (int v = 0; v < 4; ++v)
-      w[v] = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s.p + 16 * v)));
+struct F16Elements {
+  static constexpr size_t kSize = 2;
+  static JISU_AI __m256 eight(const uint8_t* p) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
   }
   static JISU_AI float scalar(const uint8_t* p, size_t i) { return _cvtsh_ss(load_u16(p + 2 * i)); }
 };
 
-struct DecBF16 {
-  static constexpr size_t kElems = 32, kBytes = 64;
+struct BF16Elements {
+  static constexpr size_t kSize = 2;
+  static JISU_AI __m256 eight(const uint8_t* p) {
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+  }
+  static JISU_AI float scalar(const uint8_t* p, size_t i) { return bfloat_to_float(load_u16(p + 2 * i)); }
+};
+
+// Decoder of a plain type (used by dequantize; the matmul has its own PlainKernel).
+template <class E>
+struct DecPlain {
+  static constexpr size_t kElems = 32, kBytes = 32 * E::kSize;
   static constexpr int kChunks = 1;
   static constexpr bool kPlain = true;
   struct State {
@@ -99,13 +98,13 @@ struct DecBF16 {
   static JISU_AI State prep(const uint8_t* p) { return {p}; }
   template <int C>
   static JISU_AI void chunk(const State& s, __m256* w) {
-    for (int v = 0; v < 4; ++v) {
-      const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.p + 16 * v));
-      w[v] = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-    }
+    for (int v = 0; v < 4; ++v) w[v] = E::eight(s.p + 8 * v * E::kSize);
   }
-  static JISU_AI float scalar(const uint8_t* p, size_t i) { return bfloat_to_float(load_u16(p + 2 * i)); }
+  static JISU_AI float scalar(const uint8_t* p, size_t i) { return E::scalar(p, i); }
 };
+using DecF32 = DecPlain<F32Elements>;
+using DecF16 = DecPlain<F16Elements>;
+using DecBF16 = DecPlain<BF16Elements>;
 
 // Q4_0: (q - 8) * d computed as fma(q, d, -8d) (exact: -8d is exact, one rounding).
 // Q4_1: fma(q, d, m).
@@ -370,19 +369,6 @@ struct DecQ6_K {
 // ---------------------------------------------------------------------------------------------
 // Drivers.
 
-// Plain-type tail: the last count (< 32) elements, zero padded.
-template <class D>
-JISU_AI void plain_tail(const uint8_t* p, size_t count, __m256* w) {
-  alignas(32) float buf[32] = {};
-  for (size_t i = 0; i < count; ++i) buf[i] = D::scalar(p, i);
-  for (int v = 0; v < 4; ++v) w[v] = _mm256_load_ps(buf + 8 * v);
-}
-
-JISU_AI __m256i tail_mask(size_t count, int v) {
-  const __m256i idx = _mm256_add_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), splat(8 * v));
-  return _mm256_cmpgt_epi32(splat(static_cast<int>(count)), idx);
-}
-
 template <class D>
 void dequantize_impl(const uint8_t* src, float* dst, size_t n) {
   const size_t nb = n / D::kElems;
@@ -404,6 +390,7 @@ void dequantize_impl(const uint8_t* src, float* dst, size_t n) {
 
 template <class D, int NR, int NT>
 void tile(const MatmulArgs& a, size_t r0, size_t t0) {
+  static_assert(!D::kPlain, "plain types multiply in PlainKernel");
   const uint8_t* w[NR];
   for (int i = 0; i < NR; ++i) w[i] = static_cast<const uint8_t*>(a.w) + (r0 + i) * a.w_row_bytes;
   const float* x[NT];
@@ -434,34 +421,15 @@ void tile(const MatmulArgs& a, size_t r0, size_t t0) {
       }
     });
   }
-  if constexpr (D::kPlain) {
-    const size_t rem = a.n - nb * D::kElems;
-    if (rem != 0) {
-      const size_t k0 = nb * D::kElems;
-      __m256 wv[NR][4];
-      for (int i = 0; i < NR; ++i) plain_tail<D>(w[i] + nb * D::kBytes, rem, wv[i]);
-      for (int t = 0; t < NT; ++t) {
-        const float* xp = x[t] + k0;
-        for (int v = 0; v < 4; v += 2) {
-          const __m256 x0 = _mm256_maskload_ps(xp + 8 * v, tail_mask(rem, v));
-          const __m256 x1 = _mm256_maskload_ps(xp + 8 * v + 8, tail_mask(rem, v + 1));
-          for (int i = 0; i < NR; ++i) {
-            acc0[i][t] = _mm256_fmadd_ps(wv[i][v], x0, acc0[i][t]);
-            acc1[i][t] = _mm256_fmadd_ps(wv[i][v + 1], x1, acc1[i][t]);
-          }
-        }
-      }
-    }
-  }
   for (int t = 0; t < NT; ++t)
     for (int i = 0; i < NR; ++i) a.y[(t0 + t) * a.y_stride + r0 + i] = reduce(acc0[i][t], acc1[i][t]);
 }
 
+// Quantized types: per row block of about kRowBlockBytes, 1 x kTokenTile tiles, then 1 x 1..3.
 constexpr int kTokenTile = 4;
-constexpr size_t kRowBlockBytes = 1 << 18;
 
 template <class D, int NT>
-void rows_tile(const MatmulArgs& a, size_t r_begin, size_t r_end, size_t t0) {
+void decoded_rows_tile(const MatmulArgs& a, size_t r_begin, size_t r_end, size_t t0) {
   for (size_t r = r_begin; r < r_end; ++r) tile<D, 1, NT>(a, r, t0);
 }
 
@@ -473,14 +441,83 @@ void matmul_impl(const MatmulArgs& a) {
   for (size_t rb = a.row_begin; rb < a.row_end; rb += block_rows) {
     const size_t re = a.row_end - rb < block_rows ? a.row_end : rb + block_rows;
     size_t t0 = 0;
-    for (; t0 + kTokenTile <= a.n_tokens; t0 += kTokenTile) rows_tile<D, kTokenTile>(a, rb, re, t0);
+    for (; t0 + kTokenTile <= a.n_tokens; t0 += kTokenTile) decoded_rows_tile<D, kTokenTile>(a, rb, re, t0);
     switch (a.n_tokens - t0) {
-      case 1: rows_tile<D, 1>(a, rb, re, t0); break;
-      case 2: rows_tile<D, 2>(a, rb, re, t0); break;
-      case 3: rows_tile<D, 3>(a, rb, re, t0); break;
+      case 1: decoded_rows_tile<D, 1>(a, rb, re, t0); break;
+      case 2: decoded_rows_tile<D, 2>(a, rb, re, t0); break;
+      case 3: decoded_rows_tile<D, 3>(a, rb, re, t0); break;
       default: break;
     }
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Plain types (F32, F16, BF16): nothing to decode beyond a conversion, so the product is a
+// float GEMM limited by FMA throughput once several tokens share each weight. Every (row, token)
+// has ONE accumulator: acc = fma(w[k, k + 8), x[k, k + 8), acc) for k = 0, 8, 16, ..., then
+// the last n % 8 elements as one zero-padded step, then the fixed horizontal sum. An NR x NT
+// tile holds NR x NT accumulators, the NR converted weight vectors of the current step and one
+// activation vector (3 x 4: 12 + 3 + 1 = the 16 ymm registers): each weight conversion serves
+// NT FMAs and each activation load NR. The sequence per (row, token) is the same for every tile
+// shape, so the walk (matmul_tile_walk.h) never changes a result.
+
+// Lanes [0, count) set, count <= 8.
+JISU_AI __m256i lanes_below(size_t count) {
+  return _mm256_cmpgt_epi32(splat(static_cast<int>(count)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+template <class E>
+struct PlainKernel {
+  template <int NR, int NT, bool kPrefetch>
+  static void tile(const MatmulArgs& a, size_t r0, size_t t0) {
+    const uint8_t* w[NR];
+    for (int i = 0; i < NR; ++i) w[i] = static_cast<const uint8_t*>(a.w) + (r0 + i) * a.w_row_bytes;
+    const float* x[NT];
+    for (int t = 0; t < NT; ++t) x[t] = a.x + (t0 + t) * a.x_stride;
+    __m256 acc[NR][NT];
+    for (int i = 0; i < NR; ++i)
+      for (int t = 0; t < NT; ++t) acc[i][t] = _mm256_setzero_ps();
+
+    const auto multiply = [&](const __m256 (&wv)[NR], auto&& load_x) __attribute__((always_inline)) {
+      for (int t = 0; t < NT; ++t) {
+        const __m256 xv = load_x(x[t]);
+        for (int i = 0; i < NR; ++i) acc[i][t] = _mm256_fmadd_ps(wv[i], xv, acc[i][t]);
+      }
+    };
+    const auto step = [&](size_t k) __attribute__((always_inline)) {
+      __m256 wv[NR];
+      for (int i = 0; i < NR; ++i) wv[i] = E::eight(w[i] + k * E::kSize);
+      multiply(wv, [k](const float* xt) __attribute__((always_inline)) { return _mm256_loadu_ps(xt + k); });
+    };
+    size_t k = 0;
+    for (; k + 32 <= a.n; k += 32) {
+      if constexpr (kPrefetch)
+        for (int i = 0; i < NR; ++i) prefetch_block_ahead<32 * E::kSize>(w[i] + k * E::kSize);
+      step(k);
+      step(k + 8);
+      step(k + 16);
+      step(k + 24);
+    }
+    for (; k + 8 <= a.n; k += 8) step(k);
+    if (const size_t rem = a.n - k; rem != 0) {
+      __m256 wv[NR];
+      for (int i = 0; i < NR; ++i) {
+        alignas(32) float padded[8] = {};
+        for (size_t j = 0; j < rem; ++j) padded[j] = E::scalar(w[i] + k * E::kSize, j);
+        wv[i] = _mm256_load_ps(padded);
+      }
+      const __m256i mask = lanes_below(rem);
+      multiply(wv, [k, mask](const float* xt) __attribute__((always_inline)) { return _mm256_maskload_ps(xt + k, mask); });
+    }
+    for (int t = 0; t < NT; ++t)
+      for (int i = 0; i < NR; ++i) a.y[(t0 + t) * a.y_stride + r0 + i] = horizontal_sum(acc[i][t]);
+  }
+};
+
+// Decode (one token) is bound by the weight stream: 4 rows give 4 independent FMA chains.
+template <class E>
+void plain_matmul(const MatmulArgs& a) {
+  matmul_tiles<PlainKernel<E>, 4, 3, 4>(a);
 }
 
 }  // namespace
@@ -508,9 +545,9 @@ void dequantize_row_avx2(DType type, const void* src, float* dst, size_t n) {
 
 void matmul_rows_avx2(const MatmulArgs& a) {
   switch (a.type) {
-    case DType::F32: return matmul_impl<DecF32>(a);
-    case DType::F16: return matmul_impl<DecF16>(a);
-    case DType::BF16: return matmul_impl<DecBF16>(a);
+    case DType::F32: return plain_matmul<F32Elements>(a);
+    case DType::F16: return plain_matmul<F16Elements>(a);
+    case DType::BF16: return plain_matmul<BF16Elements>(a);
     case DType::Q4_0: return matmul_impl<DecQ4_0>(a);
     case DType::Q4_1: return matmul_impl<DecQ4_1>(a);
     case DType::Q5_0: return matmul_impl<DecQ5_0>(a);

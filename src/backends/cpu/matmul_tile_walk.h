@@ -1,0 +1,56 @@
+#pragma once
+// The order in which the row-major CPU kernels visit (row, token) tiles: the integer kernels
+// (int8_matmul_avx2.cpp, int8_super_block_matmul_avx2.cpp) and the plain float types of
+// quant_avx2.cpp. A Kernel provides
+//   template <int NR, int NT, bool kPrefetch> static void tile(const Args&, size_t r0, size_t t0)
+// computing rows [r0, r0 + NR) for tokens [t0, t0 + NT), each (row, token) with the same
+// instruction sequence whatever NR and NT are, so the walk below never changes a result. Args is
+// MatmulArgs or Int8MatmulArgs (row_begin, row_end, n_tokens and w_row_bytes are all it reads).
+#include <algorithm>
+#include <cstddef>
+
+namespace jisu::cpu {
+
+template <class Kernel, int NR, int NT, bool kPrefetch = false, class Args>
+void rows_tile(const Args& a, size_t r_begin, size_t r_end, size_t t0) {
+  size_t r = r_begin;
+  for (; r + NR <= r_end; r += NR) Kernel::template tile<NR, NT, kPrefetch>(a, r, t0);
+  for (; r < r_end; ++r) Kernel::template tile<1, NT, kPrefetch>(a, r, t0);
+}
+
+// With several tokens, rows are walked in blocks of about 256 KiB of weights so that a block
+// stays in L2 while every token tile passes over it.
+inline constexpr size_t kRowBlockBytes = 1 << 18;
+
+// Rows of a block: about kRowBlockBytes of weights, a whole number of kTileRows-row tiles so that
+// only the end of the slice falls back to 1-row tiles (empty rows, n = 0, count as 1 byte).
+template <int kTileRows>
+size_t rows_per_block(size_t w_row_bytes) {
+  const size_t rows = kRowBlockBytes / std::max<size_t>(1, w_row_bytes) / kTileRows * kTileRows;
+  return std::max<size_t>(kTileRows, rows);
+}
+
+// One token (decode): kDecodeRows x 1 tiles that prefetch. Several: per row block, tiles of
+// kTileRows x kTileTokens (the first pass over the block prefetches), then the remaining
+// tokens one at a time.
+template <class Kernel, int kDecodeRows, int kTileRows, int kTileTokens, class Args>
+void matmul_tiles(const Args& a) {
+  if (a.row_end <= a.row_begin || a.n_tokens == 0) return;
+  if (a.n_tokens == 1) return rows_tile<Kernel, kDecodeRows, 1, true>(a, a.row_begin, a.row_end, 0);
+  const size_t block_rows = rows_per_block<kTileRows>(a.w_row_bytes);
+  for (size_t rb = a.row_begin; rb < a.row_end; rb += block_rows) {
+    const size_t re = a.row_end - rb < block_rows ? a.row_end : rb + block_rows;
+    size_t t0 = 0;
+    if (a.n_tokens >= kTileTokens) {
+      rows_tile<Kernel, kTileRows, kTileTokens, true>(a, rb, re, 0);
+      t0 = kTileTokens;
+    } else {
+      rows_tile<Kernel, kDecodeRows, 1, true>(a, rb, re, 0);
+      t0 = 1;
+    }
+    for (; t0 + kTileTokens <= a.n_tokens; t0 += kTileTokens) rows_tile<Kernel, kTileRows, kTileTokens>(a, rb, re, t0);
+    for (; t0 < a.n_tokens; ++t0) rows_tile<Kernel, kDecodeRows, 1>(a, rb, re, t0);
+  }
+}
+
+}  // namespace jisu::cpu
