@@ -157,8 +157,8 @@ void matmul_int8_super_blocks(benchmark::State& state, DType type, size_t tokens
 // The integer multiply-add rate of the core: 12 independent chains of maddubs (32 byte
 // products, pairs summed) + int16 add, registers only, no loads; each product takes its chain's
 // accumulator, so nothing is loop-invariant. Counted as the kernels count (2 ops per
-// multiply-add). The repacked Q4_0 kernel reaches about this rate (measured at 90 to 115 % of
-// it in the same run), so it is bound by this arithmetic, not by its loads or unpacking.
+// multiply-add). The repacked Q4_0 kernel at 16 tokens runs at about this rate (95 % of it in
+// the same run, on a 2-core Zen 3), so it is bound by this arithmetic, not by loads or unpacking.
 template <int kChains>
 __attribute__((target("avx2"), noipa)) void int8_multiply_add_chains(int iterations, __m256i* out) {
   __m256i c[kChains];

@@ -69,7 +69,8 @@ TEST(Int8Repacked, OnlyWholeGroupsOf32ElementTypesRepack) {
   EXPECT_FALSE(can_repack(DType::Q4_K, 8, 128));  // whole super-blocks only
   EXPECT_FALSE(can_repack(DType::Q4_K, 4, 256));
   EXPECT_TRUE(can_repack(DType::Q6_K, 8, 256));
-  EXPECT_FALSE(can_repack(DType::Q5_K, 8, 256));
+  EXPECT_TRUE(can_repack(DType::Q5_K, 8, 256));
+  EXPECT_FALSE(can_repack(DType::Q3_K, 8, 256));
   std::vector<uint8_t> w(12 * 18);
   EXPECT_THROW(RepackedWeights(DType::Q4_0, w.data(), 18, 12, 32), Error);
   EXPECT_EQ(repacked_group_bytes(DType::Q8_0, 2048) % 64, 0u);
@@ -187,9 +188,9 @@ TEST(Int8Repacked, ExtremeValuesDoNotSaturate) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Q4_K and Q6_K: super-block activations.
+// Q4_K, Q5_K and Q6_K: super-block activations.
 
-const DType kSuperBlockRepackTypes[] = {DType::Q4_K, DType::Q6_K};
+const DType kSuperBlockRepackTypes[] = {DType::Q4_K, DType::Q5_K, DType::Q6_K};
 
 std::vector<float> run_super_blocks(RepackedFn fn, DType type, const RepackedWeights& w, size_t rows, size_t n,
                             const std::vector<ActivationSuperBlock>& xq, size_t tokens, size_t row_begin, size_t row_end) {
@@ -294,21 +295,26 @@ void expect_extreme_results(DType type, const std::vector<uint8_t>& w, size_t ro
   }
 }
 
-TEST(Int8RepackedSuperBlocks, Q4KExtremeValuesDoNotSaturate) {
+// Q4_K / Q5_K: every quant at its maximum (15 / 31), every scale and minimum 63 (pair sums of
+// 3810, eight per sub-block in int16 for Q4_K; 7874, four per int16 for Q5_K).
+TEST(Int8RepackedSuperBlocks, Q45KExtremeValuesDoNotSaturate) {
   const size_t rows = 8, n = 512;
-  std::vector<uint8_t> w(rows * row_bytes(DType::Q4_K, n));
-  for (size_t b = 0; b < w.size() / sizeof(BlockQ4_K); ++b) {
-    uint8_t* block = w.data() + b * sizeof(BlockQ4_K);
-    const uint16_t one = fp32_to_fp16(1.0f), half = fp32_to_fp16(0.5f);
-    std::memcpy(block + offsetof(BlockQ4_K, d), &one, 2);
-    std::memcpy(block + offsetof(BlockQ4_K, dmin), &half, 2);
-    std::memset(block + offsetof(BlockQ4_K, scales), 0xff, kKScaleSize);  // every 6-bit scale and min 63
-    std::memset(block + offsetof(BlockQ4_K, qs), 0xff, kQK_K / 2);
+  for (DType type : {DType::Q4_K, DType::Q5_K}) {
+    const bool fifth_bit = type == DType::Q5_K;
+    const size_t block_bytes = traits(type).block_bytes;
+    std::vector<uint8_t> w(rows * row_bytes(type, n));
+    for (size_t b = 0; b < w.size() / block_bytes; ++b) {
+      uint8_t* block = w.data() + b * block_bytes;
+      const uint16_t one = fp32_to_fp16(1.0f), half = fp32_to_fp16(0.5f);
+      std::memcpy(block + offsetof(BlockQ4_K, d), &one, 2);
+      std::memcpy(block + offsetof(BlockQ4_K, dmin), &half, 2);
+      std::memset(block + offsetof(BlockQ4_K, scales), 0xff, block_bytes - offsetof(BlockQ4_K, scales));  // scales, qh, qs
+    }
+    // A sub-block's activations sum to 8 * 254 = 2032. Per super-block: isum = 8 * 63 * u * 2032,
+    // msum = 8 * 63 * 2032 = 1024128; every step is exact in float.
+    const float isum = 8.0f * 63 * (fifth_bit ? 31 : 15) * 2032;
+    expect_extreme_results(type, w, rows, n, [&](size_t) { return 2 * (isum - 0.5f * 1024128.0f); });
   }
-  // A sub-block's activations sum to 8 * 254 = 2032. Per super-block: isum = 8 * 63 * 15 * 2032
-  // = 15361920 (sub-blocks of 15 * 2032 = 30480 in int16), msum = 8 * 63 * 2032 = 1024128; every
-  // step is exact in float.
-  expect_extreme_results(DType::Q4_K, w, rows, n, [](size_t) { return 2 * (15361920.0f - 0.5f * 1024128.0f); });
 }
 
 // Q6_K: every quant 63 (w = 31) and the scales at both int8 extremes, alternating per row: a

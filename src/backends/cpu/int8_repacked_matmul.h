@@ -7,9 +7,9 @@
 //   isum_b = sum_{j<32} w_j * x.qs_j               (exact in int32)
 //   acc    = fma(float(isum_b), d_w,b * x_b.d, acc)  for b = 0, 1, ... in order, acc = 0 first
 //   y[t][r] = acc.
-// Q4_K takes ActivationSuperBlock rows (int8_super_block_matmul.h) instead; per row, token and
-// super-block s, with u the 4-bit quants, sc_c / m_c the 6-bit scale / minimum of sub-block c
-// (elements 32c .. 32c + 31) and x the token's super-block:
+// Q4_K and Q5_K take ActivationSuperBlock rows (int8_super_block_matmul.h) instead; per row,
+// token and super-block s, with u the 4-bit (Q5_K: 5-bit) unsigned quants, sc_c / m_c the
+// 6-bit scale / minimum of sub-block c (elements 32c .. 32c + 31) and x the token's super-block:
 //   isum_s = sum_c sc_c * sum_{j in c} u_j * x.qs_j       (exact in int32)
 //   msum_s = sum_c m_c * (x.sums[2c] + x.sums[2c + 1])    (exact in int32)
 //   acc    = fma(-float(msum_s), dmin_s * x.d, acc)
@@ -32,7 +32,7 @@ struct RepackedMatmulArgs {
   const uint8_t* w;    // RepackedWeights::data() of the whole matrix
   size_t group_bytes;  // RepackedWeights::group_bytes()
   size_t n;            // row length in elements (a multiple of 32)
-  const void* xq;  // ActivationBlock rows, or ActivationSuperBlock rows for Q4_K and Q6_K
+  const void* xq;  // ActivationBlock rows, or ActivationSuperBlock rows for Q4_K, Q5_K and Q6_K
   size_t xq_stride_bytes;
   size_t n_tokens;
   float* y;  // y[t * y_stride + r]

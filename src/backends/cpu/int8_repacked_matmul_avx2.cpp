@@ -138,7 +138,7 @@ void group_tile(const RepackedMatmulArgs& a, size_t g, size_t t0) {
   for (int t = 0; t < NT; ++t) _mm256_storeu_ps(a.y + (t0 + t) * a.y_stride + g * kRepackRows, acc[t]);
 }
 
-// Q4_K (layout in int8_repacked_weights.h): per super-block and token, the minimum term first
+// Q4_K, Q5_K (layout in int8_repacked_weights.h): per super-block and token, the minimum term first
 // (acc -= msum * dmin * x.d), then per sub-block of 32 the 8 maddubs steps accumulate in int16
 // exactly as Q4_0's (at most 30480) and ONE madd multiplies each row lane by its 6-bit scale
 // (at most 63 * 60960 per sub-block, 8 sub-blocks: 3.1e7 < 2^31); one conversion and one fma
@@ -185,16 +185,30 @@ JISU_AI void super_block_activations(const ActivationSuperBlock* const* xs, size
   static_for<NT>([&](auto t) __attribute__((always_inline)) { out[t] = xs[t]->qs + offset; });
 }
 
-// Sub-block 2h + kHigh of the super-block at sb for NT tokens, added to lanes[t].
-template <int NT, int kHigh>
-JISU_AI void q4_k_sub_block(const uint8_t* sb, int h, __m256i scales, const ActivationSuperBlock* const* xs, __m256i* lanes) {
-  const int8_t* activations[NT];
-  super_block_activations<NT>(xs, 64 * h + 32 * kHigh, activations);
-  const auto weights = [&](auto k) __attribute__((always_inline)) {
-    const __m256i v = load_aligned(sb + 256 * h + 32 * k);
-    return _mm256_and_si256(kHigh ? _mm256_srli_epi16(v, 4) : v, _mm256_set1_epi8(15));
-  };
-  scaled_steps<NT, 8>(weights, activations, spread_rows<kHigh>(scales), lanes);
+// Sub-block c = 2h + kHigh of the super-block at sb for NT tokens, added to lanes[t]. Q5_K's
+// fifth bit (bit c of the qh byte, moved to bit 4) makes pairs of up to 2 * 31 * 127, so its
+// int16 sums take 4 steps (31496) instead of 8, and the scale is applied twice.
+template <bool kFifthBit, int NT, int kHigh>
+JISU_AI void q45_k_sub_block(const uint8_t* sb, int h, __m256i scales, const ActivationSuperBlock* const* xs, __m256i* lanes) {
+  constexpr int kSteps = kFifthBit ? 4 : 8;
+  const int c = 2 * h + kHigh;
+  const __m256i scale = spread_rows<kHigh>(scales);
+  static_for<8 / kSteps>([&](auto part) __attribute__((always_inline)) {
+    constexpr int k0 = kSteps * decltype(part)::value;
+    const int8_t* activations[NT];
+    super_block_activations<NT>(xs, 64 * h + 32 * kHigh + 4 * k0, activations);
+    const auto weights = [&](auto step) __attribute__((always_inline)) {
+      constexpr int k = k0 + decltype(step)::value;
+      const __m256i v = load_aligned(sb + 256 * h + 32 * k);
+      const __m256i u = _mm256_and_si256(kHigh ? _mm256_srli_epi16(v, 4) : v, _mm256_set1_epi8(15));
+      if constexpr (!kFifthBit) return u;
+      const __m256i qh = load_aligned(sb + kRepackedQ5K.high + 32 * k);
+      // 16-bit shifts by at most 4 keep bit c inside its byte.
+      const __m256i moved = c <= 4 ? _mm256_sll_epi16(qh, _mm_cvtsi32_si128(4 - c)) : _mm256_srl_epi16(qh, _mm_cvtsi32_si128(c - 4));
+      return _mm256_or_si256(u, _mm256_and_si256(moved, _mm256_set1_epi8(0x10)));
+    };
+    scaled_steps<NT, kSteps>(weights, activations, scale, lanes);
+  });
 }
 
 // Pointers to NT tokens' activation rows from token t0, and float accumulators set to zero:
@@ -207,8 +221,10 @@ JISU_AI void start_super_block_tile(const RepackedMatmulArgs& a, size_t t0, cons
   }
 }
 
-struct TilesQ4_K {
+template <bool kFifthBit>
+struct TilesQ45_K {
   static constexpr size_t kElements = kActivationSuperBlockElements;
+  static constexpr const RepackedK45Layout& kLayout = repacked_k45_layout(kFifthBit);
   // More than 4 tokens in one tile spill its 3 accumulators per token (measured slower).
   static constexpr int kSinglePassTokens = 4;
   template <int NT, bool kPrefetch>
@@ -218,9 +234,9 @@ struct TilesQ4_K {
     __m256 acc[NT];
     start_super_block_tile<NT>(a, t0, x, acc);
     for (size_t s = 0; s < a.n / kElements; ++s) {
-      const uint8_t* sb = group + s * kRepackedQ4KBytes;
+      const uint8_t* sb = group + s * kLayout.bytes;
       if constexpr (kPrefetch)
-        for (size_t offset = 0; offset < kRepackedQ4KBytes; offset += 64) prefetch(sb + offset);
+        for (size_t offset = 0; offset < kLayout.bytes; offset += 64) prefetch(sb + offset);
       const ActivationSuperBlock* xs[NT];
       static_for<NT>([&](auto t) __attribute__((always_inline)) { xs[t] = x[t] + s; });
       {
@@ -228,7 +244,7 @@ struct TilesQ4_K {
         __m256i minimums[NT];
         static_for<NT>([&](auto t) __attribute__((always_inline)) { minimums[t] = _mm256_setzero_si256(); });
         static_for<4>([&](auto pair) __attribute__((always_inline)) {
-          const __m256i bytes = broadcast16(sb + kRepackedQ4KMins + 16 * pair);
+          const __m256i bytes = broadcast16(sb + kLayout.mins + 16 * pair);
           const __m256i even = spread_rows<0>(bytes), odd = spread_rows<1>(bytes);
           static_for<NT>([&](auto t) __attribute__((always_inline)) {
             const auto* sums = reinterpret_cast<const int8_t*>(xs[t]->sums + 4 * pair);
@@ -236,7 +252,7 @@ struct TilesQ4_K {
             minimums[t] = _mm256_add_epi32(minimums[t], _mm256_madd_epi16(odd, broadcast4(sums + 4)));
           });
         });
-        const __m256 dmin = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(sb + kRepackedQ4KDmin)));
+        const __m256 dmin = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(sb + kLayout.dmin)));
         static_for<NT>([&](auto t) __attribute__((always_inline)) {
           acc[t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(minimums[t]), _mm256_mul_ps(dmin, _mm256_broadcast_ss(&xs[t]->d)), acc[t]);
         });
@@ -244,11 +260,11 @@ struct TilesQ4_K {
       __m256i lanes[NT];
       static_for<NT>([&](auto t) __attribute__((always_inline)) { lanes[t] = _mm256_setzero_si256(); });
       static_for<4>([&](auto h) __attribute__((always_inline)) {
-        const __m256i scales = broadcast16(sb + kRepackedQ4KScales + 16 * h);
-        q4_k_sub_block<NT, 0>(sb, h, scales, xs, lanes);
-        q4_k_sub_block<NT, 1>(sb, h, scales, xs, lanes);
+        const __m256i scales = broadcast16(sb + kLayout.scales + 16 * h);
+        q45_k_sub_block<kFifthBit, NT, 0>(sb, h, scales, xs, lanes);
+        q45_k_sub_block<kFifthBit, NT, 1>(sb, h, scales, xs, lanes);
       });
-      const __m256 d = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(sb + kRepackedQ4KD)));
+      const __m256 d = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(sb + kLayout.d)));
       static_for<NT>([&](auto t) __attribute__((always_inline)) {
         acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lanes[t]), _mm256_mul_ps(d, _mm256_broadcast_ss(&xs[t]->d)), acc[t]);
       });
@@ -405,7 +421,8 @@ void matmul_repacked_int8_avx2(const RepackedMatmulArgs& a) {
     case DType::Q4_0: return matmul_impl<TilesBlocks32<RQ4_0>>(a);
     case DType::Q8_0: return matmul_impl<TilesBlocks32<RQ8_0>>(a);
     case DType::IQ4_NL: return matmul_impl<TilesBlocks32<RIQ4_NL>>(a);
-    case DType::Q4_K: return matmul_impl<TilesQ4_K>(a);
+    case DType::Q4_K: return matmul_impl<TilesQ45_K<false>>(a);
+    case DType::Q5_K: return matmul_impl<TilesQ45_K<true>>(a);
     case DType::Q6_K: return matmul_impl<TilesQ6_K>(a);
     default: throw_unsupported_weight_type(a.type);
   }

@@ -28,24 +28,28 @@ void repacked_block_row(DType type, const uint8_t* q, size_t r, int8_t w[32]) {
   }
 }
 
-// Q4_K: row r of the group at `group`, one token's super-blocks x.
-float q4_k_row(const uint8_t* group, size_t r, const ActivationSuperBlock* x, size_t n) {
+// Q4_K / Q5_K: row r of the group at `group`, one token's super-blocks x.
+template <bool kFifthBit>
+float q45_k_row(const uint8_t* group, size_t r, const ActivationSuperBlock* x, size_t n) {
+  const RepackedK45Layout& layout = repacked_k45_layout(kFifthBit);
   float acc = 0.0f;
   for (size_t s = 0; s < n / kActivationSuperBlockElements; ++s) {
-    const uint8_t* block = group + s * kRepackedQ4KBytes;
+    const uint8_t* block = group + s * layout.bytes;
     int32_t isum = 0, msum = 0;
     for (size_t c = 0; c < 8; ++c) {
       const size_t h = c / 2, nibble_shift = 4 * (c % 2);
       int32_t sub_block = 0;
       for (size_t i = 0; i < 32; ++i) {
         const uint8_t byte = block[32 * (8 * h + i / 4) + 4 * r + i % 4];
-        sub_block += int32_t((byte >> nibble_shift) & 15) * x[s].qs[32 * c + i];
+        int32_t u = (byte >> nibble_shift) & 15;
+        if (kFifthBit) u |= ((block[layout.high + 32 * (i / 4) + 4 * r + i % 4] >> c) & 1) << 4;
+        sub_block += u * x[s].qs[32 * c + i];
       }
-      isum += int32_t(block[kRepackedQ4KScales + 8 * c + r]) * sub_block;
-      msum += int32_t(block[kRepackedQ4KMins + 8 * c + r]) * (int32_t(x[s].sums[2 * c]) + x[s].sums[2 * c + 1]);
+      isum += int32_t(block[layout.scales + 8 * c + r]) * sub_block;
+      msum += int32_t(block[layout.mins + 8 * c + r]) * (int32_t(x[s].sums[2 * c]) + x[s].sums[2 * c + 1]);
     }
-    const float d = half_to_float(load_u16(block + kRepackedQ4KD + 2 * r));
-    const float dmin = half_to_float(load_u16(block + kRepackedQ4KDmin + 2 * r));
+    const float d = half_to_float(load_u16(block + layout.d + 2 * r));
+    const float dmin = half_to_float(load_u16(block + layout.dmin + 2 * r));
     acc = std::fma(-static_cast<float>(msum), dmin * x[s].d, acc);
     acc = std::fma(static_cast<float>(isum), d * x[s].d, acc);
   }
@@ -81,8 +85,8 @@ float q6_k_row(const uint8_t* group, size_t r, const ActivationSuperBlock* x, si
 }  // namespace
 
 void matmul_repacked_int8_scalar(const RepackedMatmulArgs& a) {
-  if (a.type == DType::Q4_K || a.type == DType::Q6_K) {
-    const auto row = a.type == DType::Q4_K ? q4_k_row : q6_k_row;
+  if (a.type == DType::Q4_K || a.type == DType::Q5_K || a.type == DType::Q6_K) {
+    const auto row = a.type == DType::Q4_K ? q45_k_row<false> : a.type == DType::Q5_K ? q45_k_row<true> : q6_k_row;
     for (size_t t = 0; t < a.n_tokens; ++t) {
       const auto* x = reinterpret_cast<const ActivationSuperBlock*>(static_cast<const uint8_t*>(a.xq) + t * a.xq_stride_bytes);
       for (size_t r = a.row_begin; r < a.row_end; ++r)

@@ -16,14 +16,16 @@ namespace jisu::cpu {
 
 bool can_repack(DType type, size_t rows, size_t cols) {
   const bool block32 = type == DType::Q4_0 || type == DType::Q8_0 || type == DType::IQ4_NL;
-  const size_t block = block32 ? kQK : type == DType::Q4_K || type == DType::Q6_K ? kQK_K : 0;
+  const bool super_block = type == DType::Q4_K || type == DType::Q5_K || type == DType::Q6_K;
+  const size_t block = block32 ? kQK : super_block ? kQK_K : 0;
   return block != 0 && rows > 0 && rows % kRepackRows == 0 && cols > 0 && cols % block == 0;
 }
 
 size_t repacked_quant_bytes(DType type) { return kRepackRows * (traits(type).block_bytes - 2); }
 
 size_t repacked_group_bytes(DType type, size_t cols) {
-  if (type == DType::Q4_K) return (cols / kQK_K * kRepackedQ4KBytes + 63) / 64 * 64;
+  if (type == DType::Q4_K || type == DType::Q5_K)
+    return (cols / kQK_K * repacked_k45_layout(type == DType::Q5_K).bytes + 63) / 64 * 64;
   if (type == DType::Q6_K) return (cols / kQK_K * (kRepackedQ6KBytes + 2 * kRepackRows) + 63) / 64 * 64;
   const size_t blocks = cols / kQK;
   return (blocks * (repacked_quant_bytes(type) + 2 * kRepackRows) + 63) / 64 * 64;
@@ -45,19 +47,26 @@ void repack_group_blocks32(DType type, const uint8_t* const row[kRepackRows], si
     for (size_t r = 0; r < kRepackRows; ++r) std::memcpy(out + b * 2 * kRepackRows + 2 * r, row[r] + b * block_bytes, 2);
 }
 
-void repack_group_q4_k(const uint8_t* const row[kRepackRows], size_t cols, uint8_t* out) {
-  for (size_t s = 0; s < cols / kQK_K; ++s, out += kRepackedQ4KBytes) {
+// Q4_K and Q5_K: the same fields at the same block offsets except Q5_K's qh (before its qs).
+void repack_group_q45_k(bool fifth_bit, const uint8_t* const row[kRepackRows], size_t cols, uint8_t* out) {
+  const RepackedK45Layout& layout = repacked_k45_layout(fifth_bit);
+  const size_t block_bytes = fifth_bit ? sizeof(BlockQ5_K) : sizeof(BlockQ4_K);
+  const size_t qs = fifth_bit ? offsetof(BlockQ5_K, qs) : offsetof(BlockQ4_K, qs);
+  static_assert(offsetof(BlockQ5_K, scales) == offsetof(BlockQ4_K, scales) && offsetof(BlockQ5_K, dmin) == offsetof(BlockQ4_K, dmin));
+  for (size_t s = 0; s < cols / kQK_K; ++s, out += layout.bytes) {
     for (size_t r = 0; r < kRepackRows; ++r) {
-      const uint8_t* block = row[r] + s * sizeof(BlockQ4_K);
-      for (size_t v = 0; v < 32; ++v) std::memcpy(out + 32 * v + 4 * r, block + offsetof(BlockQ4_K, qs) + 4 * v, 4);
+      const uint8_t* block = row[r] + s * block_bytes;
+      for (size_t v = 0; v < 32; ++v) std::memcpy(out + 32 * v + 4 * r, block + qs + 4 * v, 4);
+      if (fifth_bit)
+        for (size_t v = 0; v < 8; ++v) std::memcpy(out + layout.high + 32 * v + 4 * r, block + offsetof(BlockQ5_K, qh) + 4 * v, 4);
       uint8_t scales_and_mins[16];
       k4_unpack_scales(block + offsetof(BlockQ4_K, scales), scales_and_mins);
       for (size_t c = 0; c < 8; ++c) {
-        out[kRepackedQ4KScales + 8 * c + r] = scales_and_mins[c];
-        out[kRepackedQ4KMins + 8 * c + r] = scales_and_mins[8 + c];
+        out[layout.scales + 8 * c + r] = scales_and_mins[c];
+        out[layout.mins + 8 * c + r] = scales_and_mins[8 + c];
       }
-      std::memcpy(out + kRepackedQ4KD + 2 * r, block + offsetof(BlockQ4_K, d), 2);
-      std::memcpy(out + kRepackedQ4KDmin + 2 * r, block + offsetof(BlockQ4_K, dmin), 2);
+      std::memcpy(out + layout.d + 2 * r, block + offsetof(BlockQ4_K, d), 2);
+      std::memcpy(out + layout.dmin + 2 * r, block + offsetof(BlockQ4_K, dmin), 2);
     }
   }
 }
@@ -98,8 +107,8 @@ RepackedWeights::RepackedWeights(DType type, const void* w, size_t row_bytes, si
       const uint8_t* row[kRepackRows];
       for (size_t r = 0; r < kRepackRows; ++r) row[r] = src + (g * kRepackRows + r) * row_bytes;
       uint8_t* out = data_ + g * group_bytes_;
-      if (type == DType::Q4_K)
-        repack_group_q4_k(row, cols, out);
+      if (type == DType::Q4_K || type == DType::Q5_K)
+        repack_group_q45_k(type == DType::Q5_K, row, cols, out);
       else if (type == DType::Q6_K)
         repack_group_q6_k(row, cols, out);
       else
