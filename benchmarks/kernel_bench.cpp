@@ -12,6 +12,7 @@
 #include <cstring>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "backends/cpu/attention.h"
@@ -127,18 +128,22 @@ void matmul_repacked(benchmark::State& state, DType type, size_t tokens, size_t 
   const size_t rows = kRows * copies;
   const cpu::RepackedWeights packed(type, w.data(), row_bytes(type, kCols), rows, kCols);
   std::vector<float> y(tokens * rows);
-  const auto multiply = [&](const void* xq, size_t xq_stride_bytes) {
-    return [&packed, &y, type, tokens, rows, xq, xq_stride_bytes] {
-      cpu::matmul_repacked_int8({type, packed.data(), packed.group_bytes(), kCols, xq, xq_stride_bytes, tokens, y.data(), rows, 0, rows});
+  // xq: the activation rows, ActivationBlock or ActivationSuperBlock as the type takes.
+  const auto run = [&](auto& xq) {
+    using Block = typename std::decay_t<decltype(xq)>::value_type;
+    const cpu::RepackedMatmulArgs args{type, packed.data(), packed.group_bytes(), kCols, xq.data(),
+                                       kCols / sizeof(Block::qs) * sizeof(Block), tokens, y.data(), rows, 0, rows};
+    int8_loop(state, type, tokens, xq, [&] {
+      cpu::matmul_repacked_int8(args);
       benchmark::DoNotOptimize(y.data());
-    };
+    }, rows);
   };
   if (cpu::takes_int8_super_blocks(type)) {
     std::vector<cpu::ActivationSuperBlock> xq(tokens * kCols / cpu::kActivationSuperBlockElements);
-    return int8_loop(state, type, tokens, xq, multiply(xq.data(), cpu::int8_super_block_row_bytes(kCols)), rows);
+    return run(xq);
   }
   std::vector<cpu::ActivationBlock> xq(tokens * kCols / cpu::kActivationBlockElements);
-  int8_loop(state, type, tokens, xq, multiply(xq.data(), cpu::int8_activation_row_bytes(kCols)), rows);
+  run(xq);
 }
 
 // The K-quants' super-block integer path (activations quantized per 256).

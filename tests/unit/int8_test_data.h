@@ -82,6 +82,61 @@ inline std::vector<ActivationSuperBlock> quantize_super_blocks(const std::vector
   return q;
 }
 
+// Generic over the activation layout: Block is ActivationBlock (32 elements) or
+// ActivationSuperBlock (256).
+template <class Block>
+inline constexpr size_t kBlockElements = sizeof(Block::qs);
+
+template <class Block>
+size_t activation_row_bytes(size_t n) {
+  return n / kBlockElements<Block> * sizeof(Block);
+}
+
+template <class Block>
+std::vector<Block> quantize_as(const std::vector<float>& x, size_t n, size_t tokens, bool simd) {
+  if constexpr (kBlockElements<Block> == kActivationSuperBlockElements)
+    return quantize_super_blocks(x, n, tokens, simd);
+  else
+    return quantize(x, n, tokens, simd);
+}
+
+// Token t's blocks of rows of n elements.
+template <class Block>
+std::vector<Block> token_row(const std::vector<Block>& xq, size_t t, size_t n) {
+  const size_t per_token = n / kBlockElements<Block>;
+  return std::vector<Block>(xq.begin() + static_cast<long>(t * per_token), xq.begin() + static_cast<long>((t + 1) * per_token));
+}
+
+// The exact (double) dot product of row r's dequantized weights and one token's dequantized
+// activations x, and the sum of the products' magnitudes (the scale of rounding bounds).
+struct Exact {
+  double value = 0, magnitude = 0;
+};
+template <class Block>
+Exact exact_product(DType type, const std::vector<uint8_t>& w, size_t r, size_t n, const Block* x) {
+  constexpr size_t kElements = kBlockElements<Block>;
+  std::vector<float> row(n);
+  dequantize_row_scalar(type, w.data() + r * row_bytes(type, n), row.data(), n);
+  Exact e;
+  for (size_t k = 0; k < n; ++k) {
+    const double product = double(row[k]) * double(x[k / kElements].d) * x[k / kElements].qs[k % kElements];
+    e.value += product;
+    e.magnitude += std::fabs(product);
+  }
+  return e;
+}
+
+// The determinism invariant: run_one(one token's blocks) gives, bit for bit, that token's rows
+// of `all` (the output of all `tokens` tokens in one call, tokens x rows).
+template <class Block, class RunOne>
+void expect_each_token_alone_gives_its_batch_value(const std::vector<Block>& xq, size_t tokens, size_t n, size_t rows,
+                                                   const std::vector<float>& all, RunOne run_one) {
+  for (size_t t = 0; t < tokens; ++t) {
+    const std::vector<float> single = run_one(token_row(xq, t, n));
+    ASSERT_EQ(std::memcmp(single.data(), all.data() + t * rows, rows * sizeof(float)), 0) << "token " << t;
+  }
+}
+
 // Checks that `slice`, the output of rows [begin, end) over a buffer filled with -1, holds
 // exactly the values of `full` in those rows and -1 everywhere else.
 inline void expect_row_slice(const std::vector<float>& slice, const std::vector<float>& full, size_t tokens, size_t rows,

@@ -98,12 +98,10 @@ TEST(Int8Matmul, ResultsDoNotDependOnBatchSize) {
     const auto xq = quantize(random_activations(tokens * n, rng), n, tokens, false);
     for (Int8Fn fn : {matmul_rows_int8_scalar, has_avx2() ? matmul_rows_int8_avx2 : matmul_rows_int8_scalar}) {
       const auto all = run(fn, type, w, rows, n, xq, tokens, 0, rows);
-      for (size_t t = 0; t < tokens; ++t) {
-        const std::vector<ActivationBlock> one(xq.begin() + static_cast<long>(t * n / 32),
-                                               xq.begin() + static_cast<long>((t + 1) * n / 32));
-        const auto single = run(fn, type, w, rows, n, one, 1, 0, rows);
-        for (size_t r = 0; r < rows; ++r) ASSERT_EQ(single[r], all[t * rows + r]) << dtype_name(type);
-      }
+      SCOPED_TRACE(dtype_name(type));
+      expect_each_token_alone_gives_its_batch_value(xq, tokens, n, rows, all, [&](const std::vector<ActivationBlock>& one) {
+        return run(fn, type, w, rows, n, one, 1, 0, rows);
+      });
     }
   }
 }
@@ -118,16 +116,9 @@ TEST(Int8Matmul, AgreesWithFloatMathOnDequantizedValues) {
     const std::vector<float> x = random_activations(n, rng);
     const auto xq = quantize(x, n, 1, false);
     const auto y = run(matmul_rows_int8_scalar, type, w, rows, n, xq, 1, 0, rows);
-    std::vector<float> row(n);
     for (size_t r = 0; r < rows; ++r) {
-      dequantize_row_scalar(type, w.data() + r * row_bytes(type, n), row.data(), n);
-      double exact = 0, magnitude = 0;
-      for (size_t k = 0; k < n; ++k) {
-        const double xk = double(xq[k / 32].d) * xq[k / 32].qs[k % 32];
-        exact += double(row[k]) * xk;
-        magnitude += std::fabs(double(row[k]) * xk);
-      }
-      EXPECT_NEAR(y[r], exact, 1e-5 * magnitude + 1e-30) << dtype_name(type) << " row " << r;
+      const Exact e = exact_product(type, w, r, n, xq.data());
+      EXPECT_NEAR(y[r], e.value, 1e-5 * e.magnitude + 1e-30) << dtype_name(type) << " row " << r;
     }
   }
 }

@@ -24,38 +24,27 @@ const DType kRepackTypes[] = {DType::Q4_0, DType::Q8_0, DType::IQ4_NL};
 
 using RepackedFn = void (*)(const RepackedMatmulArgs&);
 
-std::vector<float> run_repacked(RepackedFn fn, DType type, const RepackedWeights& w, size_t rows, size_t n,
-                                const std::vector<ActivationBlock>& xq, size_t tokens, size_t row_begin, size_t row_end) {
-  std::vector<float> y(tokens * rows, -1.0f);
-  fn({type, w.data(), w.group_bytes(), n, xq.data(), int8_activation_row_bytes(n), tokens, y.data(), rows, row_begin, row_end});
-  return y;
-}
-
-std::vector<float> run_row_major(DType type, const std::vector<uint8_t>& w, size_t rows, size_t n,
-                                 const std::vector<ActivationBlock>& xq, size_t tokens) {
-  std::vector<float> y(tokens * rows, -1.0f);
-  matmul_rows_int8_scalar({type, w.data(), row_bytes(type, n), n, xq.data(), int8_activation_row_bytes(n), tokens, y.data(),
-                           rows, 0, rows});
-  return y;
-}
-
-// sum_k |w_k * x_k| of the dequantized values of row r and token t, and the exact (double) sum.
-struct Exact {
-  double value = 0, magnitude = 0;
-};
-// Activation blocks (ActivationBlock or ActivationSuperBlock) of one token.
+// xq: ActivationBlock rows, or ActivationSuperBlock rows for the super-block types.
 template <class Block>
-Exact exact_product(DType type, const std::vector<uint8_t>& w, size_t r, size_t n, const Block* x) {
-  constexpr size_t kElements = sizeof(Block::qs);
-  std::vector<float> row(n);
-  dequantize_row_scalar(type, w.data() + r * row_bytes(type, n), row.data(), n);
-  Exact e;
-  for (size_t k = 0; k < n; ++k) {
-    const double product = double(row[k]) * double(x[k / kElements].d) * x[k / kElements].qs[k % kElements];
-    e.value += product;
-    e.magnitude += std::fabs(product);
-  }
-  return e;
+std::vector<float> run_repacked(RepackedFn fn, DType type, const RepackedWeights& w, size_t rows, size_t n,
+                                const std::vector<Block>& xq, size_t tokens, size_t row_begin, size_t row_end) {
+  std::vector<float> y(tokens * rows, -1.0f);
+  fn({type, w.data(), w.group_bytes(), n, xq.data(), activation_row_bytes<Block>(n), tokens, y.data(), rows, row_begin, row_end});
+  return y;
+}
+
+// The row-major scalar reference of the same activation layout.
+template <class Block>
+std::vector<float> run_row_major(DType type, const std::vector<uint8_t>& w, size_t rows, size_t n, const std::vector<Block>& xq,
+                                 size_t tokens) {
+  std::vector<float> y(tokens * rows, -1.0f);
+  const Int8MatmulArgs args{type, w.data(), row_bytes(type, n), n, reinterpret_cast<const ActivationBlock*>(xq.data()),
+                            activation_row_bytes<Block>(n), tokens, y.data(), rows, 0, rows};
+  if constexpr (kBlockElements<Block> == kActivationSuperBlockElements)
+    matmul_rows_int8_super_blocks_scalar(args);
+  else
+    matmul_rows_int8_scalar(args);
+  return y;
 }
 
 TEST(Int8Repacked, OnlyWholeGroupsOf32ElementTypesRepack) {
@@ -120,17 +109,21 @@ TEST(Int8Repacked, LargeMatricesRepackedInSlicesKeepEveryRow) {
     ASSERT_NEAR(got[r], expected[r], steps * 0x1p-24 * exact_product(type, w, r, n, xq.data()).magnitude + 1e-30) << r;
 }
 
-TEST(Int8Repacked, Avx2MatchesScalarBitForBitForEveryTileShape) {
-  if (!has_avx2()) GTEST_SKIP() << "no AVX2";
-  std::mt19937 rng(12);
-  for (DType type : kRepackTypes) {
-    for (size_t n : {32, 256, 2048}) {
-      // 272 rows of 2048 columns span more than one 256 KiB row block of the kernel.
-      const size_t rows = n == 2048 ? 272 : 24;
+// AVX2 against the scalar reference bit for bit (every row, and a row slice), for each type,
+// row length n (with rows_for(n) rows) and token count; and each token alone gives its value in
+// the batch.
+template <class Block>
+void expect_avx2_matches_scalar_for_every_tile_shape(const std::vector<DType>& types, const std::vector<size_t>& lengths,
+                                                     size_t (*rows_for)(size_t), const std::vector<size_t>& token_counts,
+                                                     uint32_t seed) {
+  std::mt19937 rng(seed);
+  for (DType type : types) {
+    for (size_t n : lengths) {
+      const size_t rows = rows_for(n);
       const auto w = random_weights(type, rows, n, rng);
       const RepackedWeights packed(type, w.data(), row_bytes(type, n), rows, n);
-      for (size_t tokens : {1, 2, 3, 4, 5, 6, 7, 8, 9, 13}) {
-        const auto xq = quantize(random_activations(tokens * n, rng), n, tokens, true);
+      for (size_t tokens : token_counts) {
+        const auto xq = quantize_as<Block>(random_activations(tokens * n, rng), n, tokens, true);
         SCOPED_TRACE(std::string(dtype_name(type)) + " n=" + std::to_string(n));
         const auto got = expect_simd_equals_reference(
             [&](bool simd, size_t begin, size_t end) {
@@ -138,17 +131,21 @@ TEST(Int8Repacked, Avx2MatchesScalarBitForBitForEveryTileShape) {
                                   tokens, begin, end);
             },
             tokens, rows, 8, 16);
-        if (HasFailure()) return;
-        // Each token alone gives its value in the batch.
-        for (size_t t = 0; t < tokens; ++t) {
-          const std::vector<ActivationBlock> one(xq.begin() + static_cast<long>(t * n / 32),
-                                                 xq.begin() + static_cast<long>((t + 1) * n / 32));
-          const auto single = run_repacked(matmul_repacked_int8_avx2, type, packed, rows, n, one, 1, 0, rows);
-          ASSERT_EQ(std::memcmp(single.data(), got.data() + t * rows, rows * sizeof(float)), 0) << t;
-        }
+        if (::testing::Test::HasFailure()) return;
+        expect_each_token_alone_gives_its_batch_value(xq, tokens, n, rows, got, [&](const std::vector<Block>& one) {
+          return run_repacked(matmul_repacked_int8_avx2, type, packed, rows, n, one, 1, 0, rows);
+        });
       }
     }
   }
+}
+
+TEST(Int8Repacked, Avx2MatchesScalarBitForBitForEveryTileShape) {
+  if (!has_avx2()) GTEST_SKIP() << "no AVX2";
+  // 272 rows of 2048 columns span more than one 256 KiB row block of the kernel.
+  expect_avx2_matches_scalar_for_every_tile_shape<ActivationBlock>(
+      {std::begin(kRepackTypes), std::end(kRepackTypes)}, {32, 256, 2048}, [](size_t n) -> size_t { return n == 2048 ? 272 : 24; },
+      {1, 2, 3, 4, 5, 6, 7, 8, 9, 13}, 12);
 }
 
 // Extreme values: Q8_0 weights of -128 and 127 against activations of +-127 (the largest
@@ -192,22 +189,6 @@ TEST(Int8Repacked, ExtremeValuesDoNotSaturate) {
 
 const DType kSuperBlockRepackTypes[] = {DType::Q4_K, DType::Q5_K, DType::Q6_K};
 
-std::vector<float> run_super_blocks(RepackedFn fn, DType type, const RepackedWeights& w, size_t rows, size_t n,
-                            const std::vector<ActivationSuperBlock>& xq, size_t tokens, size_t row_begin, size_t row_end) {
-  std::vector<float> y(tokens * rows, -1.0f);
-  fn({type, w.data(), w.group_bytes(), n, xq.data(), int8_super_block_row_bytes(n), tokens, y.data(), rows, row_begin, row_end});
-  return y;
-}
-
-std::vector<float> run_super_blocks_row_major(DType type, const std::vector<uint8_t>& w, size_t rows, size_t n,
-                                              const std::vector<ActivationSuperBlock>& xq, size_t tokens) {
-  std::vector<float> y(tokens * rows, -1.0f);
-  matmul_rows_int8_super_blocks_scalar({type, w.data(), row_bytes(type, n), n,
-                                        reinterpret_cast<const ActivationBlock*>(xq.data()), int8_super_block_row_bytes(n),
-                                        tokens, y.data(), rows, 0, rows});
-  return y;
-}
-
 // The repacked reference reads the repacked layout (so checks the repacking): it agrees with
 // the float math of the dequantized values, and with the row-major super-block reference up to
 // float order (two fma per super-block against 8 lanes per super-block reduced at the end).
@@ -219,8 +200,8 @@ TEST(Int8RepackedSuperBlocks, ScalarMatchesFloatMathAndRowMajorReference) {
       const auto w = random_weights(type, rows, n, rng);
       const RepackedWeights packed(type, w.data(), row_bytes(type, n), rows, n);
       const auto xq = quantize_super_blocks(random_activations(tokens * n, rng), n, tokens, false);
-      const auto expected = run_super_blocks_row_major(type, w, rows, n, xq, tokens);
-      const auto got = run_super_blocks(matmul_repacked_int8_scalar, type, packed, rows, n, xq, tokens, 0, rows);
+      const auto expected = run_row_major(type, w, rows, n, xq, tokens);
+      const auto got = run_repacked(matmul_repacked_int8_scalar, type, packed, rows, n, xq, tokens, 0, rows);
       for (size_t t = 0; t < tokens; ++t)
         for (size_t r = 0; r < rows; ++r) {
           const Exact e = exact_product(type, w, r, n, xq.data() + t * n / 256);
@@ -234,36 +215,12 @@ TEST(Int8RepackedSuperBlocks, ScalarMatchesFloatMathAndRowMajorReference) {
 
 TEST(Int8RepackedSuperBlocks, Avx2MatchesScalarBitForBitForEveryTileShape) {
   if (!has_avx2()) GTEST_SKIP() << "no AVX2";
-  std::mt19937 rng(22);
-  for (DType type : kSuperBlockRepackTypes) {
-    for (size_t n : {256, 2048}) {
-      // Groups of 2048 columns: 232 rows are more than one 256 KiB block of the kernel.
-      const size_t rows = n == 2048 ? 232 : 24;
-      const auto w = random_weights(type, rows, n, rng);
-      const RepackedWeights packed(type, w.data(), row_bytes(type, n), rows, n);
-      for (size_t tokens : {1, 2, 3, 4, 5, 7, 8, 9}) {
-        const auto xq = quantize_super_blocks(random_activations(tokens * n, rng), n, tokens, true);
-        SCOPED_TRACE(std::string(dtype_name(type)) + " n=" + std::to_string(n));
-        const auto got = expect_simd_equals_reference(
-            [&](bool simd, size_t begin, size_t end) {
-              return run_super_blocks(simd ? matmul_repacked_int8_avx2 : matmul_repacked_int8_scalar, type, packed, rows, n, xq,
-                                      tokens, begin, end);
-            },
-            tokens, rows, 8, 16);
-        if (HasFailure()) return;
-        for (size_t t = 0; t < tokens; ++t) {
-          const std::vector<ActivationSuperBlock> one(xq.begin() + static_cast<long>(t * n / 256),
-                                                      xq.begin() + static_cast<long>((t + 1) * n / 256));
-          const auto single = run_super_blocks(matmul_repacked_int8_avx2, type, packed, rows, n, one, 1, 0, rows);
-          ASSERT_EQ(std::memcmp(single.data(), got.data() + t * rows, rows * sizeof(float)), 0) << t;
-        }
-      }
-    }
-  }
+  // Groups of 2048 columns: 232 rows are more than one 256 KiB block of the kernel.
+  expect_avx2_matches_scalar_for_every_tile_shape<ActivationSuperBlock>(
+      {std::begin(kSuperBlockRepackTypes), std::end(kSuperBlockRepackTypes)}, {256, 2048},
+      [](size_t n) -> size_t { return n == 2048 ? 232 : 24; }, {1, 2, 3, 4, 5, 7, 8, 9}, 22);
 }
 
-// The int16 and int32 bounds: every nibble 15, every scale and minimum 63 against activations
-// of +-127 (pair sums of 3810, eight per sub-block in int16).
 // Activations of +-127 (three of every four positive): a 16-element sub-block sums to 1016.
 std::vector<ActivationSuperBlock> extreme_activations(size_t n) {
   std::vector<ActivationSuperBlock> xq(n / 256);
@@ -284,13 +241,13 @@ template <class Expected>
 void expect_extreme_results(DType type, const std::vector<uint8_t>& w, size_t rows, size_t n, Expected expected) {
   const auto xq = extreme_activations(n);
   const RepackedWeights packed(type, w.data(), row_bytes(type, n), rows, n);
-  const auto scalar = run_super_blocks(matmul_repacked_int8_scalar, type, packed, rows, n, xq, 1, 0, rows);
+  const auto scalar = run_repacked(matmul_repacked_int8_scalar, type, packed, rows, n, xq, 1, 0, rows);
   for (size_t r = 0; r < rows; ++r) EXPECT_EQ(scalar[r], expected(r)) << dtype_name(type) << " " << r;
   if (!has_avx2()) return;
   for (size_t tokens : {1, 4}) {
     std::vector<ActivationSuperBlock> batch;
     for (size_t t = 0; t < tokens; ++t) batch.insert(batch.end(), xq.begin(), xq.end());
-    const auto simd = run_super_blocks(matmul_repacked_int8_avx2, type, packed, rows, n, batch, tokens, 0, rows);
+    const auto simd = run_repacked(matmul_repacked_int8_avx2, type, packed, rows, n, batch, tokens, 0, rows);
     for (size_t r = 0; r < rows; ++r) EXPECT_EQ(simd[(tokens - 1) * rows + r], expected(r)) << dtype_name(type) << " " << r;
   }
 }

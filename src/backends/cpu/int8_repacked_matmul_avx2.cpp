@@ -379,25 +379,25 @@ constexpr int kTileTokens = 4;
 // stays in L2 (1 MiB here) while every token tile passes over it.
 constexpr size_t kRowBlockBytes = 1 << 18;
 
+// Calls f(std::integral_constant<int, count>) for the runtime count in [1, kMax]: the tile
+// functions take their token count as a template argument.
+template <int kMax, class F>
+JISU_AI void with_token_count(size_t count, F f) {
+  static_for<kMax + 1>([&](auto c) {
+    if constexpr (decltype(c)::value > 0)
+      if (count == decltype(c)::value) f(c);
+  });
+}
+
 template <class Tiles>
 void matmul_impl(const RepackedMatmulArgs& a) {
   const size_t g_begin = a.row_begin / kRepackRows, g_end = a.row_end / kRepackRows;
   if (g_end <= g_begin || a.n_tokens == 0) return;
-  if (a.n_tokens == 1) return groups_tile<Tiles, 1, true>(a, g_begin, g_end, 0);
-  if (a.n_tokens <= size_t(Tiles::kSinglePassTokens)) {
-    // Batched decode: one pass, each weight block read from DRAM once for all the tokens, so the
-    // stream overlaps the arithmetic of every token instead of only the first tile's.
-    bool done = false;
-    static_for<Tiles::kSinglePassTokens + 1>([&](auto count) {
-      constexpr int kCount = decltype(count)::value;
-      if constexpr (kCount > kTileTokens)
-        if (a.n_tokens == kCount) {
-          groups_tile<Tiles, kCount, true>(a, g_begin, g_end, 0);
-          done = true;
-        }
-    });
-    if (done) return;
-  }
+  // One token (decode), or a batched decode of up to kSinglePassTokens: one pass, each weight
+  // block read from DRAM once for all the tokens, so the stream overlaps every token's arithmetic.
+  if (a.n_tokens == 1 || (a.n_tokens > size_t(kTileTokens) && a.n_tokens <= size_t(Tiles::kSinglePassTokens)))
+    return with_token_count<Tiles::kSinglePassTokens>(
+        a.n_tokens, [&](auto count) { groups_tile<Tiles, decltype(count)::value, true>(a, g_begin, g_end, 0); });
   const size_t block_groups = a.group_bytes >= kRowBlockBytes ? 1 : kRowBlockBytes / a.group_bytes;
   for (size_t gb = g_begin; gb < g_end; gb += block_groups) {
     const size_t ge = g_end - gb < block_groups ? g_end : gb + block_groups;
@@ -405,11 +405,9 @@ void matmul_impl(const RepackedMatmulArgs& a) {
     size_t t0 = 0;
     for (; t0 + kTileTokens <= a.n_tokens; t0 += kTileTokens)
       t0 == 0 ? groups_tile<Tiles, kTileTokens, true>(a, gb, ge, t0) : groups_tile<Tiles, kTileTokens>(a, gb, ge, t0);
-    static_for<kTileTokens>([&](auto rest) {
-      constexpr int kRest = decltype(rest)::value;
-      if constexpr (kRest > 0)
-        if (a.n_tokens - t0 == kRest)
-          t0 == 0 ? groups_tile<Tiles, kRest, true>(a, gb, ge, t0) : groups_tile<Tiles, kRest>(a, gb, ge, t0);
+    with_token_count<kTileTokens - 1>(a.n_tokens - t0, [&](auto count) {
+      constexpr int kRest = decltype(count)::value;
+      t0 == 0 ? groups_tile<Tiles, kRest, true>(a, gb, ge, t0) : groups_tile<Tiles, kRest>(a, gb, ge, t0);
     });
   }
 }
