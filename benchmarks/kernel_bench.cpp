@@ -250,6 +250,12 @@ int main(int argc, char** argv) {
         benchmark::RegisterBenchmark(("matmul_repacked/" + suffix).c_str(), matmul_repacked, type, tokens, size_t(1));
     }
   }
+  // Prefill: 128 tokens, so that nearly every token tile reads its weights from L2 (the first of
+  // each row block streams them in), as in a model's prompt processing.
+  for (DType type : types)
+    if (cpu::can_repack(type, kRows, kCols))
+      benchmark::RegisterBenchmark(("matmul_repacked/" + std::string(dtype_name(type)) + "/tokens:128/" + isa).c_str(),
+                                   matmul_repacked, type, size_t(128), size_t(1));
   for (DType type : {DType::Q4_0, DType::Q4_K})
     for (size_t tokens : {size_t(1), size_t(4), size_t(8)})
       benchmark::RegisterBenchmark(("matmul_repacked_from_dram/" + std::string(dtype_name(type)) + "/tokens:" +

@@ -64,12 +64,16 @@ void ThreadPool::run_job(size_t n_tasks, FunctionRef<void(size_t, size_t)>& task
   tasks_done_.store(0, std::memory_order_relaxed);
   job_generation_ = (job_generation_ + 1) & ((uint64_t(1) << (64 - 2 * kIndexBits)) - 1);
   claim_.store((job_generation_ << (2 * kIndexBits)) | (uint64_t(n_tasks) << kIndexBits), std::memory_order_release);
-  {
-    // The lock orders the publication against a worker that is about to sleep.
-    std::lock_guard<std::mutex> lock(sleep_mutex_);
-    generation_.fetch_add(1, std::memory_order_release);
+  // No lock on this path while the workers spin (every op of a decode step). A worker that goes
+  // to sleep counts itself in sleepers_ and then re-reads generation_, all sequentially
+  // consistent, so either it sees this generation and stays awake or this thread sees it
+  // counted and wakes it. Taking the mutex before notifying means the counted worker is
+  // already blocked in wait(), not between its check and its sleep.
+  generation_.fetch_add(1, std::memory_order_seq_cst);
+  if (sleepers_.load(std::memory_order_seq_cst) > 0) {
+    { std::lock_guard<std::mutex> lock(sleep_mutex_); }
+    wake_.notify_all();
   }
-  wake_.notify_all();
   run_tasks(0);
   // Spin briefly for tasks still running on workers, then yield the core: a worker that was
   // preempted mid-task needs the CPU more than this thread does.
@@ -117,7 +121,9 @@ void ThreadPool::worker_loop(size_t thread_id) {
     }
     if (current == seen) {
       std::unique_lock<std::mutex> lock(sleep_mutex_);
-      wake_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen; });
+      sleepers_.fetch_add(1, std::memory_order_seq_cst);
+      wake_.wait(lock, [&] { return generation_.load(std::memory_order_seq_cst) != seen; });
+      sleepers_.fetch_sub(1, std::memory_order_relaxed);
       current = generation_.load(std::memory_order_acquire);
     }
     seen = current;

@@ -4,9 +4,10 @@
 // an atomic counter; which thread runs a task never changes what the task computes, so results
 // do not depend on the thread count.
 //
-// Dispatch does not allocate or lock on the fast path: workers spin briefly on a generation
-// counter before sleeping on a condition variable, because a decode step issues hundreds of
-// small parallel regions and waking sleeping threads each time would dominate.
+// Dispatch does not allocate or lock while workers are awake: they spin briefly on a
+// generation counter before sleeping on a condition variable (the dispatcher takes the mutex
+// only when one sleeps), because a decode step issues hundreds of small parallel regions and
+// waking sleeping threads each time would dominate.
 //
 // parallel_for returns as soon as every task has run, whichever threads ran them: it never
 // waits for a worker that has not started (on a machine with more runnable threads than cores
@@ -59,6 +60,7 @@ class ThreadPool {
   std::atomic<size_t> tasks_done_{0};
   uint64_t job_generation_ = 0;  // written by the calling thread only
   std::atomic<uint64_t> generation_{0};  // wake-up signal for spinning / sleeping workers
+  std::atomic<size_t> sleepers_{0};       // workers in (or about to enter) wake_.wait
   std::atomic<bool> stopping_{false};
 
   std::mutex sleep_mutex_;

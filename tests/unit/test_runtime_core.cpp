@@ -2,7 +2,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <numeric>
+#include <thread>
 
 #include "core/error.h"
 #include "core/thread_pool.h"
@@ -57,6 +59,28 @@ TEST(ThreadPool, ManySmallRegionsBackToBack) {
   for (int round = 0; round < 20000; ++round)
     pool.parallel_for(3, [&](size_t index, size_t) { sum.fetch_add(static_cast<long>(index)); });
   EXPECT_EQ(sum.load(), 20000L * 3);
+}
+
+// Workers idle long enough to sleep on the condition variable must wake for the next job: each
+// job's two tasks wait for each other, so the caller alone cannot finish it, and a lost wake-up
+// shows as a task that gives up after 5 s.
+TEST(ThreadPool, SleepingWorkersWakeForTheNextJob) {
+  ThreadPool pool(2);
+  for (int round = 0; round < 10; ++round) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(round % 2 == 0 ? 20 : 0));  // spinning lasts ~0.5 ms
+    std::atomic<int> started{0};
+    std::atomic<int> gave_up{0};
+    pool.parallel_for(2, [&](size_t, size_t) {
+      started.fetch_add(1);
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+      while (started.load() < 2)
+        if (std::chrono::steady_clock::now() > deadline) {
+          gave_up.fetch_add(1);
+          return;
+        }
+    });
+    ASSERT_EQ(gave_up.load(), 0) << "round " << round << ": the sleeping worker never took the second task";
+  }
 }
 
 TEST(KvBlockPool, AllocatesUntilEmptyAndRecyclesOnLastRelease) {
