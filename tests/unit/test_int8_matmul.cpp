@@ -31,17 +31,18 @@ TEST(Int8Matmul, ScalarQuantizationRoundsWithinHalfAStep) {
   const std::vector<float> x = random_activations(n, rng);
   const auto q = quantize(x, n, 1, false);
   for (size_t b = 0; b < n / 32; ++b) {
-    int32_t sum = 0;
+    int32_t pair_sums[2] = {0, 0};  // elements 4k, 4k + 1 and elements 4k + 2, 4k + 3
     for (size_t j = 0; j < 32; ++j) {
       const float value = x[b * 32 + j];
       EXPECT_LE(std::abs(q[b].qs[j]), 127);
       EXPECT_LE(std::fabs(value - q[b].d * q[b].qs[j]), 0.5f * q[b].d * 1.0001f + 1e-37f) << b << " " << j;
-      sum += q[b].qs[j];
+      pair_sums[j % 4 / 2] += q[b].qs[j];
     }
-    EXPECT_EQ(sum, q[b].sum);
+    EXPECT_EQ(q[b].q4_0_offsets[0], -8 * pair_sums[0]) << b;
+    EXPECT_EQ(q[b].q4_0_offsets[1], -8 * pair_sums[1]) << b;
   }
   EXPECT_EQ(q[0].d, 0.0f);  // an all-zero block has scale 0 and zero values
-  EXPECT_EQ(q[0].sum, 0);
+  EXPECT_EQ(q[0].q4_0_offsets[0], 0);
   // Ties round to even: 1.5 * (127 / 127) -> the block with max 127 has d == 1.
   EXPECT_EQ(q[3].d, 1.0f);
   EXPECT_EQ(q[3].qs[0], -16);  // -15.5 -> -16

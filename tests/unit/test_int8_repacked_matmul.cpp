@@ -149,10 +149,17 @@ TEST(Int8Repacked, Avx2MatchesScalarBitForBitForEveryTileShape) {
 }
 
 // Extreme values: Q8_0 weights of -128 and 127 against activations of +-127 (the largest
-// maddubs pair sums), and Q4_0 nibbles of 15 and 0 (the int16 accumulation bound).
+// maddubs pair sums), and Q4_0 nibbles of 15 and 0 (the int16 accumulation bound, reached with
+// every activation +127 or every one -127, where Q4_0's offset is largest).
 TEST(Int8Repacked, ExtremeValuesDoNotSaturate) {
   const size_t rows = 8, n = 64;
+  // Pattern 0: +127 but -127 at every fourth element; 1: all +127; 2: all -127.
+  const auto activation = [](int pattern, int j) -> int8_t {
+    return pattern == 0 ? (j % 4 == 3 ? -127 : 127) : pattern == 1 ? 127 : -127;
+  };
+  for (int pattern = 0; pattern < 3; ++pattern) {
   for (DType type : {DType::Q4_0, DType::Q8_0, DType::IQ4_NL}) {
+    SCOPED_TRACE(std::string(dtype_name(type)) + ", activation pattern " + std::to_string(pattern));
     std::vector<uint8_t> w(rows * row_bytes(type, n));
     const size_t block_bytes = traits(type).block_bytes;
     for (size_t b = 0; b < w.size() / block_bytes; ++b) {
@@ -166,9 +173,8 @@ TEST(Int8Repacked, ExtremeValuesDoNotSaturate) {
     std::vector<ActivationBlock> xq(n / 32);
     for (auto& x : xq) {
       x.d = 1.0f;
-      x.sum = 0;
-      for (int j = 0; j < 32; ++j) x.qs[j] = j % 4 == 3 ? -127 : 127;
-      for (int j = 0; j < 32; ++j) x.sum += x.qs[j];
+      for (int j = 0; j < 32; ++j) x.qs[j] = activation(pattern, j);
+      q4_0_offsets(x.qs, x.q4_0_offsets);
     }
     const RepackedWeights packed(type, w.data(), row_bytes(type, n), rows, n);
     const auto expected = run_row_major(type, w, rows, n, xq, 1);
@@ -181,6 +187,7 @@ TEST(Int8Repacked, ExtremeValuesDoNotSaturate) {
       const auto simd = run_repacked(matmul_repacked_int8_avx2, type, packed, rows, n, batch, tokens, 0, rows);
       for (size_t r = 0; r < rows; ++r) EXPECT_EQ(simd[(tokens - 1) * rows + r], expected[r]) << dtype_name(type) << " " << r;
     }
+  }
   }
 }
 

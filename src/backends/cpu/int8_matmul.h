@@ -22,11 +22,21 @@ namespace jisu::cpu {
 
 // One quantized block of 32 activations.
 struct ActivationBlock {
-  float d;         // scale: x ~= d * qs[i]
-  int32_t sum;     // sum of qs (for weight formats with an offset / minimum)
-  int8_t qs[32];   // in [-127, 127]
+  float d;  // scale: x ~= d * qs[i]
+  // Q4_0's -8 offset times these activations, as the repacked kernel's two int16 lanes per row
+  // collect it: -8 * the sum of qs[j] over j % 4 in {0, 1}, and over j % 4 in {2, 3} (see
+  // q4_0_offsets). |value| <= 8 * 16 * 127 = 16256.
+  int16_t q4_0_offsets[2];
+  int8_t qs[32];  // in [-127, 127]
 };
 static_assert(sizeof(ActivationBlock) == 40);
+
+// ActivationBlock::q4_0_offsets of the 32 values qs.
+inline void q4_0_offsets(const int8_t* qs, int16_t* out) {
+  int32_t sums[2] = {0, 0};
+  for (int j = 0; j < 32; ++j) sums[(j / 2) % 2] += qs[j];
+  for (int i = 0; i < 2; ++i) out[i] = static_cast<int16_t>(-8 * sums[i]);
+}
 
 inline constexpr size_t kActivationBlockElements = 32;
 

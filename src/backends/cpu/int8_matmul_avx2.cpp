@@ -155,12 +155,13 @@ void quantize_activations_avx2(const float* x, size_t n, ActivationBlock* out) {
     const float d = absolute_max(p, kActivationBlockElements) / 127.0f;
     __m256i q[4];
     round_and_pack_32(p, _mm256_set1_ps(d != 0.0f ? 1.0f / d : 0.0f), out[b].qs, q);
-    __m256i s = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+    // Lane l of s4: the sum of q_j over j % 4 == l; lanes 0 and 2 then take in lanes 1 and 3.
+    const __m256i s = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
     __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
-    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(1, 0, 3, 2)));
-    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(2, 3, 0, 1)));
+    s4 = _mm_mullo_epi32(_mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(2, 3, 0, 1))), _mm_set1_epi32(-8));
     out[b].d = d;
-    out[b].sum = _mm_cvtsi128_si32(s4);
+    out[b].q4_0_offsets[0] = static_cast<int16_t>(_mm_cvtsi128_si32(s4));
+    out[b].q4_0_offsets[1] = static_cast<int16_t>(_mm_extract_epi32(s4, 2));
   }
 }
 

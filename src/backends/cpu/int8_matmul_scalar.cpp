@@ -22,14 +22,12 @@ void quantize_activations_scalar(const float* x, size_t n, ActivationBlock* out)
     const float* v = x + b * kActivationBlockElements;
     const float d = activation_scale(v, kActivationBlockElements);
     const float inverse = d != 0.0f ? 1.0f / d : 0.0f;
-    int32_t sum = 0;
     for (size_t j = 0; j < kActivationBlockElements; ++j) {
       const int q = static_cast<int>(std::nearbyint(v[j] * inverse));  // ties to even, |q| <= 127
       out[b].qs[j] = static_cast<int8_t>(q);
-      sum += q;
     }
     out[b].d = d;
-    out[b].sum = sum;
+    q4_0_offsets(out[b].qs, out[b].q4_0_offsets);
   }
 }
 

@@ -32,18 +32,21 @@ JISU_AI __m256i broadcast4(const int8_t* p) {
 // pinning each partial sum keeps one accumulator per token in a register.
 JISU_AI void pin(__m256i& v) { __asm__("" : "+x"(v)); }
 
-// Q4_0: unsigned nibbles u times the activations; the -8 offset is applied once per block as
-// isum = sum(u * x) - 8 * x.sum (exact integers). The 8 maddubs steps accumulate in int16:
-// a pair sum is at most 2 * 15 * 127 = 3810 in magnitude (|x| <= 127), so 8 of them stay within
-// 30480 < 32767 and neither maddubs nor the adds saturate; one madd with ones then adds each
-// row lane's two int16 halves into int32.
+// Q4_0: unsigned nibbles u times the activations. Each row's two int16 lanes start at the -8
+// offset's share (x.q4_0_offsets) and add the 8 maddubs steps of u * x, ending at
+// sum((u - 8) * x) over their 16 elements, at most 16 * 8 * 127 = 16256 in magnitude. maddubs
+// cannot saturate (a pair is at most 2 * 15 * 127 = 3810) and the adds wrap, so the partial
+// sums may leave the int16 range but the final ones, exact modulo 2^16 and within range, are
+// exact. One madd with ones then adds each row lane's two int16 halves into int32.
 struct RQ4_0 {
   static constexpr size_t kQuantBytes = 128;
   template <int NT>
   static JISU_AI void dot(const uint8_t* q, const ActivationBlock* const* xb, __m256i* isum) {
     const __m256i mask = _mm256_set1_epi8(15);
     __m256i acc[NT];
-    static_for<NT>([&](auto t) __attribute__((always_inline)) { acc[t] = _mm256_setzero_si256(); });
+    static_for<NT>([&](auto t) __attribute__((always_inline)) {
+      acc[t] = broadcast4(reinterpret_cast<const int8_t*>(xb[t]->q4_0_offsets));
+    });
     static_for<4>([&](auto k) __attribute__((always_inline)) {
       const __m256i v = load_aligned(q + 32 * k);
       const __m256i lo = _mm256_and_si256(v, mask), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), mask);
@@ -54,12 +57,7 @@ struct RQ4_0 {
         pin(acc[t]);
       });
     });
-    static_for<NT>([&](auto t) __attribute__((always_inline)) {
-      // 8 * x.sum: broadcast straight from memory (a load, not the GPR -> vector moves GCC
-      // emits for set1 of a computed value), then one shift.
-      const __m256i sum = _mm256_castps_si256(_mm256_broadcast_ss(reinterpret_cast<const float*>(&xb[t]->sum)));
-      isum[t] = _mm256_sub_epi32(_mm256_madd_epi16(acc[t], _mm256_set1_epi16(1)), _mm256_slli_epi32(sum, 3));
-    });
+    static_for<NT>([&](auto t) __attribute__((always_inline)) { isum[t] = _mm256_madd_epi16(acc[t], _mm256_set1_epi16(1)); });
   }
 };
 
@@ -225,8 +223,8 @@ template <bool kFifthBit>
 struct TilesQ45_K {
   static constexpr size_t kElements = kActivationSuperBlockElements;
   static constexpr const RepackedK45Layout& kLayout = repacked_k45_layout(kFifthBit);
-  // More than 4 tokens in one tile spill its 3 accumulators per token (measured slower).
-  static constexpr int kSinglePassTokens = 4;
+  // Tokens per tile: more than 4 spill the 3 accumulators per token (measured slower).
+  static constexpr int kTileTokens = 4;
   template <int NT, bool kPrefetch>
   static void tile(const RepackedMatmulArgs& a, size_t g, size_t t0) {
     const uint8_t* group = a.w + g * a.group_bytes;
@@ -318,7 +316,7 @@ JISU_AI void q6_k_chunk(const uint8_t* sb, const ActivationSuperBlock* const* xs
 
 struct TilesQ6_K {
   static constexpr size_t kElements = kActivationSuperBlockElements;
-  static constexpr int kSinglePassTokens = 4;
+  static constexpr int kTileTokens = 4;  // tokens per tile
   template <int NT, bool kPrefetch>
   static void tile(const RepackedMatmulArgs& a, size_t g, size_t t0) {
     const size_t super_blocks = a.n / kElements;
@@ -361,8 +359,12 @@ struct TilesQ6_K {
 // The 32-element block types.
 template <class W>
 struct TilesBlocks32 {
-  // Up to 8 tokens (batched decode) in one tile: 8 int16 and 8 float accumulators.
-  static constexpr int kSinglePassTokens = 8;
+  // Tokens per tile: 8, whose float accumulators wait on the stack (an fma from memory and a
+  // store per block), which costs less than unpacking every block for only 4 tokens (kernel
+  // bench, 128 tokens, best of 8, 2 rounds: Q4_0 185 -> 193 GFLOP/s, Q8_0 119 -> 124; 6
+  // tokens, which keep them in registers, measured in between). A batched decode of up to 8
+  // tokens is then one pass over the weights.
+  static constexpr int kTileTokens = 8;
   template <int NT, bool kPrefetch>
   static void tile(const RepackedMatmulArgs& a, size_t g, size_t t0) { group_tile<W, NT, kPrefetch>(a, g, t0); }
 };
@@ -372,9 +374,6 @@ void groups_tile(const RepackedMatmulArgs& a, size_t g_begin, size_t g_end, size
   for (size_t g = g_begin; g < g_end; ++g) Tiles::template tile<NT, kPrefetch>(a, g, t0);
 }
 
-// Tokens per tile when there are several: the weights of a block are loaded and unpacked once
-// for this many tokens.
-constexpr int kTileTokens = 4;
 // With several tokens, groups are walked in blocks of about 256 KiB of weights so that a block
 // stays in L2 (1 MiB here) while every token tile passes over it.
 constexpr size_t kRowBlockBytes = 1 << 18;
@@ -393,15 +392,13 @@ template <class Tiles>
 void matmul_impl(const RepackedMatmulArgs& a) {
   const size_t g_begin = a.row_begin / kRepackRows, g_end = a.row_end / kRepackRows;
   if (g_end <= g_begin || a.n_tokens == 0) return;
-  // One token (decode), or a batched decode of up to kSinglePassTokens: one pass, each weight
-  // block read from DRAM once for all the tokens, so the stream overlaps every token's arithmetic.
-  if (a.n_tokens == 1 || (a.n_tokens > size_t(kTileTokens) && a.n_tokens <= size_t(Tiles::kSinglePassTokens)))
-    return with_token_count<Tiles::kSinglePassTokens>(
-        a.n_tokens, [&](auto count) { groups_tile<Tiles, decltype(count)::value, true>(a, g_begin, g_end, 0); });
+  constexpr int kTileTokens = Tiles::kTileTokens;
   const size_t block_groups = a.group_bytes >= kRowBlockBytes ? 1 : kRowBlockBytes / a.group_bytes;
   for (size_t gb = g_begin; gb < g_end; gb += block_groups) {
     const size_t ge = g_end - gb < block_groups ? g_end : gb + block_groups;
-    // Full tiles, then one tile of the remaining tokens; the first tile over the block prefetches.
+    // Full tiles, then one tile of the remaining tokens. The first tile over the block streams it
+    // from DRAM, prefetching; with at most kTileTokens tokens (decode, batched decode) that is
+    // the only pass, so the stream overlaps every token's arithmetic.
     size_t t0 = 0;
     for (; t0 + kTileTokens <= a.n_tokens; t0 += kTileTokens)
       t0 == 0 ? groups_tile<Tiles, kTileTokens, true>(a, gb, ge, t0) : groups_tile<Tiles, kTileTokens>(a, gb, ge, t0);
