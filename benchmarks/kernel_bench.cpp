@@ -164,9 +164,9 @@ void matmul_int8_super_blocks(benchmark::State& state, DType type, size_t tokens
 // registers only. The 6 inputs pass through an empty volatile asm every iteration, so no
 // product is loop-invariant, and no product depends on an accumulator, so latency never
 // limits it. Counted as the kernels count (2 ops per multiply-add): a kernel's GFLOP/s over this
-// is its share of the peak. (On the 2-core Zen 3 here: 280-300 GFLOP/s per core, about 1.5
-// maddubs per cycle at 2.9 GHz; the repacked Q4_0 kernel at 16 tokens ran at 45-50 % of it in
-// the same invocation.)
+// is its share of the peak. (On the 2-core Zen 3 here, in a quiet hour: 306-328 GFLOP/s per
+// core, about 1.65 maddubs per cycle at 3.06 GHz; the repacked Q4_0 kernel at 128 tokens ran
+// at 193 GFLOP/s, about 60 % of it, best of 8 short runs in the same invocation.)
 __attribute__((target("avx2"), noipa)) void int8_multiply_add_chains(long iterations, __m256i* out) {
   __m256i a0 = _mm256_set1_epi8(1), a1 = _mm256_set1_epi8(2), a2 = _mm256_set1_epi8(3), a3 = _mm256_set1_epi8(4);
   __m256i b0 = _mm256_set1_epi8(-1), b1 = _mm256_set1_epi8(5);
