@@ -66,31 +66,36 @@ TEST(Int8Repacked, OnlyWholeGroupsOf32ElementTypesRepack) {
   EXPECT_EQ(repacked_group_bytes(DType::Q4_K, 256), 1216u);  // 1184 padded to 64
 }
 
+// The scalar repacked reference, which reads the repacked layout (so checks the repacking), on
+// random weights and activations in the Block layout: it agrees with the float product of the
+// dequantized values (1e-5 relative), and with the row-major reference up to float order,
+// within row_major_bound(n) times the magnitude of the terms.
+template <class Block, class Bound>
+void check_scalar_repacked(DType type, size_t n, std::mt19937& rng, Bound row_major_bound) {
+  const size_t rows = 16, tokens = 3;
+  const auto w = random_weights(type, rows, n, rng);
+  const RepackedWeights packed(type, w.data(), row_bytes(type, n), rows, n);
+  const auto xq = quantize_as<Block>(random_activations(tokens * n, rng), n, tokens, false);
+  const auto expected = run_row_major(type, w, rows, n, xq, tokens);
+  const auto got = run_repacked(matmul_repacked_int8_scalar, type, packed, rows, n, xq, tokens, 0, rows);
+  for (size_t t = 0; t < tokens; ++t)
+    for (size_t r = 0; r < rows; ++r) {
+      const Exact e = exact_product(type, w, r, n, xq.data() + t * n / kBlockElements<Block>);
+      EXPECT_NEAR(got[t * rows + r], e.value, 1e-5 * e.magnitude + 1e-30) << dtype_name(type) << " n=" << n << " t=" << t << " r=" << r;
+      EXPECT_NEAR(got[t * rows + r], expected[t * rows + r], row_major_bound(n) * e.magnitude + 1e-30)
+          << dtype_name(type) << " n=" << n << " t=" << t << " r=" << r;
+    }
+}
+
 // The repacked path sums the same exact integer block sums as the row-major path, only in
 // another float order: one fma chain per row instead of 8 lanes reduced at the end. Each path
 // rounds at most once per fma step and per reduction add, each error at most 2^-24 times the
 // running magnitude, which never exceeds sum |terms|.
-TEST(Int8Repacked, ScalarMatchesRowMajorReferenceUpToFloatOrder) {
+TEST(Int8Repacked, ScalarMatchesFloatMathAndRowMajorReferenceUpToFloatOrder) {
   std::mt19937 rng(11);
-  for (DType type : kRepackTypes) {
-    for (size_t n : {32, 256, 2048}) {
-      const size_t rows = 16, tokens = 3;
-      const auto w = random_weights(type, rows, n, rng);
-      const RepackedWeights packed(type, w.data(), row_bytes(type, n), rows, n);
-      const auto xq = quantize(random_activations(tokens * n, rng), n, tokens, false);
-      const auto expected = run_row_major(type, w, rows, n, xq, tokens);
-      const auto got = run_repacked(matmul_repacked_int8_scalar, type, packed, rows, n, xq, tokens, 0, rows);
-      const double steps = 2.0 * double(n / 32) + 8.0;
-      for (size_t t = 0; t < tokens; ++t)
-        for (size_t r = 0; r < rows; ++r) {
-          const Exact e = exact_product(type, w, r, n, xq.data() + t * n / 32);
-          EXPECT_NEAR(got[t * rows + r], expected[t * rows + r], steps * 0x1p-24 * e.magnitude + 1e-30)
-              << dtype_name(type) << " n=" << n << " t=" << t << " r=" << r;
-          // And the float product of the dequantized values, as the int8 path promises.
-          EXPECT_NEAR(got[t * rows + r], e.value, 1e-5 * e.magnitude + 1e-30) << dtype_name(type);
-        }
-    }
-  }
+  for (DType type : kRepackTypes)
+    for (size_t n : {32, 256, 2048})
+      check_scalar_repacked<ActivationBlock>(type, n, rng, [](size_t n) { return (2.0 * double(n / 32) + 8.0) * 0x1p-24; });
 }
 
 // Matrices of several MiB are repacked by several threads, each a slice of the groups; every
@@ -196,28 +201,12 @@ TEST(Int8Repacked, ExtremeValuesDoNotSaturate) {
 
 const DType kSuperBlockRepackTypes[] = {DType::Q4_K, DType::Q5_K, DType::Q6_K};
 
-// The repacked reference reads the repacked layout (so checks the repacking): it agrees with
-// the float math of the dequantized values, and with the row-major super-block reference up to
-// float order (two fma per super-block against 8 lanes per super-block reduced at the end).
+// As for the 32-element types; the float orders differ by two fma per super-block against 8
+// lanes per super-block reduced at the end.
 TEST(Int8RepackedSuperBlocks, ScalarMatchesFloatMathAndRowMajorReference) {
   std::mt19937 rng(21);
-  for (DType type : kSuperBlockRepackTypes) {
-    for (size_t n : {256, 512, 2048}) {
-      const size_t rows = 16, tokens = 3;
-      const auto w = random_weights(type, rows, n, rng);
-      const RepackedWeights packed(type, w.data(), row_bytes(type, n), rows, n);
-      const auto xq = quantize_super_blocks(random_activations(tokens * n, rng), n, tokens, false);
-      const auto expected = run_row_major(type, w, rows, n, xq, tokens);
-      const auto got = run_repacked(matmul_repacked_int8_scalar, type, packed, rows, n, xq, tokens, 0, rows);
-      for (size_t t = 0; t < tokens; ++t)
-        for (size_t r = 0; r < rows; ++r) {
-          const Exact e = exact_product(type, w, r, n, xq.data() + t * n / 256);
-          EXPECT_NEAR(got[t * rows + r], e.value, 1e-5 * e.magnitude + 1e-30)
-              << dtype_name(type) << " n=" << n << " t=" << t << " r=" << r;
-          EXPECT_NEAR(got[t * rows + r], expected[t * rows + r], 2e-6 * e.magnitude + 1e-30) << dtype_name(type) << " n=" << n;
-        }
-    }
-  }
+  for (DType type : kSuperBlockRepackTypes)
+    for (size_t n : {256, 512, 2048}) check_scalar_repacked<ActivationSuperBlock>(type, n, rng, [](size_t) { return 2e-6; });
 }
 
 TEST(Int8RepackedSuperBlocks, Avx2MatchesScalarBitForBitForEveryTileShape) {

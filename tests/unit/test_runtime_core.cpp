@@ -67,7 +67,8 @@ TEST(ThreadPool, ManySmallRegionsBackToBack) {
 TEST(ThreadPool, SleepingWorkersWakeForTheNextJob) {
   ThreadPool pool(2);
   for (int round = 0; round < 10; ++round) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(round % 2 == 0 ? 20 : 0));  // spinning lasts ~0.5 ms
+    // 20 ms is far longer than a worker's spin (kSpinIterations pauses), so it is asleep.
+    std::this_thread::sleep_for(std::chrono::milliseconds(round % 2 == 0 ? 20 : 0));
     std::atomic<int> started{0};
     std::atomic<int> gave_up{0};
     pool.parallel_for(2, [&](size_t, size_t) {

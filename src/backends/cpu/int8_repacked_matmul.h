@@ -41,6 +41,12 @@ struct RepackedMatmulArgs {
   size_t row_end;
 };
 
+// Token t's activation row, as Block (ActivationBlock or ActivationSuperBlock).
+template <class Block>
+inline const Block* activation_row(const RepackedMatmulArgs& a, size_t t) {
+  return reinterpret_cast<const Block*>(static_cast<const uint8_t*>(a.xq) + t * a.xq_stride_bytes);
+}
+
 void matmul_repacked_int8(const RepackedMatmulArgs& args);  // validates, dispatches on active_isa()
 void matmul_repacked_int8_scalar(const RepackedMatmulArgs& args);
 void matmul_repacked_int8_avx2(const RepackedMatmulArgs& args);

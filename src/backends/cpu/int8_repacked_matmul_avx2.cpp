@@ -115,7 +115,7 @@ void group_tile(const RepackedMatmulArgs& a, size_t g, size_t t0) {
   const ActivationBlock* x[NT];
   __m256 acc[NT];
   for (int t = 0; t < NT; ++t) {
-    x[t] = reinterpret_cast<const ActivationBlock*>(static_cast<const uint8_t*>(a.xq) + (t0 + t) * a.xq_stride_bytes);
+    x[t] = activation_row<ActivationBlock>(a, t0 + t);
     acc[t] = _mm256_setzero_ps();
   }
   for (size_t b = 0; b < nb; ++b) {
@@ -214,7 +214,7 @@ JISU_AI void q45_k_sub_block(const uint8_t* sb, int h, __m256i scales, const Act
 template <int NT>
 JISU_AI void start_super_block_tile(const RepackedMatmulArgs& a, size_t t0, const ActivationSuperBlock** x, __m256* acc) {
   for (int t = 0; t < NT; ++t) {
-    x[t] = reinterpret_cast<const ActivationSuperBlock*>(static_cast<const uint8_t*>(a.xq) + (t0 + t) * a.xq_stride_bytes);
+    x[t] = activation_row<ActivationSuperBlock>(a, t0 + t);
     acc[t] = _mm256_setzero_ps();
   }
 }
@@ -377,8 +377,8 @@ void groups_tile(const RepackedMatmulArgs& a, size_t g_begin, size_t g_end, size
   for (size_t g = g_begin; g < g_end; ++g) Tiles::template tile<NT, kPrefetch>(a, g, t0);
 }
 
-// With several tokens, groups are walked in blocks of about 256 KiB of weights so that a block
-// stays in L2 (1 MiB here) while every token tile passes over it.
+// Groups are walked in blocks of about 256 KiB of weights so that, with more tokens than one
+// tile takes, a block stays in L2 (1 MiB here) while every token tile passes over it.
 constexpr size_t kRowBlockBytes = 1 << 18;
 
 // Calls f(std::integral_constant<int, count>) for the runtime count in [1, kMax]: the tile

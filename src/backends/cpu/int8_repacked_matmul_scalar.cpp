@@ -88,7 +88,7 @@ void matmul_repacked_int8_scalar(const RepackedMatmulArgs& a) {
   if (a.type == DType::Q4_K || a.type == DType::Q5_K || a.type == DType::Q6_K) {
     const auto row = a.type == DType::Q4_K ? q45_k_row<false> : a.type == DType::Q5_K ? q45_k_row<true> : q6_k_row;
     for (size_t t = 0; t < a.n_tokens; ++t) {
-      const auto* x = reinterpret_cast<const ActivationSuperBlock*>(static_cast<const uint8_t*>(a.xq) + t * a.xq_stride_bytes);
+      const auto* x = activation_row<ActivationSuperBlock>(a, t);
       for (size_t r = a.row_begin; r < a.row_end; ++r)
         a.y[t * a.y_stride + r] = row(a.w + r / kRepackRows * a.group_bytes, r % kRepackRows, x, a.n);
     }
@@ -96,7 +96,7 @@ void matmul_repacked_int8_scalar(const RepackedMatmulArgs& a) {
   }
   const size_t nb = a.n / kActivationBlockElements, quant_bytes = repacked_quant_bytes(a.type);
   for (size_t t = 0; t < a.n_tokens; ++t) {
-    const auto* x = reinterpret_cast<const ActivationBlock*>(static_cast<const uint8_t*>(a.xq) + t * a.xq_stride_bytes);
+    const auto* x = activation_row<ActivationBlock>(a, t);
     for (size_t r = a.row_begin; r < a.row_end; ++r) {
       const uint8_t* group = a.w + r / kRepackRows * a.group_bytes;
       const uint8_t* scales = group + nb * quant_bytes;
