@@ -15,7 +15,7 @@
 #include "command_registry.h"
 #include "core/error.h"
 #include "format/gguf_file.h"
-#include "tokenizer/chat_template.h"
+#include "chat/chat_template.h"
 #include "tokenizer/tokenizer.h"
 
 namespace jisu::cli {

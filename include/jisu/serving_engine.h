@@ -79,7 +79,7 @@ class ServingEngine {
   virtual ModelSummary summary() const = 0;
   virtual std::vector<int32_t> tokenize(std::string_view text, bool add_special, bool parse_special) const = 0;
   // The prompt text for a chat: the model's own chat template, ChatML when it has none
-  // (src/runtime/chat_prompt.h).
+  // (src/chat/chat_prompt.h).
   // Returns false and sets `error` when the messages cannot be rendered.
   virtual bool render_chat(const std::vector<ChatMessage>& messages, std::string& prompt, std::string& error) const = 0;
   // Whether the chat prompt already starts with BOS text (so tokenizing must not add one).

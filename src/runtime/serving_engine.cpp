@@ -14,7 +14,7 @@
 #include "core/thread_pool.h"
 #include "models/model.h"
 #include "models/forward_factory.h"
-#include "runtime/chat_prompt.h"
+#include "chat/chat_prompt.h"
 #include "runtime/kv_cache.h"
 #include "runtime/request_channel.h"
 #include "runtime/sampler.h"

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "core/error.h"
-#include "runtime/chat_prompt.h"
+#include "chat/chat_prompt.h"
 
 namespace jisu::test {
 namespace {

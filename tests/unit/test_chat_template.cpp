@@ -1,4 +1,4 @@
-// ChatTemplate / render_chat (tokenizer/chat_template.h) and `jisu chat-template -m`: the
+// ChatTemplate / render_chat (chat/chat_template.h) and `jisu chat-template -m`: the
 // document and context rules, the pinned clock, one-line located errors, and the BOS/EOS texts
 // a GGUF model brings. Expected strings are written out by hand from the documented rules
 // (jinja2 parity over the real templates is tests/e2e/chat_templates.sh).
@@ -17,7 +17,7 @@
 #include "data/tokenizer/tokenizer_fixtures.h"
 #include "format/gguf_writer.h"
 #include "test_support.h"
-#include "tokenizer/chat_template.h"
+#include "chat/chat_template.h"
 
 namespace jisu::test {
 namespace {

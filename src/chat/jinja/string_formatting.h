@@ -5,7 +5,7 @@
 // Markup format strings escape their (non-Markup) arguments and stay Markup, as markupsafe does.
 #include <string>
 
-#include "tokenizer/jinja/value.h"
+#include "chat/jinja/value.h"
 
 namespace jisu::jinja {
 

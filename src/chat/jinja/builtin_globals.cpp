@@ -3,10 +3,10 @@
 // Hugging Face transformers adds (raise_exception, strftime_now).
 #include <ctime>
 
-#include "tokenizer/jinja/builtins.h"
-#include "tokenizer/jinja/renderer.h"
-#include "tokenizer/jinja/template_error.h"
-#include "tokenizer/jinja/value_access.h"
+#include "chat/jinja/builtins.h"
+#include "chat/jinja/renderer.h"
+#include "chat/jinja/template_error.h"
+#include "chat/jinja/value_access.h"
 
 namespace jisu::jinja {
 

@@ -1,15 +1,15 @@
-#include "tokenizer/chat_template.h"
+#include "chat/chat_template.h"
 
 #include <ctime>
 #include <optional>
 
 #include "core/error.h"
-#include "tokenizer/jinja/json_bridge.h"
-#include "tokenizer/jinja/lexer.h"
-#include "tokenizer/jinja/parser.h"
-#include "tokenizer/jinja/renderer.h"
-#include "tokenizer/jinja/template_error.h"
-#include "tokenizer/jinja/utf8_text.h"
+#include "chat/jinja/json_bridge.h"
+#include "chat/jinja/lexer.h"
+#include "chat/jinja/parser.h"
+#include "chat/jinja/renderer.h"
+#include "chat/jinja/template_error.h"
+#include "chat/jinja/utf8_text.h"
 
 namespace jisu {
 

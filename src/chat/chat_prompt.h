@@ -2,7 +2,7 @@
 // Chat messages -> prompt text for the serving engine.
 //
 // A model that carries `tokenizer.chat_template` gets exactly what that Jinja template renders
-// (src/tokenizer/chat_template.h, checked byte for byte against jinja2), with `bos_token` and
+// (src/chat/chat_template.h, checked byte for byte against jinja2), with `bos_token` and
 // `eos_token` set to its vocabulary's texts, as Hugging Face transformers passes them. A model
 // without a template gets the ChatML layout, the common default of instruction-tuned models:
 //   "<|im_start|>{role}\n{content}<|im_end|>\n" per message, then "<|im_start|>assistant\n".

@@ -1,9 +1,9 @@
-#include "tokenizer/jinja/value.h"
+#include "chat/jinja/value.h"
 
 #include <cmath>
 
-#include "tokenizer/jinja/template_error.h"
-#include "tokenizer/jinja/utf8_text.h"
+#include "chat/jinja/template_error.h"
+#include "chat/jinja/utf8_text.h"
 
 namespace jisu::jinja {
 

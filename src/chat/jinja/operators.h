@@ -5,8 +5,8 @@
 // strings combined with them through `+`, `*` and `%`, as markupsafe does.
 // Type errors carry Python's messages; int64 overflow (Python would switch to big integers) is an
 // error too.
-#include "tokenizer/jinja/ast.h"
-#include "tokenizer/jinja/value.h"
+#include "chat/jinja/ast.h"
+#include "chat/jinja/value.h"
 
 namespace jisu::jinja {
 

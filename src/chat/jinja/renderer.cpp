@@ -1,10 +1,10 @@
-#include "tokenizer/jinja/renderer.h"
+#include "chat/jinja/renderer.h"
 
-#include "tokenizer/jinja/builtins.h"
-#include "tokenizer/jinja/operators.h"
-#include "tokenizer/jinja/python_repr.h"
-#include "tokenizer/jinja/template_error.h"
-#include "tokenizer/jinja/value_access.h"
+#include "chat/jinja/builtins.h"
+#include "chat/jinja/operators.h"
+#include "chat/jinja/python_repr.h"
+#include "chat/jinja/template_error.h"
+#include "chat/jinja/value_access.h"
 
 namespace jisu::jinja {
 

@@ -1,9 +1,9 @@
-#include "runtime/chat_prompt.h"
+#include "chat/chat_prompt.h"
 
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
-#include "tokenizer/chat_template.h"
+#include "chat/chat_template.h"
 
 namespace jisu {
 

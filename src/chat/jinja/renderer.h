@@ -18,8 +18,8 @@
 #include <optional>
 #include <string>
 
-#include "tokenizer/jinja/ast.h"
-#include "tokenizer/jinja/value.h"
+#include "chat/jinja/ast.h"
+#include "chat/jinja/value.h"
 
 namespace jisu::jinja {
 

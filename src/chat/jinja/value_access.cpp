@@ -1,9 +1,9 @@
-#include "tokenizer/jinja/value_access.h"
+#include "chat/jinja/value_access.h"
 
-#include "tokenizer/jinja/builtins.h"
-#include "tokenizer/jinja/python_repr.h"
-#include "tokenizer/jinja/template_error.h"
-#include "tokenizer/jinja/utf8_text.h"
+#include "chat/jinja/builtins.h"
+#include "chat/jinja/python_repr.h"
+#include "chat/jinja/template_error.h"
+#include "chat/jinja/utf8_text.h"
 
 namespace jisu::jinja {
 

@@ -1,12 +1,12 @@
-#include "tokenizer/jinja/json_bridge.h"
+#include "chat/jinja/json_bridge.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 
-#include "tokenizer/jinja/python_repr.h"
-#include "tokenizer/jinja/template_error.h"
-#include "tokenizer/jinja/utf8_text.h"
+#include "chat/jinja/python_repr.h"
+#include "chat/jinja/template_error.h"
+#include "chat/jinja/utf8_text.h"
 
 namespace jisu::jinja {
 

@@ -12,7 +12,7 @@
 // Errors are TemplateError with the line and column of the offending token.
 #include <string_view>
 
-#include "tokenizer/jinja/ast.h"
+#include "chat/jinja/ast.h"
 
 namespace jisu::jinja {
 

@@ -6,8 +6,8 @@
 #include <cctype>
 #include <cstdlib>
 
-#include "tokenizer/jinja/builtins.h"
-#include "tokenizer/jinja/utf8_text.h"
+#include "chat/jinja/builtins.h"
+#include "chat/jinja/utf8_text.h"
 
 namespace jisu::jinja {
 

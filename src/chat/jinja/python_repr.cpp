@@ -1,11 +1,11 @@
-#include "tokenizer/jinja/python_repr.h"
+#include "chat/jinja/python_repr.h"
 
 #include <charconv>
 #include <cmath>
 #include <cstdio>
 
-#include "tokenizer/jinja/template_error.h"
-#include "tokenizer/jinja/utf8_text.h"
+#include "chat/jinja/template_error.h"
+#include "chat/jinja/utf8_text.h"
 
 namespace jisu::jinja {
 

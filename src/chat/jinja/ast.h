@@ -8,8 +8,8 @@
 #include <utility>
 #include <vector>
 
-#include "tokenizer/jinja/template_error.h"
-#include "tokenizer/jinja/value.h"
+#include "chat/jinja/template_error.h"
+#include "chat/jinja/value.h"
 
 namespace jisu::jinja {
 

@@ -1,5 +1,5 @@
-#include "tokenizer/jinja/builtins.h"
-#include "tokenizer/jinja/template_error.h"
+#include "chat/jinja/builtins.h"
+#include "chat/jinja/template_error.h"
 
 namespace jisu::jinja {
 

@@ -1,4 +1,4 @@
-#include "tokenizer/jinja/utf8_text.h"
+#include "chat/jinja/utf8_text.h"
 
 #include <algorithm>
 

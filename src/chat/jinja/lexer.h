@@ -19,7 +19,7 @@
 #include <string_view>
 #include <vector>
 
-#include "tokenizer/jinja/template_error.h"
+#include "chat/jinja/template_error.h"
 
 namespace jisu::jinja {
 

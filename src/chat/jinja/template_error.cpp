@@ -1,4 +1,4 @@
-#include "tokenizer/jinja/template_error.h"
+#include "chat/jinja/template_error.h"
 
 namespace jisu::jinja {
 

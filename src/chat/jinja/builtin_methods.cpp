@@ -4,13 +4,13 @@
 #include <algorithm>
 #include <cmath>
 
-#include "tokenizer/jinja/builtins.h"
-#include "tokenizer/jinja/python_repr.h"
-#include "tokenizer/jinja/renderer.h"
-#include "tokenizer/jinja/string_formatting.h"
-#include "tokenizer/jinja/template_error.h"
-#include "tokenizer/jinja/utf8_text.h"
-#include "tokenizer/jinja/value_access.h"
+#include "chat/jinja/builtins.h"
+#include "chat/jinja/python_repr.h"
+#include "chat/jinja/renderer.h"
+#include "chat/jinja/string_formatting.h"
+#include "chat/jinja/template_error.h"
+#include "chat/jinja/utf8_text.h"
+#include "chat/jinja/value_access.h"
 
 namespace jisu::jinja {
 

@@ -1,11 +1,11 @@
-#include "tokenizer/jinja/operators.h"
+#include "chat/jinja/operators.h"
 
 #include <cmath>
 
-#include "tokenizer/jinja/python_repr.h"
-#include "tokenizer/jinja/string_formatting.h"
-#include "tokenizer/jinja/template_error.h"
-#include "tokenizer/jinja/value_access.h"
+#include "chat/jinja/python_repr.h"
+#include "chat/jinja/string_formatting.h"
+#include "chat/jinja/template_error.h"
+#include "chat/jinja/value_access.h"
 
 namespace jisu::jinja {
 

@@ -9,7 +9,7 @@
 #include <optional>
 #include <string>
 
-#include "tokenizer/jinja/value.h"
+#include "chat/jinja/value.h"
 
 namespace jisu::jinja {
 

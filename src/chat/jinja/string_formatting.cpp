@@ -1,14 +1,14 @@
-#include "tokenizer/jinja/string_formatting.h"
+#include "chat/jinja/string_formatting.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <functional>
 
-#include "tokenizer/jinja/python_repr.h"
-#include "tokenizer/jinja/template_error.h"
-#include "tokenizer/jinja/utf8_text.h"
-#include "tokenizer/jinja/value_access.h"
+#include "chat/jinja/python_repr.h"
+#include "chat/jinja/template_error.h"
+#include "chat/jinja/utf8_text.h"
+#include "chat/jinja/value_access.h"
 
 namespace jisu::jinja {
 

@@ -1,9 +1,9 @@
-#include "tokenizer/jinja/lexer.h"
+#include "chat/jinja/lexer.h"
 
 #include <cmath>
 #include <cstdlib>
 
-#include "tokenizer/jinja/utf8_text.h"
+#include "chat/jinja/utf8_text.h"
 
 namespace jisu::jinja {
 

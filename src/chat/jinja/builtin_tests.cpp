@@ -1,11 +1,11 @@
 // jinja2's builtin tests (`x is defined`, `x is divisibleby 3`, ...), jinja2/tests.py, with the
 // Python type checks they make: bool counts as a number but not as an integer, a dict is a
 // sequence, Undefined is iterable, and so on.
-#include "tokenizer/jinja/builtins.h"
-#include "tokenizer/jinja/operators.h"
-#include "tokenizer/jinja/python_repr.h"
-#include "tokenizer/jinja/template_error.h"
-#include "tokenizer/jinja/utf8_text.h"
+#include "chat/jinja/builtins.h"
+#include "chat/jinja/operators.h"
+#include "chat/jinja/python_repr.h"
+#include "chat/jinja/template_error.h"
+#include "chat/jinja/utf8_text.h"
 
 namespace jisu::jinja {
 
