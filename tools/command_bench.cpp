@@ -18,7 +18,7 @@
 #include "core/thread_pool.h"
 #include "models/model.h"
 #include "models/forward_factory.h"
-#include "runtime/kv_cache.h"
+#include "kv/kv_cache.h"
 
 namespace jisu::cli {
 namespace {
@@ -65,11 +65,13 @@ class Bencher {
     KvCacheOptions options;
     options.context_length = max_context;
     options.max_sequences = sequences;
-    cache_ = std::make_unique<KvCache>(model.config(), options);
+    cache_ = std::make_unique<KvCache>(model.config().context_length, options);
     transformer_ = make_forward_pass(device, model.config(), model.weights(), pool, std::max(ubatch, sequences), *cache_);
     logits_.resize(static_cast<size_t>(std::max(ubatch, sequences)) * static_cast<size_t>(n_vocab_));
     batch_.reserve(static_cast<size_t>(std::max(ubatch, sequences)));
   }
+
+  const ForwardPass& forward() const { return *transformer_; }
 
   // Seconds to evaluate `n` prompt tokens of one fresh sequence, in chunks of the ubatch.
   double prompt(int n) {
@@ -181,8 +183,8 @@ int run_bench(const BenchOptions& options) {
                               {"stddev", row.stddev_tps},
                               {"device", options.device},
                               {"bandwidth_probe_gbps", bandwidth},
-                              {"repacked_bytes", model->weights().repacked_bytes},
-                              {"repack_ms", model->weights().repack_ms}};
+                              {"repacked_bytes", bencher.forward().prepared_weight_bytes()},
+                              {"repack_ms", bencher.forward().prepare_ms()}};
       entry["gbps"] = row.gbps;
       entry["roofline_pct"] = row.roofline_pct;
       entry["batch"] = row.test.rfind("tg", 0) == 0 ? options.batch : 1;
@@ -194,9 +196,9 @@ int run_bench(const BenchOptions& options) {
   std::printf("model: %s, %.1f MiB of weights, %zu threads, isa %s, device %s, %s probe %.1f GB/s\n\n", name.c_str(),
               weight_bytes / 1048576.0, threads, std::string(isa_name(active_isa())).c_str(), device_text.c_str(),
               on_gpu ? "device copy" : "memory read", bandwidth);
-  if (model->weights().repacked_bytes > 0)
-    std::printf("repacked %.1f MiB of weights at load in %.0f ms\n\n", model->weights().repacked_bytes / 1048576.0,
-                model->weights().repack_ms);
+  if (bencher.forward().prepared_weight_bytes() > 0)
+    std::printf("prepared %.1f MiB of weight copies (repacked or on the device) at load in %.0f ms\n\n", bencher.forward().prepared_weight_bytes() / 1048576.0,
+                bencher.forward().prepare_ms());
   std::printf("| test | t/s | ± | GB/s | roofline %% |\n|---|---:|---:|---:|---:|\n");
   for (const auto& row : rows) {
     if (row.gbps > 0)

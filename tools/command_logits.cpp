@@ -11,7 +11,7 @@
 #include "core/thread_pool.h"
 #include "models/model.h"
 #include "models/forward_factory.h"
-#include "runtime/kv_cache.h"
+#include "kv/kv_cache.h"
 
 namespace jisu::cli {
 namespace {
@@ -56,7 +56,7 @@ int run_logits(const LogitsOptions& options) {
   ThreadPool pool(options.threads > 0 ? static_cast<size_t>(options.threads) : ThreadPool::default_thread_count());
   KvCacheOptions cache_options;
   cache_options.context_length = n;
-  KvCache cache(config, cache_options);
+  KvCache cache(config.context_length, cache_options);
   const auto transformer = make_forward_pass({*device_from_name(options.device), options.gpu_layers}, config,
                                              model->weights(), pool, n, cache);
   Batch batch(tokens.size());

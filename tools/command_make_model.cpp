@@ -5,7 +5,7 @@
 
 #include "command_registry.h"
 #include "core/thread_pool.h"
-#include "models/random_model.h"
+#include "compress/random_model.h"
 
 namespace jisu::cli {
 namespace {

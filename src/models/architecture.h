@@ -7,14 +7,10 @@
 #include <string_view>
 #include <vector>
 
+#include "backends/backend_shape.h"
+#include "backends/rope.h"
+
 namespace jisu {
-
-enum class RopeStyle {
-  Interleaved,  // rotate pairs (x[2i], x[2i+1]): llama, mistral (GGUF permutes Q/K for this)
-  NeoX,         // rotate pairs (x[i], x[i + d/2]): qwen2, phi3, gemma
-};
-
-enum class FeedForwardActivation { SiLU, GeluTanh };
 
 struct ArchitectureTraits {
   std::string name;                // general.architecture value

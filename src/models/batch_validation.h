@@ -5,8 +5,8 @@
 // batches with the same messages.
 #include <cstdint>
 
-#include "runtime/batch.h"
-#include "runtime/kv_cache.h"
+#include "kv/batch.h"
+#include "kv/kv_cache.h"
 
 namespace jisu {
 

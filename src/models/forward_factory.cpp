@@ -1,6 +1,8 @@
 #include "models/forward_factory.h"
 
-#include "backends/cuda/cuda_backend.h"
+#include <algorithm>
+
+#include "backends/backend_factory.h"
 #include "core/error.h"
 #include "models/transformer.h"
 
@@ -15,11 +17,15 @@ std::optional<Device> device_from_name(std::string_view name) {
 std::unique_ptr<ForwardPass> make_forward_pass(const DeviceOptions& device, const ModelConfig& config,
                                                const ModelWeights& weights, ThreadPool& pool, int32_t max_batch_tokens,
                                                const KvCache& cache) {
+  std::vector<Stage> stages;
+  int32_t cpu_layers = config.n_layer;
   if (device.device == Device::Cuda && device.gpu_layers != 0) {
-    const int32_t layers = device.gpu_layers < 0 ? config.n_layer : device.gpu_layers;
-    return cuda::make_forward_pass(config, weights, pool, max_batch_tokens, cache, layers);
+    const int32_t gpu_layers = device.gpu_layers < 0 ? config.n_layer : std::min(device.gpu_layers, config.n_layer);
+    stages.push_back({make_backend(Device::Cuda, config, pool), gpu_layers});
+    cpu_layers -= gpu_layers;
   }
-  return std::make_unique<Transformer>(config, weights, pool, max_batch_tokens);
+  if (cpu_layers > 0) stages.push_back({make_backend(Device::Cpu, config, pool), cpu_layers});
+  return std::make_unique<Transformer>(config, weights, std::move(stages), max_batch_tokens, cache);
 }
 
 }  // namespace jisu

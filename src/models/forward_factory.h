@@ -1,20 +1,20 @@
 #pragma once
-// Picks the forward pass for a device: the CPU Transformer, or the CUDA backend with its first
-// gpu_layers layers on the GPU. The only place outside the backend that knows CUDA exists.
+// The forward pass for a device: the one Transformer over the CPU backend, or over the CUDA
+// backend for its first gpu_layers layers and the CPU backend for the rest. The only place
+// outside the backends that knows CUDA exists.
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string_view>
 
+#include "backends/backend_factory.h"
 #include "core/thread_pool.h"
 #include "models/forward_pass.h"
 #include "models/model_config.h"
 #include "models/model_weights.h"
-#include "runtime/kv_cache.h"
+#include "kv/kv_cache.h"
 
 namespace jisu {
-
-enum class Device { Cpu, Cuda };
 
 struct DeviceOptions {
   Device device = Device::Cpu;

@@ -1,11 +1,12 @@
 #pragma once
-// What every backend's forward pass offers the runtime and the CLI: one batched forward over a
-// paged KV cache. The CPU Transformer and the CUDA backend both implement it, so callers pick a
-// device once (models/forward_factory.h) and never branch on it again.
+// What the model offers the runtime and the CLI: one batched forward over a paged KV cache.
+// The Transformer implements it over any mix of backends, so callers pick a device once
+// (models/forward_factory.h) and never branch on it again.
+#include <cstddef>
 #include <cstdint>
 
-#include "runtime/batch.h"
-#include "runtime/kv_cache.h"
+#include "kv/batch.h"
+#include "kv/kv_cache.h"
 
 namespace jisu {
 
@@ -17,6 +18,10 @@ class ForwardPass {
   // and writes n_vocab logits for each token with wants_logits, in batch order, to `logits`
   // (host memory). Throws jisu::Error for invalid batches or a full cache.
   virtual void forward(const Batch& batch, KvCache& cache, float* logits) = 0;
+  // Bytes the backends made of the weights at load (repacked or device copies), and the time
+  // preparing the weights took.
+  virtual size_t prepared_weight_bytes() const = 0;
+  virtual double prepare_ms() const = 0;
 };
 
 }  // namespace jisu

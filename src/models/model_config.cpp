@@ -65,6 +65,8 @@ ModelConfig read_model_config(const gguf::GgufFile& file) {
   const ConfigReader reader(file, *arch_name);
   ModelConfig config;
   config.arch = *arch;
+  config.activation = arch->activation;
+  config.scale_embeddings = arch->scale_embeddings;
   config.n_embd = reader.required_int("embedding_length", 1, kMaxDimension);
   config.n_layer = reader.required_int("block_count", 1, 4096);
   config.n_head = reader.required_int("attention.head_count", 1, 4096);

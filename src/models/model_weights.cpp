@@ -1,13 +1,9 @@
 #include "models/model_weights.h"
 
-#include <sys/mman.h>
-#include <unistd.h>
+#include <cstring>
 
-#include <chrono>
-
-#include "backends/cpu/int8_repacked_weights.h"
-#include "backends/cpu/quant_kernels.h"
 #include "core/error.h"
+#include "core/half_float.h"
 #include "format/gguf_file.h"
 
 namespace jisu {
@@ -27,10 +23,7 @@ class WeightLoader {
 
   // A matrix of `rows` x `cols` (GGUF shape [cols, rows]); a 3-D stacked tensor is accepted
   // when `stacked` > 0 and has shape [cols, rows, stacked].
-  // Matrices the integer kernels read are repacked (see repack()); the token embedding, read a
-  // row at a time by lookups, passes repack = false.
-  WeightMatrix matrix(const std::string& name, int64_t rows, int64_t cols, bool required = true, int64_t stacked = 0,
-                      bool repack = true) {
+  WeightMatrix matrix(const std::string& name, int64_t rows, int64_t cols, bool required = true, int64_t stacked = 0) {
     const gguf::TensorInfo* tensor = find(name);
     if (!tensor) {
       if (required) throw Error("model '" + file_.path() + "' lacks tensor '" + name + "'", "the file is incomplete or of another architecture");
@@ -41,8 +34,6 @@ class WeightLoader {
     if (tensor->shape != expected)
       throw Error("tensor '" + name + "' has shape " + shape_text(tensor->shape) + ", expected " + shape_text(expected),
                   "the metadata and the tensors of this file disagree");
-    if (!cpu::weight_type_supported(tensor->type))
-      throw Error("tensor '" + name + "' has type " + std::string(dtype_name(tensor->type)) + ", which jisu cannot compute with yet");
     WeightMatrix matrix;
     matrix.name = name;
     matrix.type = tensor->type;
@@ -51,27 +42,7 @@ class WeightLoader {
     matrix.cols = cols;
     matrix.row_bytes = row_bytes(tensor->type, static_cast<size_t>(cols));
     total_bytes_ += tensor->byte_size;
-    if (repack) this->repack(matrix, /*release_original=*/true);
     return matrix;
-  }
-
-  // Attaches a repacked copy when the type and shape allow one. With release_original, the
-  // mapped file pages of the matrix are dropped from memory afterwards: nothing reads them
-  // again, and if something did, they would fault back in from the file (a read-only private
-  // mapping), so this only saves resident memory.
-  void repack(WeightMatrix& matrix, bool release_original) {
-    const auto rows = static_cast<size_t>(matrix.rows), cols = static_cast<size_t>(matrix.cols);
-    if (!cpu::can_repack(matrix.type, rows, cols)) return;
-    const auto start = std::chrono::steady_clock::now();
-    matrix.repacked = std::make_shared<const cpu::RepackedWeights>(matrix.type, matrix.data, matrix.row_bytes, rows, cols);
-    repacked_bytes_ += matrix.repacked->bytes();
-    if (release_original) {
-      const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
-      const auto begin = (reinterpret_cast<uintptr_t>(matrix.data) + page - 1) / page * page;
-      const auto end = (reinterpret_cast<uintptr_t>(matrix.data) + matrix.bytes()) / page * page;
-      if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
-    }
-    repack_ms_ += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   }
 
   // A 1-D tensor of `length` values converted to float.
@@ -83,38 +54,32 @@ class WeightLoader {
     }
     if (tensor->shape != std::vector<uint64_t>{static_cast<uint64_t>(length)})
       throw Error("tensor '" + name + "' has shape " + shape_text(tensor->shape) + ", expected [" + std::to_string(length) + "]");
-    if (!cpu::weight_type_supported(tensor->type))
-      throw Error("tensor '" + name + "' has unsupported type " + std::string(dtype_name(tensor->type)));
     std::vector<float> values(static_cast<size_t>(length));
-    cpu::dequantize_row(tensor->type, tensor->data, values.data(), values.size());
+    switch (tensor->type) {
+      case DType::F32: std::memcpy(values.data(), tensor->data, values.size() * sizeof(float)); break;
+      case DType::F16:
+      case DType::BF16:
+        for (size_t i = 0; i < values.size(); ++i) {
+          uint16_t bits;
+          std::memcpy(&bits, tensor->data + 2 * i, sizeof bits);
+          values[i] = tensor->type == DType::F16 ? half_to_float(bits) : bfloat_to_float(bits);
+        }
+        break;
+      default:
+        throw Error("tensor '" + name + "' has type " + std::string(dtype_name(tensor->type)) +
+                    "; 1-D tensors must be f32, f16 or bf16");
+    }
     return values;
   }
 
   size_t total_bytes() const { return total_bytes_; }
-  size_t repacked_bytes() const { return repacked_bytes_; }
-  double repack_ms() const { return repack_ms_; }
 
  private:
   const gguf::GgufFile& file_;
   size_t total_bytes_ = 0;
-  size_t repacked_bytes_ = 0;
-  double repack_ms_ = 0;
 };
 
 }  // namespace
-
-WeightMatrix WeightMatrix::slice_rows(int64_t first, int64_t count) const {
-  WeightMatrix slice = *this;
-  slice.data = row(first);
-  slice.rows = count;
-  // The repacked copy serves a slice of whole groups; any other slice uses the file rows.
-  const auto group = static_cast<int64_t>(cpu::kRepackRows);
-  if (first % group == 0 && count % group == 0)
-    slice.repacked_group += static_cast<size_t>(first / group);
-  else
-    slice.repacked.reset();
-  return slice;
-}
 
 ModelWeights load_model_weights(const gguf::GgufFile& file, ModelConfig& config) {
   WeightLoader loader(file);
@@ -130,14 +95,10 @@ ModelWeights load_model_weights(const gguf::GgufFile& file, ModelConfig& config)
                 std::to_string(config.n_vocab) + " tokens");
 
   const int64_t d = config.n_embd;
-  weights.token_embedding = loader.matrix("token_embd.weight", config.n_vocab, d, true, 0, /*repack=*/false);
+  weights.token_embedding = loader.matrix("token_embd.weight", config.n_vocab, d);
   weights.output_norm = loader.vector("output_norm.weight", d);
   weights.output = loader.matrix("output.weight", config.n_vocab, d, /*required=*/!config.arch.output_may_be_tied);
-  if (!weights.output.present()) {
-    // Tied: the output projection reads the embedding's rows; lookups still read the file.
-    weights.output = weights.token_embedding;
-    loader.repack(weights.output, /*release_original=*/false);
-  }
+  if (!weights.output.present()) weights.output = weights.token_embedding;  // tied
   weights.rope_frequency_factors = loader.vector("rope_freqs.weight", config.rope.dims / 2, false);
 
   const int64_t q_dim = config.q_dim(), kv_dim = config.kv_dim(), ff = config.n_ff;
@@ -164,14 +125,9 @@ ModelWeights load_model_weights(const gguf::GgufFile& file, ModelConfig& config)
     if (config.is_moe()) {
       const int64_t experts = config.n_expert;
       layer.ffn_router = loader.matrix(prefix + "ffn_gate_inp.weight", experts, d);
-      const WeightMatrix gate = loader.matrix(prefix + "ffn_gate_exps.weight", ff, d, true, experts);
-      const WeightMatrix up = loader.matrix(prefix + "ffn_up_exps.weight", ff, d, true, experts);
-      const WeightMatrix down = loader.matrix(prefix + "ffn_down_exps.weight", d, ff, true, experts);
-      for (int64_t e = 0; e < experts; ++e) {
-        layer.expert_gate.push_back(gate.slice_rows(e * ff, ff));
-        layer.expert_up.push_back(up.slice_rows(e * ff, ff));
-        layer.expert_down.push_back(down.slice_rows(e * d, d));
-      }
+      layer.experts_gate = loader.matrix(prefix + "ffn_gate_exps.weight", ff, d, true, experts);
+      layer.experts_up = loader.matrix(prefix + "ffn_up_exps.weight", ff, d, true, experts);
+      layer.experts_down = loader.matrix(prefix + "ffn_down_exps.weight", d, ff, true, experts);
     } else if (!loader.find(prefix + "ffn_gate.weight") && loader.find(prefix + "ffn_up.weight")) {
       layer.ffn_gate_up = loader.matrix(prefix + "ffn_up.weight", 2 * ff, d);
       layer.ffn_down = loader.matrix(prefix + "ffn_down.weight", d, ff);
@@ -183,8 +139,6 @@ ModelWeights load_model_weights(const gguf::GgufFile& file, ModelConfig& config)
   }
   if (config.n_ff == 0) throw Error("model metadata lacks feed_forward_length");
   weights.total_bytes = loader.total_bytes();
-  weights.repacked_bytes = loader.repacked_bytes();
-  weights.repack_ms = loader.repack_ms();
   return weights;
 }
 

@@ -1,87 +1,61 @@
 #pragma once
-// The one transformer: every supported architecture runs through forward(), steered by the
-// ModelConfig (dims, RoPE style, activation) and by which tensors the weights contain (fused
-// QKV, biases, MoE). The input is always a Batch of tokens from any number of sequences.
+// The one transformer: every supported architecture and every device run through forward(),
+// steered by the ModelConfig (dims, RoPE style, activation) and by which tensors the weights
+// contain (fused QKV, biases, MoE). The input is always a Batch of tokens from any number of
+// sequences. The steps are written here once and call backends/backend.h only; which backend
+// runs which layers is a list of stages (e.g. layers [0, N) on CUDA, the rest on the CPU), with
+// one hidden-state copy through the host between two stages.
 //
-// Buffers are planned once for max_batch_tokens in an arena; forward() does not allocate.
+// Buffers are planned once for max_batch_tokens; forward() does not allocate.
 #include <cstdint>
 #include <memory>
+#include <vector>
 
-#include "backends/cpu/int8_matmul.h"
-#include "core/arena.h"
-#include "core/thread_pool.h"
+#include "backends/backend.h"
+#include "backends/rope.h"
 #include "models/forward_pass.h"
 #include "models/model_config.h"
 #include "models/model_weights.h"
-#include "models/rope.h"
-#include "runtime/batch.h"
-#include "runtime/kv_cache.h"
 
 namespace jisu {
 
+// Layers [first_layer, first_layer + n_layers) on `backend`; the last stage also runs the
+// output head, the first the token embedding.
+struct Stage {
+  std::unique_ptr<Backend> backend;
+  int32_t n_layers = 0;
+};
+
 class Transformer final : public ForwardPass {
  public:
-  Transformer(const ModelConfig& config, const ModelWeights& weights, ThreadPool& pool, int32_t max_batch_tokens);
+  // Stages cover every layer, in order. Prepares each stage's weights, buffers and K/V storage
+  // for `cache`'s geometry. Throws jisu::Error when a backend refuses the model.
+  Transformer(const ModelConfig& config, const ModelWeights& weights, std::vector<Stage> stages,
+              int32_t max_batch_tokens, const KvCache& cache);
+  ~Transformer() override;
 
   int32_t max_batch_tokens() const override { return max_batch_tokens_; }
-
-  // Evaluates `batch` (size <= max_batch_tokens), appending its K/V to each sequence's cache.
-  // Writes n_vocab logits for each token with wants_logits, in batch order, to `logits`.
-  // Throws jisu::Error for a token id outside the vocabulary, positions that do not continue
-  // their sequence, or a full cache (nothing is appended then).
   void forward(const Batch& batch, KvCache& cache, float* logits) override;
-  // Heterogeneous split (the CUDA backend runs the first layers): runs layers
-  // [first_layer, n_layer) and the output head on `hidden` ([batch size][n_embd], the residual
-  // stream after layer first_layer - 1) instead of the embedding; otherwise as forward().
-  void forward_from_layer(const Batch& batch, KvCache& cache, int32_t first_layer, const float* hidden, float* logits);
+  size_t prepared_weight_bytes() const override;
+  double prepare_ms() const override { return prepare_ms_; }
 
  private:
-  struct Buffers {
-    float* hidden;       // [tokens][n_embd] residual stream
-    float* normed;       // [tokens][n_embd]
-    float* qkv;          // [tokens][q_dim + 2 kv_dim]
-    float* attention;    // [tokens][q_dim]
-    float* projected;    // [tokens][n_embd]
-    float* gate;         // [tokens][2 n_ff]: gate (and up, when fused)
-    float* up;           // [tokens][n_ff]
-    float* rope;         // [tokens][rope dims] (cos, sin) pairs
-    uint8_t* quantized;  // [tokens][quantized_stride_ bytes]: int8 copy of a linear's input
-    // Mixture of experts
-    float* router;            // [tokens][n_expert]
-    int32_t* chosen_expert;   // [tokens][n_expert_used]
-    float* chosen_weight;     // [tokens][n_expert_used]
-    int32_t* expert_rows;     // [tokens]: (token * n_used + slot) routed to the current expert
-    float* expert_input;      // [tokens][n_embd] gathered inputs of one expert
-    float* expert_output;     // [tokens * n_expert_used][n_embd]
-  };
+  struct PreparedLayer;
+  struct PreparedStage;
 
-  void layers_and_head(const Batch& batch, KvCache& cache, int32_t first_layer, float* logits);
-  void attention_block(int32_t layer, const Batch& batch, KvCache& cache);
-  void feed_forward_block(int32_t layer, size_t n_tokens);
-  void mixture_of_experts_block(int32_t layer, size_t n_tokens);
-  // SameInput: x is the input of the previous linear call, unchanged since (its int8 copy is
-  // reused when the formats agree).
-  enum class Input { Fresh, SameInput };
-  void linear(const WeightMatrix& weight, const float* x, size_t x_stride, size_t n_tokens, float* y, size_t y_stride,
-              Input input = Input::Fresh);
-  // The int8 activation layouts: blocks of 32 (cpu::ActivationBlock) or super-blocks of 256
-  // (cpu::ActivationSuperBlock, for the K-quants).
-  enum class ActivationFormat { Blocks, SuperBlocks };
-  void quantize_input(const float* x, size_t x_stride, size_t n_tokens, size_t cols, Input input, ActivationFormat format);
+  void prepare_stage(PreparedStage& stage, bool first, bool last);
+  void run_layer(PreparedStage& stage, int32_t layer_index, size_t n);
+  void output_head(PreparedStage& stage, float* logits);
 
   const ModelConfig& config_;
   const ModelWeights& weights_;
-  ThreadPool& pool_;
   int32_t max_batch_tokens_;
+  KvGeometry kv_geometry_;
   RopeTable rope_table_;
-  std::unique_ptr<Arena> arena_;
-  Buffers buffers_{};
-  size_t qkv_stride_;
-  size_t quantized_stride_ = 0;  // bytes per token row of buffers_.quantized
-  // What buffers_.quantized holds now (see quantize_input).
-  const float* quantized_source_ = nullptr;
-  size_t quantized_cols_ = 0, quantized_tokens_ = 0;
-  ActivationFormat quantized_format_ = ActivationFormat::Blocks;
+  std::vector<float> rope_cos_sin_;       // [tokens][rope dims], host
+  std::vector<float> hidden_transfer_;    // [tokens][n_embd], host: between stages
+  std::vector<PreparedStage> stages_;
+  double prepare_ms_ = 0;
 };
 
 }  // namespace jisu

@@ -9,7 +9,7 @@
 #include "core/thread_pool.h"
 #include "models/model.h"
 #include "models/forward_factory.h"
-#include "runtime/kv_cache.h"
+#include "kv/kv_cache.h"
 #include "runtime/sampler.h"
 #include "runtime/stop_strings.h"
 #include "tokenizer/tokenizer.h"
@@ -67,7 +67,7 @@ std::unique_ptr<Engine> Engine::create(const EngineOptions& options) {
   KvCacheOptions cache_options;
   cache_options.context_length = state.context_length;
   cache_options.max_sequences = 1;
-  state.cache = std::make_unique<KvCache>(config, cache_options);
+  state.cache = std::make_unique<KvCache>(config.context_length, cache_options);
   const int32_t batch_tokens = std::min(options.max_batch_tokens, state.context_length);
   const std::optional<Device> device = device_from_name(options.device);
   if (!device) throw Error("unknown device '" + options.device + "'", "use cpu or cuda");

@@ -25,7 +25,7 @@
 #include <deque>
 #include <vector>
 
-#include "runtime/kv_cache.h"
+#include "kv/kv_cache.h"
 
 namespace jisu {
 

@@ -15,7 +15,7 @@
 #include "models/model.h"
 #include "models/forward_factory.h"
 #include "chat/chat_prompt.h"
-#include "runtime/kv_cache.h"
+#include "kv/kv_cache.h"
 #include "runtime/request_channel.h"
 #include "runtime/sampler.h"
 #include "runtime/scheduler.h"
@@ -154,7 +154,7 @@ ServingEngineImpl::ServingEngineImpl(const ServingOptions& options) {
   cache_options.n_blocks = static_cast<int32_t>(blocks);
   cache_options.max_sequences = options.max_sequences;
   cache_options.context_length = context;
-  cache_ = std::make_unique<KvCache>(config, cache_options);
+  cache_ = std::make_unique<KvCache>(config.context_length, cache_options);
   const int32_t batch_tokens = std::max(options.max_batch_tokens, options.max_sequences);
   const std::optional<Device> device = device_from_name(options.device);
   if (!device) throw Error("unknown device '" + options.device + "'", "use cpu or cuda");

@@ -13,8 +13,8 @@
 
 #include "core/thread_pool.h"
 #include "models/model.h"
-#include "models/transformer.h"
-#include "runtime/kv_cache.h"
+#include "models/forward_factory.h"
+#include "kv/kv_cache.h"
 #include "test_support.h"
 
 namespace {
@@ -61,14 +61,14 @@ size_t allocations_while_decoding(const std::string& name, int32_t sequences, in
   options.max_sequences = sequences;
   options.block_size = 16;
   options.context_length = steps + 1;
-  KvCache cache(model->config(), options);
-  Transformer transformer(model->config(), model->weights(), pool, sequences);
+  KvCache cache(model->config().context_length, options);
+  const auto transformer = make_forward_pass({Device::Cpu, 0}, model->config(), model->weights(), pool, sequences, cache);
   std::vector<float> logits(static_cast<size_t>(sequences) * static_cast<size_t>(model->config().n_vocab));
   Batch batch(static_cast<size_t>(sequences));
   auto step = [&](int32_t position) {
     batch.clear();
     for (int32_t s = 0; s < sequences; ++s) batch.add((position * 7 + s * 13 + 1) % 500, position, s, true);
-    transformer.forward(batch, cache, logits.data());
+    transformer->forward(batch, cache, logits.data());
   };
   step(0);
   const size_t before = g_allocations.load();

@@ -29,7 +29,7 @@ KvCacheOptions cache_options() {
 // A forward pass with its own cache, driven the same way for the CPU and the GPU.
 struct Runner {
   Runner(const Model& model, ThreadPool& pool, const DeviceOptions& device)
-      : cache(model.config(), cache_options()), n_vocab(size_t(model.config().n_vocab)) {
+      : cache(model.config().context_length, cache_options()), n_vocab(size_t(model.config().n_vocab)) {
     forward = make_forward_pass(device, model.config(), model.weights(), pool, 64, cache);
   }
   std::vector<float> run(const Batch& batch) {
@@ -139,7 +139,7 @@ TEST(CudaForward, MixtureOfExpertsIsRefusedWithOneLine) {
   JISU_REQUIRE_CUDA_DEVICE();
   const auto model = Model::load(fixtures_dir() + "/models/tiny-moe-s1.f32.gguf");
   ThreadPool pool(1);
-  KvCache cache(model->config(), cache_options());
+  KvCache cache(model->config().context_length, cache_options());
   EXPECT_THROW(make_forward_pass({Device::Cuda, -1}, model->config(), model->weights(), pool, 8, cache), Error);
 }
 

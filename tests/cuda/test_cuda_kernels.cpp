@@ -8,7 +8,7 @@
 #include "backends/cpu/attention.h"
 #include "backends/cpu/ops.h"
 #include "backends/cpu/quant_kernels.h"
-#include "backends/cuda/cuda_forward.h"
+#include "backends/cuda/device_buffer.h"
 #include "backends/cuda/device_linear.h"
 #include "backends/cuda/kernels.h"
 #include "compress/quantize_row.h"

@@ -9,7 +9,7 @@
 #include "backends/cpu/ops.h"
 #include "core/cpu_features.h"
 #include "core/error.h"
-#include "models/rope.h"
+#include "backends/rope.h"
 
 namespace jisu::cpu {
 namespace {

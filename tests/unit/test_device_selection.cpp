@@ -21,14 +21,11 @@ TEST(DeviceSelection, WithoutADeviceCudaIsOneClearError) {
   if (cuda::device_count() > 0) GTEST_SKIP() << "a CUDA device is visible (tests/cuda covers it)";
   ModelConfig config;
   config.n_layer = 2;
-  ModelWeights weights;
   ThreadPool pool(1);
-  KvCacheOptions options;
-  options.context_length = 16;
   try {
     EXPECT_THROW(cuda::device_description(), Error);
     EXPECT_THROW(cuda::copy_bandwidth_gbps(), Error);
-    (void)cuda::make_forward_pass(config, weights, pool, 4, KvCache(config, options), 2);
+    (void)make_backend(Device::Cuda, config, pool);
     FAIL() << "expected jisu::Error";
   } catch (const Error& error) {
     const std::string message = error.what();

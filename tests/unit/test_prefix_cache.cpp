@@ -5,8 +5,7 @@
 #include <numeric>
 #include <vector>
 
-#include "runtime/kv_cache.h"
-#include "unit/tiny_kv_config.h"
+#include "kv/kv_cache.h"
 
 namespace jisu {
 namespace {
@@ -23,7 +22,7 @@ KvCache make_cache(int32_t n_blocks) {
   options.block_size = 4;
   options.n_blocks = n_blocks;
   options.max_sequences = 2;
-  return KvCache(test::tiny_kv_config(64), options);
+  return KvCache(64, options);
 }
 
 // Fills positions [length, n) as a forward would, then publishes the full blocks.

@@ -1,6 +1,8 @@
 // Thread pool, KV block pool and paged KV cache.
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include <atomic>
 #include <chrono>
 #include <numeric>
@@ -8,9 +10,8 @@
 
 #include "core/error.h"
 #include "core/thread_pool.h"
-#include "runtime/kv_block_pool.h"
-#include "runtime/kv_cache.h"
-#include "unit/tiny_kv_config.h"
+#include "kv/kv_block_pool.h"
+#include "kv/kv_cache.h"
 
 namespace jisu {
 namespace {
@@ -101,32 +102,30 @@ TEST(KvBlockPool, AllocatesUntilEmptyAndRecyclesOnLastRelease) {
   EXPECT_EQ(pool.used_count(), 0);
 }
 
-ModelConfig tiny_config() {
-  ModelConfig config = test::tiny_kv_config(40);
-  config.n_layer = 2;  // rows of different layers must not alias
-  return config;
-}
+constexpr int32_t kTinyContext = 40;
 
 TEST(KvCache, SequencesGetDisjointBlocksAndRowsRoundTrip) {
   KvCacheOptions options;
   options.block_size = 4;
   options.max_sequences = 2;
   options.n_blocks = 6;
-  KvCache cache(tiny_config(), options);
+  KvCache cache(kTinyContext, options);
   ASSERT_TRUE(cache.reserve(0, 9));   // 3 blocks
   ASSERT_TRUE(cache.reserve(1, 12));  // 3 blocks
   EXPECT_FALSE(cache.reserve(1, 13)); // pool exhausted: unchanged
   EXPECT_EQ(cache.block_table(1).size(), 3u);
   for (int32_t b0 : cache.block_table(0))
     for (int32_t b1 : cache.block_table(1)) EXPECT_NE(b0, b1);
+  // Every reserved position has its own storage row inside the pool's rows.
+  std::set<int32_t> rows;
   for (int32_t sequence = 0; sequence < 2; ++sequence)
-    for (int32_t position = 0; position < 9; ++position)
-      for (int32_t layer = 0; layer < 2; ++layer)
-        cache.key_row(layer, sequence, position)[3] = float(sequence * 1000 + layer * 100 + position);
-  for (int32_t sequence = 0; sequence < 2; ++sequence)
-    for (int32_t position = 0; position < 9; ++position)
-      for (int32_t layer = 0; layer < 2; ++layer)
-        EXPECT_EQ(cache.key_row(layer, sequence, position)[3], float(sequence * 1000 + layer * 100 + position));
+    for (int32_t position = 0; position < 9; ++position) {
+      const int32_t row = cache.row_of(sequence, position);
+      EXPECT_GE(row, 0);
+      EXPECT_LT(row, 6 * 4);
+      EXPECT_EQ(row % 4, position % 4);
+      EXPECT_TRUE(rows.insert(row).second) << "sequence " << sequence << " position " << position;
+    }
   cache.set_length(0, 9);
   cache.truncate(0, 5);  // keeps blocks for positions 0..4: two blocks
   EXPECT_EQ(cache.block_table(0).size(), 2u);
@@ -136,7 +135,7 @@ TEST(KvCache, SequencesGetDisjointBlocksAndRowsRoundTrip) {
 }
 
 TEST(KvCache, RejectsPositionsPastTheContextAndBadSequences) {
-  KvCache cache(tiny_config(), KvCacheOptions{});
+  KvCache cache(kTinyContext, KvCacheOptions{});
   EXPECT_THROW(cache.reserve(0, 41), Error);
   EXPECT_THROW(cache.reserve(1, 1), Error);
   EXPECT_THROW(cache.reserve(-1, 1), Error);

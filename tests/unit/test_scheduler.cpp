@@ -8,7 +8,6 @@
 #include <vector>
 
 #include "runtime/scheduler.h"
-#include "unit/tiny_kv_config.h"
 
 namespace jisu {
 namespace {
@@ -22,7 +21,7 @@ struct Harness {
   std::vector<uint64_t> finished;
 
   Harness(int32_t n_blocks, int32_t budget, int32_t max_running)
-      : cache(test::tiny_kv_config(256), make_cache_options(n_blocks, max_running)),
+      : cache(256, make_cache_options(n_blocks, max_running)),
         scheduler(cache, SchedulerOptions{budget, max_running}) {}
 
   static KvCacheOptions make_cache_options(int32_t n_blocks, int32_t max_running) {

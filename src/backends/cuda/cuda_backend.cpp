@@ -5,7 +5,7 @@
 #include <string>
 
 #include "backends/cuda/cuda_check.h"
-#include "backends/cuda/cuda_forward.h"
+#include "backends/cuda/device_backend.h"
 #include "backends/cuda/device_buffer.h"
 #include "core/error.h"
 
@@ -92,10 +92,9 @@ double copy_bandwidth_gbps() {
   return milliseconds > 0 ? 2.0 * kBytes * kRepeats / (milliseconds * 1e-3) / 1e9 : 0.0;
 }
 
-std::unique_ptr<ForwardPass> make_forward_pass(const ModelConfig& config, const ModelWeights& weights, ThreadPool& pool,
-                                               int32_t max_batch_tokens, const KvCache& cache, int32_t gpu_layers) {
+std::unique_ptr<Backend> make_backend(const TransformerShape& shape) {
   require_device();
-  return std::make_unique<CudaForward>(config, weights, pool, max_batch_tokens, cache, gpu_layers);
+  return make_device_backend(shape);
 }
 
 }  // namespace jisu::cuda

@@ -7,11 +7,7 @@
 #include <memory>
 #include <string>
 
-#include "core/thread_pool.h"
-#include "models/forward_pass.h"
-#include "models/model_config.h"
-#include "models/model_weights.h"
-#include "runtime/kv_cache.h"
+#include "backends/backend.h"
 
 namespace jisu::cuda {
 
@@ -26,13 +22,10 @@ std::string device_description();
 // the roofline the bench compares against. Throws jisu::Error without a device.
 double copy_bandwidth_gbps();
 
-// The forward pass with layers [0, gpu_layers) on device 0 and the rest (and then the output
-// head) on the CPU; gpu_layers is clamped to [1, n_layer]. The device KV cache mirrors `cache`
-// (same blocks, block size and block tables); forward() must then be given that cache.
-// Throws jisu::Error when built without CUDA, with no device visible, or for a model the
-// backend does not run (mixture of experts, head_dim not a multiple of 32 up to 256, matrix
-// widths not multiples of 32), and for any CUDA/cuBLAS failure.
-std::unique_ptr<ForwardPass> make_forward_pass(const ModelConfig& config, const ModelWeights& weights, ThreadPool& pool,
-                                               int32_t max_batch_tokens, const KvCache& cache, int32_t gpu_layers);
+// The backend on device 0. Throws jisu::Error when built without CUDA or with no device
+// visible; check_supported() refuses, with a reason, a model the kernels do not run (mixture of
+// experts, head_dim not a multiple of 32 up to 256, matrix widths not multiples of 32). Any
+// CUDA/cuBLAS failure later is a jisu::Error too.
+std::unique_ptr<Backend> make_backend(const TransformerShape& shape);
 
 }  // namespace jisu::cuda

@@ -52,4 +52,16 @@ class Allocation {
 using DeviceBuffer = Allocation<DeviceMemory>;
 using PinnedBuffer = Allocation<PinnedMemory>;
 
+class Stream {
+ public:
+  Stream() { JISU_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking)); }
+  ~Stream() { cudaStreamDestroy(stream_); }
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+  cudaStream_t get() const { return stream_; }
+
+ private:
+  cudaStream_t stream_ = nullptr;
+};
+
 }  // namespace jisu::cuda

@@ -15,9 +15,6 @@ int device_count() { return 0; }
 std::string device_description() { built_without_cuda(); }
 double copy_bandwidth_gbps() { built_without_cuda(); }
 
-std::unique_ptr<ForwardPass> make_forward_pass(const ModelConfig&, const ModelWeights&, ThreadPool&, int32_t,
-                                               const KvCache&, int32_t) {
-  built_without_cuda();
-}
+std::unique_ptr<Backend> make_backend(const TransformerShape&) { built_without_cuda(); }
 
 }  // namespace jisu::cuda

@@ -1,4 +1,4 @@
-#include "models/rope.h"
+#include "backends/rope.h"
 
 #include <algorithm>
 #include <cmath>

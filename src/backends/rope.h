@@ -2,11 +2,29 @@
 // Rotary position embedding angles. For a position, fills (cos, sin) for each rotated pair
 // i in [0, dims/2), honouring linear scaling, YaRN and per-dimension frequency factors
 // (Llama 3's rope_freqs). Angles are computed in double and rounded once.
+#include <cstdint>
 #include <vector>
 
-#include "models/model_config.h"
-
 namespace jisu {
+
+enum class RopeStyle {
+  Interleaved,  // rotate pairs (x[2i], x[2i+1]): llama, mistral (GGUF permutes Q/K for this)
+  NeoX,         // rotate pairs (x[i], x[i + d/2]): qwen2, phi3, gemma
+};
+
+enum class RopeScaling { None, Linear, Yarn };
+
+struct RopeConfig {
+  RopeStyle style = RopeStyle::Interleaved;
+  int32_t dims = 0;              // rotated dimensions per head (<= head_dim)
+  float freq_base = 10000.0f;
+  RopeScaling scaling = RopeScaling::None;
+  float scaling_factor = 1.0f;   // context extension factor (positions divided by it when linear)
+  int32_t original_context = 0;  // YaRN: training context before extension
+  float yarn_attn_factor = 1.0f;
+  float yarn_beta_fast = 32.0f;
+  float yarn_beta_slow = 1.0f;
+};
 
 class RopeTable {
  public:

@@ -1,4 +1,4 @@
-#include "models/random_model.h"
+#include "compress/random_model.h"
 
 #include <cmath>
 #include <cstring>

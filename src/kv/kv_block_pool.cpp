@@ -1,4 +1,4 @@
-#include "runtime/kv_block_pool.h"
+#include "kv/kv_block_pool.h"
 
 #include "core/error.h"
 

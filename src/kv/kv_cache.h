@@ -1,16 +1,16 @@
 #pragma once
-// The paged KV cache: storage for n_blocks blocks of block_size positions (all layers), and
-// for each sequence slot its block table and length. The forward pass writes K/V for position
-// p of sequence s into block_table(s)[p / block_size], slot p % block_size, and reads only
-// through that table, so sequences never see each other's tokens.
+// The paged KV cache's bookkeeping: n_blocks blocks of block_size positions, and for each
+// sequence slot its block table, length and prefix hashes. No tensors: each backend stores K/V
+// for the layers it runs, in the dtype it chooses, at block_table(s)[p / block_size], slot
+// p % block_size for position p of sequence s, and reads only through that table, so
+// sequences never see each other's tokens. Written only by the scheduler side (reserve, lengths,
+// prefix reuse); backends read the tables.
 #include <cstddef>
 #include <cstdint>
 #include <span>
 #include <vector>
 
-#include "backends/cpu/attention.h"
-#include "models/model_config.h"
-#include "runtime/kv_block_pool.h"
+#include "kv/kv_block_pool.h"
 
 namespace jisu {
 
@@ -21,15 +21,27 @@ struct KvCacheOptions {
   int32_t context_length = 0; // 0: the model's
 };
 
+// Where K/V of the cache's blocks live in a backend's storage: n_blocks * block_size rows.
+struct KvGeometry {
+  int32_t n_blocks = 0;
+  int32_t block_size = 0;
+  // The most block-table entries all sequences can hold at once (max_sequences full contexts;
+  // shared prefix blocks count once per table), for a backend that stages the tables.
+  int32_t max_table_entries = 0;
+};
+
 class KvCache {
  public:
-  KvCache(const ModelConfig& config, const KvCacheOptions& options);
+  // model_context_length: what options.context_length == 0 stands for.
+  KvCache(int32_t model_context_length, const KvCacheOptions& options);
 
   int32_t block_size() const { return block_size_; }
   int32_t max_sequences() const { return static_cast<int32_t>(sequences_.size()); }
   int32_t context_length() const { return context_length_; }
   const KvBlockPool& pool() const { return pool_; }
-  size_t bytes() const { return keys_.size() * sizeof(float) * 2; }
+  KvGeometry geometry() const {
+    return {pool_.capacity(), block_size_, max_sequences() * ((context_length_ + block_size_ - 1) / block_size_)};
+  }
 
   // Makes room for positions [0, n_positions) of `sequence`; false (and nothing changed) when
   // the pool has too few free blocks. Throws jisu::Error past the context length.
@@ -51,11 +63,10 @@ class KvCache {
   const std::vector<int32_t>& block_table(int32_t sequence) const {
     return sequences_[static_cast<size_t>(sequence)].block_table;
   }
-
-  // Where K and V of one position of one layer live (kv_dim floats each).
-  float* key_row(int32_t layer, int32_t sequence, int32_t position);
-  float* value_row(int32_t layer, int32_t sequence, int32_t position);
-  cpu::KvLayerView layer_view(int32_t layer, int32_t sequence) const;
+  // The storage row (block * block_size + slot) of a reserved position.
+  int32_t row_of(int32_t sequence, int32_t position) const {
+    return block_table(sequence)[static_cast<size_t>(position / block_size_)] * block_size_ + position % block_size_;
+  }
 
  private:
   struct SequenceState {
@@ -63,16 +74,10 @@ class KvCache {
     std::vector<uint64_t> block_hashes;  // chained hashes of the leading full blocks (<= table)
     int32_t length = 0;
   };
-  size_t row_index(int32_t layer, int32_t sequence, int32_t position) const;
-
   int32_t block_size_;
   int32_t context_length_;
-  int32_t kv_dim_;
-  size_t layer_stride_;  // floats per layer: n_blocks * block_size * kv_dim
   KvBlockPool pool_;
   std::vector<SequenceState> sequences_;
-  std::vector<float> keys_;
-  std::vector<float> values_;
 };
 
 }  // namespace jisu

@@ -1,4 +1,4 @@
-#include "runtime/kv_cache.h"
+#include "kv/kv_cache.h"
 
 #include "core/error.h"
 
@@ -6,29 +6,18 @@ namespace jisu {
 namespace {
 int32_t blocks_for(int32_t positions, int32_t block_size) { return (positions + block_size - 1) / block_size; }
 
-int32_t planned_blocks(const ModelConfig& config, const KvCacheOptions& options) {
-  const int32_t context = options.context_length > 0 ? options.context_length : config.context_length;
+int32_t planned_blocks(int32_t model_context_length, const KvCacheOptions& options) {
+  const int32_t context = options.context_length > 0 ? options.context_length : model_context_length;
   if (options.block_size <= 0) throw Error("KV block size must be positive");
   if (options.max_sequences <= 0) throw Error("the KV cache needs room for at least one sequence");
   return options.n_blocks > 0 ? options.n_blocks : blocks_for(context, options.block_size) * options.max_sequences;
 }
 }  // namespace
 
-KvCache::KvCache(const ModelConfig& config, const KvCacheOptions& options)
+KvCache::KvCache(int32_t model_context_length, const KvCacheOptions& options)
     : block_size_(options.block_size),
-      context_length_(options.context_length > 0 ? options.context_length : config.context_length),
-      kv_dim_(config.kv_dim()),
-      pool_(planned_blocks(config, options)) {
-  const size_t n_blocks = static_cast<size_t>(pool_.capacity());
-  layer_stride_ = n_blocks * static_cast<size_t>(block_size_) * static_cast<size_t>(kv_dim_);
-  const size_t total = layer_stride_ * static_cast<size_t>(config.n_layer);
-  try {
-    keys_.assign(total, 0.0f);
-    values_.assign(total, 0.0f);
-  } catch (const std::bad_alloc&) {
-    throw Error("cannot allocate the KV cache (" + std::to_string(total * 8 >> 20) + " MiB)",
-                "use a shorter context (-c) or fewer KV blocks");
-  }
+      context_length_(options.context_length > 0 ? options.context_length : model_context_length),
+      pool_(planned_blocks(model_context_length, options)) {
   sequences_.resize(static_cast<size_t>(options.max_sequences));
   for (auto& sequence : sequences_) {
     sequence.block_table.reserve(static_cast<size_t>(blocks_for(context_length_, block_size_)));
@@ -99,26 +88,6 @@ void KvCache::publish_prefix(int32_t sequence, std::span<const int32_t> tokens) 
     pool_.publish(state.block_table[i], hash);  // false: an equal block is already published
     state.block_hashes.push_back(hash);
   }
-}
-
-size_t KvCache::row_index(int32_t layer, int32_t sequence, int32_t position) const {
-  const SequenceState& state = sequences_[static_cast<size_t>(sequence)];
-  const int32_t block = state.block_table[static_cast<size_t>(position / block_size_)];
-  return static_cast<size_t>(layer) * layer_stride_ +
-         (static_cast<size_t>(block) * block_size_ + static_cast<size_t>(position % block_size_)) * kv_dim_;
-}
-
-float* KvCache::key_row(int32_t layer, int32_t sequence, int32_t position) {
-  return keys_.data() + row_index(layer, sequence, position);
-}
-
-float* KvCache::value_row(int32_t layer, int32_t sequence, int32_t position) {
-  return values_.data() + row_index(layer, sequence, position);
-}
-
-cpu::KvLayerView KvCache::layer_view(int32_t layer, int32_t sequence) const {
-  const size_t base = static_cast<size_t>(layer) * layer_stride_;
-  return {keys_.data() + base, values_.data() + base, block_table(sequence).data(), block_size_, kv_dim_};
 }
 
 }  // namespace jisu

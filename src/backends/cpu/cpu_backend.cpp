@@ -1,0 +1,471 @@
+#include "backends/cpu/cpu_backend.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "backends/cpu/attention.h"
+#include "backends/cpu/int8_matmul.h"
+#include "backends/cpu/int8_repacked_matmul.h"
+#include "backends/cpu/int8_repacked_weights.h"
+#include "backends/cpu/int8_super_block_matmul.h"
+#include "backends/cpu/ops.h"
+#include "backends/cpu/quant_kernels.h"
+#include "core/arena.h"
+#include "core/error.h"
+
+namespace jisu::cpu {
+namespace {
+
+size_t as_size(int64_t value) { return static_cast<size_t>(value); }
+
+// A matrix in the mapped file, with its repacked copy when the integer kernels have one.
+class CpuLinear final : public LinearWeight {
+ public:
+  CpuLinear(const WeightMatrix& matrix, std::shared_ptr<const RepackedWeights> repacked, size_t repacked_group)
+      : LinearWeight(matrix.rows, matrix.cols), matrix_(matrix), repacked_(std::move(repacked)), group_(repacked_group) {}
+
+  const WeightMatrix& matrix() const { return matrix_; }
+  // Copy in groups of 8 interleaved rows, shared by the slices of one stacked tensor, whose rows
+  // start at group repacked_group(); or null.
+  const RepackedWeights* repacked() const { return repacked_.get(); }
+  size_t repacked_group() const { return group_; }
+  std::shared_ptr<const RepackedWeights> repacked_shared() const { return repacked_; }
+
+ private:
+  WeightMatrix matrix_;
+  std::shared_ptr<const RepackedWeights> repacked_;
+  size_t group_;
+};
+
+// The int8 activation layouts: blocks of 32 (ActivationBlock) or super-blocks of 256
+// (ActivationSuperBlock, for the K-quants).
+enum class ActivationFormat { Blocks, SuperBlocks };
+
+class CpuBackend final : public Backend {
+ public:
+  CpuBackend(const TransformerShape& shape, ThreadPool& pool) : shape_(shape), pool_(pool) {}
+
+  std::string name() const override { return "cpu"; }
+
+  void check_supported(const TransformerShape&, bool) const override {}
+
+  std::unique_ptr<LinearWeight> prepare_linear(const WeightMatrix& matrix, bool original_read_later) override {
+    check_type(matrix);
+    return std::make_unique<CpuLinear>(matrix, repack(matrix, !original_read_later), 0);
+  }
+
+  std::vector<std::unique_ptr<LinearWeight>> prepare_linear_slices(const WeightMatrix& stacked,
+                                                                   int64_t n_slices) override {
+    check_type(stacked);
+    const std::shared_ptr<const RepackedWeights> repacked = repack(stacked, /*release_original=*/true);
+    const int64_t rows = stacked.rows / n_slices;
+    std::vector<std::unique_ptr<LinearWeight>> slices;
+    for (int64_t i = 0; i < n_slices; ++i) {
+      const int64_t first = i * rows;
+      // The repacked copy serves a slice of whole groups; any other slice uses the file rows.
+      const bool whole_groups = first % static_cast<int64_t>(kRepackRows) == 0 && rows % static_cast<int64_t>(kRepackRows) == 0;
+      slices.push_back(std::make_unique<CpuLinear>(stacked.slice_rows(first, rows), whole_groups ? repacked : nullptr,
+                                                   whole_groups ? as_size(first) / kRepackRows : 0));
+    }
+    return slices;
+  }
+
+  const float* prepare_vector(std::span<const float> values) override {
+    if (values.empty()) return nullptr;
+    vectors_.emplace_back(values.begin(), values.end());
+    return vectors_.back().data();
+  }
+
+  void prepare_embedding(const WeightMatrix& embedding) override {
+    check_type(embedding);
+    embedding_ = embedding;
+  }
+
+  std::vector<Activations> plan_buffers(size_t max_tokens, std::span<const size_t> columns) override {
+    max_tokens_ = max_tokens;
+    size_t max_input = 0;
+    size_t bytes = 0;
+    for (size_t cols : columns) {
+      bytes += Arena::bytes_for<float>(max_tokens * cols);
+      max_input = std::max(max_input, cols);
+    }
+    // The int8 copy of a linear's input: the widest buffer bounds every input.
+    max_input = (max_input + kActivationSuperBlockElements - 1) / kActivationSuperBlockElements * kActivationSuperBlockElements;
+    quantized_stride_ = std::max(int8_activation_row_bytes(max_input), int8_super_block_row_bytes(max_input));
+    bytes += Arena::bytes_for<uint8_t>(max_tokens * quantized_stride_);
+    const size_t d = as_size(shape_.n_embd), ff = as_size(shape_.n_ff);
+    const size_t experts = as_size(shape_.n_expert), used = as_size(shape_.n_expert_used);
+    if (shape_.is_moe()) {
+      bytes += Arena::bytes_for<float>(max_tokens * experts) + Arena::bytes_for<int32_t>(max_tokens * used) +
+               Arena::bytes_for<float>(max_tokens * used) + Arena::bytes_for<int32_t>(max_tokens * used) +
+               Arena::bytes_for<float>(max_tokens * d) + Arena::bytes_for<float>(max_tokens * used * d) +
+               2 * Arena::bytes_for<float>(max_tokens * ff) + Arena::bytes_for<float>(max_tokens * d);
+    }
+    arena_ = std::make_unique<Arena>(bytes);
+    std::vector<Activations> buffers;
+    for (size_t cols : columns) buffers.push_back({arena_->allocate<float>(max_tokens * cols), cols});
+    quantized_ = arena_->allocate<uint8_t>(max_tokens * quantized_stride_);
+    if (shape_.is_moe()) {
+      moe_.router = arena_->allocate<float>(max_tokens * experts);
+      moe_.chosen_expert = arena_->allocate<int32_t>(max_tokens * used);
+      moe_.chosen_weight = arena_->allocate<float>(max_tokens * used);
+      moe_.expert_rows = arena_->allocate<int32_t>(max_tokens * used);
+      moe_.expert_input = arena_->allocate<float>(max_tokens * d);
+      moe_.expert_output = arena_->allocate<float>(max_tokens * used * d);
+      moe_.gate = arena_->allocate<float>(max_tokens * ff);
+      moe_.up = arena_->allocate<float>(max_tokens * ff);
+      moe_.projected = arena_->allocate<float>(max_tokens * d);
+    }
+    return buffers;
+  }
+
+  void plan_kv(int32_t first_layer, int32_t n_layers, const KvGeometry& geometry) override {
+    first_kv_layer_ = first_layer;
+    block_size_ = geometry.block_size;
+    layer_stride_ = as_size(geometry.n_blocks) * as_size(geometry.block_size) * as_size(shape_.kv_dim());
+    const size_t total = layer_stride_ * as_size(n_layers);
+    try {
+      keys_.assign(total, 0.0f);
+      values_.assign(total, 0.0f);
+    } catch (const std::bad_alloc&) {
+      throw Error("cannot allocate the KV cache (" + std::to_string(total * 8 >> 20) + " MiB)",
+                  "use a shorter context (-c) or fewer KV blocks");
+    }
+  }
+
+  size_t weight_bytes() const override { return repacked_bytes_; }
+  size_t kv_bytes() const override { return (keys_.size() + values_.size()) * sizeof(float); }
+
+  void begin_step(const Batch& batch, const KvCache& cache, const float* rope_cos_sin) override {
+    JISU_ASSERT(batch.size() <= max_tokens_);
+    batch_ = &batch;
+    cache_ = &cache;
+    rope_cos_sin_ = rope_cos_sin;
+    n_tokens_ = batch.size();
+    quantized_source_ = nullptr;
+  }
+
+  void embed(Activations hidden) override {
+    quantized_source_ = nullptr;
+    const size_t d = as_size(shape_.n_embd);
+    const float scale = shape_.scale_embeddings ? std::sqrt(static_cast<float>(shape_.n_embd)) : 0.0f;
+    pool_.parallel_for(n_tokens_, [&](size_t t, size_t) {
+      float* row = hidden.data + t * hidden.stride;
+      dequantize_row(embedding_.type, embedding_.row(batch_->tokens[t]), row, d);
+      if (scale != 0.0f) scale_in_place(row, scale, d);
+    });
+  }
+
+  void add_rms_norm(Activations hidden, Activations delta, const float* weight, Activations out) override {
+    quantized_source_ = nullptr;
+    const size_t d = as_size(shape_.n_embd);
+    pool_.parallel_for(n_tokens_, [&](size_t t, size_t) {
+      float* row = hidden.data + t * hidden.stride;
+      if (delta.data) add_in_place(row, delta.data + t * delta.stride, d);
+      if (out.data) rms_norm(row, weight, shape_.rms_eps, out.data + t * out.stride, d);
+    });
+  }
+
+  void linear(const LinearWeight& weight, Activations x, Activations y, size_t n_rows) override {
+    run_linear(static_cast<const CpuLinear&>(weight), x, y, n_rows);
+  }
+
+  void qkv_rope_kv_write(int32_t layer, Activations qkv, const float* qkv_bias, const float* q_norm,
+                         const float* k_norm) override {
+    quantized_source_ = nullptr;
+    const size_t head_dim = as_size(shape_.head_dim), q_dim = as_size(shape_.q_dim()), kv_dim = as_size(shape_.kv_dim());
+    const size_t rope_dims = as_size(shape_.rope.dims);
+    const bool neox = shape_.rope.style == RopeStyle::NeoX;
+    float* keys = keys_.data() + kv_layer_offset(layer);
+    float* values = values_.data() + kv_layer_offset(layer);
+    pool_.parallel_for(n_tokens_, [&](size_t t, size_t) {
+      float* q = qkv.data + t * qkv.stride;
+      float* k = q + q_dim;
+      float* v = k + kv_dim;
+      if (qkv_bias) add_in_place(q, qkv_bias, q_dim + 2 * kv_dim);
+      const float* cos_sin = rope_cos_sin_ + t * rope_dims;
+      auto rotate = [&](float* head, const float* norm) {
+        if (norm) rms_norm(head, norm, shape_.rms_eps, head, head_dim);
+        neox ? rope_neox(head, cos_sin, rope_dims) : rope_interleaved(head, cos_sin, rope_dims);
+      };
+      for (size_t h = 0; h < as_size(shape_.n_head); ++h) rotate(q + h * head_dim, q_norm);
+      for (size_t h = 0; h < as_size(shape_.n_head_kv); ++h) rotate(k + h * head_dim, k_norm);
+      const size_t row = as_size(cache_->row_of(batch_->sequences[t], batch_->positions[t])) * kv_dim;
+      std::memcpy(keys + row, k, kv_dim * sizeof(float));
+      std::memcpy(values + row, v, kv_dim * sizeof(float));
+    });
+  }
+
+  void attention(int32_t layer, Activations qkv, Activations out) override {
+    quantized_source_ = nullptr;
+    const size_t head_dim = as_size(shape_.head_dim);
+    const size_t n_head_kv = as_size(shape_.n_head_kv);
+    const size_t group = as_size(shape_.n_head) / n_head_kv;
+    const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+    const float* keys = keys_.data() + kv_layer_offset(layer);
+    const float* values = values_.data() + kv_layer_offset(layer);
+    // One task per (token, kv head): the query heads of a GQA group read each K/V row once.
+    pool_.parallel_for(n_tokens_ * n_head_kv, [&](size_t task, size_t) {
+      const size_t t = task / n_head_kv, kv_head = task % n_head_kv;
+      const KvLayerView view{keys, values, cache_->block_table(batch_->sequences[t]).data(), block_size_,
+                             shape_.kv_dim()};
+      const size_t first_head_offset = kv_head * group * head_dim;
+      attention_group(qkv.data + t * qkv.stride + first_head_offset, static_cast<int32_t>(group), view,
+                      static_cast<int32_t>(kv_head), shape_.head_dim, batch_->positions[t] + 1, scale,
+                      out.data + t * out.stride + first_head_offset);
+    });
+  }
+
+  void glu(Activations gate, Activations up, size_t n_rows) override {
+    quantized_source_ = nullptr;
+    apply_glu(gate.data, gate.stride, up.data, up.stride, n_rows);
+  }
+
+  void mixture_of_experts(const PreparedExperts& experts, Activations normed, Activations hidden) override {
+    const size_t n = n_tokens_;
+    const size_t d = as_size(shape_.n_embd), ff = as_size(shape_.n_ff);
+    const size_t n_experts = as_size(shape_.n_expert), used = as_size(shape_.n_expert_used);
+
+    // Routing: softmax over all experts, keep the top `used` (ties: lower index), renormalise
+    // their weights to sum to one.
+    run_linear(static_cast<const CpuLinear&>(*experts.router), normed, {moe_.router, n_experts}, n);
+    for (size_t t = 0; t < n; ++t) {
+      float* probabilities = moe_.router + t * n_experts;
+      softmax(probabilities, n_experts);
+      int32_t* chosen = moe_.chosen_expert + t * used;
+      float* weight = moe_.chosen_weight + t * used;
+      float total = 0.0f;
+      for (size_t slot = 0; slot < used; ++slot) {
+        size_t best = n_experts;
+        for (size_t e = 0; e < n_experts; ++e) {
+          bool taken = false;
+          for (size_t s = 0; s < slot; ++s) taken |= chosen[s] == static_cast<int32_t>(e);
+          if (!taken && (best == n_experts || probabilities[e] > probabilities[best])) best = e;
+        }
+        chosen[slot] = static_cast<int32_t>(best);
+        weight[slot] = probabilities[best];
+        total += probabilities[best];
+      }
+      for (size_t slot = 0; slot < used; ++slot) weight[slot] /= total;
+    }
+
+    // Each expert runs once over all tokens routed to it, so its weights are read once per batch.
+    for (size_t e = 0; e < n_experts; ++e) {
+      size_t m = 0;
+      for (size_t row = 0; row < n * used; ++row)
+        if (moe_.chosen_expert[row] == static_cast<int32_t>(e)) moe_.expert_rows[m++] = static_cast<int32_t>(row);
+      if (m == 0) continue;
+      for (size_t i = 0; i < m; ++i)
+        std::memcpy(moe_.expert_input + i * d, normed.data + as_size(moe_.expert_rows[i]) / used * normed.stride,
+                    d * sizeof(float));
+      quantized_source_ = nullptr;
+      const Activations input{moe_.expert_input, d};
+      run_linear(static_cast<const CpuLinear&>(*experts.gate[e]), input, {moe_.gate, ff}, m);
+      run_linear(static_cast<const CpuLinear&>(*experts.up[e]), input, {moe_.up, ff}, m);
+      apply_glu(moe_.gate, ff, moe_.up, ff, m);
+      quantized_source_ = nullptr;
+      run_linear(static_cast<const CpuLinear&>(*experts.down[e]), {moe_.gate, ff}, {moe_.projected, d}, m);
+      for (size_t i = 0; i < m; ++i)
+        std::memcpy(moe_.expert_output + as_size(moe_.expert_rows[i]) * d, moe_.projected + i * d, d * sizeof(float));
+    }
+    quantized_source_ = nullptr;
+
+    // Weighted sum in slot order, so a token's result does not depend on the other tokens.
+    pool_.parallel_for(n, [&](size_t t, size_t) {
+      for (size_t slot = 0; slot < used; ++slot)
+        add_scaled_in_place(hidden.data + t * hidden.stride, moe_.expert_output + (t * used + slot) * d,
+                            moe_.chosen_weight[t * used + slot], d);
+    });
+  }
+
+  size_t norm_wanted_rows(Activations hidden, const float* weight, Activations out) override {
+    quantized_source_ = nullptr;
+    const size_t d = as_size(shape_.n_embd);
+    size_t n_out = 0;
+    for (size_t t = 0; t < n_tokens_; ++t) {
+      if (!batch_->wants_logits[t]) continue;
+      rms_norm(hidden.data + t * hidden.stride, weight, shape_.rms_eps, out.data + n_out * out.stride, d);
+      ++n_out;
+    }
+    return n_out;
+  }
+
+  bool writes_host_memory() const override { return true; }
+
+  void read_logits(Activations logits, size_t n_rows, float* host) override {
+    read_rows(logits, n_rows, as_size(shape_.n_vocab), host);
+  }
+
+  void read_rows(Activations from, size_t n_rows, size_t cols, float* host) override {
+    for (size_t r = 0; r < n_rows; ++r)
+      if (from.data + r * from.stride != host + r * cols)
+        std::memcpy(host + r * cols, from.data + r * from.stride, cols * sizeof(float));
+  }
+
+  void write_rows(const float* host, size_t n_rows, size_t cols, Activations to) override {
+    quantized_source_ = nullptr;
+    for (size_t r = 0; r < n_rows; ++r) std::memcpy(to.data + r * to.stride, host + r * cols, cols * sizeof(float));
+  }
+
+ private:
+  struct MoeBuffers {
+    float* router = nullptr;          // [tokens][n_expert]
+    int32_t* chosen_expert = nullptr;  // [tokens][n_expert_used]
+    float* chosen_weight = nullptr;   // [tokens][n_expert_used]
+    int32_t* expert_rows = nullptr;   // [tokens]: (token * n_used + slot) routed to the current expert
+    float* expert_input = nullptr;    // [tokens][n_embd] gathered inputs of one expert
+    float* expert_output = nullptr;   // [tokens * n_expert_used][n_embd]
+    float* gate = nullptr;            // [tokens][n_ff]
+    float* up = nullptr;              // [tokens][n_ff]
+    float* projected = nullptr;       // [tokens][n_embd]
+  };
+
+  static void check_type(const WeightMatrix& matrix) {
+    if (!weight_type_supported(matrix.type))
+      throw Error("tensor '" + matrix.name + "' has type " + std::string(dtype_name(matrix.type)) +
+                  ", which jisu cannot compute with yet");
+  }
+
+  // A repacked copy when the type and shape allow one, else null. With release_original, the
+  // mapped file pages of the matrix are dropped from memory afterwards: nothing reads them
+  // again, and if something did, they would fault back in from the file (a read-only private
+  // mapping), so this only saves resident memory.
+  std::shared_ptr<const RepackedWeights> repack(const WeightMatrix& matrix, bool release_original) {
+    const auto rows = as_size(matrix.rows), cols = as_size(matrix.cols);
+    if (!can_repack(matrix.type, rows, cols)) return nullptr;
+    auto repacked = std::make_shared<const RepackedWeights>(matrix.type, matrix.data, matrix.row_bytes, rows, cols);
+    repacked_bytes_ += repacked->bytes();
+    if (release_original) {
+      const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+      const auto begin = (reinterpret_cast<uintptr_t>(matrix.data) + page - 1) / page * page;
+      const auto end = (reinterpret_cast<uintptr_t>(matrix.data) + matrix.bytes()) / page * page;
+      if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+    }
+    return repacked;
+  }
+
+  size_t kv_layer_offset(int32_t layer) const { return as_size(layer - first_kv_layer_) * layer_stride_; }
+
+  void apply_glu(float* gate, size_t gate_stride, const float* up, size_t up_stride, size_t n_rows) {
+    const size_t ff = as_size(shape_.n_ff);
+    const bool gelu = shape_.activation == FeedForwardActivation::GeluTanh;
+    pool_.parallel_for(n_rows, [&](size_t t, size_t) {
+      float* g = gate + t * gate_stride;
+      gelu ? gelu_tanh_multiply(g, up + t * up_stride, ff) : silu_multiply(g, up + t * up_stride, ff);
+    });
+  }
+
+  // The int8 copy of x in buffers quantized_, reused while x is the last quantized input: every
+  // op that writes activations resets quantized_source_, and a linear does when its output
+  // overlaps the input it quantized.
+  void quantize_input(Activations x, size_t n_tokens, size_t cols, ActivationFormat format) {
+    if (quantized_source_ == x.data && quantized_stride_x_ == x.stride && quantized_cols_ == cols &&
+        quantized_tokens_ == n_tokens && quantized_format_ == format)
+      return;
+    auto quantize_row = [&](size_t t) {
+      const float* row = x.data + t * x.stride;
+      uint8_t* out = quantized_ + t * quantized_stride_;
+      if (format == ActivationFormat::SuperBlocks)
+        quantize_activations_super_blocks(row, cols, reinterpret_cast<ActivationSuperBlock*>(out));
+      else
+        quantize_activations(row, cols, reinterpret_cast<ActivationBlock*>(out));
+    };
+    // One token (decode): a few microseconds of work, cheaper than waking the pool.
+    if (n_tokens == 1)
+      quantize_row(0);
+    else
+      pool_.parallel_for(n_tokens, [&](size_t t, size_t) { quantize_row(t); });
+    quantized_source_ = x.data;
+    quantized_stride_x_ = x.stride;
+    quantized_cols_ = cols;
+    quantized_tokens_ = n_tokens;
+    quantized_format_ = format;
+  }
+
+  void run_linear(const CpuLinear& weight, Activations x, Activations y, size_t n_tokens) {
+    const WeightMatrix& matrix = weight.matrix();
+    const size_t rows = as_size(matrix.rows), cols = as_size(matrix.cols);
+    // The output overwrites the rows it covers: an int8 copy of an input it overlaps is stale.
+    if (quantized_source_ && y.data < quantized_source_ + quantized_tokens_ * quantized_stride_x_ &&
+        quantized_source_ < y.data + n_tokens * y.stride)
+      quantized_source_ = nullptr;
+    // About four tasks per thread balances uneven progress; at least 16 rows keeps each task's
+    // weight reads long enough to stream well. Multiples of 16 rows keep the kernels' row tiles
+    // full. With 8 or more tokens a task is long (its rows times every token) and the thread
+    // that finishes first waits for the other's last one: four times as many tasks halved that
+    // wait (perf, pp128 Q4_0: 4.5 % -> 2.0 % of samples in the pool's waits, matmul 82.6 -> 86.4 %).
+    const size_t wanted_tasks = pool_.size() * (n_tokens >= 8 ? 16 : 4);
+    const size_t rows_per_task = std::max<size_t>(16, ((rows + wanted_tasks - 1) / wanted_tasks + 15) / 16 * 16);
+    const size_t n_tasks = (rows + rows_per_task - 1) / rows_per_task;
+    float* out = y.data;
+    const size_t y_stride = y.stride;
+    if (const RepackedWeights* repacked = weight.repacked()) {
+      // Task boundaries are multiples of 16 rows and the matrix has whole groups of 8.
+      quantize_input(x, n_tokens, cols,
+                     takes_int8_super_blocks(matrix.type) ? ActivationFormat::SuperBlocks : ActivationFormat::Blocks);
+      const void* xq = quantized_;
+      const uint8_t* w = repacked->data() + weight.repacked_group() * repacked->group_bytes();
+      pool_.parallel_for(n_tasks, [&](size_t task, size_t) {
+        matmul_repacked_int8({matrix.type, w, repacked->group_bytes(), cols, xq, quantized_stride_, n_tokens, out,
+                              y_stride, task * rows_per_task, std::min(rows, (task + 1) * rows_per_task)});
+      });
+      return;
+    }
+    const bool super_blocks = takes_int8_super_blocks(matrix.type) && cols % kActivationSuperBlockElements == 0;
+    if (super_blocks || (takes_int8_activations(matrix.type) && cols % kActivationBlockElements == 0)) {
+      quantize_input(x, n_tokens, cols, super_blocks ? ActivationFormat::SuperBlocks : ActivationFormat::Blocks);
+      const auto* xq = reinterpret_cast<const ActivationBlock*>(quantized_);
+      pool_.parallel_for(n_tasks, [&](size_t task, size_t) {
+        const Int8MatmulArgs args{matrix.type, matrix.data, matrix.row_bytes, cols, xq, quantized_stride_, n_tokens,
+                                  out, y_stride, task * rows_per_task, std::min(rows, (task + 1) * rows_per_task)};
+        super_blocks ? matmul_rows_int8_super_blocks(args) : matmul_rows_int8(args);
+      });
+      return;
+    }
+    pool_.parallel_for(n_tasks, [&](size_t task, size_t) {
+      MatmulArgs args{matrix.type, matrix.data, matrix.row_bytes, cols, x.data, x.stride, n_tokens,
+                      out, y_stride, task * rows_per_task, std::min(rows, (task + 1) * rows_per_task)};
+      matmul_rows(args);
+    });
+  }
+
+  TransformerShape shape_;
+  ThreadPool& pool_;
+  WeightMatrix embedding_;
+  std::vector<std::vector<float>> vectors_;  // prepared norm weights and biases
+  size_t repacked_bytes_ = 0;
+
+  size_t max_tokens_ = 0;
+  std::unique_ptr<Arena> arena_;
+  uint8_t* quantized_ = nullptr;  // [tokens][quantized_stride_ bytes]: int8 copy of a linear's input
+  size_t quantized_stride_ = 0;
+  MoeBuffers moe_;
+  // What quantized_ holds now (see quantize_input).
+  const float* quantized_source_ = nullptr;
+  size_t quantized_stride_x_ = 0, quantized_cols_ = 0, quantized_tokens_ = 0;
+  ActivationFormat quantized_format_ = ActivationFormat::Blocks;
+
+  // K/V of layers [first_kv_layer_, ...): [layer][block * block_size + slot][kv_dim].
+  int32_t first_kv_layer_ = 0;
+  int32_t block_size_ = 0;
+  size_t layer_stride_ = 0;
+  std::vector<float> keys_, values_;
+
+  // The step in progress (begin_step).
+  const Batch* batch_ = nullptr;
+  const KvCache* cache_ = nullptr;
+  const float* rope_cos_sin_ = nullptr;
+  size_t n_tokens_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend(const TransformerShape& shape, ThreadPool& pool) {
+  return std::make_unique<CpuBackend>(shape, pool);
+}
+
+}  // namespace jisu::cpu
