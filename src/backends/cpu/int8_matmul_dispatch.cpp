@@ -5,13 +5,15 @@
 #include "backends/cpu/int8_repacked_matmul.h"
 #include "backends/cpu/int8_repacked_weights.h"
 #include "backends/cpu/quant_kernels.h"
+#include "backends/weight_types.h"
 #include "core/cpu_features.h"
 #include "core/error.h"
 
 namespace jisu::cpu {
 
 bool takes_int8_activations(DType type) {
-  return type == DType::Q4_0 || type == DType::Q8_0 || type == DType::IQ4_NL;
+  const WeightTypeRow* row = find_weight_type(type);
+  return row && row->int8_path == Int8Path::Blocks;
 }
 
 void quantize_activations(const float* x, size_t n, ActivationBlock* out) {

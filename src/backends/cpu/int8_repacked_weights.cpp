@@ -10,15 +10,16 @@
 #include <vector>
 
 #include "backends/cpu/quant_blocks.h"
+#include "backends/weight_types.h"
 #include "core/error.h"
 
 namespace jisu::cpu {
 
 bool can_repack(DType type, size_t rows, size_t cols) {
-  const bool block32 = type == DType::Q4_0 || type == DType::Q8_0 || type == DType::IQ4_NL;
-  const bool super_block = type == DType::Q4_K || type == DType::Q5_K || type == DType::Q6_K;
-  const size_t block = block32 ? kQK : super_block ? kQK_K : 0;
-  return block != 0 && rows > 0 && rows % kRepackRows == 0 && cols > 0 && cols % block == 0;
+  const WeightTypeRow* row = find_weight_type(type);
+  if (!row || !row->cpu_repacks) return false;
+  const size_t block = traits(type).block_elements;
+  return rows > 0 && rows % kRepackRows == 0 && cols > 0 && cols % block == 0;
 }
 
 size_t repacked_quant_bytes(DType type) { return kRepackRows * (traits(type).block_bytes - 2); }

@@ -7,6 +7,7 @@
 #include "backends/cpu/quant_blocks.h"
 #include "backends/cpu/quant_kernels.h"
 #include "core/cpu_features.h"
+#include "backends/weight_types.h"
 #include "core/error.h"
 
 namespace jisu::cpu {
@@ -117,7 +118,8 @@ float q23_k_row(const uint8_t* row, const ActivationSuperBlock* x, size_t n_supe
 }  // namespace
 
 bool takes_int8_super_blocks(DType type) {
-  return type == DType::Q2_K || type == DType::Q3_K || type == DType::Q4_K || type == DType::Q5_K || type == DType::Q6_K;
+  const WeightTypeRow* row = find_weight_type(type);
+  return row && row->int8_path == Int8Path::SuperBlocks;
 }
 
 void quantize_activations_super_blocks_scalar(const float* x, size_t n, ActivationSuperBlock* out) {

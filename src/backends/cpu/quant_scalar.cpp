@@ -5,6 +5,7 @@
 
 #include "backends/cpu/quant_blocks.h"
 #include "backends/cpu/quant_kernels.h"
+#include "backends/weight_types.h"
 #include "core/error.h"
 
 namespace jisu::cpu {
@@ -218,31 +219,10 @@ void throw_unsupported_weight_type(DType type) {
   if (known) message += known->name;
   else message += "#", message += std::to_string(static_cast<uint32_t>(type));
   message += " is not supported by the CPU kernels";
-  throw Error(message,
-              "supported: f32, f16, bf16, q4_0, q4_1, q5_0, q5_1, q8_0, q2_K, q3_K, q4_K, q5_K, q6_K, iq4_nl");
+  throw Error(message, "supported: " + supported_weight_type_names());
 }
 
-bool weight_type_supported(DType type) {
-  switch (type) {
-    case DType::F32:
-    case DType::F16:
-    case DType::BF16:
-    case DType::Q4_0:
-    case DType::Q4_1:
-    case DType::Q5_0:
-    case DType::Q5_1:
-    case DType::Q8_0:
-    case DType::Q2_K:
-    case DType::Q3_K:
-    case DType::Q4_K:
-    case DType::Q5_K:
-    case DType::Q6_K:
-    case DType::IQ4_NL:
-      return true;
-    default:
-      return false;
-  }
-}
+bool weight_type_supported(DType type) { return find_weight_type(type) != nullptr; }
 
 void dequantize_row_scalar(DType type, const void* src, float* dst, size_t n) {
   if (!weight_type_supported(type)) unsupported(type);

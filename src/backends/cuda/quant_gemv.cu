@@ -13,6 +13,7 @@
 
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/kernels.h"
+#include "backends/weight_types.h"
 #include "core/error.h"
 
 namespace jisu::cuda {
@@ -265,18 +266,8 @@ unsigned blocks_for(int64_t items, int threads) { return static_cast<unsigned>((
 }  // namespace
 
 bool device_reads_type(DType type) {
-  switch (type) {
-    case DType::F32:
-    case DType::F16:
-    case DType::BF16:
-    case DType::Q8_0:
-    case DType::Q4_0:
-    case DType::Q4_K:
-    case DType::Q6_K:
-      return true;
-    default:
-      return false;
-  }
+  const WeightTypeRow* row = find_weight_type(type);
+  return row && row->cuda_native;
 }
 
 void launch_gemv(const DeviceMatrix& w, const float* x, size_t x_stride, int n_tokens, float* y, size_t y_stride,

@@ -1,0 +1,43 @@
+#include "backends/weight_types.h"
+
+#include <array>
+
+namespace jisu {
+namespace {
+
+// Adding a weight type: its layout row in core/dtype.cpp, this row, its decode in
+// backends/cpu/quant_scalar.cpp (the scalar reference every other kernel is tested against) and
+// its quantizer in compress/quantize_row.cpp (CONTRIBUTING.md).
+constexpr std::array kRows = {
+    //           type          int8 path             repacks cuda
+    WeightTypeRow{DType::F32, Int8Path::None, false, true},
+    WeightTypeRow{DType::F16, Int8Path::None, false, true},
+    WeightTypeRow{DType::BF16, Int8Path::None, false, true},
+    WeightTypeRow{DType::Q4_0, Int8Path::Blocks, true, true},
+    WeightTypeRow{DType::Q4_1, Int8Path::None, false, false},
+    WeightTypeRow{DType::Q5_0, Int8Path::None, false, false},
+    WeightTypeRow{DType::Q5_1, Int8Path::None, false, false},
+    WeightTypeRow{DType::Q8_0, Int8Path::Blocks, true, true},
+    WeightTypeRow{DType::Q2_K, Int8Path::SuperBlocks, false, false},
+    WeightTypeRow{DType::Q3_K, Int8Path::SuperBlocks, false, false},
+    WeightTypeRow{DType::Q4_K, Int8Path::SuperBlocks, true, true},
+    WeightTypeRow{DType::Q5_K, Int8Path::SuperBlocks, true, false},
+    WeightTypeRow{DType::Q6_K, Int8Path::SuperBlocks, true, true},
+    WeightTypeRow{DType::IQ4_NL, Int8Path::Blocks, true, false},
+};
+
+}  // namespace
+
+const WeightTypeRow* find_weight_type(DType type) {
+  for (const WeightTypeRow& row : kRows)
+    if (row.type == type) return &row;
+  return nullptr;
+}
+
+std::string supported_weight_type_names() {
+  std::string names;
+  for (const WeightTypeRow& row : kRows) names += (names.empty() ? "" : ", ") + std::string(dtype_name(row.type));
+  return names;
+}
+
+}  // namespace jisu
