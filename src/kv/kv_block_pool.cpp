@@ -1,5 +1,7 @@
 #include "kv/kv_block_pool.h"
 
+#include <algorithm>
+
 #include "core/error.h"
 
 namespace jisu {
@@ -18,10 +20,15 @@ uint64_t prefix_block_hash(uint64_t parent_hash, std::span<const int32_t> tokens
   return state == 0 ? 1 : state;  // 0 stays "no parent"
 }
 
-KvBlockPool::KvBlockPool(int32_t n_blocks)
+KvBlockPool::KvBlockPool(int32_t n_blocks, int32_t block_tokens)
     : reference_counts_(static_cast<size_t>(n_blocks), 0),
       hashes_(static_cast<size_t>(n_blocks), 0),
       has_hash_(static_cast<size_t>(n_blocks), 0),
+      block_tokens_(block_tokens),
+      tokens_(static_cast<size_t>(n_blocks) * static_cast<size_t>(block_tokens), 0),
+      parents_(static_cast<size_t>(n_blocks), kNone),
+      parent_generations_(static_cast<size_t>(n_blocks), 0),
+      generations_(static_cast<size_t>(n_blocks), 0),
       lru_prev_(static_cast<size_t>(n_blocks), kNone),
       lru_next_(static_cast<size_t>(n_blocks), kNone) {
   free_blocks_.reserve(static_cast<size_t>(n_blocks));
@@ -43,6 +50,7 @@ int32_t KvBlockPool::allocate() {
     return kNone;
   }
   reference_counts_[static_cast<size_t>(block)] = 1;
+  ++generations_[static_cast<size_t>(block)];
   return block;
 }
 
@@ -61,20 +69,30 @@ void KvBlockPool::release(int32_t block) {
     free_blocks_.push_back(block);
 }
 
-bool KvBlockPool::publish(int32_t block, uint64_t hash) {
+bool KvBlockPool::publish(int32_t block, uint64_t hash, int32_t parent, std::span<const int32_t> tokens) {
   const auto index = static_cast<size_t>(block);
   JISU_ASSERT(reference_counts_[index] > 0);
+  JISU_ASSERT(tokens.size() == static_cast<size_t>(block_tokens_));
+  JISU_ASSERT(parent == kNone || reference_counts_[static_cast<size_t>(parent)] > 0);
   if (has_hash_[index] || by_hash_.count(hash) != 0) return false;
   hashes_[index] = hash;
   has_hash_[index] = 1;
+  std::copy(tokens.begin(), tokens.end(), tokens_.begin() + static_cast<ptrdiff_t>(index * tokens.size()));
+  parents_[index] = parent;
+  parent_generations_[index] = parent == kNone ? 0 : generations_[static_cast<size_t>(parent)];
   by_hash_.emplace(hash, block);
   return true;
 }
 
-int32_t KvBlockPool::acquire_cached(uint64_t hash) {
+int32_t KvBlockPool::acquire_cached(uint64_t hash, int32_t parent, std::span<const int32_t> tokens) {
   const auto found = by_hash_.find(hash);
   if (found == by_hash_.end()) return kNone;
   const int32_t block = found->second;
+  const auto index = static_cast<size_t>(block);
+  if (tokens.size() != static_cast<size_t>(block_tokens_) || parents_[index] != parent ||
+      (parent != kNone && parent_generations_[index] != generations_[static_cast<size_t>(parent)]) ||
+      !std::equal(tokens.begin(), tokens.end(), tokens_.begin() + static_cast<ptrdiff_t>(index * tokens.size())))
+    return kNone;  // a hash collision: another prefix owns this hash
   int32_t& count = reference_counts_[static_cast<size_t>(block)];
   if (count == 0) lru_unlink(block);
   ++count;

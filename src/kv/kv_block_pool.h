@@ -11,6 +11,12 @@
 //  - allocate() prefers plain free blocks, then evicts the least recently released cached block
 //    (dropping its hash): cached blocks cost nothing until memory is needed.
 //  - A hash maps to at most one block, and a block has at most one hash.
+//  - A hash is only an index: a cached block is handed out only when its own tokens and its
+//    parent (the block before it, in the generation it had at publication) are exactly the
+//    requested ones, so a 64-bit collision (even a crafted one) can cost a cache hit but never
+//    hand one sequence's K/V to a different prefix. By induction from the first block, a chain
+//    of acquired blocks holds exactly the requested prefix.
+//  - A block's generation grows each time allocate() hands it out for new content.
 //  - Only publish() allocates (one hash-table node; the table is sized for every block at
 //    construction, so it never rehashes): at most once per block of tokens, never per token.
 #include <cstddef>
@@ -27,7 +33,8 @@ uint64_t prefix_block_hash(uint64_t parent_hash, std::span<const int32_t> tokens
 
 class KvBlockPool {
  public:
-  explicit KvBlockPool(int32_t n_blocks);
+  // block_tokens: the tokens of one full block (what publish/acquire_cached compare).
+  KvBlockPool(int32_t n_blocks, int32_t block_tokens);
 
   int32_t capacity() const { return static_cast<int32_t>(reference_counts_.size()); }
   // Blocks allocate() can hand out: plain free ones and evictable cached ones.
@@ -43,12 +50,13 @@ class KvBlockPool {
   void release(int32_t block);
   int32_t reference_count(int32_t block) const { return reference_counts_[static_cast<size_t>(block)]; }
 
-  // Publishes an in-use block's K/V under `hash`. False (nothing changes) when the hash already
-  // names another block or this block already has a hash.
-  bool publish(int32_t block, uint64_t hash);
-  // The block published under `hash`, with one more reference (reviving it from the cache when
-  // unreferenced), or -1.
-  int32_t acquire_cached(uint64_t hash);
+  // Publishes an in-use block's K/V under `hash`: the block holds `tokens` (block_tokens ids)
+  // after the prefix that ends with `parent` (-1: the block starts its sequence). False (nothing
+  // changes) when the hash already names another block or this block already has a hash.
+  bool publish(int32_t block, uint64_t hash, int32_t parent, std::span<const int32_t> tokens);
+  // The block published under `hash` for exactly these tokens after exactly `parent` (see the
+  // invariants), with one more reference (reviving it from the cache when unreferenced), or -1.
+  int32_t acquire_cached(uint64_t hash, int32_t parent, std::span<const int32_t> tokens);
   // Drops every cached block's hash (e.g. after a model change); in-use blocks keep theirs.
   void clear_cache();
 
@@ -62,6 +70,11 @@ class KvBlockPool {
   std::vector<int32_t> free_blocks_;  // plain free blocks, used as a stack
   std::vector<uint64_t> hashes_;      // by block; meaningful when has_hash_
   std::vector<uint8_t> has_hash_;
+  int32_t block_tokens_;
+  std::vector<int32_t> tokens_;          // by block: the block_tokens ids it was published with
+  std::vector<int32_t> parents_;         // by block: its parent at publication (-1: none)
+  std::vector<uint64_t> parent_generations_;
+  std::vector<uint64_t> generations_;    // by block: how many times allocate() handed it out
   std::unordered_map<uint64_t, int32_t> by_hash_;
   // Cached blocks as a doubly linked list in release order (head = least recently released).
   std::vector<int32_t> lru_prev_, lru_next_;

@@ -17,7 +17,7 @@ int32_t planned_blocks(int32_t model_context_length, const KvCacheOptions& optio
 KvCache::KvCache(int32_t model_context_length, const KvCacheOptions& options)
     : block_size_(options.block_size),
       context_length_(options.context_length > 0 ? options.context_length : model_context_length),
-      pool_(planned_blocks(model_context_length, options)) {
+      pool_(planned_blocks(model_context_length, options), options.block_size) {
   sequences_.resize(static_cast<size_t>(options.max_sequences));
   for (auto& sequence : sequences_) {
     sequence.block_table.reserve(static_cast<size_t>(blocks_for(context_length_, block_size_)));
@@ -66,8 +66,9 @@ int32_t KvCache::reuse_prefix(int32_t sequence, std::span<const int32_t> tokens)
   const size_t max_blocks = (tokens.size() - 1) / block;  // keep >= 1 token to compute
   uint64_t parent = 0;
   for (size_t i = 0; i < max_blocks; ++i) {
-    const uint64_t hash = prefix_block_hash(parent, tokens.subspan(i * block, block));
-    const int32_t cached = pool_.acquire_cached(hash);
+    const std::span<const int32_t> block_tokens = tokens.subspan(i * block, block);
+    const uint64_t hash = prefix_block_hash(parent, block_tokens);
+    const int32_t cached = pool_.acquire_cached(hash, i == 0 ? -1 : state.block_table[i - 1], block_tokens);
     if (cached < 0) break;
     state.block_table.push_back(cached);
     state.block_hashes.push_back(hash);
@@ -84,8 +85,10 @@ void KvCache::publish_prefix(int32_t sequence, std::span<const int32_t> tokens) 
   const auto full = static_cast<size_t>(state.length) / block;
   for (size_t i = state.block_hashes.size(); i < full; ++i) {
     const uint64_t parent = i == 0 ? 0 : state.block_hashes[i - 1];
-    const uint64_t hash = prefix_block_hash(parent, tokens.subspan(i * block, block));
-    pool_.publish(state.block_table[i], hash);  // false: an equal block is already published
+    const std::span<const int32_t> block_tokens = tokens.subspan(i * block, block);
+    const uint64_t hash = prefix_block_hash(parent, block_tokens);
+    // false: an equal block is already published (or a colliding hash is taken)
+    pool_.publish(state.block_table[i], hash, i == 0 ? -1 : state.block_table[i - 1], block_tokens);
     state.block_hashes.push_back(hash);
   }
 }

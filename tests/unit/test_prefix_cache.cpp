@@ -42,13 +42,14 @@ TEST(PrefixBlockHash, ChainsOverTheWholePrefix) {
 }
 
 TEST(KvBlockPoolPrefix, PublishedBlocksAreSharedThenCachedThenEvictedLru) {
-  KvBlockPool pool(3);
+  KvBlockPool pool(3, 2);
+  const std::vector<int32_t> ta = {1, 2}, tb = {3, 4};
   const int32_t a = pool.allocate(), b = pool.allocate();
-  EXPECT_TRUE(pool.publish(a, 11));
-  EXPECT_FALSE(pool.publish(b, 11));  // hash taken by a
-  EXPECT_TRUE(pool.publish(b, 22));
-  EXPECT_FALSE(pool.publish(b, 33));  // b already has a hash
-  EXPECT_EQ(pool.acquire_cached(11), a);
+  EXPECT_TRUE(pool.publish(a, 11, -1, ta));
+  EXPECT_FALSE(pool.publish(b, 11, -1, tb));  // hash taken by a
+  EXPECT_TRUE(pool.publish(b, 22, -1, tb));
+  EXPECT_FALSE(pool.publish(b, 33, -1, tb));  // b already has a hash
+  EXPECT_EQ(pool.acquire_cached(11, -1, ta), a);
   EXPECT_EQ(pool.reference_count(a), 2);
   pool.release(a);
   pool.release(a);
@@ -57,7 +58,7 @@ TEST(KvBlockPoolPrefix, PublishedBlocksAreSharedThenCachedThenEvictedLru) {
   EXPECT_EQ(pool.free_count(), 3);
   EXPECT_EQ(pool.used_count(), 0);
   // Revive b from the cache: it leaves the LRU list.
-  EXPECT_EQ(pool.acquire_cached(22), b);
+  EXPECT_EQ(pool.acquire_cached(22, -1, tb), b);
   EXPECT_EQ(pool.cached_count(), 1);
   pool.release(b);  // now a is least recently released, b most
   // The plain free block goes first, then a (LRU), and a's hash is gone.
@@ -65,15 +66,48 @@ TEST(KvBlockPoolPrefix, PublishedBlocksAreSharedThenCachedThenEvictedLru) {
   EXPECT_NE(c, a);
   EXPECT_NE(c, b);
   EXPECT_EQ(pool.allocate(), a);
-  EXPECT_EQ(pool.acquire_cached(11), -1);
-  EXPECT_EQ(pool.acquire_cached(22), b);
+  EXPECT_EQ(pool.acquire_cached(11, -1, ta), -1);
+  EXPECT_EQ(pool.acquire_cached(22, -1, tb), b);
   EXPECT_EQ(pool.allocate(), -1);
   pool.clear_cache();
   for (int32_t block : {a, b, c}) pool.release(block);
   pool.clear_cache();
   EXPECT_EQ(pool.cached_count(), 0);
-  EXPECT_EQ(pool.acquire_cached(22), -1);
+  EXPECT_EQ(pool.acquire_cached(22, -1, tb), -1);
   EXPECT_EQ(pool.free_count(), 3);
+}
+
+// A hash only finds a candidate: a block is shared only for exactly its tokens after exactly its
+// parent, so a colliding hash (a crafted one, say) cannot hand one prefix's K/V to another.
+TEST(KvBlockPoolPrefix, CollidingHashesNeverShareADifferentPrefix) {
+  KvBlockPool pool(4, 2);
+  const std::vector<int32_t> first = {1, 2}, second = {3, 4}, other = {5, 6};
+  const int32_t parent = pool.allocate(), child = pool.allocate();
+  ASSERT_TRUE(pool.publish(parent, 100, -1, first));
+  ASSERT_TRUE(pool.publish(child, 200, parent, second));
+  // Same hash, other tokens: a miss, not the cached block.
+  EXPECT_EQ(pool.acquire_cached(100, -1, other), -1);
+  // Same hash and tokens but another parent (a different prefix before them): a miss.
+  const int32_t stranger = pool.allocate();
+  EXPECT_EQ(pool.acquire_cached(200, stranger, second), -1);
+  EXPECT_EQ(pool.acquire_cached(200, -1, second), -1);
+  // The exact chain is found.
+  EXPECT_EQ(pool.acquire_cached(100, -1, first), parent);
+  EXPECT_EQ(pool.acquire_cached(200, parent, second), child);
+  pool.release(parent);
+  pool.release(child);
+  pool.release(stranger);
+  // The parent block is handed out again for new content (evicted from the cache once the free
+  // block is gone): the child published after its old content must not match the new one.
+  pool.release(parent);
+  pool.release(child);
+  EXPECT_EQ(pool.allocate(), stranger);
+  const int32_t reused = pool.allocate();
+  ASSERT_EQ(reused, 3);  // the last plain free block
+  const int32_t evicted = pool.allocate();
+  ASSERT_EQ(evicted, parent);  // least recently released cached block
+  ASSERT_TRUE(pool.publish(parent, 100, -1, first));  // same tokens, new content generation
+  EXPECT_EQ(pool.acquire_cached(200, parent, second), -1);
 }
 
 TEST(KvCachePrefix, SecondSequenceReusesTheSharedFullBlocks) {

@@ -86,7 +86,7 @@ TEST(ThreadPool, SleepingWorkersWakeForTheNextJob) {
 }
 
 TEST(KvBlockPool, AllocatesUntilEmptyAndRecyclesOnLastRelease) {
-  KvBlockPool pool(3);
+  KvBlockPool pool(3, 4);
   EXPECT_EQ(pool.free_count(), 3);
   const int32_t a = pool.allocate(), b = pool.allocate(), c = pool.allocate();
   EXPECT_EQ(pool.allocate(), -1);
