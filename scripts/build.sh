@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Configures and builds jisu into build/ (Release). Extra arguments go to cmake's configure.
-# JISU_BUILD_DIR picks another build folder. When ccache is installed it is used, with paths
+# JISU_BUILD_DIR picks another build folder; JISU_BUILD_TARGET builds one target (e.g. jisu)
+# instead of everything (the tests and benchmarks). When ccache is installed it is used, with paths
 # taken relative to the checkout so that worktrees and fresh clones share cached objects.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,4 +17,6 @@ if ! command -v nvcc >/dev/null && [[ -x /usr/local/cuda/bin/nvcc ]]; then
   launcher+=(-DCMAKE_CUDA_COMPILER=/usr/local/cuda/bin/nvcc)
 fi
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release "${launcher[@]}" "$@" >/dev/null
-cmake --build "$build_dir" -j "$(nproc)"
+target=()
+[[ -n ${JISU_BUILD_TARGET:-} ]] && target=(--target "$JISU_BUILD_TARGET")
+cmake --build "$build_dir" -j "$(nproc)" "${target[@]}"

@@ -12,6 +12,7 @@
 #include "server/openai_request.h"
 #include "server/openai_response.h"
 #include "server/prometheus_metrics.h"
+#include "server/web_ui_routes.h"
 
 namespace jisu::server {
 namespace {
@@ -201,6 +202,7 @@ struct HttpServer::Impl {
                     {"max_model_len", summary.context_length}};
       response.set_content(dump_json({{"object", "list"}, {"data", json::array({model})}}), "application/json");
     });
+    install_web_ui_routes(http, engine, options.model_name);
     http.Get("/health", [](const httplib::Request&, httplib::Response& response) {
       response.set_content("{\"status\":\"ok\"}", "application/json");
     });

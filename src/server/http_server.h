@@ -1,7 +1,8 @@
 #pragma once
 // The OpenAI-compatible HTTP front end over a ServingEngine (cpp-httplib):
 //   POST /v1/completions, POST /v1/chat/completions (stream: true -> SSE ending "data: [DONE]"),
-//   GET /v1/models, GET /health, GET /metrics (Prometheus text).
+//   GET /v1/models, GET /health, GET /metrics (Prometheus text), and the web chat at / with
+//   GET /v1/models/{id} (server/web_ui_routes.h).
 // With an API key, /v1/* requires "Authorization: Bearer KEY" (401 otherwise).
 // A client that disconnects cancels its request, which frees its KV blocks.
 #include <jisu/serving_engine.h>

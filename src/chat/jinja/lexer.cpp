@@ -364,7 +364,7 @@ class Lexer {
           if (p + 1 < source_.size() && source_[p] == '_' && source_[p + 1] == '0') { p += 2; continue; }
           break;
         }
-        digits = "0";
+        digits.assign(1, '0');  // not `= "0"`: GCC 12 warns falsely (-Wrestrict) on that inlined copy
       } else {
         p = pos_;
         while (true) {

@@ -128,7 +128,7 @@ std::string float_repr(double value) {
     return out;
   }
   out += digits.substr(0, 1);
-  if (n > 1) out += "." + digits.substr(1);
+  if (n > 1) out.append(1, '.').append(digits, 1);  // no `"." + string&&`: a false GCC 12 -Wrestrict
   const int shown_exponent = decimal_point - 1;
   char exponent_text[16];
   std::snprintf(exponent_text, sizeof exponent_text, "e%c%02d", shown_exponent < 0 ? '-' : '+', std::abs(shown_exponent));

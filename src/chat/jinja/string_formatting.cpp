@@ -308,7 +308,7 @@ std::string finish_number(bool negative, std::string body, const FormatSpec& s, 
   std::string fill = s.fill;
   if (s.zero && !s.align) {
     align = '=';
-    fill = "0";
+    fill.assign(1, '0');  // not `= "0"`: GCC 12 warns falsely (-Wrestrict) on that inlined copy
   }
   if (align == '=') {
     const size_t length = sign_text.size() + utf8::length(body);

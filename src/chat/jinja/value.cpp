@@ -33,13 +33,15 @@ void Dict::set(Value key, Value value) {
 
 // ---- NativeObject -----------------------------------------------------------------------
 
+// Messages start from a std::string, not `"'" + type_name()`: GCC 12 misreads the inlined
+// insert of a literal into a temporary as an overlapping copy (-Wrestrict).
 Value NativeObject::attribute(const std::string& name) {
-  return Value::undefined("'" + type_name() + "' object has no attribute '" + name + "'");
+  return Value::undefined(std::string("'").append(type_name()) + "' object has no attribute '" + name + "'");
 }
 
 Value NativeObject::call(Renderer&, CallArgs&) { fail("'" + type_name() + "' object is not callable"); }
 
-std::string NativeObject::repr() const { return "<" + type_name() + " object>"; }
+std::string NativeObject::repr() const { return std::string("<").append(type_name()) + " object>"; }
 
 std::vector<Value> NativeObject::take_items() { fail("'" + type_name() + "' object is not iterable"); }
 

@@ -21,7 +21,8 @@ std::string object_type_repr(const Value& value) {
 namespace {
 
 Value missing_attribute(const Value& object, const std::string& name) {
-  return Value::undefined("'" + object_type_repr(object) + "' has no attribute '" + name + "'");
+  // Starts from a std::string, not `"'" + string&&` (a false GCC 12 -Wrestrict).
+  return Value::undefined(std::string("'").append(object_type_repr(object)) + "' has no attribute '" + name + "'");
 }
 
 }  // namespace
@@ -164,7 +165,7 @@ Value slice_value(const Value& object, const Value* start_value, const Value* st
     return Value::string(std::move(out), object.is_markup());
   }
   if (object.is_dict()) fail("unhashable type: 'slice'");
-  fail("'" + type_name(object) + "' object is not subscriptable");
+  fail(std::string("'").append(type_name(object)) + "' object is not subscriptable");
 }
 
 ValueList iterate(const Value& value) {
