@@ -1,48 +1,54 @@
 // `jisu run`: generate text from a prompt, streamed to stdout; speeds on stderr at the end.
+// The prompt comes from -p TEXT, -f FILE or `-f -` (standard input).
 #include <jisu/engine.h>
 
 #include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <iterator>
 #include <memory>
 
 #include "command_registry.h"
-#include "device_options.h"
+#include "core/error.h"
+#include "model_loading.h"
+#include "sampling_options.h"
 
 namespace jisu::cli {
 namespace {
 
 struct RunOptions {
-  std::string model;
+  ModelOptions model;
   std::string prompt;
-  bool prompt_given = false;
-  int32_t max_tokens = 128;
-  int32_t threads = 0;
-  int32_t context_length = 0;
-  int32_t batch = 256;
-  std::string device = "cpu";
-  int32_t gpu_layers = -1;
+  std::string prompt_file;
   bool quiet = false;
   SamplingParams sampling;
-  uint64_t seed = 0;
+  RunOptions() { sampling.max_tokens = 128; }
 };
 
-int run_generation(RunOptions& options) {
-  const bool default_model = options.model.empty();
-  EngineOptions engine_options;
-  engine_options.model_path = default_model ? default_model_path() : options.model;
-  engine_options.threads = options.threads;
-  engine_options.context_length = options.context_length;
-  engine_options.max_batch_tokens = options.batch;
-  engine_options.device = options.device;
-  engine_options.gpu_layers = options.gpu_layers;
-  auto engine = Engine::create(engine_options);
+std::string read_prompt_file(const std::string& path) {
+  if (path == "-") return std::string(std::istreambuf_iterator<char>(std::cin), {});
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error("-f: cannot open " + path, "check the path, or pass -f - to read standard input");
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  if (in.bad()) throw Error("-f: cannot read " + path);
+  return text;
+}
 
+int run_generation(RunOptions& options) {
+  validate_sampling_options(options.sampling);
+  const bool default_model = options.model.model.empty();
   // The bundled model was trained on plays: a speaker's name is its natural opening.
-  const std::string prompt = options.prompt_given ? options.prompt : (default_model ? "ROMEO:" : "");
-  SamplingParams params = options.sampling;
-  params.max_tokens = options.max_tokens;
+  std::string prompt = options.prompt;
+  if (!options.prompt_file.empty()) prompt = read_prompt_file(options.prompt_file);
+  else if (prompt.empty() && default_model) prompt = "ROMEO:";
+
+  const EngineOptions engine_options = options.model.engine_options();
+  auto engine = load_with_loading_line(engine_options.model_path, options.quiet,
+                                       [&] { return Engine::create(engine_options); });
+
   std::fputs(prompt.c_str(), stdout);
   std::fflush(stdout);
-  const GenerationResult result = engine->generate(prompt, params, [](std::string_view piece) {
+  const GenerationResult result = engine->generate(prompt, options.sampling, [](std::string_view piece) {
     std::fwrite(piece.data(), 1, piece.size(), stdout);
     std::fflush(stdout);
     return true;
@@ -63,30 +69,13 @@ int run_generation(RunOptions& options) {
 CommandRegistrar registrar{
     "run", "Generate text from a prompt (default: the bundled Shakespeare model)", [](CLI::App& command) {
       auto options = std::make_shared<RunOptions>();
-      SamplingParams& s = options->sampling;
-      command.add_option("-m,--model", options->model, "GGUF model file (default: bundled demo model)");
-      command.add_option_function<std::string>(
-          "-p,--prompt", [options](const std::string& text) { options->prompt = text, options->prompt_given = true; },
-          "prompt text");
-      command.add_option("-n,--n-predict", options->max_tokens, "tokens to generate (-1: until the context is full)")
-          ->check(CLI::Range(-1, 1 << 24));
-      command.add_option("-t,--threads", options->threads, "threads (default: all cores)")->check(CLI::Range(0, 1024));
-      command.add_option("-c,--ctx-size", options->context_length, "context length (default: the model's, at most 4096)")
-          ->check(CLI::Range(0, 1 << 24));
-      command.add_option("-b,--batch-size", options->batch, "prompt tokens per forward")->check(CLI::Range(1, 1 << 16));
-      add_device_options(command, options->device, options->gpu_layers);
-      command.add_option("--temp", s.temperature, "temperature (0: greedy)");
-      command.add_option("--top-k", s.top_k, "top-k (0: off)");
-      command.add_option("--top-p", s.top_p, "top-p (1: off)");
-      command.add_option("--min-p", s.min_p, "min-p (0: off)");
-      command.add_option("--repeat-penalty", s.repetition_penalty, "repetition penalty (1: off)");
-      command.add_option("--repeat-last-n", s.penalty_last_n, "tokens the penalties look back");
-      command.add_option("--presence-penalty", s.presence_penalty, "presence penalty");
-      command.add_option("--frequency-penalty", s.frequency_penalty, "frequency penalty");
-      command.add_option_function<uint64_t>("-s,--seed", [options](uint64_t seed) { options->sampling.seed = seed; },
-                                            "random seed (default: random)");
-      command.add_option("--stop", s.stop, "stop string (repeatable)");
-      command.add_flag("-q,--quiet", options->quiet, "do not print speeds");
+      add_model_options(command, options->model);
+      auto* prompt = command.add_option("-p,--prompt", options->prompt,
+                                        "prompt text [default: \"ROMEO:\" with the bundled model, else empty]");
+      command.add_option("-f,--file", options->prompt_file, "read the prompt from FILE (-: standard input)")
+          ->excludes(prompt);
+      add_sampling_options(command, options->sampling);
+      command.add_flag("-q,--quiet", options->quiet, "print neither the loading line nor the speeds");
       return [options] { return run_generation(*options); };
     }};
 

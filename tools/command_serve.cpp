@@ -13,6 +13,7 @@
 
 #include "command_registry.h"
 #include "device_options.h"
+#include "model_loading.h"
 #include "core/error.h"
 #include "server/http_server.h"
 
@@ -76,7 +77,7 @@ int run_serve(const ServeOptions& options) {
   serving.max_queue = options.max_queue;
   serving.device = options.device;
   serving.gpu_layers = options.gpu_layers;
-  auto engine = ServingEngine::create(serving);
+  auto engine = load_with_loading_line(serving.model_path, false, [&] { return ServingEngine::create(serving); });
 
   server::HttpServerOptions http;
   http.host = options.host;

@@ -31,6 +31,8 @@ int main(int argc, char** argv) {
   CLI::App app{"jisu: fast LLM inference"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "jisu 0.1.0");
+  // Every option's default shows in --help ("[128]"); subcommands inherit this.
+  app.option_defaults()->always_capture_default();
   auto& registry = jisu::cli::command_registry();
   std::sort(registry.begin(), registry.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
   std::map<CLI::App*, jisu::cli::CommandRunner> runners;

@@ -1,0 +1,83 @@
+#include "model_loading.h"
+
+#include "command_registry.h"
+#include "device_options.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <system_error>
+
+namespace jisu::cli {
+
+std::string ModelOptions::model_path() const { return model.empty() ? default_model_path() : model; }
+
+EngineOptions ModelOptions::engine_options() const {
+  EngineOptions options;
+  options.model_path = model_path();
+  options.threads = threads;
+  options.context_length = context_length;
+  options.max_batch_tokens = batch;
+  options.device = device;
+  options.gpu_layers = gpu_layers;
+  return options;
+}
+
+ServingOptions ModelOptions::serving_options() const {
+  const EngineOptions engine = engine_options();
+  ServingOptions options;
+  options.model_path = engine.model_path;
+  options.threads = engine.threads;
+  options.context_length = engine.context_length;
+  options.max_batch_tokens = engine.max_batch_tokens;
+  options.device = engine.device;
+  options.gpu_layers = engine.gpu_layers;
+  options.max_sequences = 1;
+  options.max_queue = 1;
+  return options;
+}
+
+void add_model_options(CLI::App& command, ModelOptions& options) {
+  command.add_option("-m,--model", options.model, "GGUF model file")->default_str("the bundled demo model");
+  command.add_option("-t,--threads", options.threads, "threads (0: every core this process may use)")
+      ->check(CLI::Range(0, 1024));
+  command.add_option("-c,--ctx-size", options.context_length, "context length (0: the model's, at most 4096)")
+      ->check(CLI::Range(0, 1 << 24));
+  command.add_option("-b,--batch-size", options.batch, "prompt tokens per forward")->check(CLI::Range(1, 1 << 16));
+  add_device_options(command, options.device, options.gpu_layers);
+}
+
+std::string format_bytes(uint64_t bytes) {
+  static constexpr const char* kUnits[] = {"B", "KB", "MB", "GB", "TB"};
+  double value = static_cast<double>(bytes);
+  int unit = 0;
+  for (; value >= 1000 && unit < 4; ++unit) value /= 1000;
+  char text[32];
+  std::snprintf(text, sizeof text, unit == 0 ? "%.0f %s" : value < 10 ? "%.1f %s" : "%.0f %s", value, kUnits[unit]);
+  return text;
+}
+
+LoadingLine::LoadingLine(const std::string& model_path, bool quiet)
+    : quiet_(quiet), start_(std::chrono::steady_clock::now()) {
+  if (quiet_) return;
+  std::error_code error;
+  const auto size = std::filesystem::file_size(model_path, error);
+  if (error) std::fprintf(stderr, "loading %s ... ", model_path.c_str());
+  else std::fprintf(stderr, "loading %s (%s) ... ", model_path.c_str(), format_bytes(size).c_str());
+  std::fflush(stderr);
+  open_ = true;
+}
+
+void LoadingLine::done(const ModelSummary& summary) {
+  if (!open_) return;
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  std::fprintf(stderr, "done in %.2f s (%s, %d layers, context %d)\n", seconds, summary.architecture.c_str(),
+               summary.n_layer, summary.context_length);
+  open_ = false;
+}
+
+void LoadingLine::failed() {
+  if (open_) std::fputs("failed\n", stderr);
+  open_ = false;
+}
+
+}  // namespace jisu::cli
