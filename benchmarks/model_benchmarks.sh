@@ -19,6 +19,6 @@ for type in q4_0 q8_0 q4_k_m f16; do
   echo "$ $jisu bench -m $model -t $threads -p 128 -n 32 -r 3"
   "$jisu" bench -m "$model" -t "$threads" -p 128 -n 32 -r 3
   echo "$ $jisu bench -m $model -t $threads -p 0 -n 16 -r 2 --batch 8 --no-probe"
-  "$jisu" bench -m "$model" -t "$threads" -p 0 -n 16 -r 2 --batch 8 --no-probe | tail -1
+  "$jisu" bench -m "$model" -t "$threads" -p 0 -n 16 -r 2 --batch 8 --no-probe | grep '^| tg'
   echo '```'
 done

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <system_error>
+#include <unistd.h>
 
 namespace jisu::cli {
 
@@ -57,27 +58,28 @@ std::string format_bytes(uint64_t bytes) {
 }
 
 LoadingLine::LoadingLine(const std::string& model_path, bool quiet)
-    : quiet_(quiet), start_(std::chrono::steady_clock::now()) {
+    : quiet_(quiet), interactive_(isatty(STDERR_FILENO) != 0), start_(std::chrono::steady_clock::now()) {
   if (quiet_) return;
   std::error_code error;
   const auto size = std::filesystem::file_size(model_path, error);
-  if (error) std::fprintf(stderr, "loading %s ... ", model_path.c_str());
-  else std::fprintf(stderr, "loading %s (%s) ... ", model_path.c_str(), format_bytes(size).c_str());
-  std::fflush(stderr);
-  open_ = true;
+  description_ = error ? model_path : model_path + " (" + format_bytes(size) + ")";
+  // A person at a terminal sees that a large model is loading; the line is then replaced, so a
+  // failed load still ends in exactly one line, the error.
+  if (interactive_) {
+    std::fprintf(stderr, "loading %s ...", description_.c_str());
+    std::fflush(stderr);
+  }
 }
 
 void LoadingLine::done(const ModelSummary& summary) {
-  if (!open_) return;
+  if (quiet_) return;
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  std::fprintf(stderr, "done in %.2f s (%s, %d layers, context %d)\n", seconds, summary.architecture.c_str(),
-               summary.n_layer, summary.context_length);
-  open_ = false;
+  std::fprintf(stderr, "%sloaded %s in %.2f s: %s, %d layers, context %d\n", interactive_ ? "\r\033[K" : "",
+               description_.c_str(), seconds, summary.architecture.c_str(), summary.n_layer, summary.context_length);
 }
 
 void LoadingLine::failed() {
-  if (open_) std::fputs("failed\n", stderr);
-  open_ = false;
+  if (!quiet_ && interactive_) std::fputs("\r\033[K", stderr);
 }
 
 }  // namespace jisu::cli

@@ -1,8 +1,8 @@
 #pragma once
 // The model flags of `jisu run` and `jisu chat` (-m, -t, -c, -b, --device, --gpu-layers) and the
-// loading line: the file and its size before the load, the time it took after, on stderr so
-// that stdout keeps only the text.
-//   loading models/demo-shakespeare.q8_0.gguf (3.9 MB) ... done in 0.02 s (llama, 4 layers, context 512)
+// loading line, on stderr so that stdout keeps only the text:
+//   loaded models/demo-shakespeare.q8_0.gguf (3.9 MB) in 0.02 s: llama, 4 layers, context 512
+// (at a terminal "loading FILE (SIZE) ..." shows while it loads).
 #include <jisu/engine.h>
 #include <jisu/serving_engine.h>
 
@@ -34,13 +34,14 @@ std::string format_bytes(uint64_t bytes);
 
 class LoadingLine {
  public:
-  LoadingLine(const std::string& model_path, bool quiet);  // prints the first half
-  void done(const ModelSummary& summary);                  // prints the second half
-  void failed();                                           // ends the line before the error
+  LoadingLine(const std::string& model_path, bool quiet);
+  void done(const ModelSummary& summary);
+  void failed();  // clears the terminal's "loading" so that the error is the only line
 
  private:
   bool quiet_;
-  bool open_ = false;
+  bool interactive_;
+  std::string description_;
   std::chrono::steady_clock::time_point start_;
 };
 
