@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Installs what building and testing jisu needs and is missing. Debian packages via apt-get,
-# Python test references via pip when the python3 on PATH lacks them. Safe to run repeatedly.
+# Installs the Debian packages that building and running jisu needs, when missing, plus any
+# packages named as arguments (scripts/install_test_deps.sh passes the test suite's). Touches
+# no Python environment. Safe to run repeatedly.
 set -euo pipefail
 
-debian_packages=(cmake ninja-build g++ libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev
-                 libcpp-httplib-dev libcli11-dev python3 python3-numpy python3-jinja2 curl)
+debian_packages=(cmake ninja-build g++ nlohmann-json3-dev libcpp-httplib-dev libcli11-dev "$@")
 missing=()
 for package in "${debian_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -15,18 +15,4 @@ if ((${#missing[@]})); then
   [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
   "${sudo_cmd[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
-
-# The chat-template tests compare against Python's jinja2; the python3 first on PATH may not
-# be Debian's (pyenv, venv), so make sure that one has it.
-if ! python3 -c 'import jinja2' 2>/dev/null; then
-  echo "installing jinja2 for $(command -v python3)"
-  python3 -m pip install --quiet jinja2 || echo "warning: could not install jinja2; chat-template comparisons will be skipped"
-fi
-
-# The server tests also stream a chat completion through OpenAI's own client when it is
-# importable; without it that one check is skipped.
-if ! python3 -c 'import openai' 2>/dev/null; then
-  echo "installing openai for $(command -v python3)"
-  python3 -m pip install --quiet openai || echo "warning: could not install openai; its client check will be skipped"
 fi

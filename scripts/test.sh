@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Quick start, command 2: install what is missing, build, and run the whole test suite:
+# Quick start, command 2: install what the build and the tests need when missing (also
+# Chromium and test-only Python packages), build everything, and run the whole test suite:
 # unit, fixture (every ISA path the CPU has), end-to-end, then again under ASan/UBSan.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install_deps.sh
+scripts/install_test_deps.sh
 jobs=$(nproc)
 
 echo "== release build and tests"

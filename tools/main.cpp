@@ -16,9 +16,14 @@ std::vector<CommandEntry>& command_registry() {
 
 std::string default_model_path() {
   if (const char* env = std::getenv("JISU_DEFAULT_MODEL"); env && *env) return env;
+  // The source tree it was built from, the current folder, then where `cmake --install` puts
+  // it beside the binary (PREFIX/bin/jisu -> PREFIX/share/jisu/).
+  std::error_code error;
+  const std::filesystem::path binary_dir = std::filesystem::read_symlink("/proc/self/exe", error).parent_path();
   const std::filesystem::path candidates[] = {
       std::filesystem::path(JISU_SOURCE_DIR) / "models" / "demo-shakespeare.q8_0.gguf",
       std::filesystem::path("models") / "demo-shakespeare.q8_0.gguf",
+      binary_dir / ".." / "share" / "jisu" / "demo-shakespeare.q8_0.gguf",
   };
   for (const auto& path : candidates)
     if (std::filesystem::exists(path)) return path.string();
