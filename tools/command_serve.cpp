@@ -121,7 +121,7 @@ int run_serve(const ServeOptions& options) {
 CommandRegistrar registrar{
     "serve", "OpenAI-compatible HTTP server with continuous batching", [](CLI::App& command) {
       auto options = std::make_shared<ServeOptions>();
-      command.add_option("-m,--model", options->model, "GGUF model file (default: bundled demo model)");
+      command.add_option("-m,--model", options->model, "GGUF model file")->default_str("the bundled demo model");
       command.add_option("--host", options->host, "address to listen on");
       command.add_option("--port", options->port, "port (0: any free port, printed at start)")->check(CLI::Range(0, 65535));
       command.add_option("--max-seqs", options->max_sequences, "requests generated at once")->check(CLI::Range(1, 1024));
