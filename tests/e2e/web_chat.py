@@ -116,6 +116,27 @@ MARKDOWN_CASES = [
 ]
 
 
+def check_embedded_files(checks, server, source_dir):
+    """Each file of src/server/web_ui is served byte for byte, with its type; nothing else is."""
+    web_ui = os.path.join(source_dir, "src", "server", "web_ui")
+    types = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
+    for name in sorted(os.listdir(web_ui)):
+        connection = server.connection()
+        connection.request("GET", "/" if name == "index.html" else f"/ui/{name}")
+        response = connection.getresponse()
+        body = response.read()
+        connection.close()
+        with open(os.path.join(web_ui, name), "rb") as source:
+            expected = source.read()
+        content_type = response.getheader("Content-Type", "")
+        checks.check(response.status == 200 and body == expected
+                     and content_type.startswith(types[os.path.splitext(name)[1]]),
+                     f"{name} is served as built into the binary", f"{response.status} {content_type}")
+    for path in ("/ui/missing.js", "/ui/index.html", "/ui/..%2fCMakeLists.txt", "/v1/models/no-such-model"):
+        status, _ = server.request("GET", path)
+        checks.check(status == 404, f"GET {path} is 404", str(status))
+
+
 def main():
     jisu, source_dir = sys.argv[1], sys.argv[2]
     screenshot = sys.argv[sys.argv.index("--screenshot") + 1] if "--screenshot" in sys.argv else None
@@ -130,6 +151,7 @@ def main():
     server = Server(jisu, model)
     proxy = PacedProxy(server, delay=0 if screenshot else 0.03)
     try:
+        check_embedded_files(checks, server, source_dir)
         with Browser() as browser:
             page = browser.page()
             url = f"http://127.0.0.1:{proxy.port}/"

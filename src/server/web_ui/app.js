@@ -320,6 +320,10 @@ function wire() {
     event.currentTarget.setAttribute('aria-expanded', String(!panel.hidden));
   });
   element('settings').addEventListener('change', save_settings);
+  // A key entered after a 401 takes effect at once: the model's details load again.
+  element('api-key').addEventListener('change', () => {
+    load_model().then(() => show_error(''), (error) => show_error(error.message));
+  });
   element('settings-reset').addEventListener('click', () => {
     apply_settings({ api_key: element('api-key').value });
     save_settings();
