@@ -32,4 +32,8 @@ struct CommandRegistrar {
 // Path of the bundled default model (models/ in the source tree, or next to the binary).
 std::string default_model_path();
 
+// A CLI11 parse error's message with each long option name replaced by the short one the user
+// typed, if that is what was typed.
+std::string name_flags_as_typed(std::string message, const CLI::App& app, int argc, char** argv);
+
 }  // namespace jisu::cli

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <string_view>
 
 #include "command_registry.h"
 #include "core/error.h"
@@ -30,6 +31,33 @@ std::string default_model_path() {
   throw Error("the bundled default model was not found", "pass a model with -m FILE.gguf");
 }
 
+// CLI11 names an option by its long name ("--threads: Value 5000 not in range"); a user who
+// typed -t should read -t.
+std::string name_flags_as_typed(std::string message, const CLI::App& app, int argc, char** argv) {
+  const auto typed = [&](const std::string& flag, bool is_short) {
+    for (int i = 1; i < argc; ++i) {
+      const std::string_view argument = argv[i];
+      if (argument == flag || argument.starts_with(flag + (is_short ? "" : "="))) return true;
+    }
+    return false;
+  };
+  std::vector<const CLI::App*> commands{&app};
+  for (const CLI::App* command : app.get_subcommands()) commands.push_back(command);
+  for (const CLI::App* command : commands)
+    for (const CLI::Option* option : command->get_options())
+      for (const std::string& long_name : option->get_lnames()) {
+        const std::string flag = "--" + long_name;
+        if (message.find(flag) == std::string::npos || typed(flag, false)) continue;
+        for (const std::string& short_name : option->get_snames()) {
+          if (!typed("-" + short_name, true)) continue;
+          for (size_t at = message.find(flag); at != std::string::npos; at = message.find(flag, at))
+            message.replace(at, flag.size(), "-" + short_name);
+          break;
+        }
+      }
+  return message;
+}
+
 }  // namespace jisu::cli
 
 int main(int argc, char** argv) {
@@ -47,8 +75,18 @@ int main(int argc, char** argv) {
   }
   try {
     app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& help) {
+    return app.exit(help);
+  } catch (const CLI::CallForAllHelp& help) {
+    return app.exit(help);
+  } catch (const CLI::CallForVersion& version) {
+    return app.exit(version);
   } catch (const CLI::ParseError& error) {
-    return app.exit(error);
+    // One line, like every other error, naming the flag as the user typed it.
+    std::fprintf(stderr, "error: %s (hint: jisu%s --help lists the options)\n",
+                 jisu::cli::name_flags_as_typed(error.what(), app, argc, argv).c_str(),
+                 app.get_subcommands().empty() ? "" : (" " + app.get_subcommands().front()->get_name()).c_str());
+    return 1;
   }
   try {
     for (auto& [command, runner] : runners)

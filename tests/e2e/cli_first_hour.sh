@@ -37,6 +37,10 @@ expect_flag_error --min-p run --min-p 2
 expect_flag_error --repeat-penalty run --repeat-penalty 0
 expect_flag_error -n chat -n 0
 expect_flag_error -f run -f "$work/no-such-file"
+# CLI11's own checks, in one line with the short flag when that is what was typed.
+expect_flag_error -t: run -t 5000
+expect_flag_error --threads: run --threads 5000
+expect_flag_error -p run -p a -f b
 
 # --help: each default as SamplingParams and the commands define them.
 "$JISU" run --help >"$work/help"
