@@ -50,10 +50,10 @@ int run_generation(RunOptions& options) {
   std::fputc('\n', stdout);
   std::fflush(stdout);
   if (!options.quiet) {
-    const auto generated = static_cast<double>(result.tokens.size());
+    const auto generated = static_cast<double>(result.completion_tokens);
     std::fprintf(stderr, "\nprompt: %d tokens in %.3f s (%.1f tokens/s)\n", result.prompt_tokens, result.prompt_seconds,
                  result.prompt_seconds > 0 ? result.prompt_tokens / result.prompt_seconds : 0.0);
-    std::fprintf(stderr, "generation: %zu tokens in %.3f s (%.1f tokens/s), finished: %s\n", result.tokens.size(),
+    std::fprintf(stderr, "generation: %d tokens in %.3f s (%.1f tokens/s), finished: %s\n", result.completion_tokens,
                  result.generation_seconds, result.generation_seconds > 0 ? generated / result.generation_seconds : 0.0,
                  std::string(finish_reason_name(result.finish_reason)).c_str());
   }

@@ -37,17 +37,19 @@ std::string_view finish_reason_name(FinishReason reason);
 
 struct GenerationResult {
   std::string text;
-  std::vector<int32_t> tokens;  // generated ids (not the prompt)
   int32_t prompt_tokens = 0;
+  int32_t completion_tokens = 0;  // generated tokens (an end-of-generation token is not counted)
   FinishReason finish_reason = FinishReason::Length;
-  double prompt_seconds = 0;
-  double generation_seconds = 0;
+  double prompt_seconds = 0;      // from submission to the first sampled token
+  double generation_seconds = 0;  // from the first sampled token to the end
 };
 
 // Receives each piece of generated text as soon as it is valid UTF-8 and clear of any stop
 // string; returning false cancels the generation.
 using TextCallback = std::function<bool(std::string_view piece)>;
 
+// One prompt at a time, blocking: a client of the serving engine's loop (one loop for the CLI
+// and the server) with room for one sequence.
 class Engine {
  public:
   static std::unique_ptr<Engine> create(const EngineOptions& options);  // throws jisu::Error

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -45,6 +46,10 @@ struct StreamUpdate {
   int32_t prompt_tokens = 0;
   int32_t completion_tokens = 0;
   int32_t cached_prompt_tokens = 0;  // prompt positions reused from the prefix cache
+  // Measured by the loop (the reader may be late): submission to the first sampled token, and
+  // from there to the end. Set with `finished`.
+  double prompt_seconds = 0;
+  double generation_seconds = 0;
 };
 
 // The per-request channel between the engine loop and a consumer thread.
@@ -78,6 +83,7 @@ class ServingEngine {
 
   virtual ModelSummary summary() const = 0;
   virtual std::vector<int32_t> tokenize(std::string_view text, bool add_special, bool parse_special) const = 0;
+  virtual std::string detokenize(std::span<const int32_t> tokens) const = 0;
   // The prompt text for a chat: the model's own chat template, ChatML when it has none
   // (src/chat/chat_prompt.h).
   // Returns false and sets `error` when the messages cannot be rendered.

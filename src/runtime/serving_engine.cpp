@@ -49,6 +49,7 @@ struct ActiveRequest : SequenceEntry {
   bool budget_is_context = false;
   int32_t generated = 0;
   Clock::time_point submitted{};
+  Clock::time_point first_token{};  // when the first token was sampled (epoch: not yet)
   Clock::time_point last_token{};
   bool done = false;
 };
@@ -62,6 +63,7 @@ class ServingEngineImpl final : public ServingEngine {
   std::vector<int32_t> tokenize(std::string_view text, bool add_special, bool parse_special) const override {
     return tokenizer_->encode(text, add_special, parse_special);
   }
+  std::string detokenize(std::span<const int32_t> tokens) const override { return tokenizer_->decode(tokens); }
   bool render_chat(const std::vector<ChatMessage>& messages, std::string& prompt, std::string& error) const override {
     return chat_->render(messages, prompt, error);
   }
@@ -155,7 +157,10 @@ ServingEngineImpl::ServingEngineImpl(const ServingOptions& options) {
   cache_options.max_sequences = options.max_sequences;
   cache_options.context_length = context;
   cache_ = std::make_unique<KvCache>(config.context_length, cache_options);
-  const int32_t batch_tokens = std::max(options.max_batch_tokens, options.max_sequences);
+  // A step never holds more tokens than all sequences' contexts together.
+  const int64_t all_contexts = int64_t{context} * options.max_sequences;
+  const auto batch_tokens = static_cast<int32_t>(
+      std::max<int64_t>(std::min<int64_t>(options.max_batch_tokens, all_contexts), options.max_sequences));
   const std::optional<Device> device = device_from_name(options.device);
   if (!device) throw Error("unknown device '" + options.device + "'", "use cpu or cuda");
   transformer_ = make_forward_pass({*device, options.gpu_layers}, config, model_->weights(), *pool_, batch_tokens, *cache_);
@@ -289,7 +294,12 @@ void ServingEngineImpl::loop() {
     never_started.swap(incoming_);
   }
   // Outside mutex_: RequestChannel::cancel() holds the channel's lock while waking us.
-  for (auto& request : never_started) request->channel->finish(FinishReason::Cancelled, request->prompt_length, 0, 0);
+  for (auto& request : never_started) {
+    StreamUpdate outcome;
+    outcome.finish_reason = FinishReason::Cancelled;
+    outcome.prompt_tokens = request->prompt_length;
+    request->channel->finish(outcome);
+  }
 }
 
 void ServingEngineImpl::step() {
@@ -331,6 +341,7 @@ void ServingEngineImpl::step() {
 
 void ServingEngineImpl::sample(ActiveRequest& request, const float* logits, Clock::time_point now) {
   const int32_t token = request.sampler.sample(logits);
+  if (request.first_token == Clock::time_point{}) request.first_token = now;
   request.last_token = now;
   if (tokenizer_->is_end_of_generation(token)) return finish(request, FinishReason::EndOfGeneration);
   request.sampler.accept(token);
@@ -382,7 +393,16 @@ void ServingEngineImpl::finish(ActiveRequest& request, FinishReason reason) {
     metrics_.prefix_cache_hit_tokens += static_cast<uint64_t>(request.prefix_hit_tokens);
     update_gauges();
   }
-  request.channel->finish(reason, request.prompt_length, request.generated, request.prefix_hit_tokens);
+  StreamUpdate outcome;
+  outcome.finish_reason = reason;
+  outcome.prompt_tokens = request.prompt_length;
+  outcome.completion_tokens = request.generated;
+  outcome.cached_prompt_tokens = request.prefix_hit_tokens;
+  const Clock::time_point now = Clock::now();
+  const bool sampled = request.first_token != Clock::time_point{};
+  outcome.prompt_seconds = seconds_between(request.submitted, sampled ? request.first_token : now);
+  outcome.generation_seconds = sampled ? seconds_between(request.first_token, now) : 0.0;
+  request.channel->finish(outcome);
 }
 
 void ServingEngineImpl::drop_done() {
