@@ -20,6 +20,7 @@ struct RunOptions {
   int32_t batch = 256;
   std::string device = "cpu";
   int32_t gpu_layers = -1;
+  int32_t speculative_ngram = 0;
   bool quiet = false;
   SamplingParams sampling;
   uint64_t seed = 0;
@@ -34,6 +35,7 @@ int run_generation(RunOptions& options) {
   engine_options.max_batch_tokens = options.batch;
   engine_options.device = options.device;
   engine_options.gpu_layers = options.gpu_layers;
+  engine_options.speculative_ngram = options.speculative_ngram;
   auto engine = Engine::create(engine_options);
 
   // The bundled model was trained on plays: a speaker's name is its natural opening.
@@ -56,6 +58,11 @@ int run_generation(RunOptions& options) {
     std::fprintf(stderr, "generation: %d tokens in %.3f s (%.1f tokens/s), finished: %s\n", result.completion_tokens,
                  result.generation_seconds, result.generation_seconds > 0 ? generated / result.generation_seconds : 0.0,
                  std::string(finish_reason_name(result.finish_reason)).c_str());
+    if (options.speculative_ngram > 0 && result.forward_steps > 0)
+      std::fprintf(stderr, "speculative: %d of %d draft tokens accepted (%.0f %%), %.2f tokens per forward\n",
+                   result.accepted_draft_tokens, result.draft_tokens,
+                   result.draft_tokens > 0 ? 100.0 * result.accepted_draft_tokens / result.draft_tokens : 0.0,
+                   static_cast<double>(result.completion_tokens) / result.forward_steps);
   }
   return 0;
 }
@@ -75,6 +82,10 @@ CommandRegistrar registrar{
           ->check(CLI::Range(0, 1 << 24));
       command.add_option("-b,--batch-size", options->batch, "prompt tokens per forward")->check(CLI::Range(1, 1 << 16));
       add_device_options(command, options->device, options->gpu_layers);
+      command.add_option("--spec-ngram", options->speculative_ngram,
+                         "speculative decoding by n-gram lookup in the prompt and output: most draft tokens "
+                         "verified per forward (0: off)")
+          ->check(CLI::Range(0, 64));
       command.add_option("--temp", s.temperature, "temperature (0: greedy)");
       command.add_option("--top-k", s.top_k, "top-k (0: off)");
       command.add_option("--top-p", s.top_p, "top-p (1: off)");

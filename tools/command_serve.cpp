@@ -34,6 +34,7 @@ struct ServeOptions {
   std::string served_name;
   std::string device = "cpu";
   int32_t gpu_layers = -1;
+  int32_t speculative_ngram = 0;
 };
 
 // "512M", "2G", "1048576" -> bytes.
@@ -76,6 +77,7 @@ int run_serve(const ServeOptions& options) {
   serving.max_queue = options.max_queue;
   serving.device = options.device;
   serving.gpu_layers = options.gpu_layers;
+  serving.speculative_ngram = options.speculative_ngram;
   auto engine = ServingEngine::create(serving);
 
   server::HttpServerOptions http;
@@ -136,6 +138,10 @@ CommandRegistrar registrar{
       command.add_option("-b,--batch-size", options->batch, "tokens per forward (prompt chunks + decodes)")
           ->check(CLI::Range(1, 1 << 16));
       add_device_options(command, options->device, options->gpu_layers);
+      command.add_option("--spec-ngram", options->speculative_ngram,
+                         "speculative decoding by n-gram lookup in each request's own text: most draft tokens "
+                         "verified per step (0: off)")
+          ->check(CLI::Range(0, 64));
       command.add_option("--max-queue", options->max_queue, "requests waiting before 429")->check(CLI::Range(0, 1 << 16));
       command.add_option("--served-model-name", options->served_name, "model id (default: the file name)");
       return [options] { return run_serve(*options); };

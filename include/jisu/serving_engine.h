@@ -28,6 +28,7 @@ struct ServingOptions {
   int32_t max_queue = 256;        // requests waiting for admission before submit() refuses
   std::string device = "cpu";     // "cpu" or "cuda" (an error when jisu lacks CUDA or sees no GPU)
   int32_t gpu_layers = -1;        // cuda: layers on the GPU, from the first (< 0: all); the rest on the CPU
+  int32_t speculative_ngram = 0;  // speculative decoding by n-gram lookup: most draft tokens per step (0: off)
 };
 
 // One generated token, when the request asked for logprobs.
@@ -50,6 +51,9 @@ struct StreamUpdate {
   // from there to the end. Set with `finished`.
   double prompt_seconds = 0;
   double generation_seconds = 0;
+  int32_t draft_tokens = 0;           // speculative decoding: proposed ...
+  int32_t accepted_draft_tokens = 0;  // ... and accepted
+  int32_t forward_steps = 0;          // forwards that sampled for this request
 };
 
 // The per-request channel between the engine loop and a consumer thread.

@@ -37,6 +37,7 @@ std::unique_ptr<Engine> Engine::create(const EngineOptions& options) {
   serving.max_queue = 1;  // generate() is synchronous: at most one request is ever waiting
   serving.device = options.device;
   serving.gpu_layers = options.gpu_layers;
+  serving.speculative_ngram = options.speculative_ngram;
   std::unique_ptr<Engine> engine(new Engine());
   engine->state_->serving = ServingEngine::create(serving);
   return engine;
@@ -90,6 +91,9 @@ GenerationResult Engine::generate_from_tokens(std::span<const int32_t> prompt, c
   result.finish_reason = update.finish_reason;
   result.prompt_seconds = update.prompt_seconds;
   result.generation_seconds = update.generation_seconds;
+  result.draft_tokens = update.draft_tokens;
+  result.accepted_draft_tokens = update.accepted_draft_tokens;
+  result.forward_steps = update.forward_steps;
   return result;
 }
 

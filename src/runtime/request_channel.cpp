@@ -10,6 +10,9 @@ void copy_outcome(const StreamUpdate& from, StreamUpdate& to) {
   to.cached_prompt_tokens = from.cached_prompt_tokens;
   to.prompt_seconds = from.prompt_seconds;
   to.generation_seconds = from.generation_seconds;
+  to.draft_tokens = from.draft_tokens;
+  to.accepted_draft_tokens = from.accepted_draft_tokens;
+  to.forward_steps = from.forward_steps;
 }
 }  // namespace
 

@@ -164,7 +164,9 @@ int32_t Sampler::sample(std::span<const float> logits) {
   return sample(logits.data());
 }
 
-int32_t Sampler::sample(const float* logits) {
+int32_t Sampler::sample(const float* logits) { return sample_verifying(logits, -1); }
+
+int32_t Sampler::sample_verifying(const float* logits, int32_t proposed) {
   const size_t n = size_t(n_vocab_);
   float* out = logits_.data();
   for (size_t i = 0; i < n; ++i) {
@@ -174,7 +176,7 @@ int32_t Sampler::sample(const float* logits) {
   }
   if (penalties_on_) apply_penalties();
   greedy_lse_valid_ = false;
-  last_token_ = params_.temperature == 0.0f ? sample_greedy() : sample_stochastic();
+  last_token_ = params_.temperature == 0.0f ? sample_greedy() : sample_stochastic(proposed);
   return last_token_;
 }
 
@@ -273,7 +275,7 @@ size_t Sampler::apply_top_p(size_t n, bool& sorted) {
   return n;
 }
 
-int32_t Sampler::sample_stochastic() {
+int32_t Sampler::sample_stochastic(int32_t proposed) {
   size_t n = size_t(n_vocab_);
   uint64_t* keys = keys_.data();
   const float* logits = logits_.data();
@@ -313,8 +315,27 @@ int32_t Sampler::sample_stochastic() {
     sum += double(weight[i]);
   }
 
+  n_candidates_ = n;
+  candidates_sorted_ = sorted;
+  inv_temperature_ = inv_temperature;
+  log_norm_ = std::log(sum);  // of the whole distribution, also when a rejection removes a token
+  mode_ = Mode::Stochastic;
+
+  double draw_sum = sum;
+  if (proposed >= 0) {
+    for (size_t i = 0; i < n; ++i) {
+      if (key_token(keys[i]) != proposed) continue;
+      if (weight[i] == 0.0f) break;
+      if (rng_.uniform() * sum < double(weight[i])) return proposed;
+      draw_sum -= double(weight[i]);  // rejected: draw from the rest
+      weight[i] = 0.0f;
+      break;
+    }
+    if (!(draw_sum > 0.0)) return proposed;  // it held all the mass (rounding): nothing else to draw
+  }
+
   // Inverse-CDF draw over the candidates in their canonical order (best first, or by token id).
-  const double u = rng_.uniform() * sum;
+  const double u = rng_.uniform() * draw_sum;
   double cumulative = 0.0;
   size_t chosen = 0;
   for (size_t i = 0; i < n; ++i) {
@@ -323,12 +344,6 @@ int32_t Sampler::sample_stochastic() {
     cumulative += double(weight[i]);
     if (u < cumulative) break;
   }
-
-  n_candidates_ = n;
-  candidates_sorted_ = sorted;
-  inv_temperature_ = inv_temperature;
-  log_norm_ = std::log(sum);
-  mode_ = Mode::Stochastic;
   return key_token(keys[chosen]);
 }
 

@@ -122,6 +122,50 @@ TEST(ServingEngine, ConcurrentGreedyEqualsSingleSequenceEvenWithPreemption) {
   EXPECT_EQ(metrics.requests_finished, prompts.size());
 }
 
+// Speculative decoding by n-gram lookup changes how many tokens a forward yields, never which:
+// greedy output equals the reference, in mixed batches, with preemption, and drafts get accepted.
+TEST(ServingEngine, NgramSpeculationKeepsGreedyOutputExact) {
+  constexpr int32_t kContext = 160;
+  GreedyLoop reference(kContext);
+  ServingOptions options;
+  options.model_path = model_path();
+  options.threads = 1;
+  options.context_length = kContext;
+  options.max_sequences = 3;
+  options.max_batch_tokens = 20;
+  options.kv_blocks = 16;  // 256 positions for 3 sequences growing to ~130: preemption
+  options.speculative_ngram = 5;
+  auto engine = ServingEngine::create(options);
+
+  const std::vector<std::string> prompts = {
+      "ROMEO:\nBut soft, what light through yonder window breaks? It is the east.\nJULIET:\nBut soft, what light",
+      "KING HENRY:\nOnce more unto the breach, dear friends, once more;\nOnce more unto the breach,",
+      "HAMLET:", "First Citizen:\nBefore we proceed any further, hear me speak."};
+  SamplingParams params = SamplingParams::greedy();
+  params.max_tokens = 90;
+  std::vector<std::shared_ptr<RequestStream>> streams;
+  for (const std::string& prompt : prompts) {
+    SubmitResult result = engine->submit(engine->tokenize(prompt, true, false), params);
+    ASSERT_EQ(result.status, SubmitStatus::Accepted) << result.message;
+    streams.push_back(result.stream);
+  }
+  int32_t accepted = 0;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    const StreamUpdate served = read_to_end(*streams[i]);
+    const GreedyReference expected = reference.generate(prompts[i], params.max_tokens);
+    EXPECT_EQ(served.text, expected.text) << "prompt " << i;
+    EXPECT_EQ(served.completion_tokens, expected.completion_tokens) << "prompt " << i;
+    EXPECT_LE(served.accepted_draft_tokens, served.draft_tokens);
+    EXPECT_LE(served.forward_steps, served.completion_tokens + 1);
+    accepted += served.accepted_draft_tokens;
+  }
+  const ServingMetrics metrics = engine->metrics();
+  EXPECT_GT(accepted, 20);
+  EXPECT_EQ(metrics.accepted_draft_tokens, static_cast<uint64_t>(accepted));
+  EXPECT_GT(metrics.preemptions, 0u);
+  EXPECT_EQ(metrics.kv_blocks_used, 0);
+}
+
 TEST(ServingEngine, RefusesBadRequestsAndCancelFreesBlocks) {
   ServingOptions options;
   options.model_path = model_path();
