@@ -4,7 +4,7 @@
 set -euo pipefail
 
 debian_packages=(cmake ninja-build g++ libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev
-                 libcpp-httplib-dev libcli11-dev python3 python3-numpy python3-jinja2 curl)
+                 libcpp-httplib-dev libcli11-dev python3 python3-numpy python3-jinja2 curl haproxy)
 missing=()
 for package in "${debian_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

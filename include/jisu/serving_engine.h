@@ -99,6 +99,11 @@ class ServingEngine {
   virtual SubmitResult submit(std::vector<int32_t> prompt, const SamplingParams& params) = 0;
 
   virtual ServingMetrics metrics() const = 0;
+  // Graceful drain: submit() refuses from now on (ShuttingDown), while queued and running
+  // requests go on to their end. Idempotent; shutdown() still ends whatever is left.
+  virtual void stop_admitting() = 0;
+  // Requests accepted and not yet ended (queued or running).
+  virtual uint64_t requests_in_flight() const = 0;
   // Cancels everything and stops the loop; submit() refuses afterwards. Idempotent.
   virtual void shutdown() = 0;
 };

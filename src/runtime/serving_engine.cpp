@@ -81,6 +81,14 @@ class ServingEngineImpl final : public ServingEngine {
   bool chat_template_adds_bos() const override { return chat_->starts_with_bos(); }
   SubmitResult submit(std::vector<int32_t> prompt, const SamplingParams& params) override;
   ServingMetrics metrics() const override;
+  void stop_admitting() override {
+    std::lock_guard lock(mutex_);
+    draining_ = true;
+  }
+  uint64_t requests_in_flight() const override {
+    std::lock_guard lock(metrics_mutex_);
+    return metrics_.requests_submitted - metrics_.requests_finished - metrics_.requests_cancelled;
+  }
   void shutdown() override;
 
  private:
@@ -130,6 +138,7 @@ class ServingEngineImpl final : public ServingEngine {
   size_t scheduler_waiting_ = 0;  // mirrors scheduler_->waiting_count() after each step
   bool wake_pending_ = false;
   bool stopping_ = false;
+  bool draining_ = false;
   uint64_t next_id_ = 1;
 
   mutable std::mutex metrics_mutex_;
@@ -245,6 +254,8 @@ SubmitResult ServingEngineImpl::submit(std::vector<int32_t> prompt, const Sampli
   {
     std::lock_guard lock(mutex_);
     if (stopping_) return refuse(SubmitStatus::ShuttingDown, "the server is shutting down");
+    if (draining_)
+      return refuse(SubmitStatus::ShuttingDown, "the server is draining before it stops; retry on another replica");
     if (incoming_.size() + scheduler_waiting_ >= static_cast<size_t>(max_queue_)) {
       std::lock_guard metrics_lock(metrics_mutex_);
       ++metrics_.requests_rejected;
@@ -254,8 +265,8 @@ SubmitResult ServingEngineImpl::submit(std::vector<int32_t> prompt, const Sampli
     }
     request->id = next_id_++;
     incoming_.push_back(std::move(request));
-  }
-  {
+    // Counted before mutex_ is released, so requests_in_flight() never misses a queued request
+    // (a drain waits on it).
     std::lock_guard metrics_lock(metrics_mutex_);
     ++metrics_.requests_submitted;
   }
