@@ -79,6 +79,9 @@ void SamplingParams::validate() const {
     throw Error("top_logprobs must be in [0, " + std::to_string(kMaxTopLogprobs) + "], got " +
                     std::to_string(top_logprobs),
                 "0 returns no alternatives");
+  if (speculative_ngram < -1)
+    throw Error("speculative_ngram must be -1, 0 or a draft length, got " + std::to_string(speculative_ngram),
+                "-1 uses the server's setting, 0 turns speculation off");
   for (size_t i = 0; i < stop.size(); ++i)
     if (stop[i].empty())
       throw Error("stop strings must not be empty (stop[" + std::to_string(i) + "] is)", "remove the empty entry");

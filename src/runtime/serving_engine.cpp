@@ -237,7 +237,9 @@ SubmitResult ServingEngineImpl::submit(std::vector<int32_t> prompt, const Sampli
                                                    " (with room for at least one generated token)");
   std::unique_ptr<ActiveRequest> request;
   try {
-    request = std::make_unique<ActiveRequest>(params, *tokenizer_, n_vocab_, max_draft_);  // validates params
+    // A request may lower or turn off speculation; the engine's setting sized the logits rows.
+    const int32_t max_draft = params.speculative_ngram < 0 ? max_draft_ : std::min(params.speculative_ngram, max_draft_);
+    request = std::make_unique<ActiveRequest>(params, *tokenizer_, n_vocab_, max_draft);  // validates params
   } catch (const std::exception& failure) {
     return refuse(SubmitStatus::InvalidRequest, failure.what());
   }

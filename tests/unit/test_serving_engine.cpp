@@ -164,6 +164,13 @@ TEST(ServingEngine, NgramSpeculationKeepsGreedyOutputExact) {
   EXPECT_EQ(metrics.accepted_draft_tokens, static_cast<uint64_t>(accepted));
   EXPECT_GT(metrics.preemptions, 0u);
   EXPECT_EQ(metrics.kv_blocks_used, 0);
+
+  // A request may turn speculation off for itself.
+  SamplingParams plain = params;
+  plain.speculative_ngram = 0;
+  const StreamUpdate unspeculated = read_to_end(*engine->submit(engine->tokenize(prompts[0], true, false), plain).stream);
+  EXPECT_EQ(unspeculated.draft_tokens, 0);
+  EXPECT_EQ(unspeculated.text, reference.generate(prompts[0], params.max_tokens).text);
 }
 
 TEST(ServingEngine, RefusesBadRequestsAndCancelFreesBlocks) {
