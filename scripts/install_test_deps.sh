@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs besides the build's packages, when missing: GoogleTest,
-# Google Benchmark, the Python references (numpy, jinja2, OpenAI's client) and Chromium for the
-# web chat's test. Only scripts/test.sh runs this; scripts/run.sh never changes your Python.
+# Google Benchmark, the Python references (numpy, jinja2, OpenAI's client), HAProxy for the
+# replicas' test and Chromium for the web chat's test. Only scripts/test.sh runs this; scripts/run.sh never changes your Python.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/install_deps.sh libgtest-dev libgmock-dev libbenchmark-dev python3 python3-numpy python3-jinja2 curl chromium
+scripts/install_deps.sh libgtest-dev libgmock-dev libbenchmark-dev python3 python3-numpy python3-jinja2 curl haproxy chromium
 
 # The chat-template tests compare against Python's jinja2; the python3 first on PATH may not
 # be Debian's (pyenv, venv), so make sure that one has it.

@@ -1,9 +1,12 @@
 // `jisu serve`: the OpenAI-compatible HTTP server (src/server/) over a ServingEngine.
-// SIGTERM/SIGINT shut down cleanly: running requests end (as "abort"), new ones get 503, the
-// listener closes, and the process exits 0.
+// SIGTERM drains: /health and new requests get 503 (a load balancer moves traffic elsewhere)
+// while queued and running requests finish, for at most --drain-timeout seconds; then the rest
+// end as "abort", the listener closes, and the process exits 0. SIGINT, or a second SIGTERM,
+// skips the drain.
 #include <jisu/serving_engine.h>
 
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -35,6 +38,8 @@ struct ServeOptions {
   std::string served_name;
   std::string device = "cpu";
   int32_t gpu_layers = -1;
+  int32_t speculative_ngram = 0;
+  double drain_timeout = 60;
 };
 
 // "512M", "2G", "1048576" -> bytes.
@@ -77,6 +82,7 @@ int run_serve(const ServeOptions& options) {
   serving.max_queue = options.max_queue;
   serving.device = options.device;
   serving.gpu_layers = options.gpu_layers;
+  serving.speculative_ngram = options.speculative_ngram;
   auto engine = load_with_loading_line(serving.model_path, false, [&] { return ServingEngine::create(serving); });
 
   server::HttpServerOptions http;
@@ -91,15 +97,24 @@ int run_serve(const ServeOptions& options) {
 
   std::atomic<bool> serving_done{false};
   std::thread signal_thread([&] {
-    const timespec tick{0, 200'000'000};
-    while (!serving_done.load()) {
-      if (sigtimedwait(&signals, nullptr, &tick) > 0) {
-        std::fprintf(stderr, "jisu serve: shutting down\n");
-        engine->shutdown();  // ends running requests so their connections finish
-        server.stop();
-        return;
+    const timespec tick{0, 50'000'000};
+    int signal_number = 0;
+    while (!serving_done.load() && (signal_number = sigtimedwait(&signals, nullptr, &tick)) <= 0) {
+    }
+    if (signal_number <= 0) return;
+    if (signal_number == SIGTERM && options.drain_timeout > 0) {
+      std::fprintf(stderr, "jisu serve: draining (at most %.0f s; a second SIGTERM or SIGINT stops at once)\n",
+                   options.drain_timeout);
+      server.set_draining();
+      engine->stop_admitting();
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(options.drain_timeout);
+      while (engine->requests_in_flight() > 0 && std::chrono::steady_clock::now() < deadline &&
+             sigtimedwait(&signals, nullptr, &tick) <= 0) {
       }
     }
+    std::fprintf(stderr, "jisu serve: shutting down\n");
+    engine->shutdown();  // ends running requests so their connections finish
+    server.stop();
   });
   try {
     server.run([&](int port) {
@@ -137,6 +152,13 @@ CommandRegistrar registrar{
       command.add_option("-b,--batch-size", options->batch, "tokens per forward (prompt chunks + decodes)")
           ->check(CLI::Range(1, 1 << 16));
       add_device_options(command, options->device, options->gpu_layers);
+      command.add_option("--spec-ngram", options->speculative_ngram,
+                         "speculative decoding by n-gram lookup in each request's own text: most draft tokens "
+                         "verified per step (0: off)")
+          ->check(CLI::Range(0, 64));
+      command.add_option("--drain-timeout", options->drain_timeout,
+                         "seconds SIGTERM lets queued and running requests finish (0: stop at once)")
+          ->check(CLI::Range(0.0, 86400.0));
       command.add_option("--max-queue", options->max_queue, "requests waiting before 429")->check(CLI::Range(0, 1 << 16));
       command.add_option("--served-model-name", options->served_name, "model id (default: the file name)");
       return [options] { return run_serve(*options); };

@@ -20,6 +20,7 @@ struct EngineOptions {
   int32_t max_batch_tokens = 256;  // prompt tokens evaluated per forward
   std::string device = "cpu";      // "cpu" or "cuda" (an error when jisu lacks CUDA or sees no GPU)
   int32_t gpu_layers = -1;         // cuda: layers on the GPU, from the first (< 0: all); the rest run on the CPU
+  int32_t speculative_ngram = 0;   // speculative decoding by n-gram lookup: most draft tokens per step (0: off)
 };
 
 struct ModelSummary {
@@ -37,17 +38,22 @@ std::string_view finish_reason_name(FinishReason reason);
 
 struct GenerationResult {
   std::string text;
-  std::vector<int32_t> tokens;  // generated ids (not the prompt)
   int32_t prompt_tokens = 0;
+  int32_t completion_tokens = 0;  // generated tokens (an end-of-generation token is not counted)
   FinishReason finish_reason = FinishReason::Length;
-  double prompt_seconds = 0;
-  double generation_seconds = 0;
+  double prompt_seconds = 0;      // from submission to the first sampled token
+  double generation_seconds = 0;  // from the first sampled token to the end
+  int32_t draft_tokens = 0;       // speculative decoding: tokens proposed ...
+  int32_t accepted_draft_tokens = 0;  // ... and accepted
+  int32_t forward_steps = 0;      // forwards that sampled for this request (tokens per forward = completion / steps)
 };
 
 // Receives each piece of generated text as soon as it is valid UTF-8 and clear of any stop
 // string; returning false cancels the generation.
 using TextCallback = std::function<bool(std::string_view piece)>;
 
+// One prompt at a time, blocking: a client of the serving engine's loop (one loop for the CLI
+// and the server) with room for one sequence.
 class Engine {
  public:
   static std::unique_ptr<Engine> create(const EngineOptions& options);  // throws jisu::Error

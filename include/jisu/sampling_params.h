@@ -20,6 +20,9 @@
 //   max_tokens          tokens to generate at most; -1 = until end-of-sequence or a full context.
 //   logprobs            return the log-probability of each chosen token.
 //   top_logprobs        also return that many most likely alternatives per position (0..20).
+//   speculative_ngram   draft tokens per step by n-gram lookup: -1 = the engine's setting, 0 = off,
+//                       n = at most n (never more than the engine's setting). Changes speed only:
+//                       greedy output is identical, sampled output keeps its distribution.
 //
 // validate() throws jisu::Error naming the first bad field; the sampler calls it too.
 #include <cstdint>
@@ -47,6 +50,8 @@ struct SamplingParams {
 
   bool logprobs = false;
   int32_t top_logprobs = 0;
+
+  int32_t speculative_ngram = -1;
 
   // Limits enforced by validate().
   static constexpr int32_t kMaxTopLogprobs = 20;

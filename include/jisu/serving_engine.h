@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,6 +28,7 @@ struct ServingOptions {
   int32_t max_queue = 256;        // requests waiting for admission before submit() refuses
   std::string device = "cpu";     // "cpu" or "cuda" (an error when jisu lacks CUDA or sees no GPU)
   int32_t gpu_layers = -1;        // cuda: layers on the GPU, from the first (< 0: all); the rest on the CPU
+  int32_t speculative_ngram = 0;  // speculative decoding by n-gram lookup: most draft tokens per step (0: off)
 };
 
 // One generated token, when the request asked for logprobs.
@@ -45,6 +47,13 @@ struct StreamUpdate {
   int32_t prompt_tokens = 0;
   int32_t completion_tokens = 0;
   int32_t cached_prompt_tokens = 0;  // prompt positions reused from the prefix cache
+  // Measured by the loop (the reader may be late): submission to the first sampled token, and
+  // from there to the end. Set with `finished`.
+  double prompt_seconds = 0;
+  double generation_seconds = 0;
+  int32_t draft_tokens = 0;           // speculative decoding: proposed ...
+  int32_t accepted_draft_tokens = 0;  // ... and accepted
+  int32_t forward_steps = 0;          // forwards that sampled for this request
 };
 
 // The per-request channel between the engine loop and a consumer thread.
@@ -78,6 +87,7 @@ class ServingEngine {
 
   virtual ModelSummary summary() const = 0;
   virtual std::vector<int32_t> tokenize(std::string_view text, bool add_special, bool parse_special) const = 0;
+  virtual std::string detokenize(std::span<const int32_t> tokens) const = 0;
   // The prompt text for a chat: the model's own chat template, ChatML when it has none
   // (src/chat/chat_prompt.h).
   // Returns false and sets `error` when the messages cannot be rendered.
@@ -89,6 +99,11 @@ class ServingEngine {
   virtual SubmitResult submit(std::vector<int32_t> prompt, const SamplingParams& params) = 0;
 
   virtual ServingMetrics metrics() const = 0;
+  // Graceful drain: submit() refuses from now on (ShuttingDown), while queued and running
+  // requests go on to their end. Idempotent; shutdown() still ends whatever is left.
+  virtual void stop_admitting() = 0;
+  // Requests accepted and not yet ended (queued or running).
+  virtual uint64_t requests_in_flight() const = 0;
   // Cancels everything and stops the loop; submit() refuses afterwards. Idempotent.
   virtual void shutdown() = 0;
 };

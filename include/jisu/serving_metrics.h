@@ -36,6 +36,8 @@ struct ServingMetrics {
   uint64_t prefix_cache_hit_tokens = 0;
   uint64_t preemptions = 0;
   uint64_t forward_steps = 0;
+  uint64_t draft_tokens = 0;           // speculative decoding: proposed ...
+  uint64_t accepted_draft_tokens = 0;  // ... and accepted
   int64_t queue_length = 0;    // waiting for admission
   int64_t running = 0;
   int64_t kv_blocks_total = 0;

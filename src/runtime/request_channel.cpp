@@ -1,6 +1,20 @@
 #include "runtime/request_channel.h"
 
 namespace jisu {
+namespace {
+// The fields a stream sets once, when it finishes.
+void copy_outcome(const StreamUpdate& from, StreamUpdate& to) {
+  to.finish_reason = from.finish_reason;
+  to.prompt_tokens = from.prompt_tokens;
+  to.completion_tokens = from.completion_tokens;
+  to.cached_prompt_tokens = from.cached_prompt_tokens;
+  to.prompt_seconds = from.prompt_seconds;
+  to.generation_seconds = from.generation_seconds;
+  to.draft_tokens = from.draft_tokens;
+  to.accepted_draft_tokens = from.accepted_draft_tokens;
+  to.forward_steps = from.forward_steps;
+}
+}  // namespace
 
 bool RequestChannel::read(StreamUpdate& out, std::chrono::milliseconds timeout) {
   std::unique_lock lock(mutex_);
@@ -15,10 +29,7 @@ bool RequestChannel::read(StreamUpdate& out, std::chrono::milliseconds timeout) 
   if (finished_ && !finish_delivered_) {
     finish_delivered_ = true;
     out.finished = true;
-    out.finish_reason = pending_.finish_reason;
-    out.prompt_tokens = pending_.prompt_tokens;
-    out.completion_tokens = pending_.completion_tokens;
-    out.cached_prompt_tokens = pending_.cached_prompt_tokens;
+    copy_outcome(pending_, out);
   }
   return true;
 }
@@ -40,15 +51,11 @@ void RequestChannel::append(std::string_view text, TokenLogprobs* logprobs) {
   ready_.notify_one();
 }
 
-void RequestChannel::finish(FinishReason reason, int32_t prompt_tokens, int32_t completion_tokens,
-                            int32_t cached_prompt_tokens) {
+void RequestChannel::finish(const StreamUpdate& outcome) {
   {
     std::lock_guard lock(mutex_);
     finished_ = true;
-    pending_.finish_reason = reason;
-    pending_.prompt_tokens = prompt_tokens;
-    pending_.completion_tokens = completion_tokens;
-    pending_.cached_prompt_tokens = cached_prompt_tokens;
+    copy_outcome(outcome, pending_);
   }
   ready_.notify_one();
 }

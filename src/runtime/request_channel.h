@@ -23,7 +23,8 @@ class RequestChannel final : public RequestStream {
   // Engine side.
   bool cancelled() const { return cancelled_.load(std::memory_order_relaxed); }
   void append(std::string_view text, TokenLogprobs* logprobs);
-  void finish(FinishReason reason, int32_t prompt_tokens, int32_t completion_tokens, int32_t cached_prompt_tokens);
+  // `outcome`'s final fields (reason, counts, seconds) are delivered; its text is ignored.
+  void finish(const StreamUpdate& outcome);
 
  private:
   std::function<void()> wake_engine_;

@@ -79,6 +79,9 @@ void SamplingParams::validate() const {
     throw Error("top_logprobs must be in [0, " + std::to_string(kMaxTopLogprobs) + "], got " +
                     std::to_string(top_logprobs),
                 "0 returns no alternatives");
+  if (speculative_ngram < -1)
+    throw Error("speculative_ngram must be -1, 0 or a draft length, got " + std::to_string(speculative_ngram),
+                "-1 uses the server's setting, 0 turns speculation off");
   for (size_t i = 0; i < stop.size(); ++i)
     if (stop[i].empty())
       throw Error("stop strings must not be empty (stop[" + std::to_string(i) + "] is)", "remove the empty entry");
@@ -164,7 +167,9 @@ int32_t Sampler::sample(std::span<const float> logits) {
   return sample(logits.data());
 }
 
-int32_t Sampler::sample(const float* logits) {
+int32_t Sampler::sample(const float* logits) { return sample_verifying(logits, -1); }
+
+int32_t Sampler::sample_verifying(const float* logits, int32_t proposed) {
   const size_t n = size_t(n_vocab_);
   float* out = logits_.data();
   for (size_t i = 0; i < n; ++i) {
@@ -174,7 +179,7 @@ int32_t Sampler::sample(const float* logits) {
   }
   if (penalties_on_) apply_penalties();
   greedy_lse_valid_ = false;
-  last_token_ = params_.temperature == 0.0f ? sample_greedy() : sample_stochastic();
+  last_token_ = params_.temperature == 0.0f ? sample_greedy() : sample_stochastic(proposed);
   return last_token_;
 }
 
@@ -273,7 +278,7 @@ size_t Sampler::apply_top_p(size_t n, bool& sorted) {
   return n;
 }
 
-int32_t Sampler::sample_stochastic() {
+int32_t Sampler::sample_stochastic(int32_t proposed) {
   size_t n = size_t(n_vocab_);
   uint64_t* keys = keys_.data();
   const float* logits = logits_.data();
@@ -313,8 +318,27 @@ int32_t Sampler::sample_stochastic() {
     sum += double(weight[i]);
   }
 
+  n_candidates_ = n;
+  candidates_sorted_ = sorted;
+  inv_temperature_ = inv_temperature;
+  log_norm_ = std::log(sum);  // of the whole distribution, also when a rejection removes a token
+  mode_ = Mode::Stochastic;
+
+  double draw_sum = sum;
+  if (proposed >= 0) {
+    for (size_t i = 0; i < n; ++i) {
+      if (key_token(keys[i]) != proposed) continue;
+      if (weight[i] == 0.0f) break;
+      if (rng_.uniform() * sum < double(weight[i])) return proposed;
+      draw_sum -= double(weight[i]);  // rejected: draw from the rest
+      weight[i] = 0.0f;
+      break;
+    }
+    if (!(draw_sum > 0.0)) return proposed;  // it held all the mass (rounding): nothing else to draw
+  }
+
   // Inverse-CDF draw over the candidates in their canonical order (best first, or by token id).
-  const double u = rng_.uniform() * sum;
+  const double u = rng_.uniform() * draw_sum;
   double cumulative = 0.0;
   size_t chosen = 0;
   for (size_t i = 0; i < n; ++i) {
@@ -323,12 +347,6 @@ int32_t Sampler::sample_stochastic() {
     cumulative += double(weight[i]);
     if (u < cumulative) break;
   }
-
-  n_candidates_ = n;
-  candidates_sorted_ = sorted;
-  inv_temperature_ = inv_temperature;
-  log_norm_ = std::log(sum);
-  mode_ = Mode::Stochastic;
   return key_token(keys[chosen]);
 }
 

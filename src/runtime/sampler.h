@@ -39,6 +39,13 @@ class Sampler {
   // Picks a token from n_vocab logits (not modified).
   int32_t sample(const float* logits);
   int32_t sample(std::span<const float> logits);
+  // Speculative verification of a proposed token (a deterministic draft, as n-gram lookup
+  // makes): returns `proposed` when it is accepted, another token otherwise, such that the
+  // returned token follows exactly the distribution sample() draws from. Greedy: the argmax
+  // (accepted iff proposed is it). Stochastic: proposed is accepted with its probability p; on
+  // rejection the token is drawn from the distribution with `proposed` removed and renormalised
+  // (P(x) = (1 - p) * p_x / (1 - p) = p_x for x != proposed). proposed < 0: same as sample().
+  int32_t sample_verifying(const float* logits, int32_t proposed);
 
   // Records a token in the penalty history (throws jisu::Error for an id outside the vocabulary).
   void accept(int32_t token);
@@ -69,7 +76,7 @@ class Sampler {
 
   void apply_penalties();
   int32_t sample_greedy();
-  int32_t sample_stochastic();
+  int32_t sample_stochastic(int32_t proposed);
   void select_top(size_t k, size_t n);
   size_t apply_min_p(size_t n, bool sorted);
   size_t apply_top_p(size_t n, bool& sorted);

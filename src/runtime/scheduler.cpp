@@ -73,12 +73,13 @@ void for_each_block_hash(std::span<const int32_t> tokens, int32_t block_size, in
 }
 }  // namespace
 
-// Adds a chunk to the plan and records the hashes of the blocks it completes.
-void Scheduler::plan_chunk(SequenceEntry* entry, int32_t first, int32_t n) {
+// Adds a chunk to the plan and records the hashes of the blocks it completes (drafts complete
+// none: they are not published).
+void Scheduler::plan_chunk(SequenceEntry* entry, int32_t first, int32_t n, int32_t n_draft) {
   const auto total = static_cast<int32_t>(entry->tokens.size());
-  plan_.push_back({entry, first, n, first + n == total});
+  plan_.push_back({entry, first, n, first + n - n_draft == total, n_draft});
   const int32_t block_size = cache_.block_size();
-  const int32_t first_block = first / block_size, end_block = (first + n) / block_size;
+  const int32_t first_block = first / block_size, end_block = (first + n - n_draft) / block_size;
   if (end_block <= first_block) return;
   for_each_block_hash(entry->tokens, block_size, end_block, [&](int32_t block, uint64_t hash) {
     if (block >= first_block) inflight_hashes_.push_back(hash);
@@ -122,13 +123,18 @@ const std::vector<ScheduledChunk>& Scheduler::schedule() {
   for (size_t i = 0; i < running_.size() && budget > 0; ++i) {
     SequenceEntry* entry = running_[i];
     const auto total = static_cast<int32_t>(entry->tokens.size());
-    const int32_t n = std::min(total - entry->computed, budget);
+    int32_t n = std::min(total - entry->computed, budget);
     if (n <= 0) continue;
+    int32_t n_draft = 0;
+    if (total - entry->computed == 1 && !entry->draft.empty())
+      n_draft = std::max(0, std::min({static_cast<int32_t>(entry->draft.size()), budget - 1,
+                                      cache_.context_length() - total}));
+    n += n_draft;
     const size_t before = running_.size();
     const bool kept = reserve_or_preempt(entry, entry->computed + n);
     preempted = preempted || running_.size() != before;
     if (!kept) break;  // entry was the newest: nothing after it runs
-    plan_chunk(entry, entry->computed, n);
+    plan_chunk(entry, entry->computed, n, n_draft);
     budget -= n;
   }
   while (!preempted && budget > 0 && !waiting_.empty() && !free_slots_.empty()) {
@@ -143,10 +149,21 @@ const std::vector<ScheduledChunk>& Scheduler::schedule() {
 void Scheduler::complete() {
   for (const ScheduledChunk& chunk : plan_) {
     SequenceEntry* entry = chunk.entry;
-    entry->computed = chunk.first + chunk.n_tokens;
+    entry->computed = chunk.first + chunk.n_tokens - chunk.n_draft;
+    // The forward recorded the drafts' positions as valid; until accept_draft() they are not.
+    if (chunk.n_draft > 0) cache_.set_length(entry->slot, entry->computed);
     cache_.publish_prefix(entry->slot, entry->tokens);
   }
   plan_.clear();
+}
+
+void Scheduler::accept_draft(SequenceEntry* entry, int32_t n_accepted) {
+  JISU_ASSERT(entry->running && n_accepted >= 0 &&
+              entry->computed + n_accepted <= static_cast<int32_t>(entry->tokens.size()));
+  entry->computed += n_accepted;
+  cache_.set_length(entry->slot, entry->computed);
+  cache_.truncate(entry->slot, entry->computed);  // frees the blocks only rejected drafts used
+  cache_.publish_prefix(entry->slot, entry->tokens);
 }
 
 }  // namespace jisu

@@ -14,6 +14,11 @@
 //  - Waiting requests are admitted in FIFO order (preempted ones first) while there is budget,
 //    a free sequence slot, and blocks for their first chunk; admission stops at the first one
 //    that does not fit (no overtaking), and no admission happens in a step that preempted.
+//  - Speculative decoding: a running request whose only uncomputed token is its last may carry
+//    draft tokens (proposed continuations). Its chunk then also computes the drafts, each with
+//    logits, so one forward verifies them all; complete() counts only the last real token as
+//    computed, and accept_draft() then adds the drafts the owner accepted (appended to tokens)
+//    and gives back the blocks of the rejected ones. Drafts are never published as prefixes.
 //  - Admission first reuses cached prefix blocks (KvCache::reuse_prefix), so shared prefixes
 //    are computed once. A request whose next block is being computed in this very step by
 //    another request (same prefix, arrived together) waits one step for it instead of
@@ -39,6 +44,10 @@ struct SequenceEntry {
   int32_t prefix_hit_tokens = 0;  // positions reused from the prefix cache, over all admissions
   int32_t preemptions = 0;
   bool running = false;
+  // Proposed continuation to verify after the last token, set by the owner before schedule()
+  // (capacity reserved by the owner: no allocation per step). Used only when the request is
+  // running with just its last token uncomputed, and cut to the budget and the context.
+  std::vector<int32_t> draft;
 };
 
 struct ScheduledChunk {
@@ -46,6 +55,7 @@ struct ScheduledChunk {
   int32_t first = 0;     // first token index to compute (== entry->computed at schedule time)
   int32_t n_tokens = 0;
   bool samples = false;  // the chunk ends at the last token: its logits give the next token
+  int32_t n_draft = 0;   // of n_tokens, draft tokens after the last token (each with logits)
 };
 
 struct SchedulerOptions {
@@ -68,6 +78,10 @@ class Scheduler {
   // After the forward of the last schedule(): marks the chunks computed and publishes their
   // full blocks to the prefix cache.
   void complete();
+  // After complete(), for a chunk with drafts: the owner appended the first `n_accepted` drafts
+  // to entry->tokens (their K/V is already in the cache); they become computed, the rejected
+  // drafts' positions and blocks are released.
+  void accept_draft(SequenceEntry* entry, int32_t n_accepted);
 
   size_t waiting_count() const { return waiting_.size(); }
   size_t running_count() const { return running_.size(); }
@@ -78,7 +92,7 @@ class Scheduler {
   bool reserve_or_preempt(SequenceEntry* entry, int32_t n_positions);
   void preempt(SequenceEntry* entry);
   bool admit(SequenceEntry* entry, int32_t budget);
-  void plan_chunk(SequenceEntry* entry, int32_t first, int32_t n);
+  void plan_chunk(SequenceEntry* entry, int32_t first, int32_t n, int32_t n_draft = 0);
 
   KvCache& cache_;
   SchedulerOptions options_;

@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "core/error.h"
@@ -16,6 +17,7 @@
 #include "models/forward_factory.h"
 #include "chat/chat_prompt.h"
 #include "kv/kv_cache.h"
+#include "runtime/ngram_draft.h"
 #include "runtime/request_channel.h"
 #include "runtime/sampler.h"
 #include "runtime/scheduler.h"
@@ -36,19 +38,29 @@ double seconds_between(Clock::time_point from, Clock::time_point to) {
 // One request inside the loop. The SequenceEntry base is what the scheduler sees, so a
 // scheduled chunk leads back to its request without a lookup.
 struct ActiveRequest : SequenceEntry {
-  ActiveRequest(const SamplingParams& params, const Tokenizer& tokenizer, int32_t n_vocab)
-      : params(params), sampler(params, n_vocab), stops(params.stop), detokenizer(tokenizer) {}
+  ActiveRequest(const SamplingParams& params, const Tokenizer& tokenizer, int32_t n_vocab, int32_t max_draft)
+      : params(params), sampler(params, n_vocab), stops(params.stop), detokenizer(tokenizer) {
+    if (max_draft > 0) {
+      drafter.emplace(max_draft);
+      draft.reserve(static_cast<size_t>(max_draft));
+    }
+  }
 
   SamplingParams params;
   Sampler sampler;
   StopStringMatcher stops;
   StreamingDetokenizer detokenizer;
+  std::optional<NgramDrafter> drafter;  // speculative decoding on
   std::shared_ptr<RequestChannel> channel;
   int32_t prompt_length = 0;
   int32_t budget = 0;        // tokens it may generate
   bool budget_is_context = false;
   int32_t generated = 0;
+  int32_t draft_tokens = 0;
+  int32_t accepted_draft_tokens = 0;
+  int32_t forward_steps = 0;
   Clock::time_point submitted{};
+  Clock::time_point first_token{};  // when the first token was sampled (epoch: not yet)
   Clock::time_point last_token{};
   bool done = false;
 };
@@ -62,12 +74,21 @@ class ServingEngineImpl final : public ServingEngine {
   std::vector<int32_t> tokenize(std::string_view text, bool add_special, bool parse_special) const override {
     return tokenizer_->encode(text, add_special, parse_special);
   }
+  std::string detokenize(std::span<const int32_t> tokens) const override { return tokenizer_->decode(tokens); }
   bool render_chat(const std::vector<ChatMessage>& messages, std::string& prompt, std::string& error) const override {
     return chat_->render(messages, prompt, error);
   }
   bool chat_template_adds_bos() const override { return chat_->starts_with_bos(); }
   SubmitResult submit(std::vector<int32_t> prompt, const SamplingParams& params) override;
   ServingMetrics metrics() const override;
+  void stop_admitting() override {
+    std::lock_guard lock(mutex_);
+    draining_ = true;
+  }
+  uint64_t requests_in_flight() const override {
+    std::lock_guard lock(metrics_mutex_);
+    return metrics_.requests_submitted - metrics_.requests_finished - metrics_.requests_cancelled;
+  }
   void shutdown() override;
 
  private:
@@ -78,7 +99,10 @@ class ServingEngineImpl final : public ServingEngine {
   void loop();
   bool take_incoming();
   void step();
-  void sample(ActiveRequest& request, const float* logits, Clock::time_point now);
+  void propose_drafts();
+  void verify(ActiveRequest& request, const float* logits, int32_t n_draft, Clock::time_point now);
+  // Samples (verifying `proposed` when >= 0) and delivers one token; false when it ended the request.
+  bool sample(ActiveRequest& request, const float* logits, int32_t proposed, Clock::time_point now);
   void finish(ActiveRequest& request, FinishReason reason);
   void drop_done();
   void update_gauges();
@@ -94,12 +118,17 @@ class ServingEngineImpl final : public ServingEngine {
   int32_t n_vocab_ = 0;
   int32_t context_length_ = 0;
   int32_t max_queue_ = 0;
+  int32_t max_draft_ = 0;
 
   // Loop-thread state.
   std::vector<std::unique_ptr<ActiveRequest>> active_;
   Batch batch_;
   std::vector<float> logits_;               // one row per sampling chunk
-  std::vector<ActiveRequest*> to_sample_;   // requests of the step's sampling chunks, in row order
+  struct SamplingChunk {
+    ActiveRequest* request;
+    int32_t n_draft;  // logits rows: 1 + n_draft
+  };
+  std::vector<SamplingChunk> to_sample_;    // the step's sampling chunks, in row order
   std::vector<TokenLogprob> top_buffer_;
 
   // Shared with submitters (mutex_).
@@ -109,6 +138,7 @@ class ServingEngineImpl final : public ServingEngine {
   size_t scheduler_waiting_ = 0;  // mirrors scheduler_->waiting_count() after each step
   bool wake_pending_ = false;
   bool stopping_ = false;
+  bool draining_ = false;
   uint64_t next_id_ = 1;
 
   mutable std::mutex metrics_mutex_;
@@ -132,6 +162,8 @@ ServingEngineImpl::ServingEngineImpl(const ServingOptions& options) {
                 std::to_string(config.n_vocab));
   n_vocab_ = config.n_vocab;
   max_queue_ = options.max_queue;
+  if (options.speculative_ngram < 0) throw Error("the n-gram draft length cannot be negative");
+  max_draft_ = options.speculative_ngram;
   int32_t context = options.context_length > 0 ? options.context_length
                                                : std::min(config.context_length, kDefaultContextCap);
   const int32_t context_blocks = (context + kBlockSize - 1) / kBlockSize;
@@ -155,13 +187,19 @@ ServingEngineImpl::ServingEngineImpl(const ServingOptions& options) {
   cache_options.max_sequences = options.max_sequences;
   cache_options.context_length = context;
   cache_ = std::make_unique<KvCache>(config.context_length, cache_options);
-  const int32_t batch_tokens = std::max(options.max_batch_tokens, options.max_sequences);
+  // A step never holds more tokens than all sequences' contexts together.
+  const int64_t all_contexts = int64_t{context} * options.max_sequences;
+  const auto batch_tokens = static_cast<int32_t>(
+      std::max<int64_t>(std::min<int64_t>(options.max_batch_tokens, all_contexts), options.max_sequences));
   const std::optional<Device> device = device_from_name(options.device);
   if (!device) throw Error("unknown device '" + options.device + "'", "use cpu or cuda");
   transformer_ = make_forward_pass({*device, options.gpu_layers}, config, model_->weights(), *pool_, batch_tokens, *cache_);
   scheduler_ = std::make_unique<Scheduler>(*cache_, SchedulerOptions{batch_tokens, options.max_sequences});
   batch_.reserve(static_cast<size_t>(batch_tokens));
-  logits_.resize(static_cast<size_t>(options.max_sequences) * static_cast<size_t>(n_vocab_));
+  // Each sequence samples from 1 + (its drafts) rows; all rows fit in one batch.
+  const auto logits_rows = std::min<int64_t>(int64_t{options.max_sequences} * (1 + max_draft_), batch_tokens);
+  logits_.resize(static_cast<size_t>(std::max<int64_t>(logits_rows, options.max_sequences)) *
+                 static_cast<size_t>(n_vocab_));
   to_sample_.reserve(static_cast<size_t>(options.max_sequences));
   top_buffer_.resize(SamplingParams::kMaxTopLogprobs);
   active_.reserve(static_cast<size_t>(options.max_sequences) + static_cast<size_t>(options.max_queue));
@@ -199,7 +237,9 @@ SubmitResult ServingEngineImpl::submit(std::vector<int32_t> prompt, const Sampli
                                                    " (with room for at least one generated token)");
   std::unique_ptr<ActiveRequest> request;
   try {
-    request = std::make_unique<ActiveRequest>(params, *tokenizer_, n_vocab_);  // validates params
+    // A request may lower or turn off speculation; the engine's setting sized the logits rows.
+    const int32_t max_draft = params.speculative_ngram < 0 ? max_draft_ : std::min(params.speculative_ngram, max_draft_);
+    request = std::make_unique<ActiveRequest>(params, *tokenizer_, n_vocab_, max_draft);  // validates params
   } catch (const std::exception& failure) {
     return refuse(SubmitStatus::InvalidRequest, failure.what());
   }
@@ -216,6 +256,8 @@ SubmitResult ServingEngineImpl::submit(std::vector<int32_t> prompt, const Sampli
   {
     std::lock_guard lock(mutex_);
     if (stopping_) return refuse(SubmitStatus::ShuttingDown, "the server is shutting down");
+    if (draining_)
+      return refuse(SubmitStatus::ShuttingDown, "the server is draining before it stops; retry on another replica");
     if (incoming_.size() + scheduler_waiting_ >= static_cast<size_t>(max_queue_)) {
       std::lock_guard metrics_lock(metrics_mutex_);
       ++metrics_.requests_rejected;
@@ -225,8 +267,8 @@ SubmitResult ServingEngineImpl::submit(std::vector<int32_t> prompt, const Sampli
     }
     request->id = next_id_++;
     incoming_.push_back(std::move(request));
-  }
-  {
+    // Counted before mutex_ is released, so requests_in_flight() never misses a queued request
+    // (a drain waits on it).
     std::lock_guard metrics_lock(metrics_mutex_);
     ++metrics_.requests_submitted;
   }
@@ -289,22 +331,46 @@ void ServingEngineImpl::loop() {
     never_started.swap(incoming_);
   }
   // Outside mutex_: RequestChannel::cancel() holds the channel's lock while waking us.
-  for (auto& request : never_started) request->channel->finish(FinishReason::Cancelled, request->prompt_length, 0, 0);
+  for (auto& request : never_started) {
+    StreamUpdate outcome;
+    outcome.finish_reason = FinishReason::Cancelled;
+    outcome.prompt_tokens = request->prompt_length;
+    request->channel->finish(outcome);
+  }
+}
+
+// Drafts for the requests about to decode one token (the scheduler ignores the others').
+void ServingEngineImpl::propose_drafts() {
+  for (auto& request : active_) {
+    if (!request->drafter) continue;
+    const auto total = static_cast<int32_t>(request->tokens.size());
+    if (!request->running || request->computed != total - 1) {
+      request->draft.clear();
+      continue;
+    }
+    // Every accepted draft token and the one sampled after them count against the budget.
+    const int32_t limit = request->budget - request->generated - 1;
+    request->drafter->propose(request->tokens, limit, request->draft);
+  }
 }
 
 void ServingEngineImpl::step() {
+  propose_drafts();
   const std::vector<ScheduledChunk>& plan = scheduler_->schedule();
   if (plan.empty()) return;
   batch_.clear();
   to_sample_.clear();
   for (const ScheduledChunk& chunk : plan) {
     auto* request = static_cast<ActiveRequest*>(chunk.entry);
-    for (int32_t i = 0; i < chunk.n_tokens; ++i) {
+    const int32_t n_real = chunk.n_tokens - chunk.n_draft;
+    for (int32_t i = 0; i < n_real; ++i) {
       const int32_t position = chunk.first + i;
-      const bool last = chunk.samples && i + 1 == chunk.n_tokens;
+      const bool last = chunk.samples && i + 1 == n_real;
       batch_.add(request->tokens[static_cast<size_t>(position)], position, request->slot, last);
     }
-    if (chunk.samples) to_sample_.push_back(request);
+    for (int32_t i = 0; i < chunk.n_draft; ++i)
+      batch_.add(request->draft[static_cast<size_t>(i)], chunk.first + n_real + i, request->slot, true);
+    if (chunk.samples) to_sample_.push_back({request, chunk.n_draft});
   }
   transformer_->forward(batch_, *cache_, logits_.data());
   scheduler_->complete();
@@ -313,26 +379,64 @@ void ServingEngineImpl::step() {
     // Latencies of the whole step under one lock: the metrics lock is taken per step, not per
     // token. Each sampled request's token arrives at `now`.
     std::lock_guard lock(metrics_mutex_);
-    for (const ActiveRequest* request : to_sample_) {
+    for (const auto& [request, n_draft] : to_sample_) {
       if (request->generated == 0)
         metrics_.time_to_first_token.observe(seconds_between(request->submitted, now));
       else
         metrics_.inter_token_latency.observe(seconds_between(request->last_token, now));
     }
   }
-  for (size_t row = 0; row < to_sample_.size(); ++row)
-    sample(*to_sample_[row], logits_.data() + row * static_cast<size_t>(n_vocab_), now);
+  size_t row = 0;
+  uint64_t drafted = 0, accepted_before = 0, accepted_after = 0;
+  for (const auto& [request, n_draft] : to_sample_) {
+    drafted += static_cast<uint64_t>(n_draft);
+    accepted_before += static_cast<uint64_t>(request->accepted_draft_tokens);
+    verify(*request, logits_.data() + row * static_cast<size_t>(n_vocab_), n_draft, now);
+    accepted_after += static_cast<uint64_t>(request->accepted_draft_tokens);
+    row += static_cast<size_t>(1 + n_draft);
+  }
 
   std::lock_guard lock(metrics_mutex_);
   ++metrics_.forward_steps;
   metrics_.forward_tokens += batch_.size();
   metrics_.preemptions = scheduler_->preemption_count();
+  metrics_.draft_tokens += drafted;
+  metrics_.accepted_draft_tokens += accepted_after - accepted_before;
 }
 
-void ServingEngineImpl::sample(ActiveRequest& request, const float* logits, Clock::time_point now) {
-  const int32_t token = request.sampler.sample(logits);
+// Rows: the logits after the last real token, then after each draft token. Draft i is accepted
+// when the token sampled from row i (verifying it) equals it; the first token that differs, or
+// the one sampled after the last draft, ends the step's tokens for this request.
+void ServingEngineImpl::verify(ActiveRequest& request, const float* logits, int32_t n_draft, Clock::time_point now) {
+  ++request.forward_steps;
+  int32_t accepted = 0;
+  for (int32_t i = 0; i <= n_draft; ++i) {
+    const int32_t proposed = i < n_draft ? request.draft[static_cast<size_t>(i)] : -1;
+    const int32_t before = request.generated;
+    if (!sample(request, logits + static_cast<size_t>(i) * static_cast<size_t>(n_vocab_), proposed, now)) {
+      // Ended (end of generation, stop string, budget): an accepted draft still counts.
+      if (proposed >= 0 && request.generated > before && request.tokens.back() == proposed) ++accepted;
+      break;
+    }
+    if (proposed < 0 || request.tokens.back() != proposed) break;
+    ++accepted;
+  }
+  request.draft_tokens += n_draft;
+  request.accepted_draft_tokens += accepted;
+  if (n_draft > 0) {
+    request.drafter->record(n_draft, accepted);
+    if (!request.done) scheduler_->accept_draft(&request, accepted);
+  }
+}
+
+bool ServingEngineImpl::sample(ActiveRequest& request, const float* logits, int32_t proposed, Clock::time_point now) {
+  const int32_t token = request.sampler.sample_verifying(logits, proposed);
+  if (request.first_token == Clock::time_point{}) request.first_token = now;
   request.last_token = now;
-  if (tokenizer_->is_end_of_generation(token)) return finish(request, FinishReason::EndOfGeneration);
+  if (tokenizer_->is_end_of_generation(token)) {
+    finish(request, FinishReason::EndOfGeneration);
+    return false;
+  }
   request.sampler.accept(token);
   request.tokens.push_back(token);
   ++request.generated;
@@ -354,9 +458,15 @@ void ServingEngineImpl::sample(ActiveRequest& request, const float* logits, Cloc
     logprobs = &details;
   }
   request.channel->append(request.stops.feed(request.detokenizer.push(token)), logprobs);
-  if (request.stops.stopped()) return finish(request, FinishReason::StopString);
-  if (request.generated >= request.budget)
-    return finish(request, request.budget_is_context ? FinishReason::ContextFull : FinishReason::Length);
+  if (request.stops.stopped()) {
+    finish(request, FinishReason::StopString);
+    return false;
+  }
+  if (request.generated >= request.budget) {
+    finish(request, request.budget_is_context ? FinishReason::ContextFull : FinishReason::Length);
+    return false;
+  }
+  return true;
 }
 
 void ServingEngineImpl::finish(ActiveRequest& request, FinishReason reason) {
@@ -382,7 +492,19 @@ void ServingEngineImpl::finish(ActiveRequest& request, FinishReason reason) {
     metrics_.prefix_cache_hit_tokens += static_cast<uint64_t>(request.prefix_hit_tokens);
     update_gauges();
   }
-  request.channel->finish(reason, request.prompt_length, request.generated, request.prefix_hit_tokens);
+  StreamUpdate outcome;
+  outcome.finish_reason = reason;
+  outcome.prompt_tokens = request.prompt_length;
+  outcome.completion_tokens = request.generated;
+  outcome.cached_prompt_tokens = request.prefix_hit_tokens;
+  outcome.draft_tokens = request.draft_tokens;
+  outcome.accepted_draft_tokens = request.accepted_draft_tokens;
+  outcome.forward_steps = request.forward_steps;
+  const Clock::time_point now = Clock::now();
+  const bool sampled = request.first_token != Clock::time_point{};
+  outcome.prompt_seconds = seconds_between(request.submitted, sampled ? request.first_token : now);
+  outcome.generation_seconds = sampled ? seconds_between(request.first_token, now) : 0.0;
+  request.channel->finish(outcome);
 }
 
 void ServingEngineImpl::drop_done() {

@@ -124,6 +124,7 @@ struct HttpServer::Impl {
   HttpServerOptions options;
   httplib::Server http;
   std::atomic<uint64_t> next_id{1};
+  std::atomic<bool> draining{false};  // /health answers 503 so that load balancers stop sending
 
   Impl(ServingEngine& engine, HttpServerOptions options) : engine(engine), options(std::move(options)) {}
 
@@ -203,7 +204,12 @@ struct HttpServer::Impl {
       response.set_content(dump_json({{"object", "list"}, {"data", json::array({model})}}), "application/json");
     });
     install_web_ui_routes(http, engine, options.model_name);
-    http.Get("/health", [](const httplib::Request&, httplib::Response& response) {
+    http.Get("/health", [this](const httplib::Request&, httplib::Response& response) {
+      if (draining.load()) {
+        response.status = 503;
+        response.set_content("{\"status\":\"draining\"}", "application/json");
+        return;
+      }
       response.set_content("{\"status\":\"ok\"}", "application/json");
     });
     http.Get("/metrics", [this](const httplib::Request&, httplib::Response& response) {
@@ -255,5 +261,7 @@ void HttpServer::run(const std::function<void(int port)>& on_listening) {
 }
 
 void HttpServer::stop() { impl_->http.stop(); }
+
+void HttpServer::set_draining() { impl_->draining = true; }
 
 }  // namespace jisu::server

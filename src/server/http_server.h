@@ -1,8 +1,8 @@
 #pragma once
 // The OpenAI-compatible HTTP front end over a ServingEngine (cpp-httplib):
 //   POST /v1/completions, POST /v1/chat/completions (stream: true -> SSE ending "data: [DONE]"),
-//   GET /v1/models, GET /health, GET /metrics (Prometheus text), and the web chat at / with
-//   GET /v1/models/{id} (server/web_ui_routes.h).
+//   GET /v1/models, GET /health (503 while draining), GET /metrics (Prometheus text), and the
+//   web chat at / with GET /v1/models/{id} (server/web_ui_routes.h).
 // With an API key, /v1/* requires "Authorization: Bearer KEY" (401 otherwise).
 // A client that disconnects cancels its request, which frees its KV blocks.
 #include <jisu/serving_engine.h>
@@ -31,6 +31,9 @@ class HttpServer {
   void run(const std::function<void(int port)>& on_listening);
   // Thread-safe; makes run() return once in-flight requests are done.
   void stop();
+  // Thread-safe: /health answers 503 {"status":"draining"} from now on (generation requests are
+  // refused by the engine once it stops admitting).
+  void set_draining();
 
  private:
   struct Impl;

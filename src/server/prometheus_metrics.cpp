@@ -56,6 +56,10 @@ std::string prometheus_text(const ServingMetrics& m) {
   metric(out, "jisu_prefix_cache_hit_tokens_total", "counter",
          "Prompt positions reused from the prefix cache instead of computed.",
          static_cast<double>(m.prefix_cache_hit_tokens));
+  metric(out, "jisu_draft_tokens_total", "counter", "Speculative decoding: draft tokens proposed for verification.",
+         static_cast<double>(m.draft_tokens));
+  metric(out, "jisu_accepted_draft_tokens_total", "counter", "Speculative decoding: draft tokens accepted.",
+         static_cast<double>(m.accepted_draft_tokens));
   metric(out, "jisu_preemptions_total", "counter", "Requests preempted for lack of KV blocks.",
          static_cast<double>(m.preemptions));
   metric(out, "jisu_queue_length", "gauge", "Requests waiting for admission.", static_cast<double>(m.queue_length));

@@ -90,9 +90,10 @@ class Server:
             time.sleep(0.05)
         raise AssertionError(f"metric {name} never satisfied the condition; metrics now: {self.metrics()}")
 
-    def terminate(self, timeout=20):
-        """SIGTERM; returns the exit status (raises if the server does not exit in time)."""
-        self.process.send_signal(signal.SIGTERM)
+    def terminate(self, timeout=20, signal_number=signal.SIGTERM):
+        """SIGTERM (or another signal); returns the exit status (raises if the server does not
+        exit in time)."""
+        self.process.send_signal(signal_number)
         return self.process.wait(timeout=timeout)
 
     def kill(self):

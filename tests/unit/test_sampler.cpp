@@ -503,6 +503,28 @@ TEST(Sampler, DrawsFollowTheSoftmaxDistribution) {
   }
 }
 
+// Speculative verification of a fixed proposal must leave the distribution unchanged: accept
+// with probability p(proposed), else draw from the rest renormalised.
+TEST(Sampler, VerifyingAProposalKeepsTheDistribution) {
+  const std::vector<float> logits = {0.1f, 1.2f, -0.5f, 2.0f, 0.0f, 1.0f, -1.0f, 0.7f};
+  const int draws = 20000;
+  for (int32_t proposed : {3, 6, 1}) {
+    Sampler sampler(plain(1.0f, 4242 + proposed), 8);
+    std::vector<int> counts(8, 0);
+    for (int i = 0; i < draws; ++i) ++counts[size_t(sampler.sample_verifying(logits.data(), proposed))];
+    EXPECT_LT(chi_square(counts, softmax(logits), draws), 24.32) << "proposed " << proposed;
+  }
+  // A proposal outside the top-k survivors is never returned.
+  SamplingParams params = plain(1.0f, 99);
+  params.top_k = 2;  // tokens 3 and 1
+  Sampler truncated(params, 8);
+  for (int i = 0; i < 2000; ++i) EXPECT_NE(truncated.sample_verifying(logits.data(), 6), 6);
+  // Greedy: the argmax whatever is proposed.
+  Sampler greedy(SamplingParams::greedy(), 8);
+  EXPECT_EQ(greedy.sample_verifying(logits.data(), 1), 3);
+  EXPECT_EQ(greedy.sample_verifying(logits.data(), 3), 3);
+}
+
 TEST(Sampler, LogprobOfTheChosenTokenMatchesTheFinalDistribution) {
   const std::vector<float> logits = {0.1f, 1.2f, -0.5f, 2.0f};
   Sampler sampler(plain(0.5f, 3), 4);

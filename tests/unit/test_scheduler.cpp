@@ -194,3 +194,53 @@ TEST(Scheduler, RemovingAWaitingOrRunningRequestFreesItsBlocks) {
 
 }  // namespace
 }  // namespace jisu
+
+namespace jisu {
+namespace {
+
+// Speculative chunks: the drafts ride in the decode chunk; complete() counts only the real
+// token; accept_draft() makes accepted drafts computed and releases the rejected drafts' blocks.
+TEST(Scheduler, DraftsAreVerifiedInTheDecodeChunkAndRejectedOnesGiveBackTheirBlocks) {
+  Harness h(16, 64, 2);  // blocks of 4 positions
+  SequenceEntry* entry = h.add(1, 7, 100);
+  EXPECT_EQ(h.step(), (Plan{{1, 7}}));  // prompt; the harness samples token #7
+  ASSERT_EQ(entry->tokens.size(), 8u);
+  EXPECT_EQ(entry->computed, 7);
+
+  entry->draft = {501, 502, 503, 504, 505, 506};  // positions 8..13
+  const std::vector<ScheduledChunk>& plan = h.scheduler.schedule();
+  ASSERT_EQ(plan.size(), 1u);
+  EXPECT_EQ(plan[0].first, 7);
+  EXPECT_EQ(plan[0].n_tokens, 7);
+  EXPECT_EQ(plan[0].n_draft, 6);
+  EXPECT_TRUE(plan[0].samples);
+  ASSERT_TRUE(h.cache.reserve(entry->slot, 14));
+  h.cache.set_length(entry->slot, 14);  // what the forward records
+  EXPECT_EQ(h.cache.block_table(entry->slot).size(), 4u);
+  h.scheduler.complete();
+  EXPECT_EQ(entry->computed, 8);
+  EXPECT_EQ(h.cache.length(entry->slot), 8);
+
+  // Two drafts accepted, then a correction token.
+  entry->tokens.insert(entry->tokens.end(), {501, 502, 999});
+  h.scheduler.accept_draft(entry, 2);
+  EXPECT_EQ(entry->computed, 10);
+  EXPECT_EQ(h.cache.length(entry->slot), 10);
+  EXPECT_EQ(h.cache.block_table(entry->slot).size(), 3u);  // positions 0..9: the 4th block is free again
+  EXPECT_EQ(h.cache.pool().used_count(), 3);
+
+  // Drafts never pass the budget or the context; a sequence with a prompt left ignores them.
+  Harness tight(64, 3, 2);
+  SequenceEntry* a = tight.add(1, 3, 100);
+  tight.step();
+  a->draft.assign(10, 7);
+  EXPECT_EQ(tight.scheduler.schedule()[0].n_draft, 2);  // budget 3 = the real token + 2 drafts
+  tight.scheduler.complete();
+  SequenceEntry* b = tight.add(2, 9, 100, 2000);
+  b->draft.assign(4, 7);
+  const auto plan_b = tight.scheduler.schedule();
+  for (const ScheduledChunk& chunk : plan_b) EXPECT_EQ(chunk.entry == b ? chunk.n_draft : 0, 0);
+}
+
+}  // namespace
+}  // namespace jisu
