@@ -59,12 +59,12 @@ int run_quantize(const QuantizeCliOptions& cli) {
     options.mix.overrides.push_back(std::move(override_rule));
   }
   ThreadPool pool(cli.threads > 0 ? static_cast<size_t>(cli.threads) : ThreadPool::default_thread_count());
-  std::fprintf(stderr, "quantizing %s to %s as %s with %zu threads%s\n", cli.input.c_str(), cli.output.c_str(),
-               std::string(options.file_type.name).c_str(), pool.size(),
-               cli.imatrix.empty() ? "" : (", importance matrix " + cli.imatrix).c_str());
   const compress::QuantizeReport report = compress::quantize_model(options, pool, stderr);
-  std::fprintf(stderr, "wrote %s: %.2f MiB -> %.2f MiB (%.3f bits per quantized weight incl. the file's other bytes), %.2f s\n",
-               cli.output.c_str(), static_cast<double>(report.input_bytes) / (1 << 20),
+  std::fprintf(stderr,
+               "wrote %s as %s%s with %zu threads: %.2f MiB -> %.2f MiB (%.3f bits per quantized weight, counting "
+               "the whole file), %.2f s\n",
+               cli.output.c_str(), std::string(options.file_type.name).c_str(),
+               cli.imatrix.empty() ? "" : (" with importance matrix " + cli.imatrix).c_str(), pool.size(), static_cast<double>(report.input_bytes) / (1 << 20),
                static_cast<double>(report.output_bytes) / (1 << 20),
                report.weights ? 8.0 * static_cast<double>(report.output_bytes) / static_cast<double>(report.weights) : 0.0,
                report.seconds);

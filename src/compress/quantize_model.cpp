@@ -48,6 +48,7 @@ QuantizeReport quantize_model(const QuantizeOptions& options, ThreadPool& pool, 
     const ImportanceEntry* importance;
   };
   std::vector<Plan> plans;
+  std::vector<std::string> missing_importance;
   uint64_t total_weights = 0;
   QuantizeReport report;
   report.input_bytes = input->file_size();
@@ -70,9 +71,8 @@ QuantizeReport quantize_model(const QuantizeOptions& options, ThreadPool& pool, 
                             std::to_string(n_mat) + " x " + std::to_string(tensor.shape[0]),
                         "the imatrix was made from another model");
           ++report.imatrix_entries_used;
-        } else {
-          std::fprintf(log, "warning: the importance matrix has no entry for %s; quantized without\n",
-                       tensor.name.c_str());
+        } else if (tensor.name != "token_embd.weight") {  // a lookup table: no linear input to measure
+          missing_importance.push_back(tensor.name);
         }
       }
       total_weights += tensor.element_count;
@@ -82,6 +82,8 @@ QuantizeReport quantize_model(const QuantizeOptions& options, ThreadPool& pool, 
   if (imatrix && report.imatrix_entries_used == 0)
     throw Error("the importance matrix '" + options.imatrix + "' has no entry for any tensor of this model",
                 "the imatrix was made from another model");
+  for (const std::string& name : missing_importance)
+    std::fprintf(log, "warning: the importance matrix has no entry for %s; quantized without\n", name.c_str());
 
   gguf::GgufWriter writer(input->version() >= 3 ? 3 : input->version());
   writer.copy_metadata(*input);
