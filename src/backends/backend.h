@@ -21,6 +21,8 @@
 #include <vector>
 
 #include "backends/backend_shape.h"
+#include "backends/linear_observer.h"
+#include "core/error.h"
 #include "format/weight_matrix.h"
 #include "kv/batch.h"
 #include "kv/kv_cache.h"
@@ -119,6 +121,13 @@ class Backend {
   // Sum of `x` over the ranks that share this layer's shards; a single process has nothing to
   // add. The layer sequence calls it after the attention output and FFN down projections.
   virtual void all_reduce_sum(Activations x, size_t n_rows, size_t cols) {}
+
+  // ---- observing (importance matrix) ----
+  // From now on, linear() shows `observer` each weight's input rows (null: stop). A backend whose
+  // activations are not in host memory refuses.
+  virtual void set_linear_observer(LinearObserver* observer) {
+    if (observer) throw Error("the " + name() + " backend cannot show linear inputs; run on the CPU");
+  }
 };
 
 }  // namespace jisu

@@ -1,8 +1,14 @@
 #pragma once
-// Float rows -> GGUF block formats. The inverse of cpu::dequantize_row for the types a model
-// maker or quantizer writes: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q6_K.
-// These are the round-to-nearest reference quantizers (max-abs / min-max per block, K-quant
-// scales by min-max); an importance-weighted search is a later refinement.
+// Float rows -> GGUF block formats: the inverse of cpu::dequantize_row for every weight type
+// the engine runs (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K,
+// IQ4_NL). Each block's scales (and minimums) come from a weighted least-squares search
+// (compress/scale_search.h) minimising sum_i w_i (x_i - x̂_i)^2 with
+//     w_i = importance_i * sqrt(sigma2 + x_i^2)   (importance: the imatrix's mean squared
+//                                                   input of column i; 1 without one)
+// sigma2 the row's mean x^2: every weight counts, large ones more (they meet the large
+// activations more often). K-quant sub-block scales are then quantized by the same search,
+// weighted by how much each sub-block's levels carry, and the levels re-rounded for the
+// stored scales.
 #include <cstddef>
 
 #include "core/dtype.h"
@@ -11,6 +17,7 @@ namespace jisu::compress {
 
 bool quantize_supported(DType type);
 // dst receives row_bytes(type, n) bytes; n is a multiple of the type's block size.
-void quantize_row(DType type, const float* src, void* dst, size_t n);
+// importance: n values (>= 0) or null.
+void quantize_row(DType type, const float* src, void* dst, size_t n, const float* importance = nullptr);
 
 }  // namespace jisu::compress

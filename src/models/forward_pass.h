@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "backends/linear_observer.h"
 #include "kv/batch.h"
 #include "kv/kv_cache.h"
 
@@ -22,6 +23,9 @@ class ForwardPass {
   // preparing the weights took.
   virtual size_t prepared_weight_bytes() const = 0;
   virtual double prepare_ms() const = 0;
+  // Shows `observer` every linear layer's input rows from now on (null: stop); throws
+  // jisu::Error when a backend in use cannot.
+  virtual void set_linear_observer(LinearObserver* observer) = 0;
 };
 
 }  // namespace jisu

@@ -79,6 +79,10 @@ size_t Transformer::prepared_weight_bytes() const {
   return bytes;
 }
 
+void Transformer::set_linear_observer(LinearObserver* observer) {
+  for (PreparedStage& stage : stages_) stage.backend->set_linear_observer(observer);
+}
+
 void Transformer::prepare_stage(PreparedStage& stage, bool first, bool last) {
   Backend& backend = *stage.backend;
   const ModelConfig& c = config_;

@@ -38,6 +38,7 @@ class Transformer final : public ForwardPass {
   void forward(const Batch& batch, KvCache& cache, float* logits) override;
   size_t prepared_weight_bytes() const override;
   double prepare_ms() const override { return prepare_ms_; }
+  void set_linear_observer(LinearObserver* observer) override;
 
  private:
   struct PreparedLayer;

@@ -25,8 +25,13 @@ size_t as_size(int64_t value) { return static_cast<size_t>(value); }
 // A matrix in the mapped file, with its repacked copy when the integer kernels have one.
 class CpuLinear final : public LinearWeight {
  public:
-  CpuLinear(const WeightMatrix& matrix, std::shared_ptr<const RepackedWeights> repacked, size_t repacked_group)
-      : LinearWeight(matrix.rows, matrix.cols), matrix_(matrix), repacked_(std::move(repacked)), group_(repacked_group) {}
+  CpuLinear(const WeightMatrix& matrix, std::shared_ptr<const RepackedWeights> repacked, size_t repacked_group,
+            int64_t slice = 0)
+      : LinearWeight(matrix.rows, matrix.cols),
+        matrix_(matrix),
+        repacked_(std::move(repacked)),
+        group_(repacked_group),
+        slice_(slice) {}
 
   const WeightMatrix& matrix() const { return matrix_; }
   // Copy in groups of 8 interleaved rows, shared by the slices of one stacked tensor, whose rows
@@ -34,11 +39,13 @@ class CpuLinear final : public LinearWeight {
   const RepackedWeights* repacked() const { return repacked_.get(); }
   size_t repacked_group() const { return group_; }
   std::shared_ptr<const RepackedWeights> repacked_shared() const { return repacked_; }
+  int64_t slice() const { return slice_; }  // expert index in a stacked tensor, else 0
 
  private:
   WeightMatrix matrix_;
   std::shared_ptr<const RepackedWeights> repacked_;
   size_t group_;
+  int64_t slice_;
 };
 
 // The int8 activation layouts: blocks of 32 (ActivationBlock) or super-blocks of 256
@@ -69,7 +76,7 @@ class CpuBackend final : public Backend {
       // The repacked copy serves a slice of whole groups; any other slice uses the file rows.
       const bool whole_groups = first % static_cast<int64_t>(kRepackRows) == 0 && rows % static_cast<int64_t>(kRepackRows) == 0;
       slices.push_back(std::make_unique<CpuLinear>(stacked.slice_rows(first, rows), whole_groups ? repacked : nullptr,
-                                                   whole_groups ? as_size(first) / kRepackRows : 0));
+                                                   whole_groups ? as_size(first) / kRepackRows : 0, i));
     }
     return slices;
   }
@@ -169,6 +176,8 @@ class CpuBackend final : public Backend {
       if (out.data) rms_norm(row, weight, shape_.rms_eps, out.data + t * out.stride, d);
     });
   }
+
+  void set_linear_observer(LinearObserver* observer) override { observer_ = observer; }
 
   void linear(const LinearWeight& weight, Activations x, Activations y, size_t n_rows) override {
     run_linear(static_cast<const CpuLinear&>(weight), x, y, n_rows);
@@ -389,6 +398,7 @@ class CpuBackend final : public Backend {
   void run_linear(const CpuLinear& weight, Activations x, Activations y, size_t n_tokens) {
     const WeightMatrix& matrix = weight.matrix();
     const size_t rows = as_size(matrix.rows), cols = as_size(matrix.cols);
+    if (observer_) observer_->observe(matrix.name, weight.slice(), x.data, x.stride, n_tokens, cols);
     // The output overwrites the rows it covers: an int8 copy of an input it overlaps is stale.
     if (quantized_source_ && y.data < quantized_source_ + quantized_tokens_ * quantized_stride_x_ &&
         quantized_source_ < y.data + n_tokens * y.stride)
@@ -435,6 +445,7 @@ class CpuBackend final : public Backend {
 
   TransformerShape shape_;
   ThreadPool& pool_;
+  LinearObserver* observer_ = nullptr;
   WeightMatrix embedding_;
   std::vector<std::vector<float>> vectors_;  // prepared norm weights and biases
   size_t repacked_bytes_ = 0;

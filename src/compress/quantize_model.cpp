@@ -1,0 +1,142 @@
+#include "compress/quantize_model.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <optional>
+
+#include "backends/cpu/quant_kernels.h"
+#include "compress/importance_matrix.h"
+#include "compress/quantize_row.h"
+#include "core/error.h"
+#include "format/gguf_file.h"
+#include "format/gguf_writer.h"
+
+namespace jisu::compress {
+namespace {
+
+bool is_float_type(DType type) { return type == DType::F32 || type == DType::F16 || type == DType::BF16; }
+
+bool ends_with(const std::string& text, std::string_view suffix) {
+  return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// Weights a quantizer changes: matrices named *.weight except norms and the MoE router (small,
+// and routing is sensitive), as the GGUF ecosystem's quantizers do.
+bool is_quantizable(const gguf::TensorInfo& tensor) {
+  return tensor.shape.size() >= 2 && ends_with(tensor.name, ".weight") &&
+         tensor.name.find("norm") == std::string::npos && tensor.name.find("ffn_gate_inp") == std::string::npos;
+}
+
+using Clock = std::chrono::steady_clock;
+
+}  // namespace
+
+QuantizeReport quantize_model(const QuantizeOptions& options, ThreadPool& pool, std::FILE* log) {
+  const auto start = Clock::now();
+  const auto input = gguf::GgufFile::open(options.input);
+  const std::string arch = input->get_string("general.architecture").value_or("");
+  const auto n_layer = static_cast<int32_t>(input->get_int(arch + ".block_count").value_or(0));
+  std::optional<ImportanceMatrix> imatrix;
+  if (!options.imatrix.empty()) imatrix = ImportanceMatrix::read(options.imatrix);
+  const QuantizationMix mix(options.file_type, options.mix, n_layer);
+
+  struct Plan {
+    const gguf::TensorInfo* tensor;
+    DType type;
+    const ImportanceEntry* importance;
+  };
+  std::vector<Plan> plans;
+  std::vector<std::string> missing_importance;
+  uint64_t total_weights = 0;
+  QuantizeReport report;
+  report.input_bytes = input->file_size();
+  for (const gguf::TensorInfo& tensor : input->tensors()) {
+    Plan plan{&tensor, tensor.type, nullptr};
+    if (is_quantizable(tensor)) {
+      plan.type = mix.type_for(tensor.name, tensor.shape[0]);
+      if (!is_float_type(tensor.type) && !options.allow_requantize)
+        throw Error("tensor " + tensor.name + " is already quantized (" + std::string(dtype_name(tensor.type)) + ")",
+                    "quantize from an F32/F16/BF16 file, or pass --allow-requantize (quality suffers)");
+      if (!dtype_traits(static_cast<uint32_t>(tensor.type)) || !quantize_supported(plan.type))
+        throw Error("cannot quantize tensor " + tensor.name + " to " + std::string(dtype_name(plan.type)));
+      if (imatrix && traits(plan.type).is_quantized) {
+        plan.importance = imatrix->find(tensor.name);
+        if (plan.importance) {
+          const uint64_t n_mat = tensor.element_count / (tensor.shape[0] * tensor.shape[1]);
+          if (plan.importance->cols != tensor.shape[0] || plan.importance->n_mat != n_mat)
+            throw Error("the importance matrix's " + tensor.name + " has " + std::to_string(plan.importance->n_mat) +
+                            " x " + std::to_string(plan.importance->cols) + " values, the tensor " +
+                            std::to_string(n_mat) + " x " + std::to_string(tensor.shape[0]),
+                        "the imatrix was made from another model");
+          ++report.imatrix_entries_used;
+        } else if (tensor.name != "token_embd.weight") {  // a lookup table: no linear input to measure
+          missing_importance.push_back(tensor.name);
+        }
+      }
+      total_weights += tensor.element_count;
+    }
+    plans.push_back(plan);
+  }
+  if (imatrix && report.imatrix_entries_used == 0)
+    throw Error("the importance matrix '" + options.imatrix + "' has no entry for any tensor of this model",
+                "the imatrix was made from another model");
+  for (const std::string& name : missing_importance)
+    std::fprintf(log, "warning: the importance matrix has no entry for %s; quantized without\n", name.c_str());
+
+  gguf::GgufWriter writer(input->version() >= 3 ? 3 : input->version());
+  writer.copy_metadata(*input);
+  writer.set_uint32("general.file_type", options.file_type.number);
+  if (traits(options.file_type.base).is_quantized) writer.set_uint32("general.quantization_version", 2);
+  if (imatrix) {
+    writer.set_string("quantize.imatrix.file", options.imatrix);
+    if (!imatrix->datasets.empty()) writer.set_string("quantize.imatrix.dataset", imatrix->datasets.front());
+    writer.set_int32("quantize.imatrix.entries_count", static_cast<int32_t>(imatrix->entries.size()));
+    writer.set_int32("quantize.imatrix.chunks_count", static_cast<int32_t>(imatrix->chunk_count));
+  }
+
+  uint64_t done_weights = 0;
+  size_t index = 0;
+  const auto n_quantized = static_cast<size_t>(
+      std::count_if(plans.begin(), plans.end(), [](const Plan& p) { return is_quantizable(*p.tensor); }));
+  for (const Plan& plan : plans) {
+    const gguf::TensorInfo& tensor = *plan.tensor;
+    if (!is_quantizable(tensor)) {
+      writer.add_tensor(tensor.name, tensor.type, tensor.shape, tensor.data);
+      continue;
+    }
+    writer.add_tensor(tensor.name, plan.type, tensor.shape, [&, plan, position = ++index](uint8_t* out, size_t) {
+      const gguf::TensorInfo& t = *plan.tensor;
+      const size_t cols = t.shape[0], rows = t.rows(), rows_per_matrix = t.shape[1];
+      const size_t out_row_bytes = row_bytes(plan.type, cols);
+      std::vector<std::vector<float>> importance;
+      if (plan.importance)
+        for (size_t m = 0; m < plan.importance->n_mat; ++m)
+          importance.push_back(imatrix->mean_squares(t.name, *plan.importance, m, cols));
+      std::vector<std::vector<float>> scratch(pool.size(), std::vector<float>(cols));
+      pool.parallel_for(rows, [&](size_t row, size_t thread) {
+        float* values = scratch[thread].data();
+        cpu::dequantize_row(t.type, t.data + row * t.row_bytes(), values, cols);
+        const float* weights = importance.empty() ? nullptr : importance[row / rows_per_matrix].data();
+        quantize_row(plan.type, values, out + row * out_row_bytes, cols, weights);
+      });
+      done_weights += t.element_count;
+      const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+      const double eta = done_weights ? elapsed * static_cast<double>(total_weights - done_weights) /
+                                            static_cast<double>(done_weights)
+                                      : 0.0;
+      std::fprintf(log, "[%3zu/%3zu] %-36s %-5s -> %-6s %6zu x %-6zu%s  %.1f s, ETA %.1f s\n", position, n_quantized,
+                   t.name.c_str(), std::string(dtype_name(t.type)).c_str(), std::string(dtype_name(plan.type)).c_str(),
+                   cols, rows, plan.importance ? " imatrix" : "", elapsed, eta);
+      std::fflush(log);
+    });
+  }
+  writer.write(options.output);
+  report.output_bytes = std::filesystem::file_size(options.output);
+  report.weights = total_weights;
+  report.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  return report;
+}
+
+}  // namespace jisu::compress

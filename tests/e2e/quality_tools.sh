@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# jisu perplexity / imatrix / quantize against independent references:
+#  - perplexity of the demo model's files against llama.cpp's numbers in its README (±0.005);
+#  - `jisu quantize` of every type, re-read and dequantized by the `gguf` Python package (not
+#    ours) within each type's error bound against the f32 weights; Q4_K_M of the demo model with
+#    llama.cpp's per-tensor types, byte size and general.* keys, and perplexity no worse than
+#    llama.cpp's quantizer's;
+#  - the importance matrix's first entry against numpy (RMSNorm of the embedding rows);
+#  - KL divergence of a model against itself ~0;
+#  - bad inputs: one "error:" line, exit 1, no file left behind.
+#   bash tests/e2e/quality_tools.sh path/to/jisu path/to/source-dir
+set -u
+JISU=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+SHARED=$(cd "${JISU_SHARED_DIR:-$2/../shared}" && pwd)
+DEMO=$SHARED/models/demo-shakespeare
+TINY=$SHARED/fixtures/models/tiny-llama-s1.f32.gguf
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/jisu-quality-tools.XXXXXX") || exit 1
+trap 'rm -rf "$TMP"' EXIT
+cd "$TMP" || exit 1
+failures=0
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+
+final_ppl() { "$JISU" perplexity -m "$1" -f "$DEMO/valid.txt" -c 128 -t 2 2>/dev/null | awk '/Final estimate/ {print $5}'; }
+near() { python3 -c "import sys; sys.exit(0 if abs($1 - $2) <= $3 else 1)"; }
+
+# 1. Perplexity as llama-perplexity computes it (numbers from the demo model's README).
+for entry in f32:24.6214 q4_k_m:24.7240; do
+  ppl=$(final_ppl "$DEMO/model.${entry%%:*}.gguf")
+  near "$ppl" "${entry##*:}" 0.005 || fail "perplexity of ${entry%%:*}: $ppl, llama.cpp ${entry##*:}"
+done
+
+# 2. Every type, read back by the gguf package and dequantized by its numpy code.
+for type in f16 bf16 q8_0 q6_k q5_k_s q5_1 q5_0 q4_k_s q4_1 q4_0 iq4_nl q3_k_s q2_k; do
+  "$JISU" quantize "$TINY" "$type.gguf" "$type" --pure -t 2 2>/dev/null || fail "quantize $type"
+done
+python3 - "$TINY" <<'PY' || fail "re-reading the quantized files with the gguf package"
+import sys, numpy as np, gguf, gguf.quants
+base = {t.name: np.array(t.data, dtype=np.float64) for t in gguf.GGUFReader(sys.argv[1]).tensors}
+# Relative RMS error bounds per type (half a step of each grid on Gaussian-like weights, with margin).
+bounds = {"f16": 1e-3, "bf16": 5e-3, "q8_0": 0.01, "q6_k": 0.03, "q5_k_s": 0.05, "q5_1": 0.05, "q5_0": 0.06,
+          "q4_k_s": 0.1, "q4_1": 0.1, "q4_0": 0.12, "iq4_nl": 0.12, "q3_k_s": 0.2, "q2_k": 0.4}
+ok = True
+for name, bound in bounds.items():
+    reader = gguf.GGUFReader(f"{name}.gguf")
+    fields = {k: v.contents() for k, v in reader.fields.items()}
+    for t in reader.tensors:
+        if len(t.shape) < 2 or "norm" in t.name:
+            continue
+        restored = gguf.quants.dequantize(t.data, t.tensor_type).astype(np.float64).reshape(base[t.name].shape)
+        err = np.sqrt(((restored - base[t.name]) ** 2).sum() / (base[t.name] ** 2).sum())
+        if not err <= bound or (bound > 0.005 and err < bound / 200):
+            print(f"{name} {t.name} ({t.tensor_type.name}): relative error {err:.4g}, bound {bound}"); ok = False
+    if name.startswith("q") or name.startswith("iq"):
+        if fields.get("general.quantization_version") != 2:
+            print(f"{name}: general.quantization_version {fields.get('general.quantization_version')}"); ok = False
+sys.exit(0 if ok else 1)
+PY
+
+# 3. Q4_K_M of the demo model: llama.cpp's mix, size and keys; perplexity no worse than its.
+"$JISU" quantize "$DEMO/model.f32.gguf" demo.q4_k_m.gguf q4_k_m -t 2 2>/dev/null || fail "quantize demo q4_k_m"
+[ "$(stat -c %s demo.q4_k_m.gguf 2>/dev/null)" = 2284064 ] || fail "demo q4_k_m is $(stat -c %s demo.q4_k_m.gguf) bytes, llama.cpp's 2284064"
+python3 - "$DEMO/model.q4_k_m.gguf" demo.q4_k_m.gguf <<'PY' || fail "demo q4_k_m types differ from llama.cpp's"
+import sys, gguf
+theirs, ours = (gguf.GGUFReader(p) for p in sys.argv[1:3])
+types = lambda r: {t.name: t.tensor_type.name for t in r.tensors}
+keys = lambda r: {k: r.fields[k].contents() for k in ("general.file_type", "general.quantization_version")}
+if types(theirs) != types(ours) or keys(theirs) != keys(ours):
+    print({k: (v, types(ours).get(k)) for k, v in types(theirs).items() if types(ours).get(k) != v}, keys(ours)); sys.exit(1)
+PY
+ppl=$(final_ppl demo.q4_k_m.gguf)
+near "$ppl" 0 24.7240 || fail "jisu's q4_k_m perplexity $ppl is worse than llama.cpp's quantizer's 24.7240"
+
+# 4. The importance matrix of blk.0.attn_q (its input: RMSNorm(embedding) * attn_norm) vs numpy.
+printf 'ROMEO:\nWhat say you, my lord? I will not go.\nJULIET:\nThen stay.\n' > calib.txt
+"$JISU" imatrix -m "$DEMO/model.f32.gguf" -f calib.txt -c 16 --chunks 1 -o imatrix.gguf -t 2 2>/dev/null || fail "imatrix"
+"$JISU" tokenize -m "$DEMO/model.f32.gguf" -f calib.txt --add-special > tokens.txt 2>/dev/null || fail "tokenize"
+python3 - "$DEMO/model.f32.gguf" <<'PY' || fail "imatrix entry differs from numpy"
+import sys, re, numpy as np, gguf
+model = {t.name: np.array(t.data, dtype=np.float64) for t in gguf.GGUFReader(sys.argv[1]).tensors}
+tokens = [int(v) for v in re.findall(r"-?\d+", open("tokens.txt").read())][:16]
+tokens[0] = 1  # each chunk starts with BOS
+x = model["token_embd.weight"].reshape(-1, 256)[tokens]
+x = x / np.sqrt((x ** 2).mean(axis=1, keepdims=True) + 1e-5) * model["blk.0.attn_norm.weight"]
+imatrix = {t.name: np.array(t.data, dtype=np.float64).ravel() for t in gguf.GGUFReader("imatrix.gguf").tensors}
+sums, counts = imatrix["blk.0.attn_q.weight.in_sum2"], imatrix["blk.0.attn_q.weight.counts"]
+expected = (x ** 2).sum(axis=0)
+err = np.abs(sums - expected).max() / expected.max()
+if counts[0] != 16 or err > 1e-4: print("counts", counts, "relative error", err); sys.exit(1)
+PY
+
+# 5. KL divergence of the f32 model against its own saved log-probabilities.
+"$JISU" perplexity -m "$DEMO/model.f32.gguf" -f "$DEMO/valid.txt" -c 128 --chunks 20 --kl-divergence-base base.kld >/dev/null 2>&1 || fail "kl base"
+kld=$("$JISU" perplexity -m "$DEMO/model.f32.gguf" -f "$DEMO/valid.txt" -c 128 --chunks 20 --kl-divergence-base base.kld --kl-divergence 2>/dev/null | awk '/Mean    KLD/ {print $3}')
+near "${kld:-1}" 0 1e-5 || fail "KLD of the base model against itself: $kld"
+kld=$("$JISU" perplexity -m "$DEMO/model.q4_k_m.gguf" -f "$DEMO/valid.txt" -c 128 --chunks 20 --kl-divergence-base base.kld --kl-divergence 2>/dev/null | awk '/Mean    KLD/ {print $3}')
+near "${kld:-0}" 0.004 0.003 || fail "KLD of q4_k_m: $kld (expected about 0.004)"
+
+# 6. Bad inputs: exactly one error line, exit 1, nothing written.
+expect_error() {  # description, command...
+  local what=$1; shift
+  mkdir -p out && rm -rf out/*
+  "$@" > /dev/null 2> err.txt
+  local status=$?
+  [ $status -eq 1 ] || fail "$what: exit status $status"
+  [ "$(wc -l < err.txt)" -eq 1 ] && grep -q '^error:' err.txt || fail "$what: stderr is not one error line: $(cat err.txt)"
+  [ -z "$(ls -A out)" ] || fail "$what: left $(ls -A out)"
+}
+expect_error "unknown type" "$JISU" quantize "$TINY" out/x.gguf q4_z
+expect_error "requantize" "$JISU" quantize "$SHARED/fixtures/models/tiny-llama-s1.q8_0.gguf" out/x.gguf q4_0
+expect_error "missing imatrix" "$JISU" quantize "$TINY" out/x.gguf q4_0 --imatrix nothing.gguf
+expect_error "imatrix of another model" "$JISU" quantize "$TINY" out/x.gguf q4_0 --imatrix imatrix.gguf
+expect_error "kl without base" "$JISU" perplexity -m "$TINY" -f calib.txt --kl-divergence
+expect_error "text too short" "$JISU" perplexity -m "$DEMO/model.f32.gguf" -f calib.txt -c 128
+
+[ $failures -eq 0 ] && echo "quality tools: all checks passed"
+exit $((failures > 0))
