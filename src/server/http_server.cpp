@@ -176,7 +176,9 @@ struct HttpServer::Impl {
     if (too_large || response.status == 413) {
       send_error(response, ApiError{413, "the request body is larger than " + std::to_string(options.max_body_bytes) +
                                              " bytes (--max-body)", "invalid_request_error", "", "body_too_large"});
-      if (too_large) BoundedServer::close_after_response(response);  // the rest of a chunked body is unread
+      // httplib skips a Content-Length body only up to the request's byte budget, and reads no
+      // more of a chunked one: the connection cannot be trusted with another request.
+      BoundedServer::close_after_response(response);
       return false;
     }
     if (!complete) {

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "chat/chat_prompt.h"
 #include "chat/chat_template.h"
 #include "core/error.h"
 
@@ -105,6 +106,15 @@ TEST(HostileTemplates, MessagesNestedPastTheLimitAreAnError) {
   for (int i = 0; i < 600; ++i) content = nlohmann::ordered_json::array({content});
   const nlohmann::ordered_json messages = nlohmann::ordered_json::array({{{"role", "user"}, {"content", content}}});
   EXPECT_THROW(ChatTemplate("{{ messages }}").render(messages, false, nlohmann::ordered_json::object()), Error);
+}
+
+// 8. `jisu serve` probes the model's template at start-up: a hostile one must make requests
+// fail, not the start.
+TEST(HostileTemplates, AServerTemplateThatFailsEveryRenderStillLoads) {
+  ChatPrompt chat(std::string("{% for x in [1] recursive %}{{ loop([1]) }}{{ bos_token }}{% endfor %}"), "<s>", "</s>");
+  std::string prompt, error;
+  EXPECT_FALSE(chat.render({{"user", "hi"}}, prompt, error));
+  EXPECT_NE(error.find("recursive loop nested"), std::string::npos) << error;
 }
 
 }  // namespace
