@@ -4,7 +4,7 @@
 set -euo pipefail
 
 debian_packages=(cmake ninja-build g++ libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev
-                 libcpp-httplib-dev libcli11-dev python3 python3-numpy python3-jinja2 curl)
+                 libcpp-httplib-dev libcli11-dev python3 python3-numpy python3-jinja2 curl clang)
 missing=()
 for package in "${debian_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -15,6 +15,15 @@ if ((${#missing[@]})); then
   [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
   "${sudo_cmd[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# The fuzz targets (tests/fuzz) link clang's libFuzzer runtime, packaged per clang version.
+clang_major=$(clang --version 2>/dev/null | sed -n 's/.*clang version \([0-9]*\).*/\1/p' | head -1)
+if [[ -n $clang_major ]] && ! ls /usr/lib/llvm-"$clang_major"/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1; then
+  echo "installing libclang-rt-$clang_major-dev (libFuzzer)"
+  sudo_cmd=()
+  [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "libclang-rt-$clang_major-dev" >/dev/null
 fi
 
 # The chat-template tests compare against Python's jinja2; the python3 first on PATH may not

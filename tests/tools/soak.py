@@ -13,7 +13,6 @@ import argparse
 import collections
 import http.client
 import json
-import os
 import random
 import re
 import signal
