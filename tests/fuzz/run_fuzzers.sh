@@ -13,8 +13,14 @@ targets=("$@")
 ((${#targets[@]})) || targets=(gguf tokenizer_json sentencepiece chat_template openai_request)
 shared=${JISU_SHARED_DIR:-$PWD/../shared}
 
-CC=clang CXX=clang++ JISU_BUILD_DIR=build-fuzz scripts/build.sh -DCMAKE_CXX_COMPILER=clang++ -DJISU_FUZZ=ON \
-  -DJISU_SANITIZE=ON -DJISU_BUILD_TESTS=OFF -DJISU_CUDA=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+# Only the fuzz targets and what they link (the parsers, not the kernels).
+build_targets=()
+for target in "${targets[@]}"; do build_targets+=(--target "fuzz_$target"); done
+launcher=()
+command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DJISU_FUZZ=ON -DJISU_SANITIZE=ON \
+  -DJISU_BUILD_TESTS=OFF -DJISU_CUDA=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo "${launcher[@]}" >/dev/null
+cmake --build build-fuzz -j "$(nproc)" "${build_targets[@]}"
 
 # seeds TARGET: the seed files of one target (the corpus directory keeps what fuzzing adds).
 seeds() {

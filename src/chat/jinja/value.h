@@ -53,8 +53,9 @@ class Dict {
   const Value* find(const Value& key) const;
   const Value* find(std::string_view key) const;
   void set(Value key, Value value);  // replaces an equal key in place, else appends
-  size_t size() const { return entries_.size(); }
-  bool empty() const { return entries_.empty(); }
+  // Defined after Value: clang instantiates vector<pair<Value, Value>> where they are defined.
+  size_t size() const;
+  bool empty() const;
   const std::vector<std::pair<Value, Value>>& entries() const { return entries_; }
 
  private:
@@ -152,6 +153,9 @@ class Value {
   // The kind says which; the pointer is only ever cast back to the type it was created from.
   std::shared_ptr<void> pointer_;
 };
+
+inline size_t Dict::size() const { return entries_.size(); }
+inline bool Dict::empty() const { return entries_.empty(); }
 
 // Python truthiness.
 bool truthy(const Value& value);
