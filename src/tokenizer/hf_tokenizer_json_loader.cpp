@@ -40,6 +40,14 @@ json read_json(const std::string& path) {
   }
 }
 
+// A token id as written: an integer, not a float (4.3e57 converted to int64 is undefined
+// behaviour, found by fuzz_tokenizer_json).
+int64_t token_id_value(const json& value, const std::string& path) {
+  if (!value.is_number_integer() || (value.is_number_unsigned() && value.get<uint64_t>() > INT64_MAX))
+    throw Error(path + ": token id " + value.dump() + " is not an integer id");
+  return value.get<int64_t>();
+}
+
 bool is_byte_token_text(const std::string& text) {
   auto hex = [](char c) { return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F'); };
   return text.size() == 6 && text.compare(0, 3, "<0x") == 0 && hex(text[3]) && hex(text[4]) && text[5] == '>';
@@ -68,10 +76,10 @@ std::unique_ptr<Vocabulary> build_vocabulary(const json& root, bool byte_fallbac
     types[static_cast<size_t>(id)] = type;
   };
   for (const auto& [text, id] : vocab.items())
-    place(id.get<int64_t>(), text, byte_fallback && is_byte_token_text(text) ? TokenType::Byte : TokenType::Normal);
+    place(token_id_value(id, path), text, byte_fallback && is_byte_token_text(text) ? TokenType::Byte : TokenType::Normal);
   if (root.contains("added_tokens") && root["added_tokens"].is_array()) {
     for (const json& added : root["added_tokens"]) {
-      const int64_t id = added.at("id").get<int64_t>();
+      const int64_t id = token_id_value(added.at("id"), path);
       place(id, added.at("content").get<std::string>(),
             added.value("special", false) ? TokenType::Control : TokenType::UserDefined);
       strips[static_cast<size_t>(id)] = {added.value("lstrip", false), added.value("rstrip", false)};
@@ -133,7 +141,7 @@ void read_template(const json& processor, std::vector<int32_t>& prefix, std::vec
     return;
   }
   const auto checked = [&](const json& id) {
-    const int64_t value = id.get<int64_t>();
+    const int64_t value = token_id_value(id, "post_processor");
     if (value < 0 || value >= vocabulary.size())
       throw Error("post_processor token id " + std::to_string(value) + " is outside the vocabulary of " +
                   std::to_string(vocabulary.size()) + " tokens");

@@ -90,6 +90,21 @@ TEST(HostileTokenizerJson, OneHugeIdIsAnErrorNotAnAllocation) {
   }
 }
 
+// Found by fuzz_tokenizer_json: a float id (4.3e57) was converted to int64 (undefined).
+TEST(HostileTokenizerJson, FloatIdsAreAnError) {
+  TempDir dir;
+  for (const char* vocab : {"{\"[UNK]\": 0, \"a\": 4.33333e57}", "{\"[UNK]\": 0, \"a\": 1.5}",
+                            "{\"[UNK]\": 0, \"a\": 18446744073709551615}"}) {
+    const std::string path = write_text(dir, "float.json", minimal_tokenizer_json(vocab, "null", "null"));
+    try {
+      Tokenizer::from_hf_json(path);
+      FAIL() << "loaded " << vocab;
+    } catch (const Error& error) {
+      EXPECT_NE(std::string(error.what()).find("is not an integer id"), std::string::npos) << error.what();
+    }
+  }
+}
+
 // Phi-3's vocabulary has the control tokens <|user|>, <|end|> and <|assistant|>.
 TEST(ChatPromptTokens, UserTextSpellingControlTokensStaysText) {
   const auto file = gguf::GgufFile::open(fixtures_dir() + "/tokenizers/ggml-vocab-phi-3.gguf");
