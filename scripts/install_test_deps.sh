@@ -1,11 +1,21 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs besides the build's packages, when missing: GoogleTest,
 # Google Benchmark, the Python references (numpy, jinja2, OpenAI's client), HAProxy for the
-# replicas' test and Chromium for the web chat's test. Only scripts/test.sh runs this; scripts/run.sh never changes your Python.
+# replicas' test, Chromium for the web chat's test, and clang with its libFuzzer runtime for the
+# fuzz targets. Only scripts/test.sh runs this; scripts/run.sh never changes your Python.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/install_deps.sh libgtest-dev libgmock-dev libbenchmark-dev python3 python3-numpy python3-jinja2 curl haproxy chromium
+scripts/install_deps.sh libgtest-dev libgmock-dev libbenchmark-dev python3 python3-numpy python3-jinja2 curl haproxy chromium clang
+
+# The fuzz targets (tests/fuzz) link clang's libFuzzer runtime, packaged per clang version.
+clang_major=$(clang --version 2>/dev/null | sed -n 's/.*clang version \([0-9]*\).*/\1/p' | head -1)
+if [[ -n $clang_major ]] && ! ls /usr/lib/llvm-"$clang_major"/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1; then
+  echo "installing libclang-rt-$clang_major-dev (libFuzzer)"
+  sudo_cmd=()
+  [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "libclang-rt-$clang_major-dev" >/dev/null
+fi
 
 # The chat-template tests compare against Python's jinja2; the python3 first on PATH may not
 # be Debian's (pyenv, venv), so make sure that one has it.

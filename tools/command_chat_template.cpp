@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include <jisu/json_nesting.h>
 #include <nlohmann/json.hpp>
 
 #include "command_registry.h"
@@ -39,6 +40,11 @@ std::string read_file(const std::string& path, const char* what) {
 
 nlohmann::ordered_json read_json(const std::string& path, const char* what) {
   const std::string text = read_file(path, what);
+  // Checked before parsing: nlohmann copies and compares documents recursively, so a file
+  // nested 100,000 deep would crash the first copy (the interpreter takes 512 levels).
+  constexpr size_t kMaxDepth = 512;
+  if (json_nesting_depth(text, kMaxDepth) > kMaxDepth)
+    throw Error(std::string(what) + " " + path + " nests JSON deeper than " + std::to_string(kMaxDepth) + " levels");
   try {
     return nlohmann::ordered_json::parse(text);
   } catch (const nlohmann::json::exception& error) {

@@ -98,6 +98,10 @@ int main(int argc, char** argv) {
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "error: out of memory\n");
     return 1;
+  } catch (const std::exception& error) {  // a bug's exception still gets one line, not an abort
+    std::fflush(stdout);
+    std::fprintf(stderr, "error: %s\n", error.what());
+    return 1;
   }
   return 1;
 }

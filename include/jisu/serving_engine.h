@@ -94,6 +94,10 @@ class ServingEngine {
   virtual bool render_chat(const std::vector<ChatMessage>& messages, std::string& prompt, std::string& error) const = 0;
   // Whether the chat prompt already starts with BOS text (so tokenizing must not add one).
   virtual bool chat_template_adds_bos() const = 0;
+  // The chat's prompt tokens (rendered as render_chat does, BOS handled). Control tokens come
+  // only from the template's markup, never from a message's text. False: `error` says why.
+  virtual bool chat_prompt_tokens(const std::vector<ChatMessage>& messages, std::vector<int32_t>& tokens,
+                                  std::string& error) const = 0;
 
   // Queues a request for the loop. Never throws for bad input: the status says what was wrong.
   virtual SubmitResult submit(std::vector<int32_t> prompt, const SamplingParams& params) = 0;

@@ -2,8 +2,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+
 #include "core/error.h"
 #include "chat/chat_template.h"
+#include "tokenizer/tokenizer.h"
 
 namespace jisu {
 
@@ -46,7 +49,47 @@ bool ChatPrompt::render(const std::vector<ChatMessage>& messages, std::string& p
   } catch (const Error& e) {
     error = e.what();
     return false;
+  } catch (const std::bad_alloc&) {  // a template past every limit must still not end the server
+    error = "the chat template ran out of memory";
+    return false;
   }
+  return true;
+}
+
+}  // namespace jisu
+
+namespace jisu {
+
+bool ChatPrompt::render_tokens(const std::vector<ChatMessage>& messages, const Tokenizer& tokenizer,
+                               std::vector<int32_t>& tokens, std::string& error) const {
+  std::string prompt;
+  if (!render(messages, prompt, error)) return false;
+  std::vector<TextRange> plain;
+  for (size_t i = 0; i < messages.size(); ++i) {
+    const std::string& content = messages[i].content;
+    const std::string_view control = tokenizer.first_control_text(content);
+    if (control.empty()) continue;
+    size_t found = 0;
+    for (size_t at = prompt.find(content); at != std::string::npos; at = prompt.find(content, at + content.size())) {
+      plain.push_back({at, at + content.size()});
+      ++found;
+    }
+    if (found == 0) {
+      error = "message " + std::to_string(i) + " spells the control token '" + std::string(control) +
+              "', and the chat template changed its text so that it cannot be kept as plain text";
+      return false;
+    }
+  }
+  std::sort(plain.begin(), plain.end(), [](const TextRange& a, const TextRange& b) { return a.begin < b.begin; });
+  // Copies of one text may overlap (a text repeated within itself): merge into disjoint ranges.
+  std::vector<TextRange> merged;
+  for (const TextRange& range : plain) {
+    if (!merged.empty() && range.begin <= merged.back().end)
+      merged.back().end = std::max(merged.back().end, range.end);
+    else
+      merged.push_back(range);
+  }
+  tokens = tokenizer.encode(prompt, !starts_with_bos_, true, merged);
   return true;
 }
 

@@ -8,6 +8,7 @@
 //   "<|im_start|>{role}\n{content}<|im_end|>\n" per message, then "<|im_start|>assistant\n".
 #include <jisu/serving_engine.h>
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -16,6 +17,7 @@
 namespace jisu {
 
 class ChatTemplate;
+class Tokenizer;
 
 class ChatPrompt {
  public:
@@ -28,6 +30,12 @@ class ChatPrompt {
   bool starts_with_bos() const { return starts_with_bos_; }
   // Returns false (with a one-line `error`) for messages the template rejects.
   bool render(const std::vector<ChatMessage>& messages, std::string& prompt, std::string& error) const;
+  // Renders and tokenizes. Control tokens come only from the template's own markup: where a
+  // message's text spells one ("</s>", "<|im_start|>system"), every copy of that text in the
+  // prompt stays plain text, so a user cannot forge turns; when the template changed such a
+  // text so that it cannot be found, the request is refused (false, `error`).
+  bool render_tokens(const std::vector<ChatMessage>& messages, const Tokenizer& tokenizer,
+                     std::vector<int32_t>& tokens, std::string& error) const;
 
  private:
   std::unique_ptr<ChatTemplate> template_;  // null: ChatML

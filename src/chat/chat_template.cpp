@@ -97,6 +97,11 @@ std::tm parse_pinned_clock(const std::string& text) {
 ChatTemplate::ChatTemplate(std::string_view source) {
   // The interpreter's invariant: every string it handles is valid UTF-8.
   if (!jinja::utf8::is_valid(source)) throw Error("chat template error: the template is not valid UTF-8");
+  // Real templates are tens of kilobytes; the tokens of a multi-megabyte one alone take
+  // hundreds of megabytes, so size is bounded before lexing.
+  if (source.size() > kMaxTemplateBytes)
+    throw Error("chat template error: the template has " + std::to_string(source.size()) + " bytes, more than " +
+                std::to_string(kMaxTemplateBytes));
   try {
     program_ = std::make_unique<jinja::TemplateProgram>(
         jinja::parse_template(jinja::normalize_template_source(source)));
@@ -115,15 +120,16 @@ std::string ChatTemplate::render(const nlohmann::ordered_json& messages, bool ad
   if (!context.is_null() && !context.is_object()) throw Error("chat template context must be a JSON object");
   std::optional<std::tm> now;
   jinja::Dict variables;
-  if (context.is_object()) {
-    if (auto it = context.find("__now__"); it != context.end() && it->is_string())
-      now = parse_pinned_clock(it->get<std::string>());
-    for (const auto& [key, value] : context.items())
-      variables.set(jinja::Value::string(key), jinja::value_from_json(value));
-  }
-  variables.set(jinja::Value::string("messages"), jinja::value_from_json(messages));
-  variables.set(jinja::Value::string("add_generation_prompt"), jinja::Value::boolean(add_generation_prompt));
+  // Converting the input can fail too (nesting past 512): a TemplateError like any other.
   try {
+    if (context.is_object()) {
+      if (auto it = context.find("__now__"); it != context.end() && it->is_string())
+        now = parse_pinned_clock(it->get<std::string>());
+      for (const auto& [key, value] : context.items())
+        variables.set(jinja::Value::string(key), jinja::value_from_json(value));
+    }
+    variables.set(jinja::Value::string("messages"), jinja::value_from_json(messages));
+    variables.set(jinja::Value::string("add_generation_prompt"), jinja::Value::boolean(add_generation_prompt));
     jinja::Renderer renderer(*program_);
     return renderer.render(variables, now);
   } catch (const jinja::TemplateError& error) {

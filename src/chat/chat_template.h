@@ -25,6 +25,8 @@ struct TemplateProgram;
 
 class ChatTemplate {
  public:
+  static constexpr size_t kMaxTemplateBytes = size_t{256} << 10;  // 15 times the largest real template
+
   // Parses once; render() may then run any number of times, from any number of threads.
   explicit ChatTemplate(std::string_view source);
   ~ChatTemplate();

@@ -4,6 +4,10 @@
 
 #include <algorithm>
 #include <optional>
+#include <string>
+#include <system_error>
+
+#include "core/error.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -22,10 +26,19 @@ constexpr int kSpinIterations = 20000;
 
 ThreadPool::ThreadPool(size_t n_threads) : n_threads_(n_threads == 0 ? 1 : n_threads) {
   workers_.reserve(n_threads_ - 1);
-  for (size_t id = 1; id < n_threads_; ++id) workers_.emplace_back([this, id] { worker_loop(id); });
+  try {
+    for (size_t id = 1; id < n_threads_; ++id) workers_.emplace_back([this, id] { worker_loop(id); });
+  } catch (const std::system_error& failure) {
+    // The system refused a thread (limits, memory): stop those started, then say so.
+    stop_workers();
+    throw Error("cannot start " + std::to_string(n_threads_) + " threads (" + failure.what() + ")",
+                "use fewer threads (-t)");
+  }
 }
 
-ThreadPool::~ThreadPool() {
+ThreadPool::~ThreadPool() { stop_workers(); }
+
+void ThreadPool::stop_workers() {
   {
     std::lock_guard<std::mutex> lock(sleep_mutex_);
     stopping_.store(true);

@@ -46,6 +46,7 @@ class ThreadPool {
 
  private:
   void worker_loop(size_t thread_id);
+  void stop_workers();  // wakes and joins every started worker
   void run_tasks(size_t thread_id);
   void run_job(size_t n_tasks, FunctionRef<void(size_t, size_t)>& task);
 

@@ -74,7 +74,14 @@ ModelConfig read_model_config(const gguf::GgufFile& file) {
   if (config.n_head % config.n_head_kv != 0)
     throw Error("model metadata: head_count " + std::to_string(config.n_head) + " is not a multiple of head_count_kv " +
                 std::to_string(config.n_head_kv));
+  // Without key_length the head dimension is embedding_length / head_count, which must land
+  // in the same range as a given one (n_embd 4 with 8 heads gave 0, dividing by zero later).
   const int64_t default_head_dim = config.n_embd / config.n_head;
+  if (!file.find(std::string(*arch_name) + ".attention.key_length") && (default_head_dim < 1 || default_head_dim > 4096))
+    throw Error("model metadata: embedding_length " + std::to_string(config.n_embd) + " / head_count " +
+                    std::to_string(config.n_head) + " gives head dimension " + std::to_string(default_head_dim) +
+                    ", outside [1, 4096]",
+                "the file must give attention.key_length");
   config.head_dim = reader.optional_int("attention.key_length", default_head_dim, 1, 4096);
   const int32_t value_length = reader.optional_int("attention.value_length", config.head_dim, 1, 4096);
   if (value_length != config.head_dim) throw Error("models whose value_length differs from key_length are not supported");

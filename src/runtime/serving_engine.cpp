@@ -79,6 +79,10 @@ class ServingEngineImpl final : public ServingEngine {
     return chat_->render(messages, prompt, error);
   }
   bool chat_template_adds_bos() const override { return chat_->starts_with_bos(); }
+  bool chat_prompt_tokens(const std::vector<ChatMessage>& messages, std::vector<int32_t>& tokens,
+                          std::string& error) const override {
+    return chat_->render_tokens(messages, *tokenizer_, tokens, error);
+  }
   SubmitResult submit(std::vector<int32_t> prompt, const SamplingParams& params) override;
   ServingMetrics metrics() const override;
   void stop_admitting() override {
@@ -119,6 +123,7 @@ class ServingEngineImpl final : public ServingEngine {
   int32_t context_length_ = 0;
   int32_t max_queue_ = 0;
   int32_t max_draft_ = 0;
+  int32_t max_sequences_ = 0;
 
   // Loop-thread state.
   std::vector<std::unique_ptr<ActiveRequest>> active_;
@@ -135,7 +140,8 @@ class ServingEngineImpl final : public ServingEngine {
   mutable std::mutex mutex_;
   std::condition_variable work_;
   std::deque<std::unique_ptr<ActiveRequest>> incoming_;
-  size_t scheduler_waiting_ = 0;  // mirrors scheduler_->waiting_count() after each step
+  size_t scheduler_waiting_ = 0;  // mirror scheduler_->waiting_count() and running_count()
+  size_t scheduler_running_ = 0;  // after each step
   bool wake_pending_ = false;
   bool stopping_ = false;
   bool draining_ = false;
@@ -164,6 +170,7 @@ ServingEngineImpl::ServingEngineImpl(const ServingOptions& options) {
   max_queue_ = options.max_queue;
   if (options.speculative_ngram < 0) throw Error("the n-gram draft length cannot be negative");
   max_draft_ = options.speculative_ngram;
+  max_sequences_ = options.max_sequences;
   int32_t context = options.context_length > 0 ? options.context_length
                                                : std::min(config.context_length, kDefaultContextCap);
   const int32_t context_blocks = (context + kBlockSize - 1) / kBlockSize;
@@ -258,7 +265,10 @@ SubmitResult ServingEngineImpl::submit(std::vector<int32_t> prompt, const Sampli
     if (stopping_) return refuse(SubmitStatus::ShuttingDown, "the server is shutting down");
     if (draining_)
       return refuse(SubmitStatus::ShuttingDown, "the server is draining before it stops; retry on another replica");
-    if (incoming_.size() + scheduler_waiting_ >= static_cast<size_t>(max_queue_)) {
+    // Up to max_sequences run and max_queue more wait: --max-queue 0 still runs requests
+    // while a sequence slot is free.
+    const size_t admitted = incoming_.size() + scheduler_waiting_ + scheduler_running_;
+    if (admitted >= static_cast<size_t>(max_queue_) + static_cast<size_t>(max_sequences_)) {
       std::lock_guard metrics_lock(metrics_mutex_);
       ++metrics_.requests_rejected;
       result.stream.reset();
@@ -301,6 +311,8 @@ bool ServingEngineImpl::take_incoming() {
     incoming_.pop_front();
     scheduler_->add(active_.back().get());
   }
+  scheduler_waiting_ = scheduler_->waiting_count();
+  scheduler_running_ = scheduler_->running_count();
   return true;
 }
 
@@ -322,6 +334,7 @@ void ServingEngineImpl::loop() {
     }
     std::lock_guard lock(mutex_);
     scheduler_waiting_ = scheduler_->waiting_count();
+    scheduler_running_ = scheduler_->running_count();
   }
   // Shutdown: every request still known ends as cancelled.
   for (auto& request : active_) finish(*request, FinishReason::Cancelled);

@@ -2,6 +2,8 @@
 
 #include <httplib.h>
 
+#include <sys/socket.h>
+
 #include <atomic>
 #include <chrono>
 #include <ctime>
@@ -9,6 +11,7 @@
 #include <variant>
 
 #include "server/api_error.h"
+#include "server/bounded_server.h"
 #include "server/openai_request.h"
 #include "server/openai_response.h"
 #include "server/prometheus_metrics.h"
@@ -117,24 +120,82 @@ bool pump_whole(Exchange& exchange, httplib::DataSink& sink) {
   return true;
 }
 
+// Compares every byte whatever the inputs, so the time taken does not tell an attacker how much
+// of a guessed API key was right.
+bool constant_time_equal(std::string_view given, std::string_view expected) {
+  unsigned char difference = given.size() == expected.size() ? 0 : 1;
+  for (size_t i = 0; i < given.size(); ++i)
+    difference |= static_cast<unsigned char>(given[i] ^ (i < expected.size() ? expected[i] : 0));
+  return difference == 0;
+}
+
+// The listening socket takes SO_REUSEADDR only: httplib's default adds SO_REUSEPORT, with which a
+// second server on a taken port starts too and the kernel splits connections between them.
+void listening_socket_options(socket_t sock) {
+  int yes = 1;
+  setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+}
+
+ConnectionLimits connection_limits(const HttpServerOptions& options) {
+  ConnectionLimits limits;
+  limits.max_request_bytes = options.max_body_bytes + options.max_header_bytes;
+  limits.read_timeout_ms = options.read_timeout_s * 1000;
+  limits.write_timeout_ms = options.write_timeout_s * 1000;
+  limits.keep_alive_ms = options.keep_alive_s * 1000;
+  return limits;
+}
+
 }  // namespace
 
 struct HttpServer::Impl {
   ServingEngine& engine;
   HttpServerOptions options;
-  httplib::Server http;
+  BoundedServer http;
   std::atomic<uint64_t> next_id{1};
   std::atomic<bool> draining{false};  // /health answers 503 so that load balancers stop sending
 
-  Impl(ServingEngine& engine, HttpServerOptions options) : engine(engine), options(std::move(options)) {}
+  Impl(ServingEngine& engine, HttpServerOptions settings)
+      : engine(engine), options(std::move(settings)), http(connection_limits(options)) {}
 
   bool authorized(const httplib::Request& request) const {
     if (options.api_key.empty()) return true;
-    return request.get_header_value("Authorization") == "Bearer " + options.api_key;
+    return constant_time_equal(request.get_header_value("Authorization"), "Bearer " + options.api_key);
   }
 
-  void handle_generation(const httplib::Request& request, httplib::Response& response, bool chat) {
-    auto parsed = parse_openai_request(request.body, chat, options.model_name);
+  // Reads the body through httplib's content reader so that no body is held beyond the limit,
+  // chunked ones included (httplib bounds only Content-Length bodies, which it skips unread
+  // past the limit, keeping the connection usable). False: the error is in `response`.
+  bool read_body(const httplib::ContentReader& reader, httplib::Response& response, std::string& body) {
+    bool too_large = false;
+    const bool complete = reader([&](const char* data, size_t length) {
+      if (length > options.max_body_bytes - body.size()) {
+        too_large = true;
+        return false;
+      }
+      body.append(data, length);
+      return true;
+    });
+    if (too_large || response.status == 413) {
+      send_error(response, ApiError{413, "the request body is larger than " + std::to_string(options.max_body_bytes) +
+                                             " bytes (--max-body)", "invalid_request_error", "", "body_too_large"});
+      // httplib skips a Content-Length body only up to the request's byte budget, and reads no
+      // more of a chunked one: the connection cannot be trusted with another request.
+      BoundedServer::close_after_response(response);
+      return false;
+    }
+    if (!complete) {
+      send_error(response, bad_request("the request body could not be read"));
+      BoundedServer::close_after_response(response);
+      return false;
+    }
+    return true;
+  }
+
+  void handle_generation(const httplib::Request& request, const httplib::ContentReader& reader,
+                         httplib::Response& response, bool chat) {
+    std::string body;
+    if (!read_body(reader, response, body)) return;
+    auto parsed = parse_openai_request(body, chat, options.model_name, options.request_limits);
     if (const ApiError* error = std::get_if<ApiError>(&parsed)) return send_error(response, *error);
     ParsedRequest& req = std::get<ParsedRequest>(parsed);
 
@@ -142,9 +203,9 @@ struct HttpServer::Impl {
     auto exchange = std::make_shared<Exchange>();
     try {
       if (chat) {
-        std::string text, error;
-        if (!engine.render_chat(req.messages, text, error)) return send_error(response, bad_request(error, "messages"));
-        prompt = engine.tokenize(text, !engine.chat_template_adds_bos(), true);
+        std::string error;
+        if (!engine.chat_prompt_tokens(req.messages, prompt, error))
+          return send_error(response, bad_request(error, "messages"));
       } else if (req.prompt_text) {
         prompt = engine.tokenize(*req.prompt_text, true, false);
         if (req.echo) exchange->echo_prefix = *req.prompt_text;
@@ -184,18 +245,31 @@ struct HttpServer::Impl {
 
   void install_routes() {
     http.set_pre_routing_handler([this](const httplib::Request& request, httplib::Response& response) {
+      if (request.headers.size() > options.max_headers) {
+        send_error(response, ApiError{431, "the request has " + std::to_string(request.headers.size()) +
+                                               " headers; at most " + std::to_string(options.max_headers) +
+                                               " are allowed (--max-headers)",
+                                      "invalid_request_error", "", "too_many_headers"});
+        BoundedServer::close_after_response(response);
+        return httplib::Server::HandlerResponse::Handled;
+      }
       if (request.path.rfind("/v1/", 0) == 0 && !authorized(request)) {
         send_error(response, ApiError{401, "invalid or missing API key (send Authorization: Bearer KEY)",
                                       "invalid_request_error", "", "invalid_api_key"});
+        // The body was not read: this connection cannot carry another request.
+        if (request.has_header("Content-Length") || request.has_header("Transfer-Encoding"))
+          BoundedServer::close_after_response(response);
         return httplib::Server::HandlerResponse::Handled;
       }
       return httplib::Server::HandlerResponse::Unhandled;
     });
-    http.Post("/v1/completions", [this](const httplib::Request& request, httplib::Response& response) {
-      handle_generation(request, response, false);
+    http.Post("/v1/completions", [this](const httplib::Request& request, httplib::Response& response,
+                                        const httplib::ContentReader& reader) {
+      handle_generation(request, reader, response, false);
     });
-    http.Post("/v1/chat/completions", [this](const httplib::Request& request, httplib::Response& response) {
-      handle_generation(request, response, true);
+    http.Post("/v1/chat/completions", [this](const httplib::Request& request, httplib::Response& response,
+                                             const httplib::ContentReader& reader) {
+      handle_generation(request, reader, response, true);
     });
     http.Get("/v1/models", [this](const httplib::Request&, httplib::Response& response) {
       const ModelSummary summary = engine.summary();
@@ -230,8 +304,12 @@ struct HttpServer::Impl {
       if (response.status == 404)
         send_error(response, ApiError{404, "no route " + request.method + " " + request.path, "invalid_request_error",
                                       "", "not_found"});
-      else if (response.status == 400)
+      else if (response.status == 400) {
+        // Where a request that did not parse ends is unknown: the connection cannot carry
+        // another. Closing it now also spares a client waiting out the keep-alive time-out.
         send_error(response, bad_request("malformed HTTP request"));
+        BoundedServer::close_after_response(response);
+      }
     });
   }
 };
@@ -239,10 +317,16 @@ struct HttpServer::Impl {
 HttpServer::HttpServer(ServingEngine& engine, HttpServerOptions options)
     : impl_(std::make_unique<Impl>(engine, std::move(options))) {
   impl_->install_routes();
-  const int threads = std::max(4, impl_->options.http_threads);
-  impl_->http.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
-  impl_->http.set_keep_alive_max_count(1000);
-  impl_->http.set_keep_alive_timeout(1);  // idle keep-alive connections must not delay stop()
+  const HttpServerOptions& settings = impl_->options;
+  const int threads = std::max(4, settings.http_threads);
+  BoundedServer& http = impl_->http;
+  http.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+  http.set_socket_options(listening_socket_options);
+  // Keep-alive and time-outs are BoundedServer's (connection_limits); httplib answers a
+  // Content-Length over the limit with 413 and skips the body.
+  http.set_keep_alive_timeout(settings.keep_alive_s);  // only the Keep-Alive header it sends
+  http.set_keep_alive_max_count(1000);
+  http.set_payload_max_length(settings.max_body_bytes);
 }
 
 HttpServer::~HttpServer() = default;
@@ -254,8 +338,10 @@ void HttpServer::run(const std::function<void(int port)>& on_listening) {
     port = http.bind_to_any_port(impl_->options.host);
     if (port < 0) throw std::runtime_error("cannot bind to " + impl_->options.host);
   } else if (!http.bind_to_port(impl_->options.host, port)) {
-    throw std::runtime_error("cannot bind to " + impl_->options.host + ":" + std::to_string(port));
+    throw std::runtime_error("cannot bind to " + impl_->options.host + ":" + std::to_string(port) +
+                             " (the port is taken or the address is not local)");
   }
+  impl_->http.raise_backlog();
   if (on_listening) on_listening(port);
   http.listen_after_bind();
 }

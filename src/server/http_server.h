@@ -12,6 +12,8 @@
 #include <memory>
 #include <string>
 
+#include "server/openai_request.h"
+
 namespace jisu::server {
 
 struct HttpServerOptions {
@@ -19,7 +21,17 @@ struct HttpServerOptions {
   int port = 8080;  // 0: any free port (the bound one is reported to on_listening)
   std::string api_key;
   std::string model_name;  // the id /v1/models lists and requests may name
-  int http_threads = 32;   // connections served at once
+  int http_threads = 32;   // connections served at once; more wait in the accept queue
+  // Hostile-client bounds (each a `jisu serve` flag): larger bodies get 413, more headers 431,
+  // a client silent for read_timeout_s mid-request (or not reading for write_timeout_s) is
+  // dropped, an idle keep-alive connection is closed after keep_alive_s.
+  size_t max_body_bytes = size_t{8} << 20;
+  size_t max_headers = 64;
+  size_t max_header_bytes = size_t{64} << 10;  // all header lines of a request; past it the connection ends
+  int read_timeout_s = 10;
+  int write_timeout_s = 10;
+  int keep_alive_s = 5;
+  RequestLimits request_limits;
 };
 
 class HttpServer {

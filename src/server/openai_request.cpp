@@ -3,6 +3,8 @@
 #include <cmath>
 #include <limits>
 
+#include <jisu/json_nesting.h>
+
 namespace jisu::server {
 namespace {
 
@@ -42,17 +44,23 @@ bool read_bool(const json& body, const char* key, bool fallback) {
   return it->get<bool>();
 }
 
-std::vector<std::string> read_stop(const json& body) {
+std::vector<std::string> read_stop(const json& body, const RequestLimits& limits) {
   const auto it = body.find("stop");
   std::vector<std::string> stops;
   if (it == body.end() || it->is_null()) return stops;
   const auto take = [&](const json& item) {
     if (!item.is_string()) throw bad_request("'stop' must be a string or an array of strings", "stop");
-    if (item.get_ref<const std::string&>().empty()) throw bad_request("'stop' strings cannot be empty", "stop");
+    const std::string& text = item.get_ref<const std::string&>();
+    if (text.empty()) throw bad_request("'stop' strings cannot be empty", "stop");
+    if (text.size() > limits.max_stop_bytes)
+      throw bad_request("a 'stop' string has " + std::to_string(text.size()) + " bytes; at most " +
+                            std::to_string(limits.max_stop_bytes) + " are allowed",
+                        "stop");
     stops.push_back(item.get<std::string>());
   };
   if (it->is_array()) {
-    if (it->size() > 16) throw bad_request("'stop' holds at most 16 strings", "stop");
+    if (it->size() > limits.max_stop_strings)
+      throw bad_request("'stop' holds at most " + std::to_string(limits.max_stop_strings) + " strings", "stop");
     for (const json& item : *it) take(item);
   } else {
     take(*it);
@@ -101,21 +109,25 @@ std::string read_content(const json& content) {
   throw bad_request("message 'content' must be a string or an array of text parts", "messages");
 }
 
-void read_messages(const json& body, ParsedRequest& request) {
+void read_messages(const json& body, ParsedRequest& request, const RequestLimits& limits) {
   const auto it = body.find("messages");
   if (it == body.end() || !it->is_array() || it->empty())
     throw bad_request("'messages' must be a non-empty array", "messages");
+  if (it->size() > limits.max_messages)
+    throw bad_request("'messages' holds at most " + std::to_string(limits.max_messages) + " messages", "messages");
   for (const json& message : *it) {
     if (!message.is_object() || !message.contains("role") || !message["role"].is_string())
       throw bad_request("each message needs a string 'role'", "messages");
     const std::string role = message["role"].get<std::string>();
     if (role != "system" && role != "user" && role != "assistant" && role != "developer" && role != "tool")
       throw bad_request("unknown message role '" + role + "'", "messages");
-    request.messages.push_back({role, read_content(message.contains("content") ? message["content"] : json())});
+    // By reference: the content is never copied as a JSON tree.
+    const auto content = message.find("content");
+    request.messages.push_back({role, content == message.end() ? std::string() : read_content(*content)});
   }
 }
 
-void read_sampling(const json& body, ParsedRequest& request) {
+void read_sampling(const json& body, ParsedRequest& request, const RequestLimits& limits) {
   SamplingParams& s = request.sampling;
   // OpenAI's defaults (vLLM's too): temperature 1, nucleus off, no llama.cpp-style truncation.
   s.temperature = static_cast<float>(read_number(body, "temperature", 1.0, 0.0, 2.0));
@@ -132,10 +144,10 @@ void read_sampling(const json& body, ParsedRequest& request) {
   if (const auto seed = body.find("seed"); seed != body.end() && !seed->is_null())
     s.seed = static_cast<uint64_t>(read_integer(body, "seed", 0, std::numeric_limits<int64_t>::min(),
                                                 std::numeric_limits<int64_t>::max()));
-  s.stop = read_stop(body);
+  s.stop = read_stop(body, limits);
   const char* max_key = request.chat && body.contains("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
   // Completions default to 16 tokens (OpenAI); chat to the rest of the context.
-  s.max_tokens = static_cast<int32_t>(read_integer(body, max_key, request.chat ? -1 : 16, 0, 1 << 24));
+  s.max_tokens = static_cast<int32_t>(read_integer(body, max_key, request.chat ? -1 : 16, 0, limits.max_tokens));
   if (read_integer(body, "n", 1, 1, 1) != 1) throw bad_request("only n = 1 is supported", "n");
   if (read_integer(body, "best_of", 1, 1, 1) != 1) throw bad_request("only best_of = 1 is supported", "best_of");
   if (request.chat) {
@@ -154,7 +166,11 @@ void read_sampling(const json& body, ParsedRequest& request) {
 }  // namespace
 
 std::variant<ParsedRequest, ApiError> parse_openai_request(const std::string& body_text, bool chat,
-                                                           const std::string& served_model) {
+                                                           const std::string& served_model,
+                                                           const RequestLimits& limits) {
+  if (json_nesting_depth(body_text, limits.max_json_depth) > limits.max_json_depth)
+    return bad_request("the request body nests JSON deeper than " + std::to_string(limits.max_json_depth) + " levels",
+                       "", "json_too_deep");
   json body;
   try {
     body = json::parse(body_text);
@@ -173,7 +189,7 @@ std::variant<ParsedRequest, ApiError> parse_openai_request(const std::string& bo
                           "model", "model_not_found");
     }
     if (chat)
-      read_messages(body, request);
+      read_messages(body, request, limits);
     else
       read_prompt(body, request);
     request.stream = read_bool(body, "stream", false);
@@ -182,7 +198,7 @@ std::variant<ParsedRequest, ApiError> parse_openai_request(const std::string& bo
       if (!options->is_object()) throw bad_request("'stream_options' must be an object", "stream_options");
       request.include_usage = read_bool(*options, "include_usage", false);
     }
-    read_sampling(body, request);
+    read_sampling(body, request, limits);
     request.sampling.validate();
   } catch (const ApiError& error) {
     return error;

@@ -26,8 +26,18 @@ struct ParsedRequest {
   bool echo = false;
 };
 
+// What one request may ask for (`jisu serve` flags); beyond any of them is a 400 naming it.
+struct RequestLimits {
+  size_t max_json_depth = 64;          // nesting of the body (content parts need 4)
+  size_t max_stop_strings = 16;        // entries of 'stop'
+  size_t max_stop_bytes = 1024;        // bytes of one stop string
+  int64_t max_tokens = 1 << 20;        // 'max_tokens' / 'max_completion_tokens'
+  size_t max_messages = 4096;          // chat messages
+};
+
 // Returns the request, or the error to send. `served_model` is the only accepted model name.
 std::variant<ParsedRequest, ApiError> parse_openai_request(const std::string& body, bool chat,
-                                                           const std::string& served_model);
+                                                           const std::string& served_model,
+                                                           const RequestLimits& limits = {});
 
 }  // namespace jisu::server

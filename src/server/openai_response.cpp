@@ -46,7 +46,10 @@ json logprobs_json(bool chat, const std::vector<TokenLogprobs>& tokens, size_t t
     texts.push_back(token.text);
     logprobs.push_back(token.logprob);
     json top = json::object();
-    for (const auto& [text, logprob] : token.top) top[text] = logprob;
+    // A JSON object has one value per key: alternatives that print the same text (distinct
+    // ids) keep the first, most likely one, not the last written.
+    for (const auto& [text, logprob] : token.top)
+      if (!top.contains(text)) top[text] = logprob;
     tops.push_back(top);
     offsets.push_back(offset);
     offset += token.text.size();

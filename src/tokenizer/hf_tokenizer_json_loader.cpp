@@ -3,8 +3,10 @@
 // post-processor template and well-known token texts.
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <optional>
 
+#include <jisu/json_nesting.h>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -24,11 +26,26 @@ using json = nlohmann::json;
 json read_json(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error("cannot open " + path, "check the path to tokenizer.json");
+  const std::string text((std::istreambuf_iterator<char>(in)), {});
+  // Real files nest a few levels (a Sequence of normalizers); nlohmann copies and walks
+  // documents recursively, so a normalizer nested 200,000 deep must not get that far.
+  constexpr size_t kMaxDepth = 64;
+  if (json_nesting_depth(text, kMaxDepth) > kMaxDepth)
+    throw Error(path + ": JSON nested deeper than " + std::to_string(kMaxDepth) + " levels",
+                "the file is not a tokenizer.json");
   try {
-    return json::parse(in);
+    return json::parse(text);
   } catch (const json::exception& e) {
     throw Error(path + ": invalid JSON: " + e.what(), "the file is truncated or not a tokenizer.json");
   }
+}
+
+// A token id as written: an integer, not a float (4.3e57 converted to int64 is undefined
+// behaviour, found by fuzz_tokenizer_json).
+int64_t token_id_value(const json& value, const std::string& path) {
+  if (!value.is_number_integer() || (value.is_number_unsigned() && value.get<uint64_t>() > INT64_MAX))
+    throw Error(path + ": token id " + value.dump() + " is not an integer id");
+  return value.get<int64_t>();
 }
 
 bool is_byte_token_text(const std::string& text) {
@@ -43,8 +60,13 @@ std::unique_ptr<Vocabulary> build_vocabulary(const json& root, bool byte_fallbac
   std::vector<std::string> texts;
   std::vector<TokenType> types;
   std::vector<std::pair<bool, bool>> strips;
+  // Ids are dense: none can reach past the number of entries (one huge id in a 60-byte file
+  // would otherwise size the tables for it).
+  const size_t n_entries = vocab.size() + (root.contains("added_tokens") ? root["added_tokens"].size() : 0);
   auto place = [&](int64_t id, const std::string& text, TokenType type) {
-    if (id < 0 || id > INT32_MAX - 1) throw Error(path + ": token id " + std::to_string(id) + " is out of range");
+    if (id < 0 || static_cast<uint64_t>(id) >= n_entries)
+      throw Error(path + ": token id " + std::to_string(id) + " is out of range: the file has " +
+                  std::to_string(n_entries) + " tokens");
     if (static_cast<size_t>(id) >= texts.size()) {
       texts.resize(static_cast<size_t>(id) + 1);
       types.resize(static_cast<size_t>(id) + 1, TokenType::Undefined);
@@ -54,10 +76,10 @@ std::unique_ptr<Vocabulary> build_vocabulary(const json& root, bool byte_fallbac
     types[static_cast<size_t>(id)] = type;
   };
   for (const auto& [text, id] : vocab.items())
-    place(id.get<int64_t>(), text, byte_fallback && is_byte_token_text(text) ? TokenType::Byte : TokenType::Normal);
+    place(token_id_value(id, path), text, byte_fallback && is_byte_token_text(text) ? TokenType::Byte : TokenType::Normal);
   if (root.contains("added_tokens") && root["added_tokens"].is_array()) {
     for (const json& added : root["added_tokens"]) {
-      const int64_t id = added.at("id").get<int64_t>();
+      const int64_t id = token_id_value(added.at("id"), path);
       place(id, added.at("content").get<std::string>(),
             added.value("special", false) ? TokenType::Control : TokenType::UserDefined);
       strips[static_cast<size_t>(id)] = {added.value("lstrip", false), added.value("rstrip", false)};
@@ -118,9 +140,16 @@ void read_template(const json& processor, std::vector<int32_t>& prefix, std::vec
     for (const json& part : processor.at("processors")) read_template(part, prefix, suffix, vocabulary);
     return;
   }
+  const auto checked = [&](const json& id) {
+    const int64_t value = token_id_value(id, "post_processor");
+    if (value < 0 || value >= vocabulary.size())
+      throw Error("post_processor token id " + std::to_string(value) + " is outside the vocabulary of " +
+                  std::to_string(vocabulary.size()) + " tokens");
+    return static_cast<int32_t>(value);
+  };
   if (type == "BertProcessing" || type == "RobertaProcessing") {
-    prefix.push_back(processor.at("cls").at(1).get<int32_t>());
-    suffix.push_back(processor.at("sep").at(1).get<int32_t>());
+    prefix.push_back(checked(processor.at("cls").at(1)));
+    suffix.push_back(checked(processor.at("sep").at(1)));
     return;
   }
   if (type != "TemplateProcessing") return;
@@ -133,7 +162,7 @@ void read_template(const json& processor, std::vector<int32_t>& prefix, std::vec
       std::vector<int32_t> ids;
       const json& table = processor.value("special_tokens", json::object());
       if (table.contains(name)) {
-        for (const json& id : table[name].at("ids")) ids.push_back(id.get<int32_t>());
+        for (const json& id : table[name].at("ids")) ids.push_back(checked(id));
       } else if (const int32_t id = vocabulary.find(name); id >= 0) {
         ids.push_back(id);
       }

@@ -11,6 +11,13 @@ bool takes_part(TokenType type) {
   return type == TokenType::Control || type == TokenType::Unknown || type == TokenType::UserDefined;
 }
 
+// Whether [begin, end) shares a byte with one of the sorted, disjoint `ranges`.
+bool overlaps(std::span<const TextRange> ranges, size_t begin, size_t end) {
+  const auto after = std::upper_bound(ranges.begin(), ranges.end(), begin,
+                                      [](size_t position, const TextRange& range) { return position < range.end; });
+  return after != ranges.end() && after->begin < end;
+}
+
 }  // namespace
 
 SpecialTokenSplitter::SpecialTokenSplitter(const Vocabulary& vocabulary) : vocabulary_(vocabulary) {
@@ -42,19 +49,23 @@ int32_t SpecialTokenSplitter::child(int32_t node, uint8_t byte) const {
 }
 
 std::pair<int32_t, size_t> SpecialTokenSplitter::longest_match(std::string_view text, size_t pos,
-                                                                bool parse_special) const {
+                                                                bool parse_special,
+                                                                std::span<const TextRange> plain) const {
   std::pair<int32_t, size_t> best{-1, 0};
   int32_t node = 0;
   for (size_t i = pos; i < text.size(); ++i) {
     node = child(node, static_cast<uint8_t>(text[i]));
     if (node < 0) break;
     const int32_t token = nodes_[static_cast<size_t>(node)].token;
-    if (token >= 0 && (parse_special || !vocabulary_.is_special(token))) best = {token, i + 1 - pos};
+    if (token < 0) continue;
+    if (vocabulary_.is_special(token) && (!parse_special || overlaps(plain, pos, i + 1))) continue;
+    best = {token, i + 1 - pos};
   }
   return best;
 }
 
-std::vector<TextFragment> SpecialTokenSplitter::split(std::string_view text, bool parse_special) const {
+std::vector<TextFragment> SpecialTokenSplitter::split(std::string_view text, bool parse_special,
+                                                      std::span<const TextRange> plain) const {
   std::vector<TextFragment> fragments;
   size_t text_start = 0;  // start of the pending plain-text run
   size_t pos = 0;
@@ -63,7 +74,7 @@ std::vector<TextFragment> SpecialTokenSplitter::split(std::string_view text, boo
   };
   while (pos < text.size()) {
     if (nodes_.size() == 1) break;  // nothing to match: one plain fragment
-    const auto [token, length] = longest_match(text, pos, parse_special);
+    const auto [token, length] = longest_match(text, pos, parse_special, plain);
     if (token < 0) {
       ++pos;
       continue;

@@ -4,10 +4,13 @@
 // AddedVocabulary does: scanning left to right, at each position the longest token text that
 // starts there wins. Control/unknown tokens take part only when parse_special is set;
 // user-defined tokens always do (they are ordinary text that must stay whole).
+#include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string_view>
 #include <vector>
 
+#include "tokenizer/text_range.h"
 #include "tokenizer/vocabulary.h"
 
 namespace jisu {
@@ -20,7 +23,10 @@ struct TextFragment {
 class SpecialTokenSplitter {
  public:
   explicit SpecialTokenSplitter(const Vocabulary& vocabulary);
-  std::vector<TextFragment> split(std::string_view text, bool parse_special) const;
+  // `plain`: sorted, disjoint ranges of `text` that no control token may overlap (a chat
+  // message's own text inside a rendered template).
+  std::vector<TextFragment> split(std::string_view text, bool parse_special,
+                                  std::span<const TextRange> plain = {}) const;
 
  private:
   struct Node {
@@ -29,7 +35,8 @@ class SpecialTokenSplitter {
   };
   int32_t child(int32_t node, uint8_t byte) const;
   // Longest allowed token starting at text[pos]: {token, length}, or {-1, 0}.
-  std::pair<int32_t, size_t> longest_match(std::string_view text, size_t pos, bool parse_special) const;
+  std::pair<int32_t, size_t> longest_match(std::string_view text, size_t pos, bool parse_special,
+                                           std::span<const TextRange> plain) const;
 
   const Vocabulary& vocabulary_;
   std::vector<Node> nodes_;

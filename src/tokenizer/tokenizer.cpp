@@ -37,10 +37,21 @@ Tokenizer::Tokenizer(std::unique_ptr<Vocabulary> vocabulary, std::unique_ptr<Tok
 Tokenizer::~Tokenizer() = default;
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special, bool parse_special) const {
+  return encode(text, add_special, parse_special, {});
+}
+
+std::string_view Tokenizer::first_control_text(std::string_view text) const {
+  for (const TextFragment& fragment : splitter_->split(text, true))
+    if (fragment.token >= 0 && vocabulary_->is_special(fragment.token)) return vocabulary_->entry(fragment.token).text;
+  return {};
+}
+
+std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special, bool parse_special,
+                                       std::span<const TextRange> plain) const {
   std::vector<int32_t> ids;
   ids.reserve(text.size() / 3 + 4);
   if (add_special) ids.insert(ids.end(), prefix_.begin(), prefix_.end());
-  for (const TextFragment& fragment : splitter_->split(text, parse_special)) {
+  for (const TextFragment& fragment : splitter_->split(text, parse_special, plain)) {
     if (fragment.token >= 0) {
       ids.push_back(fragment.token);
       continue;

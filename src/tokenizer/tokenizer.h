@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "tokenizer/text_range.h"
+
 namespace jisu {
 
 namespace gguf {
@@ -39,6 +41,12 @@ class Tokenizer {
   // add_special: the vocabulary's BOS/EOS/CLS/SEP around the text. parse_special: control-token
   // texts in `text` (e.g. "<|im_start|>") become their ids; otherwise they are plain text.
   std::vector<int32_t> encode(std::string_view text, bool add_special, bool parse_special) const;
+  // As above, but no control token may overlap the `plain` ranges (sorted, disjoint): the
+  // text of chat messages inside a rendered template, which must stay text whatever it spells.
+  std::vector<int32_t> encode(std::string_view text, bool add_special, bool parse_special,
+                              std::span<const TextRange> plain) const;
+  // The text of the first control token spelled in `text`, or "" when it spells none.
+  std::string_view first_control_text(std::string_view text) const;
   // Throws jisu::Error for an id outside the vocabulary. The result may be invalid UTF-8 when
   // the ids split a character (byte tokens); StreamingDetokenizer never produces that.
   std::string decode(std::span<const int32_t> ids, bool skip_special = true) const;

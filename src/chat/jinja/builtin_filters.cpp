@@ -247,6 +247,8 @@ Value filter_batch(Renderer&, const Value& v, CallArgs& args) {
     current.push_back(std::move(item));
   }
   if (!current.empty()) {
+    if (!fill.is_none() && static_cast<uint64_t>(count) - current.size() > kMaxBuiltSize / sizeof(Value))
+      fail("batch size is too large");
     if (!fill.is_none())
       while (static_cast<int64_t>(current.size()) < count) current.push_back(fill);
     batches.push_back(Value::list(std::move(current)));
@@ -377,6 +379,10 @@ Value filter_indent(Renderer&, const Value& v, CallArgs& args) {
   if (v.is_undefined()) fail(v.undefined_message());
   if (!v.is_string()) fail("unsupported operand type(s) for +=: '" + type_name(v) + "' and 'str'");
   if (v.is_markup() && !width.is_markup()) indention = escape_html(indention);
+  // Checked before splitting: each line costs a string, and each gets the indention.
+  const auto newlines = static_cast<uint64_t>(std::count(v.as_string().begin(), v.as_string().end(), '\n'));
+  if (newlines * (indention.size() + sizeof(std::string)) + v.as_string().size() > kMaxBuiltSize)
+    fail("indent result is too large");
   // jinja2 appends "\n" before splitlines() so a trailing newline survives.
   const std::vector<std::string> lines = utf8::splitlines(v.as_string() + "\n", false);
   std::string out;
@@ -384,6 +390,7 @@ Value filter_indent(Renderer&, const Value& v, CallArgs& args) {
     if (i) out += '\n';
     if (i > 0 && (blank || !lines[i].empty())) out += indention;
     out += lines[i];
+    if (out.size() > kMaxBuiltSize) fail("indent result is too large");
   }
   if (first) out = indention + out;
   return Value::string(std::move(out), v.is_markup());
@@ -728,7 +735,7 @@ Value filter_truncate(Renderer&, const Value& v, CallArgs& args) {
   return Value::string(kept + end.as_string(), v.is_markup() && end.is_markup());
 }
 
-Value filter_unique(Renderer&, const Value& v, CallArgs& args) {
+Value filter_unique(Renderer& renderer, const Value& v, CallArgs& args) {
   ArgumentBinder bind("unique", args, {"case_sensitive", "attribute"});
   AttributeGetter getter{attribute_parts(bind.get_or(1, Value::none()))};
   getter.fold_case = !truthy(bind.get_or(0, Value::boolean(false)));
@@ -736,6 +743,9 @@ Value filter_unique(Renderer&, const Value& v, CallArgs& args) {
   for (Value& item : iterate(v)) {
     Value key = getter(item);
     if (!is_hashable(key)) fail("unhashable type: '" + type_name(key) + "'");
+    // Python's equality (1 == 1.0 == True) has no hash here: each item is compared with every
+    // kept one, and each comparison is charged, so 100,000 items fail instead of running on.
+    renderer.charge(seen.size());
     bool known = false;
     for (const Value& other : seen) known = known || values_equal(other, key);
     if (known) continue;

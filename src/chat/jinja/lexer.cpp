@@ -1,6 +1,7 @@
 #include "chat/jinja/lexer.h"
 
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 
 #include "chat/jinja/utf8_text.h"
@@ -61,9 +62,18 @@ class Lexer {
       const size_t mid = (low + high) / 2;
       if (line_starts_[mid] <= offset) low = mid; else high = mid;
     }
-    const size_t start = line_starts_[low];
-    return SourceLocation{static_cast<uint32_t>(low + 1),
-                          static_cast<uint32_t>(utf8::length(source_.substr(start, offset - start)) + 1)};
+    // Tokens come in source order: count code points from the previous location when it is
+    // on the same line and before `offset`, not from the line start (quadratic on one long line).
+    size_t from = line_starts_[low], column = 0;
+    if (cached_line_ == low && cached_offset_ <= offset && cached_offset_ >= from) {
+      from = cached_offset_;
+      column = cached_column_;
+    }
+    column += utf8::length(source_.substr(from, offset - from));
+    cached_line_ = low;
+    cached_offset_ = offset;
+    cached_column_ = column;
+    return SourceLocation{static_cast<uint32_t>(low + 1), static_cast<uint32_t>(column + 1)};
   }
 
   [[noreturn]] void error(const std::string& message, size_t offset) const {
@@ -519,6 +529,7 @@ class Lexer {
   std::string_view source_;
   size_t pos_ = 0;
   std::vector<size_t> line_starts_;
+  mutable size_t cached_line_ = SIZE_MAX, cached_offset_ = 0, cached_column_ = 0;  // location()'s last answer
   std::vector<Token> tokens_;
 };
 

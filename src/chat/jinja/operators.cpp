@@ -82,6 +82,11 @@ Value integer_power(int64_t base, int64_t exponent) {
 
 Value repeat(const Value& sequence, int64_t count) {
   if (count < 0) count = 0;
+  // Nothing repeated any number of times is nothing: return before a loop of 10**18 rounds.
+  const bool empty = sequence.is_string() ? sequence.as_string().empty() : sequence.items().empty();
+  if (empty || count == 0)
+    return sequence.is_string() ? Value::string("", sequence.is_markup())
+                                : (sequence.is_list() ? Value::list({}) : Value::tuple({}));
   if (sequence.is_string()) {
     const std::string& text = sequence.as_string();
     if (!text.empty() && static_cast<uint64_t>(count) > kMaxBuiltSize / text.size())

@@ -12,6 +12,10 @@ namespace {
 
 // Deeper nesting than this (parentheses, blocks, filters) is rejected instead of recursing on.
 constexpr int kMaxNesting = 96;
+// Chains (`a + b + ...`, `x.a.b...`, `f()()...`, `v|f|g...`) are parsed in loops but build trees
+// as deep as they are long, which rendering and destruction walk recursively: one tag may hold
+// at most this many links (real templates use a few dozen).
+constexpr int kMaxChainLinks = 1000;
 
 std::string describe(const Token& token) {
   switch (token.type) {
@@ -77,6 +81,13 @@ class Parser {
     advance();
   }
 
+  // One more operator, attribute, subscript, call or filter in the current tag.
+  void link() {
+    if (++links_ > kMaxChainLinks)
+      fail_here("expression is too long: more than " + std::to_string(kMaxChainLinks) +
+                " chained operators, attributes, subscripts, calls or filters in one tag");
+  }
+
   struct DepthGuard {
     explicit DepthGuard(Parser& parser) : parser(parser) {
       if (++parser.depth_ > kMaxNesting) parser.fail_here("template nesting is too deep");
@@ -105,11 +116,13 @@ class Parser {
         body.push_back(std::make_unique<TextStmt>(token.where, token.text));
         advance();
       } else if (token.type == TokenType::VariableBegin) {
+        links_ = 0;
         advance();
         ExprPtr expr = parse_tuple(false, true, {}, false);
         body.push_back(std::make_unique<OutputStmt>(token.where, std::move(expr)));
         expect_type(TokenType::VariableEnd, "end of print statement");
       } else if (token.type == TokenType::BlockBegin) {
+        links_ = 0;
         advance();
         if (end_tokens.size() && at_end_token(end_tokens)) return body;
         parse_statement(body);
@@ -351,6 +364,7 @@ class Parser {
   ExprPtr parse_condexpr() {
     ExprPtr expr = parse_or();
     while (is_name("if")) {
+      link();
       const SourceLocation where = advance().where;
       auto cond = std::make_unique<ConditionalExpr>(where);
       cond->if_true = std::move(expr);
@@ -364,6 +378,7 @@ class Parser {
   ExprPtr parse_or() {
     ExprPtr left = parse_and();
     while (is_name("or")) {
+      link();
       const SourceLocation where = advance().where;
       left = std::make_unique<LogicalExpr>(ExprKind::Or, where, std::move(left), parse_and());
     }
@@ -373,6 +388,7 @@ class Parser {
   ExprPtr parse_and() {
     ExprPtr left = parse_not();
     while (is_name("and")) {
+      link();
       const SourceLocation where = advance().where;
       left = std::make_unique<LogicalExpr>(ExprKind::And, where, std::move(left), parse_not());
     }
@@ -408,6 +424,7 @@ class Parser {
         break;
       }
       advance();
+      link();
       if (!compare) compare = std::make_unique<CompareExpr>(where, std::move(first));
       compare->rest.emplace_back(op, parse_math1());
     }
@@ -418,6 +435,7 @@ class Parser {
   ExprPtr parse_math1() {
     ExprPtr left = parse_concat();
     while (is_op("+") || is_op("-")) {
+      link();
       const Token& token = advance();
       const BinaryOp op = token.text == "+" ? BinaryOp::Add : BinaryOp::Subtract;
       left = std::make_unique<BinaryExpr>(token.where, op, std::move(left), parse_concat());
@@ -431,13 +449,17 @@ class Parser {
     if (!is_op("~")) return first;
     auto concat = std::make_unique<ConcatExpr>(where);
     concat->parts.push_back(std::move(first));
-    while (skip_op("~")) concat->parts.push_back(parse_math2());
+    while (skip_op("~")) {
+      link();
+      concat->parts.push_back(parse_math2());
+    }
     return concat;
   }
 
   ExprPtr parse_math2() {
     ExprPtr left = parse_pow();
     while (is_op("*") || is_op("/") || is_op("//") || is_op("%")) {
+      link();
       const Token& token = advance();
       BinaryOp op = BinaryOp::Multiply;
       if (token.text == "/") op = BinaryOp::Divide;
@@ -451,6 +473,7 @@ class Parser {
   ExprPtr parse_pow() {
     ExprPtr left = parse_unary(true);
     while (is_op("**")) {
+      link();
       const Token& token = advance();
       left = std::make_unique<BinaryExpr>(token.where, BinaryOp::Power, std::move(left), parse_unary(true));
     }
@@ -590,6 +613,7 @@ class Parser {
 
   ExprPtr parse_subscript(ExprPtr node) {
     DepthGuard guard(*this);
+    link();
     const Token& token = advance();
     if (token.text == ".") {
       const Token& attribute = current();
@@ -674,6 +698,7 @@ class Parser {
 
   ExprPtr parse_call(ExprPtr callee) {
     DepthGuard guard(*this);
+    link();
     auto call = std::make_unique<CallExpr>(current().where, std::move(callee));
     parse_call_args(call->args);
     return call;
@@ -692,6 +717,7 @@ class Parser {
   ExprPtr parse_filter(ExprPtr node, bool start_inline) {
     DepthGuard guard(*this);
     while (is_op("|") || start_inline) {
+      link();
       if (!start_inline) advance();
       const Token& token = expect_name();
       auto filter = std::make_unique<FilterExpr>(token.where, std::move(node), parse_dotted_name(token));
@@ -874,6 +900,7 @@ class Parser {
   std::vector<Token> tokens_;
   size_t pos_ = 0;
   int depth_ = 0;
+  int links_ = 0;  // chain links in the current tag (link())
   LoopState loop_state_;
   std::unordered_set<const Expr*> namespace_refs_;  // `ns.attr` targets built by parse_primary
 };

@@ -109,6 +109,11 @@ Renderer::~Renderer() {
 }
 
 Scope* Renderer::new_scope(Scope* parent) {
+  // Scopes live until the render ends (closures point at them): bound their number, or an
+  // empty 100k x 100k loop holds gigabytes of them long before the step budget runs out.
+  if (scopes_.size() >= limits_.max_scopes)
+    fail("the template made more than " + std::to_string(limits_.max_scopes) +
+         " scopes (loop iterations, calls and blocks)");
   scopes_.emplace_back(parent);
   return &scopes_.back();
 }
@@ -122,6 +127,15 @@ void Renderer::charge(uint64_t units) {
   steps_ += units;
   if (steps_ > limits_.max_steps)
     fail("the template exceeded its evaluation budget of " + std::to_string(limits_.max_steps) + " steps");
+}
+
+Value Renderer::charge_built(Value result) {
+  if (result.is_string()) built_bytes_ += result.as_string().size();
+  else if (result.is_list_or_tuple()) built_bytes_ += result.items().size() * sizeof(Value);
+  if (built_bytes_ > limits_.max_built_bytes)
+    fail("the template built more than " + std::to_string(limits_.max_built_bytes >> 20) +
+         " MiB of strings and lists");
+  return result;
 }
 
 void Renderer::register_namespace(const Value& ns) { namespaces_.push_back(ns); }
@@ -264,6 +278,15 @@ Renderer::Flow Renderer::execute_for(const ForStmt& stmt, Scope* scope, std::str
 }
 
 Renderer::Flow Renderer::run_loop(const ForStmt& stmt, ValueList items, Scope* scope, std::string& out, int64_t depth) {
+  // loop(...) in a recursive loop recurses here: each level counts as a call, so loops and
+  // macros together stay within max_call_depth.
+  struct RecursionGuard {
+    int& depth;
+    bool counted;
+    ~RecursionGuard() { depth -= counted ? 1 : 0; }
+  } guard{call_depth_, depth > 1};
+  if (guard.counted && ++call_depth_ > limits_.max_call_depth)
+    fail("recursive loop nested more than " + std::to_string(limits_.max_call_depth) + " calls deep");
   if (items.empty()) {
     // `else` runs when nothing was iterated. A `break`/`continue` in it belongs to an enclosing
     // loop (the parser allows it only there), so its flow is passed on.
@@ -436,7 +459,7 @@ Value Renderer::evaluate_call(const CallExpr& call_expr, Scope* scope, const Val
   const Value callee = evaluate(*call_expr.callee, scope);
   CallArgs args = evaluate_arguments(call_expr.args, scope);
   if (caller) args.keyword.emplace_back("caller", *caller);
-  return call(callee, args);
+  return charge_built(call(callee, args));
 }
 
 Value Renderer::apply_filter(const std::string& name, const Value& value, CallArgs& args) {
@@ -445,7 +468,7 @@ Value Renderer::apply_filter(const std::string& name, const Value& value, CallAr
     if (jinja2_has_filter(name)) fail("the '" + name + "' filter is not supported by jisu");
     fail("no filter named '" + name + "'");
   }
-  return filter(*this, value, args);
+  return charge_built(filter(*this, value, args));
 }
 
 bool Renderer::apply_test(const std::string& name, const Value& value, CallArgs& args) {
@@ -533,7 +556,7 @@ Value Renderer::evaluate(const Expr& expr, Scope* scope) {
         const Value right = evaluate(*node.right, scope);
         Value result = binary_operation(node.op, left, right);
         if (result.is_string()) charge(result.as_string().size() >> 8);
-        return result;
+        return charge_built(std::move(result));
       }
       case ExprKind::And: {
         const auto& node = static_cast<const LogicalExpr&>(expr);
@@ -554,7 +577,7 @@ Value Renderer::evaluate(const Expr& expr, Scope* scope) {
           if (text.size() > kMaxBuiltSize) fail("string concatenation result is too large");
         }
         charge(text.size() >> 8);
-        return Value::string(std::move(text));
+        return charge_built(Value::string(std::move(text)));
       }
       case ExprKind::Compare: {
         const auto& node = static_cast<const CompareExpr&>(expr);

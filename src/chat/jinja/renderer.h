@@ -26,7 +26,12 @@ namespace jisu::jinja {
 struct RenderLimits {
   size_t max_output_bytes = size_t{64} << 20;
   uint64_t max_steps = 50'000'000;  // expression evaluations + statements + loop iterations
-  int max_call_depth = 100;         // nested macro/caller calls
+  int max_call_depth = 100;         // nested macro/caller calls, and recursive loop levels
+  size_t max_scopes = 200'000;      // variable scopes of one render (each loop iteration makes one)
+  // Bytes of strings and list slots that operators, filters and calls build, summed over the
+  // render: values kept alive (a list of 60 MB strings grown in a loop) cannot pass it, so a
+  // render's memory stays near this plus max_output_bytes.
+  size_t max_built_bytes = size_t{32} << 20;
 };
 
 // One level of variables. Scopes live in the renderer's arena for the whole render, so
@@ -65,6 +70,8 @@ class Renderer {
   void register_namespace(const Value& ns);
   // Accounts for `units` of work (about 256 bytes processed each) against the step budget.
   void charge(uint64_t units);
+  // Adds what `result` holds to the built-bytes budget (RenderLimits::max_built_bytes).
+  Value charge_built(Value result);
 
  private:
   enum class Flow { Normal, Break, Continue };
@@ -98,6 +105,7 @@ class Renderer {
   Dict globals_;
   std::optional<std::tm> now_;
   uint64_t steps_ = 0;
+  size_t built_bytes_ = 0;
   int call_depth_ = 0;
   std::vector<Value> namespaces_;
 };

@@ -7,12 +7,28 @@
 
 #include "chat/jinja/python_repr.h"
 #include "chat/jinja/template_error.h"
+#include "chat/jinja/operators.h"
 #include "chat/jinja/utf8_text.h"
 #include "chat/jinja/value_access.h"
 
 namespace jisu::jinja {
 
 namespace {
+
+// Widths and precisions past this are refused (the str.format path has the same bound): a
+// '%5000000000s' would pad to gigabytes.
+constexpr uint64_t kMaxFieldSize = 100000;
+
+// A run of decimal digits from a format string, bounded (std::stoul would throw
+// std::out_of_range on '%99999999999999999999s', which nothing catches).
+uint64_t parse_digits(const std::string& digits, const char* what) {
+  uint64_t value = 0;
+  for (char c : digits) {
+    value = value * 10 + static_cast<uint64_t>(c - '0');
+    if (value > kMaxFieldSize) fail(std::string("format ") + what + " too large");
+  }
+  return value;
+}
 
 // Pads `text` to `width` code points; align is '<', '>' or '^' (Python's centering puts the
 // extra character on the right).
@@ -106,7 +122,11 @@ Value percent_format(const Value& format_value, const Value& args) {
     if (i < format.size() && format[i] == '*') {
       const Value& w = take();
       if (!w.is_integral()) fail("* wants int");
-      width = std::to_string(w.as_int());
+      // Python: a negative '*' width left-aligns.
+      if (w.as_int() < 0) flags += '-';
+      const uint64_t magnitude = w.as_int() < 0 ? 0 - static_cast<uint64_t>(w.as_int()) : static_cast<uint64_t>(w.as_int());
+      if (magnitude > kMaxFieldSize) fail("format width too large");
+      width = std::to_string(magnitude);
       ++i;
     } else {
       while (i < format.size() && format[i] >= '0' && format[i] <= '9') width += format[i++];
@@ -119,7 +139,9 @@ Value percent_format(const Value& format_value, const Value& args) {
       if (i < format.size() && format[i] == '*') {
         const Value& p = take();
         if (!p.is_integral()) fail("* wants int");
-        precision = std::to_string(p.as_int());
+        // Python: a negative '*' precision counts as 0.
+        if (p.as_int() > static_cast<int64_t>(kMaxFieldSize)) fail("format precision too large");
+        precision = std::to_string(std::max<int64_t>(0, p.as_int()));
         ++i;
       } else {
         while (i < format.size() && format[i] >= '0' && format[i] <= '9') precision += format[i++];
@@ -135,7 +157,8 @@ Value percent_format(const Value& format_value, const Value& args) {
     }
     if (!value) value = &take();
     const bool left_align = flags.find('-') != std::string::npos;
-    const size_t width_n = width.empty() ? 0 : static_cast<size_t>(std::stoul(width));
+    const size_t width_n = width.empty() ? 0 : static_cast<size_t>(parse_digits(width, "width"));
+    if (has_precision) precision = std::to_string(parse_digits(precision, "precision"));
     std::string piece;
     switch (type) {
       case 's':
@@ -221,6 +244,7 @@ Value percent_format(const Value& format_value, const Value& args) {
       default: fail(std::string("unsupported format character '") + type + "'");
     }
     out += piece;
+    if (out.size() > kMaxBuiltSize) fail("formatted string is too large");
   }
   if (!used_mapping && !mapping && next_arg < positional.size())
     fail("not all arguments converted during string formatting");
@@ -450,6 +474,7 @@ Value brace_format(const Value& format_value, const CallArgs& args) {
         if (numbering == Numbering::Automatic)
           fail("cannot switch from automatic field numbering to manual field specification");
         numbering = Numbering::Manual;
+        if (first.size() > 9) fail("Replacement index " + first + " out of range for positional args tuple");
         index = std::stoul(first);
       }
       if (index >= args.positional.size()) fail("Replacement index " + std::to_string(index) + " out of range for positional args tuple");
@@ -473,6 +498,7 @@ Value brace_format(const Value& format_value, const CallArgs& args) {
         if (close == std::string::npos) fail("Missing ']' in format string");
         const std::string key = field.substr(end + 1, close - end - 1);
         const bool numeric = !key.empty() && std::all_of(key.begin(), key.end(), [](char c) { return c >= '0' && c <= '9'; });
+        if (numeric && key.size() > 18) fail("IndexError: index " + key + " is out of range");
         value = get_item(value, numeric ? Value::integer(std::stoll(key)) : Value::string(key));
         end = close + 1;
         if (end < field.size() && field[end] != '.' && field[end] != '[') fail("Only '.' or '[' may follow ']' in format field specifier");
@@ -545,6 +571,7 @@ Value brace_format(const Value& format_value, const CallArgs& args) {
       }
       piece = format_with_spec(value, spec);
       out += escape_if(markup, value, piece);
+      if (out.size() > kMaxBuiltSize) fail("formatted string is too large");
       i = j;
     }
     return out;

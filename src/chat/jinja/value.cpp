@@ -1,6 +1,8 @@
 #include "chat/jinja/value.h"
 
+#include <algorithm>
 #include <cmath>
+#include <string>
 
 #include "chat/jinja/template_error.h"
 #include "chat/jinja/utf8_text.h"
@@ -88,8 +90,21 @@ Value Value::string(std::string value, bool markup) {
   return v;
 }
 
+namespace {
+
+uint16_t container_depth(const ValueList& items) {
+  uint16_t deepest = 0;
+  for (const Value& item : items) deepest = std::max(deepest, item.depth());
+  if (deepest >= Value::kMaxDepth)
+    fail("values are nested more than " + std::to_string(Value::kMaxDepth) + " levels deep");
+  return static_cast<uint16_t>(deepest + 1);
+}
+
+}  // namespace
+
 Value Value::list(ValueList items) {
   Value v;
+  v.depth_ = container_depth(items);
   v.kind_ = ValueKind::List;
   v.pointer_ = std::make_shared<ValueList>(std::move(items));
   return v;
@@ -97,6 +112,7 @@ Value Value::list(ValueList items) {
 
 Value Value::tuple(ValueList items) {
   Value v;
+  v.depth_ = container_depth(items);
   v.kind_ = ValueKind::Tuple;
   v.pointer_ = std::make_shared<ValueList>(std::move(items));
   return v;
@@ -104,6 +120,10 @@ Value Value::tuple(ValueList items) {
 
 Value Value::dict(Dict dict) {
   Value v;
+  uint16_t deepest = 0;
+  for (const auto& [key, value] : dict.entries()) deepest = std::max({deepest, key.depth(), value.depth()});
+  if (deepest >= kMaxDepth) fail("values are nested more than " + std::to_string(kMaxDepth) + " levels deep");
+  v.depth_ = static_cast<uint16_t>(deepest + 1);
   v.kind_ = ValueKind::Dict;
   v.pointer_ = std::make_shared<Dict>(std::move(dict));
   return v;
@@ -111,6 +131,7 @@ Value Value::dict(Dict dict) {
 
 Value Value::make_namespace(Dict attributes) {
   Value v;
+  v.depth_ = 1;
   v.kind_ = ValueKind::Namespace;
   v.pointer_ = std::make_shared<Namespace>(Namespace{std::move(attributes)});
   return v;

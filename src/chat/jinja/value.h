@@ -53,8 +53,9 @@ class Dict {
   const Value* find(const Value& key) const;
   const Value* find(std::string_view key) const;
   void set(Value key, Value value);  // replaces an equal key in place, else appends
-  size_t size() const { return entries_.size(); }
-  bool empty() const { return entries_.empty(); }
+  // Defined after Value: clang instantiates vector<pair<Value, Value>> where they are defined.
+  size_t size() const;
+  bool empty() const;
   const std::vector<std::pair<Value, Value>>& entries() const { return entries_; }
 
  private:
@@ -96,6 +97,14 @@ class Value {
   static Value function(std::string name, std::function<Value(Renderer&, CallArgs&)> invoke, bool is_macro = false);
   static Value object(std::shared_ptr<NativeObject> object);
 
+  // Lists, tuples and dicts inside one another at most this deep: comparing, printing and
+  // destroying values recurse, so a template nesting a list 100,000 times (through a
+  // namespace, one level per loop iteration) must fail when it builds it, not crash later.
+  static constexpr uint16_t kMaxDepth = 512;
+  // 0 for scalars, 1 + the deepest element for containers (namespaces count 1: they are
+  // mutable, their contents are checked where they are built).
+  uint16_t depth() const { return depth_; }
+
   ValueKind kind() const { return kind_; }
   bool is_undefined() const { return kind_ == ValueKind::Undefined; }
   bool is_none() const { return kind_ == ValueKind::None; }
@@ -133,6 +142,7 @@ class Value {
  private:
   ValueKind kind_ = ValueKind::Undefined;
   bool markup_ = false;
+  uint16_t depth_ = 0;
   union Scalar {
     bool boolean;
     int64_t integer;
@@ -143,6 +153,9 @@ class Value {
   // The kind says which; the pointer is only ever cast back to the type it was created from.
   std::shared_ptr<void> pointer_;
 };
+
+inline size_t Dict::size() const { return entries_.size(); }
+inline bool Dict::empty() const { return entries_.empty(); }
 
 // Python truthiness.
 bool truthy(const Value& value);
