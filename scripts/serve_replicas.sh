@@ -129,5 +129,8 @@ for ((i = 1; i <= replicas; ++i)); do
     sleep 0.1
   done
 done
+# HAProxy marked replicas that were not up at its first check down; two passing checks
+# (inter 300 ms) bring each back into rotation.
+sleep 1.5
 echo "serve_replicas: $replicas replicas behind haproxy, listening on http://$host:$port (run dir $run_dir)"
 wait "$haproxy_pid"
