@@ -9,7 +9,7 @@
 // PlainKernel).
 // Either way the instruction sequence applied to one (row, token) is the same for every tile
 // shape and row slice, so results are independent of batch size, tile position and threading.
-#include "backends/cpu/simd_prelude.h"
+#include "backends/cpu/vector_isa.h"
 #include "backends/cpu/matmul_tile_walk.h"
 #include "backends/cpu/simd_math.h"
 
@@ -19,9 +19,7 @@
 #include "backends/cpu/quant_blocks.h"
 #include "backends/cpu/quant_kernels.h"
 
-#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
-
-namespace jisu::cpu {
+namespace jisu::cpu::JISU_KERNEL_ISA {
 namespace {
 
 // ---------------------------------------------------------------------------------------------
@@ -522,7 +520,7 @@ void plain_matmul(const MatmulArgs& a) {
 
 }  // namespace
 
-void dequantize_row_avx2(DType type, const void* src, float* dst, size_t n) {
+void dequantize_row(DType type, const void* src, float* dst, size_t n) {
   const auto* s = static_cast<const uint8_t*>(src);
   switch (type) {
     case DType::F32: return dequantize_impl<DecF32>(s, dst, n);
@@ -543,7 +541,7 @@ void dequantize_row_avx2(DType type, const void* src, float* dst, size_t n) {
   }
 }
 
-void matmul_rows_avx2(const MatmulArgs& a) {
+void matmul_rows(const MatmulArgs& a) {
   switch (a.type) {
     case DType::F32: return plain_matmul<F32Elements>(a);
     case DType::F16: return plain_matmul<F16Elements>(a);
@@ -563,15 +561,4 @@ void matmul_rows_avx2(const MatmulArgs& a) {
   }
 }
 
-}  // namespace jisu::cpu
-
-#else  // built without the AVX2 flags: the dispatcher never selects this path
-
-namespace jisu::cpu {
-void dequantize_row_avx2(DType type, const void* src, float* dst, size_t n) {
-  dequantize_row_scalar(type, src, dst, n);
-}
-void matmul_rows_avx2(const MatmulArgs& a) { matmul_rows_scalar(a); }
-}  // namespace jisu::cpu
-
-#endif
+}  // namespace jisu::cpu::JISU_KERNEL_ISA
