@@ -3,8 +3,7 @@
 // bit).
 //
 // Per chunk of 32: maddubs(unsigned weights, activations) gives int16 pair sums, madd with the
-// chunk's int16 sub-scales (IntDot::madd_add: vpdpwssd on VNNI) gives int32 lanes of 4
-// elements, added over the 8 chunks. Bounds
+// chunk's int16 sub-scales gives int32 lanes of 4 elements, added over the 8 chunks. Bounds
 // (no saturation, no overflow): Q4_K pairs <= 2 * 15 * 127, lanes <= 8 * 63 * 4 * 15 * 127;
 // Q6_K pairs <= 2 * 63 * 127 = 16002 < 32767, lanes <= 8 * 128 * 4 * 63 * 127 (~3.3e7);
 // Q2_K / Q3_K pairs <= 2 * 7 * 127, lanes <= 8 * 32 * 4 * 7 * 127.

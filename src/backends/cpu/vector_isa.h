@@ -7,7 +7,7 @@
 // kernel_table.cpp collects them and the dispatchers pick one by active_isa() (CPUID or JISU_ISA).
 // What differs between the ISAs is confined to this header:
 //   - IntDot: the integer dot products of the int8 kernels (AVX2: maddubs + madd; AVX-VNNI and
-//     AVX512-VNNI: vpdpbusd / vpdpwssd). Every variant computes the same exact int32 lane sums,
+//     AVX512-VNNI: vpdpbusd). Every variant computes the same exact int32 lane sums,
 //     so the kernels agree bit for bit across ISAs (and with the scalar references).
 //   - FloatVec: the float vector of the weight-decoding kernels (AVX2: __m256, 8 lanes;
 //     AVX-512: __m512, 16 lanes), with the integer lane operations the decoders need.
@@ -29,21 +29,17 @@
 #include <cstring>
 #include <utility>
 
-// The two integer multiply-adds of the int8 kernels, per ISA (exact int32 lane sums):
+// The integer multiply-add of the int8 kernels, per ISA (exact int32 lane sums):
 //   JISU_DOT_ADD(acc, u, s): acc + sum over each lane's 4 bytes of u * s (u unsigned, s signed)
-//   JISU_MADD_ADD(acc, a, b): acc + a_2l * b_2l + a_2l+1 * b_2l+1 (int16 pairs)
 #if defined(__AVX512VNNI__) && defined(__AVX512VL__)
 #define JISU_HAS_VNNI 1
 #define JISU_DOT_ADD(acc, u, s) _mm256_dpbusd_epi32(acc, u, s)
-#define JISU_MADD_ADD(acc, a, b) _mm256_dpwssd_epi32(acc, a, b)
 #elif defined(__AVXVNNI__)
 #define JISU_HAS_VNNI 1
 #define JISU_DOT_ADD(acc, u, s) _mm256_dpbusd_avx_epi32(acc, u, s)
-#define JISU_MADD_ADD(acc, a, b) _mm256_dpwssd_avx_epi32(acc, a, b)
 #else  // AVX2: maddubs (int16 pairs, saturating) then madd with ones
 #define JISU_HAS_VNNI 0
 #define JISU_DOT_ADD(acc, u, s) _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)))
-#define JISU_MADD_ADD(acc, a, b) _mm256_add_epi32(acc, _mm256_madd_epi16(a, b))
 #endif
 
 namespace jisu::cpu::JISU_KERNEL_ISA {
@@ -60,8 +56,11 @@ struct IntDot {
   // (On AVX2 the add of zero folds away: the same instructions as maddubs + madd.)
   static JISU_AI __m256i dot(__m256i u, __m256i s) { return JISU_DOT_ADD(_mm256_setzero_si256(), u, s); }
   static JISU_AI __m256i dot_add(__m256i acc, __m256i u, __m256i s) { return JISU_DOT_ADD(acc, u, s); }
-  // acc + madd(a, b): lane l += a_2l * b_2l + a_2l+1 * b_2l+1 (int16 pairs, int32 sum).
-  static JISU_AI __m256i madd_add(__m256i acc, __m256i a, __m256i b) { return JISU_MADD_ADD(acc, a, b); }
+  // acc + madd(a, b): lane l += a_2l * b_2l + a_2l+1 * b_2l+1 (int16 pairs, int32 sum). Not
+  // vpdpwssd on VNNI: it puts its 5-cycle latency on the accumulation chains the callers keep
+  // (the add takes 1, the madd runs off the chain); measured 3-4 % slower on Q4_K decode
+  // (repacked kernel, one token, 20 interleaved rounds).
+  static JISU_AI __m256i madd_add(__m256i acc, __m256i a, __m256i b) { return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b)); }
 
   // Nibble weights with Q4_0's -8 offset: lane l = sum_{j in lane} (u_j - 8) * s_j for nibbles
   // u_j <= 15, as dot(u, s) - dot(8, s). The offset is dot(8, s) in the form each variant
@@ -79,7 +78,6 @@ struct IntDot {
 
 #undef JISU_HAS_VNNI
 #undef JISU_DOT_ADD
-#undef JISU_MADD_ADD
 
 // ---------------------------------------------------------------------------------------------
 // Float vectors of the weight-decoding kernels: the widest registers the ISA has. kLanes is 8
