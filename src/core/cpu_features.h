@@ -1,17 +1,34 @@
 #pragma once
 // Which instruction-set path the CPU kernels use. Detected once from CPUID; the environment
-// variable JISU_ISA (scalar|avx2|avx512) forces a lower path so tests can run every path the
-// machine has. Forcing a path the CPU lacks is an error, not a silent fallback.
+// variable JISU_ISA (scalar|avx2|avx_vnni|avx512|avx512_vnni) forces another path the machine
+// has, so tests can run every path. Forcing a path the CPU lacks is an error, not a silent
+// fallback.
+//
+// The paths are not a chain: a CPU may have AVX-VNNI without AVX-512 (Alder Lake) or AVX-512
+// without VNNI (Skylake-X), so "supported" is a per-path question (isa_supported), and the
+// enum order is only the order of preference among supported paths (highest wins).
 #include <string_view>
+#include <vector>
 
 namespace jisu {
 
-enum class Isa { Scalar = 0, Avx2 = 1, Avx512 = 2 };
+enum class Isa {
+  Scalar = 0,      // the plain C++ references
+  Avx2 = 1,        // AVX2 + FMA + F16C
+  AvxVnni = 2,     // Avx2 + AVX-VNNI (vpdpbusd on ymm, VEX)
+  Avx512 = 3,      // Avx2 + AVX-512 F, BW, VL, DQ
+  Avx512Vnni = 4,  // Avx512 + AVX512-VNNI
+};
 
 std::string_view isa_name(Isa isa);
-Isa detected_isa();   // best the CPU supports (AVX-512 path needs F, BW, VL, DQ and VNNI)
-Isa active_isa();     // what kernels dispatch to: JISU_ISA or detected; fixed after first call
-// For tests: switch the active path (must be <= detected_isa()). Not thread-safe with kernels.
+bool isa_supported(Isa isa);        // the CPU (and OS) can run this path
+std::vector<Isa> supported_isas();  // every path isa_supported, Scalar first
+Isa detected_isa();                 // the preferred supported path
+Isa active_isa();  // what kernels dispatch to: JISU_ISA or detected; fixed after first call
+// For tests: switch the active path (must be isa_supported). Not thread-safe with kernels.
 void set_active_isa(Isa isa);
+
+// True for the paths whose float kernels use 512-bit vectors.
+inline bool uses_avx512(Isa isa) { return isa == Isa::Avx512 || isa == Isa::Avx512Vnni; }
 
 }  // namespace jisu

@@ -74,8 +74,8 @@ __attribute__((target("avx2"))) uint64_t sum_words_avx2(const uint64_t* words, s
 
 uint64_t sum_words(const uint64_t* words, size_t begin, size_t end) {
 #if defined(__x86_64__)
-  if (active_isa() == Isa::Avx512) return sum_words_avx512(words, begin, end);
-  if (active_isa() == Isa::Avx2) return sum_words_avx2(words, begin, end);
+  if (uses_avx512(active_isa())) return sum_words_avx512(words, begin, end);
+  if (active_isa() != Isa::Scalar) return sum_words_avx2(words, begin, end);
 #endif
   return sum_words_portable(words, begin, end);
 }

@@ -9,6 +9,7 @@
 
 #include "backends/cpu/int8_matmul.h"
 #include "backends/cpu/int8_super_block_matmul.h"
+#include "backends/cpu/kernel_table.h"
 #include "backends/cpu/quant_kernels.h"
 #include "core/cpu_features.h"
 
@@ -28,7 +29,12 @@ inline size_t min_offset(DType type) {
   return type == DType::Q4_K || type == DType::Q5_K ? 2 : type == DType::Q2_K ? 82 : 0;
 }
 
-inline bool has_avx2() { return static_cast<int>(detected_isa()) >= static_cast<int>(Isa::Avx2); }
+// Every SIMD path this CPU has; each runs its own instantiation of the int8 kernels.
+inline std::vector<Isa> simd_isas() {
+  std::vector<Isa> isas = supported_isas();
+  isas.erase(isas.begin());  // Scalar: the reference
+  return isas;
+}
 
 // Random blocks; the fp16 scale of each block replaced by a finite value (zero now and then).
 inline std::vector<uint8_t> random_weights(DType type, size_t rows, size_t n, std::mt19937& rng) {
@@ -63,22 +69,18 @@ inline std::vector<float> random_activations(size_t count, std::mt19937& rng) {
   return v;
 }
 
-inline std::vector<ActivationBlock> quantize(const std::vector<float>& x, size_t n, size_t tokens, bool simd) {
+// Quantized by the given path's kernel (Isa::Scalar: the reference).
+inline std::vector<ActivationBlock> quantize(const std::vector<float>& x, size_t n, size_t tokens, Isa isa) {
   std::vector<ActivationBlock> q(tokens * n / kActivationBlockElements);
-  for (size_t t = 0; t < tokens; ++t) {
-    ActivationBlock* out = q.data() + t * n / kActivationBlockElements;
-    simd ? quantize_activations_avx2(x.data() + t * n, n, out) : quantize_activations_scalar(x.data() + t * n, n, out);
-  }
+  for (size_t t = 0; t < tokens; ++t)
+    kernel_table(isa).quantize_activations(x.data() + t * n, n, q.data() + t * n / kActivationBlockElements);
   return q;
 }
 
-inline std::vector<ActivationSuperBlock> quantize_super_blocks(const std::vector<float>& x, size_t n, size_t tokens, bool simd) {
+inline std::vector<ActivationSuperBlock> quantize_super_blocks(const std::vector<float>& x, size_t n, size_t tokens, Isa isa) {
   std::vector<ActivationSuperBlock> q(tokens * n / kActivationSuperBlockElements);
-  for (size_t t = 0; t < tokens; ++t) {
-    ActivationSuperBlock* out = q.data() + t * n / kActivationSuperBlockElements;
-    simd ? quantize_activations_super_blocks_avx2(x.data() + t * n, n, out)
-         : quantize_activations_super_blocks_scalar(x.data() + t * n, n, out);
-  }
+  for (size_t t = 0; t < tokens; ++t)
+    kernel_table(isa).quantize_activations_super_blocks(x.data() + t * n, n, q.data() + t * n / kActivationSuperBlockElements);
   return q;
 }
 
@@ -93,11 +95,11 @@ size_t activation_row_bytes(size_t n) {
 }
 
 template <class Block>
-std::vector<Block> quantize_as(const std::vector<float>& x, size_t n, size_t tokens, bool simd) {
+std::vector<Block> quantize_as(const std::vector<float>& x, size_t n, size_t tokens, Isa isa) {
   if constexpr (kBlockElements<Block> == kActivationSuperBlockElements)
-    return quantize_super_blocks(x, n, tokens, simd);
+    return quantize_super_blocks(x, n, tokens, isa);
   else
-    return quantize(x, n, tokens, simd);
+    return quantize(x, n, tokens, isa);
 }
 
 // Token t's blocks of rows of n elements.
@@ -146,15 +148,17 @@ inline void expect_row_slice(const std::vector<float>& slice, const std::vector<
       ASSERT_EQ(slice[t * rows + r], r >= begin && r < end ? full[t * rows + r] : -1.0f) << "token " << t << " row " << r;
 }
 
-// run(simd, begin, end): the output (tokens x rows, -1 where not written) of rows [begin, end)
-// by the scalar reference (simd false) or the SIMD kernel. Expects the two bit-identical over
-// all rows, and a slice [slice_begin, slice_end) to write exactly those rows' values. Returns the
-// SIMD output.
+// run(isa, begin, end): the output (tokens x rows, -1 where not written) of rows [begin, end)
+// by the scalar reference (Isa::Scalar) or the SIMD path `isa`. Expects the two bit-identical
+// over all rows, and a slice [slice_begin, slice_end) to write exactly those rows' values.
+// Returns the SIMD output.
 template <class Run>
-std::vector<float> expect_simd_equals_reference(Run run, size_t tokens, size_t rows, size_t slice_begin, size_t slice_end) {
-  const std::vector<float> expected = run(false, 0, rows), got = run(true, 0, rows);
-  EXPECT_EQ(std::memcmp(expected.data(), got.data(), expected.size() * sizeof(float)), 0) << "tokens=" << tokens;
-  expect_row_slice(run(true, slice_begin, slice_end), expected, tokens, rows, slice_begin, slice_end);
+std::vector<float> expect_simd_equals_reference(Run run, Isa isa, size_t tokens, size_t rows, size_t slice_begin,
+                                                size_t slice_end) {
+  const std::vector<float> expected = run(Isa::Scalar, 0, rows), got = run(isa, 0, rows);
+  EXPECT_EQ(std::memcmp(expected.data(), got.data(), expected.size() * sizeof(float)), 0)
+      << isa_name(isa) << " tokens=" << tokens;
+  expect_row_slice(run(isa, slice_begin, slice_end), expected, tokens, rows, slice_begin, slice_end);
   return got;
 }
 

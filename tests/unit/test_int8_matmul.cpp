@@ -29,7 +29,7 @@ TEST(Int8Matmul, ScalarQuantizationRoundsWithinHalfAStep) {
   std::mt19937 rng(1);
   const size_t n = 256;
   const std::vector<float> x = random_activations(n, rng);
-  const auto q = quantize(x, n, 1, false);
+  const auto q = quantize(x, n, 1, Isa::Scalar);
   for (size_t b = 0; b < n / 32; ++b) {
     int32_t pair_sums[2] = {0, 0};  // elements 4k, 4k + 1 and elements 4k + 2, 4k + 3
     for (size_t j = 0; j < 32; ++j) {
@@ -49,14 +49,14 @@ TEST(Int8Matmul, ScalarQuantizationRoundsWithinHalfAStep) {
   EXPECT_EQ(q[3].qs[1], -14);  // -14.5 -> -14
 }
 
-TEST(Int8Matmul, Avx2QuantizationMatchesScalarBitForBit) {
-  if (!has_avx2()) GTEST_SKIP() << "no AVX2";
+TEST(Int8Matmul, SimdQuantizationMatchesScalarBitForBit) {
   std::mt19937 rng(2);
-  for (size_t n : {32, 256, 2048}) {
-    const std::vector<float> x = random_activations(n, rng);
-    const auto a = quantize(x, n, 1, false), b = quantize(x, n, 1, true);
-    ASSERT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(ActivationBlock)), 0) << n;
-  }
+  for (Isa isa : simd_isas())
+    for (size_t n : {32, 256, 2048}) {
+      const std::vector<float> x = random_activations(n, rng);
+      const auto a = quantize(x, n, 1, Isa::Scalar), b = quantize(x, n, 1, isa);
+      ASSERT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(ActivationBlock)), 0) << isa_name(isa) << " " << n;
+    }
 }
 
 using Int8Fn = void (*)(const Int8MatmulArgs&);
@@ -70,21 +70,21 @@ std::vector<float> run(Int8Fn fn, DType type, const std::vector<uint8_t>& w, siz
   return y;
 }
 
-TEST(Int8Matmul, Avx2MatchesScalarBitForBitForEveryTileShape) {
-  if (!has_avx2()) GTEST_SKIP() << "no AVX2";
+TEST(Int8Matmul, SimdMatchesScalarBitForBitForEveryTileShape) {
   std::mt19937 rng(3);
+  for (Isa isa : simd_isas())
   for (DType type : kInt8Types) {
     for (size_t n : lengths(type)) {
       const size_t rows = 11;
       const auto w = random_weights(type, rows, n, rng);
       for (size_t tokens : {1, 2, 3, 4, 5, 7, 9}) {
-        const auto xq = quantize(random_activations(tokens * n, rng), n, tokens, true);
+        const auto xq = quantize(random_activations(tokens * n, rng), n, tokens, isa);
         SCOPED_TRACE(std::string(dtype_name(type)) + " n=" + std::to_string(n));
         expect_simd_equals_reference(
-            [&](bool simd, size_t begin, size_t end) {
-              return run(simd ? matmul_rows_int8_avx2 : matmul_rows_int8_scalar, type, w, rows, n, xq, tokens, begin, end);
+            [&](Isa path, size_t begin, size_t end) {
+              return run(kernel_table(path).matmul_rows_int8, type, w, rows, n, xq, tokens, begin, end);
             },
-            tokens, rows, 3, 8);
+            isa, tokens, rows, 3, 8);
         if (HasFailure()) return;
       }
     }
@@ -96,10 +96,11 @@ TEST(Int8Matmul, ResultsDoNotDependOnBatchSize) {
   const size_t n = 256, rows = 9, tokens = 7;
   for (DType type : kInt8Types) {
     const auto w = random_weights(type, rows, n, rng);
-    const auto xq = quantize(random_activations(tokens * n, rng), n, tokens, false);
-    for (Int8Fn fn : {matmul_rows_int8_scalar, has_avx2() ? matmul_rows_int8_avx2 : matmul_rows_int8_scalar}) {
+    const auto xq = quantize(random_activations(tokens * n, rng), n, tokens, Isa::Scalar);
+    for (Isa isa : supported_isas()) {
+      const Int8Fn fn = kernel_table(isa).matmul_rows_int8;
       const auto all = run(fn, type, w, rows, n, xq, tokens, 0, rows);
-      SCOPED_TRACE(dtype_name(type));
+      SCOPED_TRACE(std::string(dtype_name(type)) + " " + std::string(isa_name(isa)));
       expect_each_token_alone_gives_its_batch_value(xq, tokens, n, rows, all, [&](const std::vector<ActivationBlock>& one) {
         return run(fn, type, w, rows, n, one, 1, 0, rows);
       });
@@ -115,7 +116,7 @@ TEST(Int8Matmul, AgreesWithFloatMathOnDequantizedValues) {
   for (DType type : kInt8Types) {
     const auto w = random_weights(type, rows, n, rng);
     const std::vector<float> x = random_activations(n, rng);
-    const auto xq = quantize(x, n, 1, false);
+    const auto xq = quantize(x, n, 1, Isa::Scalar);
     const auto y = run(matmul_rows_int8_scalar, type, w, rows, n, xq, 1, 0, rows);
     for (size_t r = 0; r < rows; ++r) {
       const Exact e = exact_product(type, w, r, n, xq.data());

@@ -75,7 +75,7 @@ void check_scalar_repacked(DType type, size_t n, std::mt19937& rng, Bound row_ma
   const size_t rows = 16, tokens = 3;
   const auto w = random_weights(type, rows, n, rng);
   const RepackedWeights packed(type, w.data(), row_bytes(type, n), rows, n);
-  const auto xq = quantize_as<Block>(random_activations(tokens * n, rng), n, tokens, false);
+  const auto xq = quantize_as<Block>(random_activations(tokens * n, rng), n, tokens, Isa::Scalar);
   const auto expected = run_row_major(type, w, rows, n, xq, tokens);
   const auto got = run_repacked(matmul_repacked_int8_scalar, type, packed, rows, n, xq, tokens, 0, rows);
   for (size_t t = 0; t < tokens; ++t)
@@ -106,7 +106,7 @@ TEST(Int8Repacked, LargeMatricesRepackedInSlicesKeepEveryRow) {
   const size_t rows = 1032, n = 8192;  // about 9 MiB repacked; 129 groups do not split evenly
   const auto w = random_weights(type, rows, n, rng);
   const RepackedWeights packed(type, w.data(), row_bytes(type, n), rows, n);
-  const auto xq = quantize(random_activations(n, rng), n, 1, false);
+  const auto xq = quantize(random_activations(n, rng), n, 1, Isa::Scalar);
   const auto expected = run_row_major(type, w, rows, n, xq, 1);
   const auto got = run_repacked(matmul_repacked_int8_scalar, type, packed, rows, n, xq, 1, 0, rows);
   const double steps = 2.0 * double(n / 32) + 8.0;
@@ -114,41 +114,40 @@ TEST(Int8Repacked, LargeMatricesRepackedInSlicesKeepEveryRow) {
     ASSERT_NEAR(got[r], expected[r], steps * 0x1p-24 * exact_product(type, w, r, n, xq.data()).magnitude + 1e-30) << r;
 }
 
-// AVX2 against the scalar reference bit for bit (every row, and a row slice), for each type,
-// row length n (with rows_for(n) rows) and token count; and each token alone gives its value in
-// the batch.
+// Every SIMD path against the scalar reference bit for bit (every row, and a row slice), for
+// each type, row length n (with rows_for(n) rows) and token count; and each token alone gives
+// its value in the batch.
 template <class Block>
-void expect_avx2_matches_scalar_for_every_tile_shape(const std::vector<DType>& types, const std::vector<size_t>& lengths,
+void expect_simd_matches_scalar_for_every_tile_shape(const std::vector<DType>& types, const std::vector<size_t>& lengths,
                                                      size_t (*rows_for)(size_t), const std::vector<size_t>& token_counts,
                                                      uint32_t seed) {
   std::mt19937 rng(seed);
+  for (Isa isa : simd_isas())
   for (DType type : types) {
     for (size_t n : lengths) {
       const size_t rows = rows_for(n);
       const auto w = random_weights(type, rows, n, rng);
       const RepackedWeights packed(type, w.data(), row_bytes(type, n), rows, n);
       for (size_t tokens : token_counts) {
-        const auto xq = quantize_as<Block>(random_activations(tokens * n, rng), n, tokens, true);
-        SCOPED_TRACE(std::string(dtype_name(type)) + " n=" + std::to_string(n));
+        const auto xq = quantize_as<Block>(random_activations(tokens * n, rng), n, tokens, isa);
+        SCOPED_TRACE(std::string(dtype_name(type)) + " n=" + std::to_string(n) + " " + std::string(isa_name(isa)));
         const auto got = expect_simd_equals_reference(
-            [&](bool simd, size_t begin, size_t end) {
-              return run_repacked(simd ? matmul_repacked_int8_avx2 : matmul_repacked_int8_scalar, type, packed, rows, n, xq,
-                                  tokens, begin, end);
+            [&](Isa path, size_t begin, size_t end) {
+              return run_repacked(kernel_table(path).matmul_repacked_int8, type, packed, rows, n, xq, tokens, begin, end);
             },
-            tokens, rows, 8, 16);
+            isa, tokens, rows, 8, 16);
         if (::testing::Test::HasFailure()) return;
         expect_each_token_alone_gives_its_batch_value(xq, tokens, n, rows, got, [&](const std::vector<Block>& one) {
-          return run_repacked(matmul_repacked_int8_avx2, type, packed, rows, n, one, 1, 0, rows);
+          return run_repacked(kernel_table(isa).matmul_repacked_int8, type, packed, rows, n, one, 1, 0, rows);
         });
       }
     }
   }
 }
 
-TEST(Int8Repacked, Avx2MatchesScalarBitForBitForEveryTileShape) {
-  if (!has_avx2()) GTEST_SKIP() << "no AVX2";
+TEST(Int8Repacked, SimdMatchesScalarBitForBitForEveryTileShape) {
   // 272 rows of 2048 columns span more than one 256 KiB row block of the kernel.
-  expect_avx2_matches_scalar_for_every_tile_shape<ActivationBlock>(
+  expect_simd_matches_scalar_for_every_tile_shape<ActivationBlock>(
       {std::begin(kRepackTypes), std::end(kRepackTypes)}, {32, 256, 2048}, [](size_t n) -> size_t { return n == 2048 ? 272 : 24; },
       {1, 2, 3, 4, 5, 6, 7, 8, 9, 13}, 12);
 }
@@ -185,13 +184,14 @@ TEST(Int8Repacked, ExtremeValuesDoNotSaturate) {
     const auto expected = run_row_major(type, w, rows, n, xq, 1);
     const auto scalar = run_repacked(matmul_repacked_int8_scalar, type, packed, rows, n, xq, 1, 0, rows);
     for (size_t r = 0; r < rows; ++r) EXPECT_EQ(scalar[r], expected[r]) << dtype_name(type) << " " << r;  // exact integers
-    if (!has_avx2()) continue;
-    for (size_t tokens : {1, 4}) {
-      std::vector<ActivationBlock> batch;
-      for (size_t t = 0; t < tokens; ++t) batch.insert(batch.end(), xq.begin(), xq.end());
-      const auto simd = run_repacked(matmul_repacked_int8_avx2, type, packed, rows, n, batch, tokens, 0, rows);
-      for (size_t r = 0; r < rows; ++r) EXPECT_EQ(simd[(tokens - 1) * rows + r], expected[r]) << dtype_name(type) << " " << r;
-    }
+    for (Isa isa : simd_isas())
+      for (size_t tokens : {1, 4}) {
+        std::vector<ActivationBlock> batch;
+        for (size_t t = 0; t < tokens; ++t) batch.insert(batch.end(), xq.begin(), xq.end());
+        const auto simd = run_repacked(kernel_table(isa).matmul_repacked_int8, type, packed, rows, n, batch, tokens, 0, rows);
+        for (size_t r = 0; r < rows; ++r)
+          EXPECT_EQ(simd[(tokens - 1) * rows + r], expected[r]) << dtype_name(type) << " " << isa_name(isa) << " " << r;
+      }
   }
   }
 }
@@ -209,10 +209,9 @@ TEST(Int8RepackedSuperBlocks, ScalarMatchesFloatMathAndRowMajorReference) {
     for (size_t n : {256, 512, 2048}) check_scalar_repacked<ActivationSuperBlock>(type, n, rng, [](size_t) { return 2e-6; });
 }
 
-TEST(Int8RepackedSuperBlocks, Avx2MatchesScalarBitForBitForEveryTileShape) {
-  if (!has_avx2()) GTEST_SKIP() << "no AVX2";
+TEST(Int8RepackedSuperBlocks, SimdMatchesScalarBitForBitForEveryTileShape) {
   // Groups of 2048 columns: 232 rows are more than one 256 KiB block of the kernel.
-  expect_avx2_matches_scalar_for_every_tile_shape<ActivationSuperBlock>(
+  expect_simd_matches_scalar_for_every_tile_shape<ActivationSuperBlock>(
       {std::begin(kSuperBlockRepackTypes), std::end(kSuperBlockRepackTypes)}, {256, 2048},
       [](size_t n) -> size_t { return n == 2048 ? 232 : 24; }, {1, 2, 3, 4, 5, 7, 8, 9}, 22);
 }
@@ -231,7 +230,7 @@ std::vector<ActivationSuperBlock> extreme_activations(size_t n) {
   return xq;
 }
 
-// Checks the scalar and AVX2 (1 and 4 tokens) results of rows x n against the exact values
+// Checks the scalar and every SIMD path's (1 and 4 tokens) results of rows x n against the exact values
 // expected(r), on the extreme activations.
 template <class Expected>
 void expect_extreme_results(DType type, const std::vector<uint8_t>& w, size_t rows, size_t n, Expected expected) {
@@ -239,13 +238,14 @@ void expect_extreme_results(DType type, const std::vector<uint8_t>& w, size_t ro
   const RepackedWeights packed(type, w.data(), row_bytes(type, n), rows, n);
   const auto scalar = run_repacked(matmul_repacked_int8_scalar, type, packed, rows, n, xq, 1, 0, rows);
   for (size_t r = 0; r < rows; ++r) EXPECT_EQ(scalar[r], expected(r)) << dtype_name(type) << " " << r;
-  if (!has_avx2()) return;
-  for (size_t tokens : {1, 4}) {
-    std::vector<ActivationSuperBlock> batch;
-    for (size_t t = 0; t < tokens; ++t) batch.insert(batch.end(), xq.begin(), xq.end());
-    const auto simd = run_repacked(matmul_repacked_int8_avx2, type, packed, rows, n, batch, tokens, 0, rows);
-    for (size_t r = 0; r < rows; ++r) EXPECT_EQ(simd[(tokens - 1) * rows + r], expected(r)) << dtype_name(type) << " " << r;
-  }
+  for (Isa isa : simd_isas())
+    for (size_t tokens : {1, 4}) {
+      std::vector<ActivationSuperBlock> batch;
+      for (size_t t = 0; t < tokens; ++t) batch.insert(batch.end(), xq.begin(), xq.end());
+      const auto simd = run_repacked(kernel_table(isa).matmul_repacked_int8, type, packed, rows, n, batch, tokens, 0, rows);
+      for (size_t r = 0; r < rows; ++r)
+        EXPECT_EQ(simd[(tokens - 1) * rows + r], expected(r)) << dtype_name(type) << " " << isa_name(isa) << " " << r;
+    }
 }
 
 // Q4_K / Q5_K: every quant at its maximum (15 / 31), every scale and minimum 63 (pair sums of

@@ -35,7 +35,7 @@ TEST(Int8SuperBlockMatmul, QuantizationRoundsWithinHalfAStepAndSumsEachSixteen) 
   const size_t n = 768;
   std::vector<float> x = random_activations(n, rng);
   for (size_t j = 512; j < 768; ++j) x[j] = 0.0f;  // an all-zero super-block
-  const auto q = quantize_super_blocks(x, n, 1, false);
+  const auto q = quantize_super_blocks(x, n, 1, Isa::Scalar);
   for (size_t b = 0; b < 3; ++b) {
     for (size_t k = 0; k < 16; ++k) {
       int32_t sum = 0;
@@ -52,32 +52,31 @@ TEST(Int8SuperBlockMatmul, QuantizationRoundsWithinHalfAStepAndSumsEachSixteen) 
   for (size_t k = 0; k < 16; ++k) EXPECT_EQ(q[2].sums[k], 0);
 }
 
-TEST(Int8SuperBlockMatmul, Avx2QuantizationMatchesScalarBitForBit) {
-  if (!has_avx2()) GTEST_SKIP() << "no AVX2";
+TEST(Int8SuperBlockMatmul, SimdQuantizationMatchesScalarBitForBit) {
   std::mt19937 rng(2);
-  for (size_t n : {256, 2048, 5632}) {
-    const std::vector<float> x = random_activations(n, rng);
-    const auto a = quantize_super_blocks(x, n, 1, false), b = quantize_super_blocks(x, n, 1, true);
-    ASSERT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(ActivationSuperBlock)), 0) << n;
-  }
+  for (Isa isa : simd_isas())
+    for (size_t n : {256, 2048, 5632}) {
+      const std::vector<float> x = random_activations(n, rng);
+      const auto a = quantize_super_blocks(x, n, 1, Isa::Scalar), b = quantize_super_blocks(x, n, 1, isa);
+      ASSERT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(ActivationSuperBlock)), 0) << isa_name(isa) << " " << n;
+    }
 }
 
-TEST(Int8SuperBlockMatmul, Avx2MatchesScalarBitForBitForEveryTileShape) {
-  if (!has_avx2()) GTEST_SKIP() << "no AVX2";
+TEST(Int8SuperBlockMatmul, SimdMatchesScalarBitForBitForEveryTileShape) {
   std::mt19937 rng(3);
+  for (Isa isa : simd_isas())
   for (DType type : kSuperBlockTypes) {
     for (size_t n : {256, 768}) {
       const size_t rows = 11;
       const auto w = random_weights(type, rows, n, rng);
       for (size_t tokens : {1, 2, 3, 4, 5, 7, 9}) {
         SCOPED_TRACE(std::string(dtype_name(type)) + " n=" + std::to_string(n));
-        const auto xq = quantize_super_blocks(random_activations(tokens * n, rng), n, tokens, true);
+        const auto xq = quantize_super_blocks(random_activations(tokens * n, rng), n, tokens, isa);
         expect_simd_equals_reference(
-            [&](bool simd, size_t begin, size_t end) {
-              return run(simd ? matmul_rows_int8_super_blocks_avx2 : matmul_rows_int8_super_blocks_scalar, type, w, rows, n,
-                         xq, tokens, begin, end);
+            [&](Isa path, size_t begin, size_t end) {
+              return run(kernel_table(path).matmul_rows_int8_super_blocks, type, w, rows, n, xq, tokens, begin, end);
             },
-            tokens, rows, 3, 8);
+            isa, tokens, rows, 3, 8);
       }
     }
   }
@@ -88,11 +87,11 @@ TEST(Int8SuperBlockMatmul, ResultsDoNotDependOnBatchSize) {
   const size_t n = 512, rows = 9, tokens = 7;
   for (DType type : kSuperBlockTypes) {
     const auto w = random_weights(type, rows, n, rng);
-    const auto xq = quantize_super_blocks(random_activations(tokens * n, rng), n, tokens, false);
-    for (MatmulFn fn : {matmul_rows_int8_super_blocks_scalar,
-                        has_avx2() ? matmul_rows_int8_super_blocks_avx2 : matmul_rows_int8_super_blocks_scalar}) {
+    const auto xq = quantize_super_blocks(random_activations(tokens * n, rng), n, tokens, Isa::Scalar);
+    for (Isa isa : supported_isas()) {
+      const MatmulFn fn = kernel_table(isa).matmul_rows_int8_super_blocks;
       const auto all = run(fn, type, w, rows, n, xq, tokens, 0, rows);
-      SCOPED_TRACE(dtype_name(type));
+      SCOPED_TRACE(std::string(dtype_name(type)) + " " + std::string(isa_name(isa)));
       expect_each_token_alone_gives_its_batch_value(xq, tokens, n, rows, all, [&](const std::vector<ActivationSuperBlock>& one) {
         return run(fn, type, w, rows, n, one, 1, 0, rows);
       });
@@ -108,7 +107,7 @@ TEST(Int8SuperBlockMatmul, AgreesWithFloatMathOnDequantizedValues) {
   for (DType type : kSuperBlockTypes) {
     const auto w = random_weights(type, rows, n, rng);
     const std::vector<float> x = random_activations(n, rng);
-    const auto xq = quantize_super_blocks(x, n, 1, false);
+    const auto xq = quantize_super_blocks(x, n, 1, Isa::Scalar);
     const auto y = run(matmul_rows_int8_super_blocks_scalar, type, w, rows, n, xq, 1, 0, rows);
     for (size_t r = 0; r < rows; ++r) {
       const Exact e = exact_product(type, w, r, n, xq.data());

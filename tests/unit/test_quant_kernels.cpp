@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/cpu/kernel_table.h"
 #include "backends/cpu/quant_blocks.h"
 #include "backends/cpu/quant_kernels.h"
 #include "core/cpu_features.h"
@@ -28,12 +29,9 @@ const DType kAllTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q4_0, D
 using DequantFn = void (*)(DType, const void*, float*, size_t);
 using MatmulFn = void (*)(const MatmulArgs&);
 
-std::vector<Isa> available_isas() {
-  std::vector<Isa> isas = {Isa::Scalar};
-  if (static_cast<int>(detected_isa()) >= static_cast<int>(Isa::Avx2)) isas.push_back(Isa::Avx2);
-  if (static_cast<int>(detected_isa()) >= static_cast<int>(Isa::Avx512)) isas.push_back(Isa::Avx512);
-  return isas;
-}
+// Every path this CPU can run (each compiled instantiation of quant_kernels_isa.cpp is reached
+// through at least one of them).
+std::vector<Isa> available_isas() { return supported_isas(); }
 
 std::vector<Isa> simd_isas() {
   std::vector<Isa> isas = available_isas();
@@ -41,23 +39,8 @@ std::vector<Isa> simd_isas() {
   return isas;
 }
 
-DequantFn dequant_fn(Isa isa) {
-  switch (isa) {
-    case Isa::Avx512: return dequantize_row_avx512;
-    case Isa::Avx2: return dequantize_row_avx2;
-    case Isa::Scalar: break;
-  }
-  return dequantize_row_scalar;
-}
-
-MatmulFn matmul_fn(Isa isa) {
-  switch (isa) {
-    case Isa::Avx512: return matmul_rows_avx512;
-    case Isa::Avx2: return matmul_rows_avx2;
-    case Isa::Scalar: break;
-  }
-  return matmul_rows_scalar;
-}
+DequantFn dequant_fn(Isa isa) { return kernel_table(isa).dequantize_row; }
+MatmulFn matmul_fn(Isa isa) { return kernel_table(isa).matmul_rows; }
 
 // Puts the active ISA back to what it was (the detected one unless JISU_ISA says otherwise).
 class IsaRestorer {

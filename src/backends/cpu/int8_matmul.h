@@ -4,8 +4,8 @@
 // For the weight types listed by takes_int8_activations(), each activation row (one token) is
 // quantized once per linear into 32-element blocks (Q8_0-style: 32 int8 and a float scale
 // d = max|x| / 127, q = round-to-nearest-even(x / d)), and the weight blocks are multiplied
-// against them with integer multiply-adds (AVX2 maddubs / madd). This trades a small, bounded
-// activation rounding error (about 1e-2 relative on logits, the same scheme llama.cpp uses)
+// against them with integer multiply-adds (AVX2 maddubs / madd, VNNI vpdpbusd). This trades a
+// small, bounded activation rounding error (about 1e-2 relative on logits, the same scheme llama.cpp uses)
 // for far fewer instructions per weight byte than decoding to float.
 //
 // Determinism invariant (as matmul_rows): quantization is per token row, and the value for
@@ -81,10 +81,9 @@ inline float reduce_lanes(const float acc[8]) {
   return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
 }
 
-// Per-ISA variants (tests and the dispatcher). AVX-512 machines run the AVX2 kernels.
+// The scalar references. The SIMD variants are instantiations of int8_matmul_isa.cpp, one per
+// ISA (kernel_table.h).
 void quantize_activations_scalar(const float* x, size_t n, ActivationBlock* out);
-void quantize_activations_avx2(const float* x, size_t n, ActivationBlock* out);
 void matmul_rows_int8_scalar(const Int8MatmulArgs& args);
-void matmul_rows_int8_avx2(const Int8MatmulArgs& args);
 
 }  // namespace jisu::cpu

@@ -4,6 +4,7 @@
 #include "backends/cpu/int8_matmul.h"
 #include "backends/cpu/int8_repacked_matmul.h"
 #include "backends/cpu/int8_repacked_weights.h"
+#include "backends/cpu/kernel_table.h"
 #include "backends/cpu/quant_kernels.h"
 #include "backends/weight_types.h"
 #include "core/cpu_features.h"
@@ -19,8 +20,7 @@ bool takes_int8_activations(DType type) {
 void quantize_activations(const float* x, size_t n, ActivationBlock* out) {
   if (n % kActivationBlockElements != 0)
     throw Error("cannot quantize " + std::to_string(n) + " activations in blocks of 32");
-  if (active_isa() == Isa::Scalar) return quantize_activations_scalar(x, n, out);
-  quantize_activations_avx2(x, n, out);
+  active_kernels().quantize_activations(x, n, out);
 }
 
 void check_int8_matmul_args(const Int8MatmulArgs& args, size_t block_elements, const char* block_name) {
@@ -36,9 +36,7 @@ void matmul_rows_int8(const Int8MatmulArgs& args) {
   if (!takes_int8_activations(args.type))
     throw Error("weight type " + std::string(dtype_name(args.type)) + " has no integer dot-product kernel");
   check_int8_matmul_args(args, traits(args.type).block_elements, "blocks");
-  // AVX-512 machines have AVX2; the AVX2 kernels serve both.
-  if (active_isa() == Isa::Scalar) return matmul_rows_int8_scalar(args);
-  matmul_rows_int8_avx2(args);
+  active_kernels().matmul_rows_int8(args);
 }
 
 void matmul_repacked_int8(const RepackedMatmulArgs& args) {
@@ -51,8 +49,7 @@ void matmul_repacked_int8(const RepackedMatmulArgs& args) {
   if (args.group_bytes < repacked_group_bytes(args.type, args.n))
     throw Error("repacked groups of " + std::to_string(args.group_bytes) + " bytes cannot hold rows of " +
                 std::to_string(args.n) + " elements");
-  if (active_isa() == Isa::Scalar) return matmul_repacked_int8_scalar(args);
-  matmul_repacked_int8_avx2(args);
+  active_kernels().matmul_repacked_int8(args);
 }
 
 }  // namespace jisu::cpu

@@ -18,7 +18,7 @@
 // int8 scale of sub-block q (elements 16q .. 16q + 15):
 //   isum_s = sum_q s_q * (sum_{j in q} u_j * x.qs_j - 32 * x.sums[q])   (exact in int32)
 //   acc    = fma(float(isum_s), d_s * x.d, acc)
-// The AVX2 kernels reproduce it bit for bit for every tile shape and token count, so a token's
+// The SIMD kernels reproduce it bit for bit for every tile shape and token count, so a token's
 // value never depends on the batch, the tile or the row slice. It differs from the row-major
 // int8 path (matmul_rows_int8) only by float summation order.
 #include <cstddef>
@@ -48,7 +48,7 @@ inline const Block* activation_row(const RepackedMatmulArgs& a, size_t t) {
 }
 
 void matmul_repacked_int8(const RepackedMatmulArgs& args);  // validates, dispatches on active_isa()
+// The scalar reference; the SIMD variants are int8_repacked_matmul_isa.cpp's (kernel_table.h).
 void matmul_repacked_int8_scalar(const RepackedMatmulArgs& args);
-void matmul_repacked_int8_avx2(const RepackedMatmulArgs& args);
 
 }  // namespace jisu::cpu

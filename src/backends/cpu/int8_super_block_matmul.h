@@ -49,14 +49,13 @@ inline size_t int8_super_block_row_bytes(size_t n) {
 
 // n must be a multiple of 256.
 void quantize_activations_super_blocks(const float* x, size_t n, ActivationSuperBlock* out);
+// The scalar references; the SIMD variants are int8_super_block_matmul_isa.cpp's (kernel_table.h).
 void quantize_activations_super_blocks_scalar(const float* x, size_t n, ActivationSuperBlock* out);
-void quantize_activations_super_blocks_avx2(const float* x, size_t n, ActivationSuperBlock* out);
 
 // Same arguments as matmul_rows_int8, except that `xq` points at ActivationSuperBlock rows
 // (xq_stride_bytes apart); validates and dispatches on active_isa().
 void matmul_rows_int8_super_blocks(const Int8MatmulArgs& args);
 void matmul_rows_int8_super_blocks_scalar(const Int8MatmulArgs& args);
-void matmul_rows_int8_super_blocks_avx2(const Int8MatmulArgs& args);
 
 inline const ActivationSuperBlock* super_block_row(const Int8MatmulArgs& args, size_t token) {
   return reinterpret_cast<const ActivationSuperBlock*>(reinterpret_cast<const uint8_t*>(args.xq) +

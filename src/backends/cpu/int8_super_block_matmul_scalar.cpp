@@ -4,6 +4,7 @@
 #include <string>
 
 #include "backends/cpu/int8_super_block_matmul.h"
+#include "backends/cpu/kernel_table.h"
 #include "backends/cpu/quant_blocks.h"
 #include "backends/cpu/quant_kernels.h"
 #include "core/cpu_features.h"
@@ -162,16 +163,14 @@ void matmul_rows_int8_super_blocks_scalar(const Int8MatmulArgs& a) {
 void quantize_activations_super_blocks(const float* x, size_t n, ActivationSuperBlock* out) {
   if (n % kActivationSuperBlockElements != 0)
     throw Error("cannot quantize " + std::to_string(n) + " activations in super-blocks of 256");
-  if (active_isa() == Isa::Scalar) return quantize_activations_super_blocks_scalar(x, n, out);
-  quantize_activations_super_blocks_avx2(x, n, out);
+  active_kernels().quantize_activations_super_blocks(x, n, out);
 }
 
 void matmul_rows_int8_super_blocks(const Int8MatmulArgs& args) {
   if (!takes_int8_super_blocks(args.type))
     throw Error("weight type " + std::string(dtype_name(args.type)) + " has no super-block integer kernel");
   check_int8_matmul_args(args, kActivationSuperBlockElements, "super-blocks");
-  if (active_isa() == Isa::Scalar) return matmul_rows_int8_super_blocks_scalar(args);
-  matmul_rows_int8_super_blocks_avx2(args);
+  active_kernels().matmul_rows_int8_super_blocks(args);
 }
 
 }  // namespace jisu::cpu

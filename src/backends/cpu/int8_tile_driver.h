@@ -1,8 +1,8 @@
 #pragma once
-// Shared by the row-major integer kernels (int8_matmul_avx2.cpp for 32-element activation
-// blocks, int8_super_block_matmul_avx2.cpp for 256-element super-blocks): the tile walk
-// (matmul_tile_walk.h) and the activation rounding both quantizers share. Include from files
-// compiled with the AVX2 flags.
+// Shared by the row-major integer kernels (int8_matmul_isa.cpp for 32-element activation
+// blocks, int8_super_block_matmul_isa.cpp for 256-element super-blocks): the tile walk
+// (matmul_tile_walk.h) and the activation rounding both quantizers share. Include from the
+// per-ISA kernel sources (compiled with at least the AVX2 flags).
 #include "backends/cpu/simd_prelude.h"
 
 #include <algorithm>

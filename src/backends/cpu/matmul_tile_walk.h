@@ -1,7 +1,7 @@
 #pragma once
 // The order in which the row-major CPU kernels visit (row, token) tiles: the integer kernels
-// (int8_matmul_avx2.cpp, int8_super_block_matmul_avx2.cpp) and the plain float types of
-// quant_avx2.cpp. A Kernel provides
+// (int8_matmul_isa.cpp, int8_super_block_matmul_isa.cpp) and the plain float types of
+// quant_kernels_isa.cpp. A Kernel provides
 //   template <int NR, int NT, bool kPrefetch> static void tile(const Args&, size_t r0, size_t t0)
 // computing rows [r0, r0 + NR) for tokens [t0, t0 + NT), each (row, token) with the same
 // instruction sequence whatever NR and NT are, so the walk below never changes a result. Args is
@@ -24,8 +24,9 @@ inline constexpr size_t kRowBlockBytes = 1 << 18;
 
 // Rows of a block: about kRowBlockBytes of weights, a whole number of kTileRows-row tiles so that
 // only the end of the slice falls back to 1-row tiles (empty rows, n = 0, count as 1 byte).
+// (always_inline: it is compiled into every ISA's kernels, see simd_prelude.h.)
 template <int kTileRows>
-size_t rows_per_block(size_t w_row_bytes) {
+inline __attribute__((always_inline)) size_t rows_per_block(size_t w_row_bytes) {
   const size_t rows = kRowBlockBytes / std::max<size_t>(1, w_row_bytes) / kTileRows * kTileRows;
   return std::max<size_t>(kTileRows, rows);
 }

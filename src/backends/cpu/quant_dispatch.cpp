@@ -2,6 +2,7 @@
 #include <string>
 
 #include "backends/cpu/quant_blocks.h"
+#include "backends/cpu/kernel_table.h"
 #include "backends/cpu/quant_kernels.h"
 #include "core/error.h"
 
@@ -21,12 +22,7 @@ void check_length(DType type, size_t n) {
 
 void dequantize_row(DType type, const void* src, float* dst, size_t n) {
   check_length(type, n);
-  switch (active_isa()) {
-    case Isa::Avx512: return dequantize_row_avx512(type, src, dst, n);
-    case Isa::Avx2: return dequantize_row_avx2(type, src, dst, n);
-    case Isa::Scalar: break;
-  }
-  dequantize_row_scalar(type, src, dst, n);
+  active_kernels().dequantize_row(type, src, dst, n);
 }
 
 void matmul_rows(const MatmulArgs& args) {
@@ -35,12 +31,7 @@ void matmul_rows(const MatmulArgs& args) {
   if (args.w_row_bytes < row_bytes(args.type, args.n))
     throw Error("matmul weight rows of " + std::to_string(args.w_row_bytes) + " bytes cannot hold " +
                 std::to_string(args.n) + " " + std::string(dtype_name(args.type)) + " elements");
-  switch (active_isa()) {
-    case Isa::Avx512: return matmul_rows_avx512(args);
-    case Isa::Avx2: return matmul_rows_avx2(args);
-    case Isa::Scalar: break;
-  }
-  matmul_rows_scalar(args);
+  active_kernels().matmul_rows(args);
 }
 
 }  // namespace jisu::cpu

@@ -12,7 +12,7 @@
 // a batch of 48 give bit-identical results, whatever the thread count.
 //
 // Every function has a scalar reference (suffix _scalar); the dispatching entry points pick
-// the active ISA (core/cpu_features.h). SIMD variants live in *_avx2.cpp / *_avx512.cpp.
+// the active ISA (core/cpu_features.h, kernel_table.h).
 #include <cstddef>
 
 #include "core/cpu_features.h"
@@ -46,13 +46,10 @@ struct MatmulArgs {
 
 void matmul_rows(const MatmulArgs& args);  // dispatches on active_isa()
 
-// Per-ISA entry points (for tests and the dispatcher). Calling a variant the CPU lacks is UB.
+// The scalar references. The SIMD variants are instantiations of quant_kernels_isa.cpp, one
+// per vector width (kernel_table.h).
 void dequantize_row_scalar(DType type, const void* src, float* dst, size_t n);
 void matmul_rows_scalar(const MatmulArgs& args);
-void dequantize_row_avx2(DType type, const void* src, float* dst, size_t n);
-void matmul_rows_avx2(const MatmulArgs& args);
-void dequantize_row_avx512(DType type, const void* src, float* dst, size_t n);
-void matmul_rows_avx512(const MatmulArgs& args);
 
 // fp16 / bf16 scalar conversions (IEEE half, round-to-nearest-even when narrowing).
 float fp16_to_fp32(uint16_t h);

@@ -1,6 +1,6 @@
 #pragma once
-// Vector math shared by the AVX2 kernel files (include after simd_prelude.h, in files built
-// with the AVX2 flags).
+// Vector math shared by the SIMD kernel files (include after simd_prelude.h, in files built
+// with at least the AVX2 flags).
 #include "backends/cpu/simd_prelude.h"
 
 #if defined(__AVX2__) && defined(__FMA__)

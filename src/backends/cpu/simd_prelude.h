@@ -1,6 +1,9 @@
 #pragma once
-// Shared start of every per-ISA kernel file (*_avx2.cpp, *_avx512.cpp): the intrinsics header
-// with GCC's false positives silenced, the force-inline marker and a compile-time loop.
+// Shared start of every SIMD kernel file (the per-ISA *_isa.cpp sources through vector_isa.h,
+// and the AVX2-only *_avx2.cpp): the intrinsics header with GCC's false positives silenced, the
+// force-inline marker and a compile-time loop. Everything here is always_inline: these headers
+// are compiled with different -m flags in different files, and an out-of-line copy built with
+// one ISA's flags must never serve another's path.
 //
 // GCC 12 reports its own _mm*_undefined_*() idiom inside the intrinsic headers as
 // -W(maybe-)uninitialized (GCC bug 105593); it is not a problem in the kernels.

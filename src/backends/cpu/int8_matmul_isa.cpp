@@ -1,10 +1,11 @@
-// AVX2 integer dot-product kernels (see int8_matmul.h for the contract and
-// int8_matmul_scalar.cpp for the reference arithmetic they reproduce bit for bit).
+// Integer dot-product kernels of the row-major path, compiled once per ISA (vector_isa.h; see
+// int8_matmul.h for the contract and int8_matmul_scalar.cpp for the reference arithmetic they
+// reproduce bit for bit).
 //
 // One weight block of 32 values times one activation block gives 8 int32 lane sums (lane l:
-// elements 4l..4l+3) via maddubs (u8 x s8 -> pairs of int16) and madd with ones (-> int32).
-// No int16 saturation can happen: |activation| <= 127 and |weight| <= 128 (signed types) or
-// a nibble <= 15 (Q4_0), so a pair sum stays below 2 * 128 * 127 = 32512.
+// elements 4l..4l+3) via IntDot (AVX2: maddubs, u8 x s8 -> pairs of int16, and madd with ones;
+// VNNI: vpdpbusd). No int16 saturation can happen: |activation| <= 127 and |weight| <= 128
+// (signed types) or a nibble <= 15 (Q4_0), so a pair sum stays below 2 * 128 * 127 = 32512.
 //
 // These serve the matrices that cannot be repacked (int8_repacked_weights.h: rows not a
 // multiple of 8); the K-quants take int8_super_block_matmul.h.
@@ -12,7 +13,7 @@
 // A tile of NR rows x NT tokens shares each decoded weight block across the NT tokens and
 // each loaded activation block across the NR rows; every (row, token) accumulator still sees
 // the same instruction sequence whatever NR and NT are.
-#include "backends/cpu/simd_prelude.h"
+#include "backends/cpu/vector_isa.h"
 
 #include <utility>
 
@@ -21,9 +22,7 @@
 #include "backends/cpu/quant_blocks.h"
 #include "backends/cpu/quant_kernels.h"
 
-#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
-
-namespace jisu::cpu {
+namespace jisu::cpu::JISU_KERNEL_ISA {
 namespace {
 
 JISU_AI __m256i load_256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
@@ -36,8 +35,8 @@ JISU_AI __m256i unpack_nibbles(const uint8_t* p) {
   return _mm256_and_si256(_mm256_srlv_epi32(q, _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4)), _mm256_set1_epi8(15));
 }
 
-// One activation block in registers. `offset` (Q4_0 only): maddubs(8, q), the int16 pair sums
-// of 8 * q, subtracted so unsigned nibbles give the sum of (nibble - 8) * q.
+// One activation block in registers. `offset` (Q4_0 only): IntDot::nibble_offset(q), so that
+// unsigned nibbles give the sum of (nibble - 8) * q.
 struct XBlock {
   __m256i q;
   __m256i offset;
@@ -58,11 +57,11 @@ struct WQ4_0 {
   template <int C>
   static JISU_AI State prep(const uint8_t* p) { return {unpack_nibbles(p + 2)}; }
   static JISU_AI __m256i dot(const State& s, const XBlock& x) {
-    return _mm256_madd_epi16(_mm256_sub_epi16(_mm256_maddubs_epi16(s.u, x.q), x.offset), _mm256_set1_epi16(1));
+    return IntDot::dot_minus_offset(s.u, x.q, x.offset);
   }
 };
 
-// Signed weights: maddubs(|w|, sign(x, w)) = pairs of w * x (|x| <= 127, so negation is safe).
+// Signed weights: dot(|w|, sign(x, w)) = sums of w * x (|x| <= 127, so negation is safe).
 struct WSigned {
   static constexpr bool kOffset = false;
   static constexpr size_t kScaleOffset = 0;
@@ -72,7 +71,7 @@ struct WSigned {
   };
   static JISU_AI State make(__m256i w) { return {_mm256_abs_epi8(w), w}; }
   static JISU_AI __m256i dot(const State& s, const XBlock& x) {
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(s.magnitude, _mm256_sign_epi8(x.q, s.w)), _mm256_set1_epi16(1));
+    return IntDot::dot(s.magnitude, _mm256_sign_epi8(x.q, s.w));
   }
 };
 
@@ -95,7 +94,7 @@ template <class W>
 JISU_AI XBlock load_x(const ActivationBlock& b) {
   XBlock x;
   x.q = load_256(b.qs);
-  if constexpr (W::kOffset) x.offset = _mm256_maddubs_epi16(_mm256_set1_epi8(8), x.q);
+  if constexpr (W::kOffset) x.offset = IntDot::nibble_offset(x.q);
   x.d = _mm256_set1_ps(b.d);
   return x;
 }
@@ -144,12 +143,12 @@ void tile(const Int8MatmulArgs& a, size_t r0, size_t t0) {
 template <class W>
 struct Kernel {
   template <int NR, int NT, bool kPrefetch>
-  static void tile(const Int8MatmulArgs& a, size_t r0, size_t t0) { jisu::cpu::tile<W, NR, NT, kPrefetch>(a, r0, t0); }
+  static void tile(const Int8MatmulArgs& a, size_t r0, size_t t0) { JISU_KERNEL_ISA::tile<W, NR, NT, kPrefetch>(a, r0, t0); }
 };
 
 }  // namespace
 
-void quantize_activations_avx2(const float* x, size_t n, ActivationBlock* out) {
+void quantize_activations(const float* x, size_t n, ActivationBlock* out) {
   for (size_t b = 0; b < n / kActivationBlockElements; ++b) {
     const float* p = x + b * kActivationBlockElements;
     const float d = absolute_max(p, kActivationBlockElements) / 127.0f;
@@ -165,7 +164,7 @@ void quantize_activations_avx2(const float* x, size_t n, ActivationBlock* out) {
   }
 }
 
-void matmul_rows_int8_avx2(const Int8MatmulArgs& a) {
+void matmul_rows_int8(const Int8MatmulArgs& a) {
   switch (a.type) {
     case DType::Q4_0: return matmul_tiles<Kernel<WQ4_0>, 4, 2, 4>(a);
     case DType::Q8_0: return matmul_tiles<Kernel<WQ8_0>, 4, 2, 4>(a);
@@ -174,13 +173,4 @@ void matmul_rows_int8_avx2(const Int8MatmulArgs& a) {
   }
 }
 
-}  // namespace jisu::cpu
-
-#else  // built without the AVX2 flags: the dispatcher never selects this path
-
-namespace jisu::cpu {
-void quantize_activations_avx2(const float* x, size_t n, ActivationBlock* out) { quantize_activations_scalar(x, n, out); }
-void matmul_rows_int8_avx2(const Int8MatmulArgs& a) { matmul_rows_int8_scalar(a); }
-}  // namespace jisu::cpu
-
-#endif
+}  // namespace jisu::cpu::JISU_KERNEL_ISA

@@ -1,9 +1,10 @@
-// AVX2 kernels of the repacked integer path (contract in int8_repacked_matmul.h, layout in
-// int8_repacked_weights.h). Lane r of every vector is row r of the 8-row group, so a block
-// costs, per token, 8 maddubs steps (4 weight bytes of each row x the token's 4 activation
-// bytes, broadcast) and then ONE int32 -> float conversion and ONE fmadd for all 8 rows.
+// Kernels of the repacked integer path, compiled once per ISA (vector_isa.h; contract in
+// int8_repacked_matmul.h, layout in int8_repacked_weights.h). Lane r of every vector is row r
+// of the 8-row group, so a block costs, per token, 8 dot-product steps (4 weight bytes of each
+// row x the token's 4 activation bytes, broadcast: maddubs on AVX2, vpdpbusd on VNNI) and then
+// ONE int32 -> float conversion and ONE fmadd for all 8 rows.
 // A tile of 8 rows x NT tokens loads and unpacks each weight block once for its NT tokens.
-#include "backends/cpu/simd_prelude.h"
+#include "backends/cpu/vector_isa.h"
 
 #include <cstdint>
 #include <cstring>
@@ -13,9 +14,7 @@
 #include "backends/cpu/int8_super_block_matmul.h"
 #include "backends/cpu/quant_blocks.h"
 
-#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
-
-namespace jisu::cpu {
+namespace jisu::cpu::JISU_KERNEL_ISA {
 namespace {
 
 JISU_AI __m256i load_aligned(const uint8_t* p) { return _mm256_load_si256(reinterpret_cast<const __m256i*>(p)); }
@@ -38,11 +37,28 @@ JISU_AI void pin(__m256i& v) { __asm__("" : "+x"(v)); }
 // cannot saturate (a pair is at most 2 * 15 * 127 = 3810) and the adds wrap, so the partial
 // sums may leave the int16 range but the final ones, exact modulo 2^16 and within range, are
 // exact. One madd with ones then adds each row lane's two int16 halves into int32.
+// With VNNI each step adds straight into int32 lanes (vpdpbusd), starting from the whole offset.
 struct RQ4_0 {
   static constexpr size_t kQuantBytes = 128;
   template <int NT>
   static JISU_AI void dot(const uint8_t* q, const ActivationBlock* const* xb, __m256i* isum) {
     const __m256i mask = _mm256_set1_epi8(15);
+    if constexpr (IntDot::kVnni) {
+      static_for<NT>([&](auto t) __attribute__((always_inline)) {
+        isum[t] = _mm256_set1_epi32(xb[t]->q4_0_offsets[0] + xb[t]->q4_0_offsets[1]);
+      });
+      static_for<4>([&](auto k) __attribute__((always_inline)) {
+        const __m256i v = load_aligned(q + 32 * k);
+        const __m256i lo = _mm256_and_si256(v, mask), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), mask);
+        static_for<NT>([&](auto t) __attribute__((always_inline)) {
+          isum[t] = IntDot::dot_add(isum[t], lo, broadcast4(xb[t]->qs + 4 * k));
+          pin(isum[t]);
+          isum[t] = IntDot::dot_add(isum[t], hi, broadcast4(xb[t]->qs + 16 + 4 * k));
+          pin(isum[t]);
+        });
+      });
+      return;
+    }
     __m256i acc[NT];
     static_for<NT>([&](auto t) __attribute__((always_inline)) {
       acc[t] = broadcast4(reinterpret_cast<const int8_t*>(xb[t]->q4_0_offsets));
@@ -63,13 +79,12 @@ struct RQ4_0 {
 
 // Signed weights w (|w| <= 128): maddubs(|w|, sign(x, w)) gives pairs of w * x, at most
 // 2 * 128 * 127 = 32512 in magnitude, so two steps cannot share an int16: each step is widened
-// by madd with ones and added in int32.
+// by madd with ones and added in int32 (IntDot::dot_add; one vpdpbusd on VNNI).
 template <int NT>
 JISU_AI void signed_step(__m256i w, const ActivationBlock* const* xb, int offset, __m256i* acc) {
   const __m256i magnitude = _mm256_abs_epi8(w);
   static_for<NT>([&](auto t) __attribute__((always_inline)) {
-    const __m256i p = _mm256_maddubs_epi16(magnitude, _mm256_sign_epi8(broadcast4(xb[t]->qs + offset), w));
-    acc[t] = _mm256_add_epi32(acc[t], _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
+    acc[t] = IntDot::dot_add(acc[t], magnitude, _mm256_sign_epi8(broadcast4(xb[t]->qs + offset), w));
     pin(acc[t]);
   });
 }
@@ -100,7 +115,7 @@ struct RIQ4_NL {
 };
 
 // The weights stream from DRAM once per pass; the hardware prefetcher alone is weak on the
-// machines measured (see int8_matmul_avx2.cpp), so the first tile to read a group prefetches
+// machines measured (see simd_prelude.h), so the first tile to read a group prefetches
 // the lines kPrefetchBytes ahead of both of its streams (quants and scales), once per line.
 constexpr size_t kPrefetchBytes = 16384;
 
@@ -172,7 +187,7 @@ JISU_AI void scaled_steps(Weights weights, const int8_t* const* activations, __m
     });
   });
   static_for<NT>([&](auto t) __attribute__((always_inline)) {
-    lanes[t] = _mm256_add_epi32(lanes[t], _mm256_madd_epi16(acc[t], scale));
+    lanes[t] = IntDot::madd_add(lanes[t], acc[t], scale);
     pin(lanes[t]);
   });
 }
@@ -247,8 +262,8 @@ struct TilesQ45_K {
           const __m256i even = spread_rows<0>(bytes), odd = spread_rows<1>(bytes);
           static_for<NT>([&](auto t) __attribute__((always_inline)) {
             const auto* sums = reinterpret_cast<const int8_t*>(xs[t]->sums + 4 * pair);
-            minimums[t] = _mm256_add_epi32(minimums[t], _mm256_madd_epi16(even, broadcast4(sums)));
-            minimums[t] = _mm256_add_epi32(minimums[t], _mm256_madd_epi16(odd, broadcast4(sums + 4)));
+            minimums[t] = IntDot::madd_add(minimums[t], even, broadcast4(sums));
+            minimums[t] = IntDot::madd_add(minimums[t], odd, broadcast4(sums + 4));
           });
         });
         const __m256 dmin = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(sb + kLayout.dmin)));
@@ -346,7 +361,7 @@ struct TilesQ6_K {
         const __m256i scale_pairs = spread_rows_signed<0, true>(broadcast16(sb + kRepackedQ6KScales + 16 * pair));
         static_for<NT>([&](auto t) __attribute__((always_inline)) {
           const auto* sums = reinterpret_cast<const int8_t*>(xs[t]->sums + 2 * pair);
-          offset[t] = _mm256_add_epi32(offset[t], _mm256_madd_epi16(scale_pairs, broadcast4(sums)));
+          offset[t] = IntDot::madd_add(offset[t], scale_pairs, broadcast4(sums));
         });
       });
       const __m256 d = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(scales_d + s * 2 * kRepackRows)));
@@ -414,7 +429,7 @@ void matmul_impl(const RepackedMatmulArgs& a) {
 
 }  // namespace
 
-void matmul_repacked_int8_avx2(const RepackedMatmulArgs& a) {
+void matmul_repacked_int8(const RepackedMatmulArgs& a) {
   switch (a.type) {
     case DType::Q4_0: return matmul_impl<TilesBlocks32<RQ4_0>>(a);
     case DType::Q8_0: return matmul_impl<TilesBlocks32<RQ8_0>>(a);
@@ -426,12 +441,4 @@ void matmul_repacked_int8_avx2(const RepackedMatmulArgs& a) {
   }
 }
 
-}  // namespace jisu::cpu
-
-#else  // built without the AVX2 flags: the dispatcher never selects this path
-
-namespace jisu::cpu {
-void matmul_repacked_int8_avx2(const RepackedMatmulArgs& a) { matmul_repacked_int8_scalar(a); }
-}  // namespace jisu::cpu
-
-#endif
+}  // namespace jisu::cpu::JISU_KERNEL_ISA

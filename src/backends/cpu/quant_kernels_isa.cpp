@@ -1,17 +1,19 @@
-// AVX2 + FMA + F16C weight kernels.
+// Weight kernels over float activations, compiled once per vector width (vector_isa.h:
+// FloatVec is __m256 for avx2, __m512 for avx512; the VNNI paths use these).
 //
-// Quantized types: a decoder turns a block into 32-float chunks (four ymm: elements
-// [32c + 8v, 32c + 8v + 8) for v = 0..3) in registers. The matmul multiplies each chunk into
-// per-(row, token) accumulators: vectors 0 and 2 go to acc0, 1 and 3 to acc1, in this order,
-// block after block; at the end of the row acc0 + acc1 is reduced in one fixed order. A tile
-// of NT tokens shares each decoded chunk.
-// Plain types (F32, F16, BF16): one accumulator per (row, token), 8 elements per FMA (see
+// Quantized types: a decoder turns a block into 32-float chunks (kVectors = 32 / kLanes
+// vectors: vector v holds elements [32c + kLanes v, 32c + kLanes (v + 1))) in registers. The
+// matmul multiplies each chunk into per-(row, token) accumulators: even vectors go to acc0, odd
+// ones to acc1, in this order, block after block; at the end of the row acc0 + acc1 is reduced
+// in one fixed order. A tile of NT tokens shares each decoded chunk.
+// Plain types (F32, F16, BF16): one accumulator per (row, token), kLanes elements per FMA (see
 // PlainKernel).
 // Either way the instruction sequence applied to one (row, token) is the same for every tile
 // shape and row slice, so results are independent of batch size, tile position and threading.
-#include "backends/cpu/simd_prelude.h"
+// (They differ between vector widths only by float summation order; tests bound that against
+// the scalar reference.)
+#include "backends/cpu/vector_isa.h"
 #include "backends/cpu/matmul_tile_walk.h"
-#include "backends/cpu/simd_math.h"
 
 #include <cstring>
 #include <utility>
@@ -19,49 +21,47 @@
 #include "backends/cpu/quant_blocks.h"
 #include "backends/cpu/quant_kernels.h"
 
-#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
-
-namespace jisu::cpu {
+namespace jisu::cpu::JISU_KERNEL_ISA {
 namespace {
+
+using V = FloatVec;
+using F = V::F;
+using I = V::I;
+constexpr int kLanes = V::kLanes;
+constexpr int kVectors = 32 / kLanes;  // vectors per 32-element chunk
+constexpr int kHalf = 16 / kLanes;     // vectors per 16 elements (a K-quant sub-block)
 
 // ---------------------------------------------------------------------------------------------
 // Small helpers.
 
 JISU_AI float load_half(const uint8_t* p) { return _cvtsh_ss(load_u16(p)); }
-// 8 bytes -> 8 x int32.
-JISU_AI __m256i widen_u8(const uint8_t* p) {
-  return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
-}
-JISU_AI __m256i widen_i8(const uint8_t* p) {
-  return _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
-}
-JISU_AI __m256 to_float(__m256i v) { return _mm256_cvtepi32_ps(v); }
-JISU_AI __m256i splat(int v) { return _mm256_set1_epi32(v); }
 
+// Shift of every 32-bit lane by a compile-time amount, left for S > 0, right for S < 0.
 template <int S>
-JISU_AI __m256i shift_lanes(__m256i v) {
-  if constexpr (S > 0) return _mm256_slli_epi32(v, S);
-  else if constexpr (S < 0) return _mm256_srli_epi32(v, -S);
+JISU_AI I shift_lanes(I v) {
+  if constexpr (S > 0) return V::shift_left(v, S);
+  else if constexpr (S < 0) return V::shift_right(v, -S);
   else return v;
 }
 
 // Fixed-order horizontal sum (part of the determinism contract: always this sequence).
-JISU_AI float reduce(__m256 a0, __m256 a1) { return horizontal_sum(_mm256_add_ps(a0, a1)); }
+JISU_AI float reduce(F a0, F a1) { return V::sum(V::add(a0, a1)); }
 
-using Chunk = __m256[4];
+// The sub-block of 16 that vector v of a chunk falls in, counted from the chunk's first one.
+constexpr int sub_block_of(int v) { return kLanes * v / 16; }
 
 // ---------------------------------------------------------------------------------------------
 // Decoders. Interface:
 //   kElems / kBytes: elements and bytes of one block (plain types: a 32-element group)
 //   kChunks: 32-element chunks per block; kPlain: plain type (row may end in a partial group)
-//   State prep(const uint8_t* block); template <int C> chunk(const State&, __m256 w[4])
+//   State prep(const uint8_t* block); template <int C> chunk(const State&, F w[kVectors])
 //   plain types also: float scalar(const uint8_t* p, size_t i) for the elements past the last group
 
-// Plain element types: kSize bytes per element, eight(p) = the 8 elements from p as floats,
+// Plain element types: kSize bytes per element, vec(p) = the kLanes elements from p as floats,
 // scalar(p, i) = element i.
 struct F32Elements {
   static constexpr size_t kSize = 4;
-  static JISU_AI __m256 eight(const uint8_t* p) { return _mm256_loadu_ps(reinterpret_cast<const float*>(p)); }
+  static JISU_AI F vec(const uint8_t* p) { return V::load(reinterpret_cast<const float*>(p)); }
   static JISU_AI float scalar(const uint8_t* p, size_t i) {
     float f;
     std::memcpy(&f, p + 4 * i, sizeof f);
@@ -71,18 +71,13 @@ struct F32Elements {
 
 struct F16Elements {
   static constexpr size_t kSize = 2;
-  static JISU_AI __m256 eight(const uint8_t* p) {
-    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-  }
+  static JISU_AI F vec(const uint8_t* p) { return V::from_half(p); }
   static JISU_AI float scalar(const uint8_t* p, size_t i) { return _cvtsh_ss(load_u16(p + 2 * i)); }
 };
 
 struct BF16Elements {
   static constexpr size_t kSize = 2;
-  static JISU_AI __m256 eight(const uint8_t* p) {
-    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-  }
+  static JISU_AI F vec(const uint8_t* p) { return V::from_bfloat(p); }
   static JISU_AI float scalar(const uint8_t* p, size_t i) { return bfloat_to_float(load_u16(p + 2 * i)); }
 };
 
@@ -97,8 +92,8 @@ struct DecPlain {
   };
   static JISU_AI State prep(const uint8_t* p) { return {p}; }
   template <int C>
-  static JISU_AI void chunk(const State& s, __m256* w) {
-    for (int v = 0; v < 4; ++v) w[v] = E::eight(s.p + 8 * v * E::kSize);
+  static JISU_AI void chunk(const State& s, F* w) {
+    for (int v = 0; v < kVectors; ++v) w[v] = E::vec(s.p + kLanes * v * E::kSize);
   }
   static JISU_AI float scalar(const uint8_t* p, size_t i) { return E::scalar(p, i); }
 };
@@ -107,33 +102,32 @@ using DecF16 = DecPlain<F16Elements>;
 using DecBF16 = DecPlain<BF16Elements>;
 
 // Q4_0: (q - 8) * d computed as fma(q, d, -8d) (exact: -8d is exact, one rounding).
-// Q4_1: fma(q, d, m).
+// Q4_1: fma(q, d, m). Low nibbles are elements 0..15, high nibbles 16..31.
 template <bool HasMin>
 struct DecQ4 {
   static constexpr size_t kElems = 32, kBytes = HasMin ? 20 : 18;
   static constexpr int kChunks = 1;
   static constexpr bool kPlain = false;
   struct State {
-    __m256 d, b;
-    __m256i q0, q1;
+    F d, b;
+    I q[kHalf];
   };
   static JISU_AI State prep(const uint8_t* p) {
     const float d = load_half(p);
     constexpr size_t kQs = HasMin ? 4 : 2;
     State s;
-    s.d = _mm256_set1_ps(d);
-    s.b = HasMin ? _mm256_set1_ps(load_half(p + 2)) : _mm256_set1_ps(-8.0f * d);
-    s.q0 = widen_u8(p + kQs);
-    s.q1 = widen_u8(p + kQs + 8);
+    s.d = V::set1(d);
+    s.b = HasMin ? V::set1(load_half(p + 2)) : V::set1(-8.0f * d);
+    for (int k = 0; k < kHalf; ++k) s.q[k] = V::widen_u8(p + kQs + kLanes * k);
     return s;
   }
   template <int C>
-  static JISU_AI void chunk(const State& s, __m256* w) {
-    const __m256i m = splat(15);
-    w[0] = _mm256_fmadd_ps(to_float(_mm256_and_si256(s.q0, m)), s.d, s.b);
-    w[1] = _mm256_fmadd_ps(to_float(_mm256_and_si256(s.q1, m)), s.d, s.b);
-    w[2] = _mm256_fmadd_ps(to_float(_mm256_srli_epi32(s.q0, 4)), s.d, s.b);
-    w[3] = _mm256_fmadd_ps(to_float(_mm256_srli_epi32(s.q1, 4)), s.d, s.b);
+  static JISU_AI void chunk(const State& s, F* w) {
+    const I m = V::splat(15);
+    for (int k = 0; k < kHalf; ++k) {
+      w[k] = V::fmadd(V::to_float(V::bit_and(s.q[k], m)), s.d, s.b);
+      w[kHalf + k] = V::fmadd(V::to_float(V::shift_right(s.q[k], 4)), s.d, s.b);
+    }
   }
 };
 using DecQ4_0 = DecQ4<false>;
@@ -146,35 +140,33 @@ struct DecQ5 {
   static constexpr int kChunks = 1;
   static constexpr bool kPlain = false;
   struct State {
-    __m256 d, b;
-    __m256i q0, q1, qh;
+    F d, b;
+    I q[kHalf], qh;
   };
   static JISU_AI State prep(const uint8_t* p) {
     const float d = load_half(p);
     constexpr size_t kQh = HasMin ? 4 : 2;
     State s;
-    s.d = _mm256_set1_ps(d);
-    s.b = HasMin ? _mm256_set1_ps(load_half(p + 2)) : _mm256_set1_ps(-16.0f * d);
-    s.qh = _mm256_set1_epi32(static_cast<int>(load_u32(p + kQh)));
-    s.q0 = widen_u8(p + kQh + 4);
-    s.q1 = widen_u8(p + kQh + 12);
+    s.d = V::set1(d);
+    s.b = HasMin ? V::set1(load_half(p + 2)) : V::set1(-16.0f * d);
+    s.qh = V::splat(static_cast<int>(load_u32(p + kQh)));
+    for (int k = 0; k < kHalf; ++k) s.q[k] = V::widen_u8(p + kQh + 4 + kLanes * k);
     return s;
   }
-  template <int V>
-  static JISU_AI __m256 one(const State& s, __m256i nib) {
-    constexpr auto bit = [](int k) { return static_cast<int>(1u << (8 * V + k)); };
-    const __m256i bits = _mm256_setr_epi32(bit(0), bit(1), bit(2), bit(3), bit(4), bit(5), bit(6), bit(7));
-    const __m256i set = _mm256_cmpeq_epi32(_mm256_and_si256(s.qh, bits), bits);
-    const __m256i q = _mm256_or_si256(nib, _mm256_and_si256(set, splat(16)));
-    return _mm256_fmadd_ps(to_float(q), s.d, s.b);
+  // Vector kV of the block (elements kLanes kV ..): its nibbles plus the fifth bits.
+  template <int kV>
+  static JISU_AI F one(const State& s, I nib) {
+    const I q = V::bit_or(nib, V::value_where_all(s.qh, V::template lane_bits<kLanes * kV>(), V::splat(16)));
+    return V::fmadd(V::to_float(q), s.d, s.b);
   }
   template <int C>
-  static JISU_AI void chunk(const State& s, __m256* w) {
-    const __m256i m = splat(15);
-    w[0] = one<0>(s, _mm256_and_si256(s.q0, m));
-    w[1] = one<1>(s, _mm256_and_si256(s.q1, m));
-    w[2] = one<2>(s, _mm256_srli_epi32(s.q0, 4));
-    w[3] = one<3>(s, _mm256_srli_epi32(s.q1, 4));
+  static JISU_AI void chunk(const State& s, F* w) {
+    const I m = V::splat(15);
+    static_for<kHalf>([&](auto k) __attribute__((always_inline)) {
+      constexpr int K = decltype(k)::value;
+      w[K] = one<K>(s, V::bit_and(s.q[K], m));
+      w[kHalf + K] = one<kHalf + K>(s, V::shift_right(s.q[K], 4));
+    });
   }
 };
 using DecQ5_0 = DecQ5<false>;
@@ -185,13 +177,13 @@ struct DecQ8_0 {
   static constexpr int kChunks = 1;
   static constexpr bool kPlain = false;
   struct State {
-    __m256 d;
+    F d;
     const uint8_t* q;
   };
-  static JISU_AI State prep(const uint8_t* p) { return {_mm256_set1_ps(load_half(p)), p + 2}; }
+  static JISU_AI State prep(const uint8_t* p) { return {V::set1(load_half(p)), p + 2}; }
   template <int C>
-  static JISU_AI void chunk(const State& s, __m256* w) {
-    for (int v = 0; v < 4; ++v) w[v] = _mm256_mul_ps(to_float(widen_i8(s.q + 8 * v)), s.d);
+  static JISU_AI void chunk(const State& s, F* w) {
+    for (int v = 0; v < kVectors; ++v) w[v] = V::mul(V::to_float(V::widen_i8(s.q + kLanes * v)), s.d);
   }
 };
 
@@ -201,25 +193,25 @@ struct DecIQ4_NL {
   static constexpr int kChunks = 1;
   static constexpr bool kPlain = false;
   struct State {
-    __m256 d;
-    __m128i lo, hi;  // int8 values of elements 0..15 and 16..31
+    F d;
+    I lo[kHalf], hi[kHalf];  // values of elements 0..15 and 16..31
   };
   static JISU_AI State prep(const uint8_t* p) {
     const __m128i table = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kValuesIq4nl));
     const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2));
     const __m128i m = _mm_set1_epi8(15);
     State s;
-    s.d = _mm256_set1_ps(load_half(p));
-    s.lo = _mm_shuffle_epi8(table, _mm_and_si128(q, m));
-    s.hi = _mm_shuffle_epi8(table, _mm_and_si128(_mm_srli_epi16(q, 4), m));
+    s.d = V::set1(load_half(p));
+    V::widen_i8x16(_mm_shuffle_epi8(table, _mm_and_si128(q, m)), s.lo);
+    V::widen_i8x16(_mm_shuffle_epi8(table, _mm_and_si128(_mm_srli_epi16(q, 4), m)), s.hi);
     return s;
   }
   template <int C>
-  static JISU_AI void chunk(const State& s, __m256* w) {
-    w[0] = _mm256_mul_ps(s.d, to_float(_mm256_cvtepi8_epi32(s.lo)));
-    w[1] = _mm256_mul_ps(s.d, to_float(_mm256_cvtepi8_epi32(_mm_unpackhi_epi64(s.lo, s.lo))));
-    w[2] = _mm256_mul_ps(s.d, to_float(_mm256_cvtepi8_epi32(s.hi)));
-    w[3] = _mm256_mul_ps(s.d, to_float(_mm256_cvtepi8_epi32(_mm_unpackhi_epi64(s.hi, s.hi))));
+  static JISU_AI void chunk(const State& s, F* w) {
+    for (int k = 0; k < kHalf; ++k) {
+      w[k] = V::mul(s.d, V::to_float(s.lo[k]));
+      w[kHalf + k] = V::mul(s.d, V::to_float(s.hi[k]));
+    }
   }
 };
 
@@ -229,28 +221,28 @@ struct DecQ2_K {
   static constexpr int kChunks = 8;
   static constexpr bool kPlain = false;
   struct State {
-    alignas(32) float dl[16];
-    alignas(32) float ml[16];
+    alignas(64) float dl[16];
+    alignas(64) float ml[16];
     const uint8_t* qs;
   };
   static JISU_AI State prep(const uint8_t* p) {
     State s;
-    const __m256 d = _mm256_set1_ps(load_half(p + 80)), dmin = _mm256_set1_ps(load_half(p + 82));
-    for (int v = 0; v < 2; ++v) {
-      const __m256i sc = widen_u8(p + 8 * v);
-      _mm256_store_ps(s.dl + 8 * v, _mm256_mul_ps(d, to_float(_mm256_and_si256(sc, splat(15)))));
-      _mm256_store_ps(s.ml + 8 * v, _mm256_mul_ps(dmin, to_float(_mm256_srli_epi32(sc, 4))));
+    const F d = V::set1(load_half(p + 80)), dmin = V::set1(load_half(p + 82));
+    for (int v = 0; v < kHalf; ++v) {
+      const I sc = V::widen_u8(p + kLanes * v);
+      V::store(s.dl + kLanes * v, V::mul(d, V::to_float(V::bit_and(sc, V::splat(15)))));
+      V::store(s.ml + kLanes * v, V::mul(dmin, V::to_float(V::shift_right(sc, 4))));
     }
     s.qs = p + 16;
     return s;
   }
   template <int C>
-  static JISU_AI void chunk(const State& s, __m256* w) {
+  static JISU_AI void chunk(const State& s, F* w) {
     constexpr int h = C / 4, j = C % 4;
-    for (int v = 0; v < 4; ++v) {
-      const __m256i q = _mm256_and_si256(_mm256_srli_epi32(widen_u8(s.qs + 32 * h + 8 * v), 2 * j), splat(3));
-      const int is = 8 * h + 2 * j + v / 2;
-      w[v] = _mm256_fmsub_ps(to_float(q), _mm256_set1_ps(s.dl[is]), _mm256_set1_ps(s.ml[is]));
+    for (int v = 0; v < kVectors; ++v) {
+      const I q = V::bit_and(V::shift_right(V::widen_u8(s.qs + 32 * h + kLanes * v), 2 * j), V::splat(3));
+      const int is = 8 * h + 2 * j + sub_block_of(v);
+      w[v] = V::fmsub(V::to_float(q), V::set1(s.dl[is]), V::set1(s.ml[is]));
     }
   }
 };
@@ -261,29 +253,28 @@ struct DecQ3_K {
   static constexpr int kChunks = 8;
   static constexpr bool kPlain = false;
   struct State {
-    alignas(32) float dl[16];
+    alignas(64) float dl[16];
     const uint8_t* p;
   };
   static JISU_AI State prep(const uint8_t* p) {
     State s;
     alignas(16) int8_t sc[16];
     q3k_unpack_scales(p + 96, sc);
-    const __m256 d = _mm256_set1_ps(load_half(p + 108));
-    _mm256_store_ps(s.dl, _mm256_mul_ps(d, to_float(widen_i8(reinterpret_cast<const uint8_t*>(sc)))));
-    _mm256_store_ps(s.dl + 8, _mm256_mul_ps(d, to_float(widen_i8(reinterpret_cast<const uint8_t*>(sc) + 8))));
+    const F d = V::set1(load_half(p + 108));
+    for (int v = 0; v < kHalf; ++v)
+      V::store(s.dl + kLanes * v, V::mul(d, V::to_float(V::widen_i8(reinterpret_cast<const uint8_t*>(sc) + kLanes * v))));
     s.p = p;
     return s;
   }
   template <int C>
-  static JISU_AI void chunk(const State& s, __m256* w) {
+  static JISU_AI void chunk(const State& s, F* w) {
     constexpr int h = C / 4, j = C % 4;
-    const __m256i bit = splat(1 << (4 * h + j));
-    for (int v = 0; v < 4; ++v) {
-      __m256i q = _mm256_and_si256(_mm256_srli_epi32(widen_u8(s.p + 32 + 32 * h + 8 * v), 2 * j), splat(3));
-      const __m256i clear = _mm256_cmpeq_epi32(_mm256_and_si256(widen_u8(s.p + 8 * v), bit), _mm256_setzero_si256());
-      q = _mm256_sub_epi32(q, _mm256_and_si256(clear, splat(4)));
-      const int is = 8 * h + 2 * j + v / 2;
-      w[v] = _mm256_mul_ps(_mm256_set1_ps(s.dl[is]), to_float(q));
+    const I bit = V::splat(1 << (4 * h + j));
+    for (int v = 0; v < kVectors; ++v) {
+      I q = V::bit_and(V::shift_right(V::widen_u8(s.p + 32 + 32 * h + kLanes * v), 2 * j), V::splat(3));
+      q = V::sub(q, V::value_where_none(V::widen_u8(s.p + kLanes * v), bit, V::splat(4)));
+      const int is = 8 * h + 2 * j + sub_block_of(v);
+      w[v] = V::mul(V::set1(s.dl[is]), V::to_float(q));
     }
   }
 };
@@ -296,31 +287,34 @@ struct DecQK45 {
   static constexpr int kChunks = 8;
   static constexpr bool kPlain = false;
   struct State {
-    alignas(32) float d1m1[16];  // d1[0..8), m1 in [8..16)
+    alignas(64) float d1m1[16];  // d1[0..8), m1 in [8..16)
     const uint8_t* p;
   };
   static JISU_AI State prep(const uint8_t* p) {
     State s;
     alignas(16) uint8_t sm[16];
     k4_unpack_scales(p + 4, sm);
-    _mm256_store_ps(s.d1m1, _mm256_mul_ps(_mm256_set1_ps(load_half(p)), to_float(widen_u8(sm))));
-    _mm256_store_ps(s.d1m1 + 8, _mm256_mul_ps(_mm256_set1_ps(load_half(p + 2)), to_float(widen_u8(sm + 8))));
+    // The multiplier of each of the 16 unpacked values: d for the scales, dmin for the mins.
+    alignas(64) float multiplier[16];
+    for (int i = 0; i < 16; ++i) multiplier[i] = load_half(p + (i < 8 ? 0 : 2));
+    for (int v = 0; v < kHalf; ++v)
+      V::store(s.d1m1 + kLanes * v, V::mul(V::load(multiplier + kLanes * v), V::to_float(V::widen_u8(sm + kLanes * v))));
     s.p = p;
     return s;
   }
   template <int C>
-  static JISU_AI void chunk(const State& s, __m256* w) {
+  static JISU_AI void chunk(const State& s, F* w) {
     constexpr int g = C / 2;
     constexpr size_t kQs = Five ? 48 : 16;
-    const __m256 d = _mm256_set1_ps(s.d1m1[C]), m = _mm256_set1_ps(s.d1m1[8 + C]);
-    for (int v = 0; v < 4; ++v) {
-      const __m256i r = widen_u8(s.p + kQs + 32 * g + 8 * v);
-      __m256i q = C % 2 == 0 ? _mm256_and_si256(r, splat(15)) : _mm256_srli_epi32(r, 4);
+    const F d = V::set1(s.d1m1[C]), m = V::set1(s.d1m1[8 + C]);
+    for (int v = 0; v < kVectors; ++v) {
+      const I r = V::widen_u8(s.p + kQs + 32 * g + kLanes * v);
+      I q = C % 2 == 0 ? V::bit_and(r, V::splat(15)) : V::shift_right(r, 4);
       if constexpr (Five) {
-        const __m256i hb = _mm256_and_si256(widen_u8(s.p + 16 + 8 * v), splat(1 << C));
-        q = _mm256_or_si256(q, shift_lanes<4 - C>(hb));
+        const I hb = V::bit_and(V::widen_u8(s.p + 16 + kLanes * v), V::splat(1 << C));
+        q = V::bit_or(q, shift_lanes<4 - C>(hb));
       }
-      w[v] = _mm256_fmsub_ps(to_float(q), d, m);
+      w[v] = V::fmsub(V::to_float(q), d, m);
     }
   }
 };
@@ -335,33 +329,33 @@ struct DecQ6_K {
   static constexpr int kChunks = 8;
   static constexpr bool kPlain = false;
   struct State {
-    alignas(32) float ds[16];
-    alignas(32) float bias[16];
+    alignas(64) float ds[16];
+    alignas(64) float bias[16];
     const uint8_t* p;
   };
   static JISU_AI State prep(const uint8_t* p) {
     State s;
-    const __m256 d = _mm256_set1_ps(load_half(p + 208));
-    for (int v = 0; v < 2; ++v) {
-      const __m256 ds = _mm256_mul_ps(d, to_float(widen_i8(p + 192 + 8 * v)));
-      _mm256_store_ps(s.ds + 8 * v, ds);
-      _mm256_store_ps(s.bias + 8 * v, _mm256_mul_ps(ds, _mm256_set1_ps(-32.0f)));
+    const F d = V::set1(load_half(p + 208));
+    for (int v = 0; v < kHalf; ++v) {
+      const F ds = V::mul(d, V::to_float(V::widen_i8(p + 192 + kLanes * v)));
+      V::store(s.ds + kLanes * v, ds);
+      V::store(s.bias + kLanes * v, V::mul(ds, V::set1(-32.0f)));
     }
     s.p = p;
     return s;
   }
   template <int C>
-  static JISU_AI void chunk(const State& s, __m256* w) {
+  static JISU_AI void chunk(const State& s, F* w) {
     constexpr int h = C / 4, c = C % 4;
     const uint8_t* ql = s.p + 64 * h + 32 * (c & 1);
     const uint8_t* qh = s.p + 128 + 32 * h;
-    for (int v = 0; v < 4; ++v) {
-      const __m256i l = widen_u8(ql + 8 * v);
-      const __m256i nib = c < 2 ? _mm256_and_si256(l, splat(15)) : _mm256_srli_epi32(l, 4);
-      const __m256i hb = _mm256_and_si256(shift_lanes<4 - 2 * c>(widen_u8(qh + 8 * v)), splat(0x30));
-      const __m256i q = _mm256_or_si256(nib, hb);
-      const int is = 8 * h + 2 * c + v / 2;
-      w[v] = _mm256_fmadd_ps(to_float(q), _mm256_set1_ps(s.ds[is]), _mm256_set1_ps(s.bias[is]));
+    for (int v = 0; v < kVectors; ++v) {
+      const I l = V::widen_u8(ql + kLanes * v);
+      const I nib = c < 2 ? V::bit_and(l, V::splat(15)) : V::shift_right(l, 4);
+      const I hb = V::bit_and(shift_lanes<4 - 2 * c>(V::widen_u8(qh + kLanes * v)), V::splat(0x30));
+      const I q = V::bit_or(nib, hb);
+      const int is = 8 * h + 2 * c + sub_block_of(v);
+      w[v] = V::fmadd(V::to_float(q), V::set1(s.ds[is]), V::set1(s.bias[is]));
     }
   }
 };
@@ -377,9 +371,9 @@ void dequantize_impl(const uint8_t* src, float* dst, size_t n) {
     float* out = dst + b * D::kElems;
     static_for<D::kChunks>([&](auto c) __attribute__((always_inline)) {
       constexpr int C = decltype(c)::value;
-      __m256 w[4];
+      F w[kVectors];
       D::template chunk<C>(st, w);
-      for (int v = 0; v < 4; ++v) _mm256_storeu_ps(out + 32 * C + 8 * v, w[v]);
+      for (int v = 0; v < kVectors; ++v) V::store(out + 32 * C + kLanes * v, w[v]);
     });
   }
   if constexpr (D::kPlain) {
@@ -395,9 +389,9 @@ void tile(const MatmulArgs& a, size_t r0, size_t t0) {
   for (int i = 0; i < NR; ++i) w[i] = static_cast<const uint8_t*>(a.w) + (r0 + i) * a.w_row_bytes;
   const float* x[NT];
   for (int t = 0; t < NT; ++t) x[t] = a.x + (t0 + t) * a.x_stride;
-  __m256 acc0[NR][NT], acc1[NR][NT];
+  F acc0[NR][NT], acc1[NR][NT];
   for (int i = 0; i < NR; ++i)
-    for (int t = 0; t < NT; ++t) acc0[i][t] = acc1[i][t] = _mm256_setzero_ps();
+    for (int t = 0; t < NT; ++t) acc0[i][t] = acc1[i][t] = V::zero();
 
   const size_t nb = a.n / D::kElems;
   for (size_t b = 0; b < nb; ++b) {
@@ -406,16 +400,16 @@ void tile(const MatmulArgs& a, size_t r0, size_t t0) {
     const size_t k0 = b * D::kElems;
     static_for<D::kChunks>([&](auto c) __attribute__((always_inline)) {
       constexpr int C = decltype(c)::value;
-      __m256 wv[NR][4];
+      F wv[NR][kVectors];
       for (int i = 0; i < NR; ++i) D::template chunk<C>(st[i], wv[i]);
       for (int t = 0; t < NT; ++t) {
         const float* xp = x[t] + k0 + 32 * C;
-        for (int v = 0; v < 4; v += 2) {
-          const __m256 x0 = _mm256_loadu_ps(xp + 8 * v);
-          const __m256 x1 = _mm256_loadu_ps(xp + 8 * v + 8);
+        for (int v = 0; v < kVectors; v += 2) {
+          const F x0 = V::load(xp + kLanes * v);
+          const F x1 = V::load(xp + kLanes * (v + 1));
           for (int i = 0; i < NR; ++i) {
-            acc0[i][t] = _mm256_fmadd_ps(wv[i][v], x0, acc0[i][t]);
-            acc1[i][t] = _mm256_fmadd_ps(wv[i][v + 1], x1, acc1[i][t]);
+            acc0[i][t] = V::fmadd(wv[i][v], x0, acc0[i][t]);
+            acc1[i][t] = V::fmadd(wv[i][v + 1], x1, acc1[i][t]);
           }
         }
       }
@@ -425,8 +419,10 @@ void tile(const MatmulArgs& a, size_t r0, size_t t0) {
     for (int i = 0; i < NR; ++i) a.y[(t0 + t) * a.y_stride + r0 + i] = reduce(acc0[i][t], acc1[i][t]);
 }
 
-// Quantized types: per row block of about kRowBlockBytes, 1 x kTokenTile tiles, then 1 x 1..3.
-constexpr int kTokenTile = 4;
+// Quantized types: per row block of about kRowBlockBytes, 1 x kTokenTile tiles, then one tile
+// of the remaining tokens. Tokens per tile: 4 on AVX2 (16 ymm registers), 8 with AVX-512's 32
+// (the values the two hand-written kernels used).
+constexpr int kTokenTile = kLanes == 16 ? 8 : 4;
 
 template <class D, int NT>
 void decoded_rows_tile(const MatmulArgs& a, size_t r_begin, size_t r_end, size_t t0) {
@@ -442,29 +438,24 @@ void matmul_impl(const MatmulArgs& a) {
     const size_t re = a.row_end - rb < block_rows ? a.row_end : rb + block_rows;
     size_t t0 = 0;
     for (; t0 + kTokenTile <= a.n_tokens; t0 += kTokenTile) decoded_rows_tile<D, kTokenTile>(a, rb, re, t0);
-    switch (a.n_tokens - t0) {
-      case 1: decoded_rows_tile<D, 1>(a, rb, re, t0); break;
-      case 2: decoded_rows_tile<D, 2>(a, rb, re, t0); break;
-      case 3: decoded_rows_tile<D, 3>(a, rb, re, t0); break;
-      default: break;
-    }
+    const size_t rest = a.n_tokens - t0;
+    static_for<kTokenTile>([&](auto count) {
+      constexpr int kRest = decltype(count)::value;
+      if constexpr (kRest > 0)
+        if (rest == kRest) decoded_rows_tile<D, kRest>(a, rb, re, t0);
+    });
   }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Plain types (F32, F16, BF16): nothing to decode beyond a conversion, so the product is a
 // float GEMM limited by FMA throughput once several tokens share each weight. Every (row, token)
-// has ONE accumulator: acc = fma(w[k, k + 8), x[k, k + 8), acc) for k = 0, 8, 16, ..., then
-// the last n % 8 elements as one zero-padded step, then the fixed horizontal sum. An NR x NT
-// tile holds NR x NT accumulators, the NR converted weight vectors of the current step and one
-// activation vector (3 x 4: 12 + 3 + 1 = the 16 ymm registers): each weight conversion serves
-// NT FMAs and each activation load NR. The sequence per (row, token) is the same for every tile
-// shape, so the walk (matmul_tile_walk.h) never changes a result.
-
-// Lanes [0, count) set, count <= 8.
-JISU_AI __m256i lanes_below(size_t count) {
-  return _mm256_cmpgt_epi32(splat(static_cast<int>(count)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
+// has ONE accumulator: acc = fma(w[k, k + kLanes), x[k, k + kLanes), acc) for k = 0, kLanes, ...,
+// then the last n % kLanes elements as one zero-padded step, then the fixed horizontal sum. An
+// NR x NT tile holds NR x NT accumulators, the NR converted weight vectors of the current step
+// and one activation vector (3 x 4: 12 + 3 + 1 = AVX2's 16 registers): each weight conversion
+// serves NT FMAs and each activation load NR. The sequence per (row, token) is the same for
+// every tile shape, so the walk (matmul_tile_walk.h) never changes a result.
 
 template <class E>
 struct PlainKernel {
@@ -474,43 +465,39 @@ struct PlainKernel {
     for (int i = 0; i < NR; ++i) w[i] = static_cast<const uint8_t*>(a.w) + (r0 + i) * a.w_row_bytes;
     const float* x[NT];
     for (int t = 0; t < NT; ++t) x[t] = a.x + (t0 + t) * a.x_stride;
-    __m256 acc[NR][NT];
+    F acc[NR][NT];
     for (int i = 0; i < NR; ++i)
-      for (int t = 0; t < NT; ++t) acc[i][t] = _mm256_setzero_ps();
+      for (int t = 0; t < NT; ++t) acc[i][t] = V::zero();
 
-    const auto multiply = [&](const __m256 (&wv)[NR], auto&& load_x) __attribute__((always_inline)) {
+    const auto multiply = [&](const F (&wv)[NR], auto&& load_x) __attribute__((always_inline)) {
       for (int t = 0; t < NT; ++t) {
-        const __m256 xv = load_x(x[t]);
-        for (int i = 0; i < NR; ++i) acc[i][t] = _mm256_fmadd_ps(wv[i], xv, acc[i][t]);
+        const F xv = load_x(x[t]);
+        for (int i = 0; i < NR; ++i) acc[i][t] = V::fmadd(wv[i], xv, acc[i][t]);
       }
     };
     const auto step = [&](size_t k) __attribute__((always_inline)) {
-      __m256 wv[NR];
-      for (int i = 0; i < NR; ++i) wv[i] = E::eight(w[i] + k * E::kSize);
-      multiply(wv, [k](const float* xt) __attribute__((always_inline)) { return _mm256_loadu_ps(xt + k); });
+      F wv[NR];
+      for (int i = 0; i < NR; ++i) wv[i] = E::vec(w[i] + k * E::kSize);
+      multiply(wv, [k](const float* xt) __attribute__((always_inline)) { return V::load(xt + k); });
     };
     size_t k = 0;
     for (; k + 32 <= a.n; k += 32) {
       if constexpr (kPrefetch)
         for (int i = 0; i < NR; ++i) prefetch_block_ahead<32 * E::kSize>(w[i] + k * E::kSize);
-      step(k);
-      step(k + 8);
-      step(k + 16);
-      step(k + 24);
+      static_for<kVectors>([&](auto v) __attribute__((always_inline)) { step(k + kLanes * decltype(v)::value); });
     }
-    for (; k + 8 <= a.n; k += 8) step(k);
+    for (; k + kLanes <= a.n; k += kLanes) step(k);
     if (const size_t rem = a.n - k; rem != 0) {
-      __m256 wv[NR];
+      F wv[NR];
       for (int i = 0; i < NR; ++i) {
-        alignas(32) float padded[8] = {};
+        alignas(64) float padded[kLanes] = {};
         for (size_t j = 0; j < rem; ++j) padded[j] = E::scalar(w[i] + k * E::kSize, j);
-        wv[i] = _mm256_load_ps(padded);
+        wv[i] = V::load(padded);
       }
-      const __m256i mask = lanes_below(rem);
-      multiply(wv, [k, mask](const float* xt) __attribute__((always_inline)) { return _mm256_maskload_ps(xt + k, mask); });
+      multiply(wv, [k, rem](const float* xt) __attribute__((always_inline)) { return V::load_first(xt + k, rem); });
     }
     for (int t = 0; t < NT; ++t)
-      for (int i = 0; i < NR; ++i) a.y[(t0 + t) * a.y_stride + r0 + i] = horizontal_sum(acc[i][t]);
+      for (int i = 0; i < NR; ++i) a.y[(t0 + t) * a.y_stride + r0 + i] = V::sum(acc[i][t]);
   }
 };
 
@@ -522,7 +509,7 @@ void plain_matmul(const MatmulArgs& a) {
 
 }  // namespace
 
-void dequantize_row_avx2(DType type, const void* src, float* dst, size_t n) {
+void dequantize_row(DType type, const void* src, float* dst, size_t n) {
   const auto* s = static_cast<const uint8_t*>(src);
   switch (type) {
     case DType::F32: return dequantize_impl<DecF32>(s, dst, n);
@@ -543,7 +530,7 @@ void dequantize_row_avx2(DType type, const void* src, float* dst, size_t n) {
   }
 }
 
-void matmul_rows_avx2(const MatmulArgs& a) {
+void matmul_rows(const MatmulArgs& a) {
   switch (a.type) {
     case DType::F32: return plain_matmul<F32Elements>(a);
     case DType::F16: return plain_matmul<F16Elements>(a);
@@ -563,15 +550,4 @@ void matmul_rows_avx2(const MatmulArgs& a) {
   }
 }
 
-}  // namespace jisu::cpu
-
-#else  // built without the AVX2 flags: the dispatcher never selects this path
-
-namespace jisu::cpu {
-void dequantize_row_avx2(DType type, const void* src, float* dst, size_t n) {
-  dequantize_row_scalar(type, src, dst, n);
-}
-void matmul_rows_avx2(const MatmulArgs& a) { matmul_rows_scalar(a); }
-}  // namespace jisu::cpu
-
-#endif
+}  // namespace jisu::cpu::JISU_KERNEL_ISA

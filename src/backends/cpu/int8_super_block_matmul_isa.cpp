@@ -1,21 +1,20 @@
-// AVX2 kernels of the super-block integer path (contract and reference arithmetic in
-// int8_super_block_matmul.h / _scalar.cpp; these reproduce it bit for bit).
+// Kernels of the super-block integer path, compiled once per ISA (vector_isa.h; contract and
+// reference arithmetic in int8_super_block_matmul.h / _scalar.cpp; these reproduce it bit for
+// bit).
 //
 // Per chunk of 32: maddubs(unsigned weights, activations) gives int16 pair sums, madd with the
 // chunk's int16 sub-scales gives int32 lanes of 4 elements, added over the 8 chunks. Bounds
 // (no saturation, no overflow): Q4_K pairs <= 2 * 15 * 127, lanes <= 8 * 63 * 4 * 15 * 127;
 // Q6_K pairs <= 2 * 63 * 127 = 16002 < 32767, lanes <= 8 * 128 * 4 * 63 * 127 (~3.3e7);
 // Q2_K / Q3_K pairs <= 2 * 7 * 127, lanes <= 8 * 32 * 4 * 7 * 127.
-#include "backends/cpu/simd_prelude.h"
+#include "backends/cpu/vector_isa.h"
 
 #include "backends/cpu/int8_super_block_matmul.h"
 #include "backends/cpu/int8_tile_driver.h"
 #include "backends/cpu/quant_blocks.h"
 #include "backends/cpu/quant_kernels.h"
 
-#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
-
-namespace jisu::cpu {
+namespace jisu::cpu::JISU_KERNEL_ISA {
 namespace {
 
 JISU_AI __m256i load_256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
@@ -156,7 +155,7 @@ struct WQ23_K {
 
 // An empty asm that "changes" v, so GCC keeps each accumulation chain of a multi-token tile in
 // its register instead of reassociating the chains and spilling the products (as in
-// int8_repacked_matmul_avx2.cpp).
+// int8_repacked_matmul_isa.cpp).
 JISU_AI void pin(__m256i& v) { __asm__("" : "+x"(v)); }
 
 // NR rows x NT tokens: each decoded weight chunk serves NT tokens, each activation chunk NR rows.
@@ -187,7 +186,7 @@ void tile(const Int8MatmulArgs& a, size_t r0, size_t t0) {
       for (int t = 0; t < NT; ++t) {
         const __m256i q = load_256(x[t][b].qs + 32 * C);
         for (int i = 0; i < NR; ++i) {
-          lanes[i][t] = _mm256_add_epi32(lanes[i][t], _mm256_madd_epi16(_mm256_maddubs_epi16(u[i], q), scale[i]));
+          lanes[i][t] = IntDot::madd_add(lanes[i][t], _mm256_maddubs_epi16(u[i], q), scale[i]);
           if constexpr (NT > 1) pin(lanes[i][t]);
         }
       }
@@ -217,7 +216,7 @@ void tile(const Int8MatmulArgs& a, size_t r0, size_t t0) {
 template <class W>
 struct Kernel {
   template <int NR, int NT, bool kPrefetch>
-  static void tile(const Int8MatmulArgs& a, size_t r0, size_t t0) { jisu::cpu::tile<W, NR, NT, kPrefetch>(a, r0, t0); }
+  static void tile(const Int8MatmulArgs& a, size_t r0, size_t t0) { JISU_KERNEL_ISA::tile<W, NR, NT, kPrefetch>(a, r0, t0); }
 };
 
 // 2 rows x 4 tokens measured best for prefill (with the accumulators pinned).
@@ -228,7 +227,7 @@ void matmul_impl(const Int8MatmulArgs& a) {
 
 }  // namespace
 
-void quantize_activations_super_blocks_avx2(const float* x, size_t n, ActivationSuperBlock* out) {
+void quantize_activations_super_blocks(const float* x, size_t n, ActivationSuperBlock* out) {
   for (size_t b = 0; b < n / kActivationSuperBlockElements; ++b) {
     const float* p = x + b * kActivationSuperBlockElements;
     const float d = absolute_max(p, kActivationSuperBlockElements) / 127.0f;
@@ -247,7 +246,7 @@ void quantize_activations_super_blocks_avx2(const float* x, size_t n, Activation
   }
 }
 
-void matmul_rows_int8_super_blocks_avx2(const Int8MatmulArgs& a) {
+void matmul_rows_int8_super_blocks(const Int8MatmulArgs& a) {
   switch (a.type) {
     case DType::Q2_K: return matmul_impl<WQ23_K<false>>(a);
     case DType::Q3_K: return matmul_impl<WQ23_K<true>>(a);
@@ -258,15 +257,4 @@ void matmul_rows_int8_super_blocks_avx2(const Int8MatmulArgs& a) {
   }
 }
 
-}  // namespace jisu::cpu
-
-#else  // built without the AVX2 flags: the dispatcher never selects this path
-
-namespace jisu::cpu {
-void quantize_activations_super_blocks_avx2(const float* x, size_t n, ActivationSuperBlock* out) {
-  quantize_activations_super_blocks_scalar(x, n, out);
-}
-void matmul_rows_int8_super_blocks_avx2(const Int8MatmulArgs& a) { matmul_rows_int8_super_blocks_scalar(a); }
-}  // namespace jisu::cpu
-
-#endif
+}  // namespace jisu::cpu::JISU_KERNEL_ISA

@@ -1,0 +1,64 @@
+// The table of each ISA path: the scalar references, and the per-ISA instantiations of the
+// *_isa.cpp sources, declared here as each is compiled (namespace = the ISA's name).
+#include "backends/cpu/kernel_table.h"
+
+// The entry points an *_isa.cpp build defines in namespace jisu::cpu::<isa>.
+#define JISU_DECLARE_FLOAT_KERNELS(isa)                                      \
+  namespace isa {                                                            \
+  void dequantize_row(DType type, const void* src, float* dst, size_t n);   \
+  void matmul_rows(const MatmulArgs& args);                                  \
+  }
+#define JISU_DECLARE_INT8_KERNELS(isa)                                                       \
+  namespace isa {                                                                            \
+  void quantize_activations(const float* x, size_t n, ActivationBlock* out);                 \
+  void matmul_rows_int8(const Int8MatmulArgs& args);                                         \
+  void quantize_activations_super_blocks(const float* x, size_t n, ActivationSuperBlock* out); \
+  void matmul_rows_int8_super_blocks(const Int8MatmulArgs& args);                            \
+  void matmul_repacked_int8(const RepackedMatmulArgs& args);                                 \
+  }
+
+namespace jisu::cpu {
+
+JISU_DECLARE_FLOAT_KERNELS(avx2)
+JISU_DECLARE_FLOAT_KERNELS(avx512)
+JISU_DECLARE_INT8_KERNELS(avx2)
+JISU_DECLARE_INT8_KERNELS(avx_vnni)
+JISU_DECLARE_INT8_KERNELS(avx512)
+JISU_DECLARE_INT8_KERNELS(avx512_vnni)
+
+namespace {
+
+// float_isa: the namespace of the float kernels of this vector width; int8_isa: the ISA's own.
+#define JISU_KERNEL_TABLE(float_isa, int8_isa)                                                  \
+  KernelTable {                                                                                 \
+    float_isa::dequantize_row, float_isa::matmul_rows, int8_isa::quantize_activations,          \
+        int8_isa::matmul_rows_int8, int8_isa::quantize_activations_super_blocks,                \
+        int8_isa::matmul_rows_int8_super_blocks, int8_isa::matmul_repacked_int8                 \
+  }
+
+const KernelTable kScalar{dequantize_row_scalar,
+                          matmul_rows_scalar,
+                          quantize_activations_scalar,
+                          matmul_rows_int8_scalar,
+                          quantize_activations_super_blocks_scalar,
+                          matmul_rows_int8_super_blocks_scalar,
+                          matmul_repacked_int8_scalar};
+const KernelTable kAvx2 = JISU_KERNEL_TABLE(avx2, avx2);
+const KernelTable kAvxVnni = JISU_KERNEL_TABLE(avx2, avx_vnni);
+const KernelTable kAvx512 = JISU_KERNEL_TABLE(avx512, avx512);
+const KernelTable kAvx512Vnni = JISU_KERNEL_TABLE(avx512, avx512_vnni);
+
+}  // namespace
+
+const KernelTable& kernel_table(Isa isa) {
+  switch (isa) {
+    case Isa::Scalar: return kScalar;
+    case Isa::Avx2: return kAvx2;
+    case Isa::AvxVnni: return kAvxVnni;
+    case Isa::Avx512: return kAvx512;
+    case Isa::Avx512Vnni: return kAvx512Vnni;
+  }
+  return kScalar;
+}
+
+}  // namespace jisu::cpu

@@ -1,0 +1,38 @@
+#pragma once
+// The CPU kernels of one instruction-set path, as a table of entry points. The dispatching
+// entry points (matmul_rows, matmul_rows_int8, ...) validate their arguments and call
+// active_kernels(); tests call kernel_table(isa) for every supported ISA and compare it with
+// kernel_table(Isa::Scalar), the plain C++ references.
+//
+// Every path but Scalar is an instantiation of the *_isa.cpp sources, compiled once per ISA
+// (vector_isa.h, CMakeLists.txt). The float weight-decoding kernels exist for two vector widths
+// (avx2, avx512): the VNNI paths use the float kernels of their width.
+#include <cstddef>
+
+#include "backends/cpu/int8_matmul.h"
+#include "backends/cpu/int8_repacked_matmul.h"
+#include "backends/cpu/int8_super_block_matmul.h"
+#include "backends/cpu/quant_kernels.h"
+#include "core/cpu_features.h"
+
+namespace jisu::cpu {
+
+struct KernelTable {
+  // quant_kernels.h: weight rows x float activations.
+  void (*dequantize_row)(DType type, const void* src, float* dst, size_t n);
+  void (*matmul_rows)(const MatmulArgs& args);
+  // int8_matmul.h: weight rows x activations quantized in blocks of 32.
+  void (*quantize_activations)(const float* x, size_t n, ActivationBlock* out);
+  void (*matmul_rows_int8)(const Int8MatmulArgs& args);
+  // int8_super_block_matmul.h: K-quant rows x activations quantized in super-blocks of 256.
+  void (*quantize_activations_super_blocks)(const float* x, size_t n, ActivationSuperBlock* out);
+  void (*matmul_rows_int8_super_blocks)(const Int8MatmulArgs& args);
+  // int8_repacked_matmul.h: 8-row repacked weights.
+  void (*matmul_repacked_int8)(const RepackedMatmulArgs& args);
+};
+
+// The kernels of `isa`; calling them when !isa_supported(isa) is undefined behaviour.
+const KernelTable& kernel_table(Isa isa);
+inline const KernelTable& active_kernels() { return kernel_table(active_isa()); }
+
+}  // namespace jisu::cpu
