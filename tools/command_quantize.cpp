@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "backends/weight_types.h"
 #include "command_registry.h"
 #include "compress/quantize_model.h"
 #include "compress/quantize_row.h"
@@ -27,7 +28,7 @@ DType weight_type_from_name(const std::string& name, const std::string& option) 
   const std::optional<DType> type = dtype_from_name(name);
   if (!type || !compress::quantize_supported(*type))
     throw Error(option + ": unknown weight type '" + name + "'",
-                "use one of f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_K, q3_K, q4_K, q5_K, q6_K, iq4_nl");
+                "use one of " + supported_weight_type_names());
   return *type;
 }
 

@@ -24,6 +24,7 @@ constexpr std::array kRows = {
     WeightTypeRow{DType::Q5_K, Int8Path::SuperBlocks, true, false},
     WeightTypeRow{DType::Q6_K, Int8Path::SuperBlocks, true, true},
     WeightTypeRow{DType::IQ4_NL, Int8Path::Blocks, true, false},
+    WeightTypeRow{DType::IQ4_XS, Int8Path::None, false, false},
 };
 
 }  // namespace

@@ -16,6 +16,7 @@ constexpr std::array kFileTypes = {
     FileType{"Q3_K_S", 11, DType::Q3_K}, FileType{"Q3_K_M", 12, DType::Q3_K},  FileType{"Q3_K_L", 13, DType::Q3_K},
     FileType{"Q4_K_S", 14, DType::Q4_K}, FileType{"Q4_K_M", 15, DType::Q4_K},  FileType{"Q5_K_S", 16, DType::Q5_K},
     FileType{"Q5_K_M", 17, DType::Q5_K}, FileType{"Q6_K", 18, DType::Q6_K},    FileType{"IQ4_NL", 25, DType::IQ4_NL},
+    FileType{"IQ4_XS", 30, DType::IQ4_XS},
 };
 // Single-type aliases: Q3_K, Q4_K and Q5_K mean their _M mix, as llama-quantize reads them.
 constexpr std::array<std::pair<std::string_view, std::string_view>, 3> kAliases = {
@@ -66,6 +67,7 @@ std::optional<DType> row_fallback(DType type, uint64_t cols) {
     case DType::Q4_K: fallback = DType::Q5_0; break;
     case DType::Q5_K: fallback = DType::Q5_1; break;
     case DType::Q6_K: fallback = DType::Q8_0; break;
+    case DType::IQ4_XS: fallback = DType::IQ4_NL; break;
     default: return std::nullopt;
   }
   if (cols % traits(fallback).block_elements == 0) return fallback;

@@ -117,7 +117,7 @@ void quantize_iq4_nl(const Group& g, void* out) {
   pack_nibbles(packed, block->qs);
 }
 
-// ---- K-quant super-blocks of 256 ----
+// ---- super-blocks of 256 ----
 
 // The sub-block scales of a super-block quantized to integers in [low, high] times one fp16
 // super-scale, by the same weighted search: a sub-block's weight is how much its scale error
@@ -337,6 +337,47 @@ void quantize_q5_k(const Group& g, void* out) {
     }
 }
 
+// IQ4_XS: per sub-block of 32 the best code-book scale, those 8 scales quantized to 6-bit
+// signed integers times one fp16 super-scale, then every code re-picked for its stored scale.
+void quantize_iq4_xs(const Group& g, void* out) {
+  auto* block = static_cast<BlockIQ4_XS*>(out);
+  const std::span<const int8_t> codebook(kValuesIq4nl, 16);
+  float scales[8], scale_weights[8];
+  uint8_t indices[kQK_K];
+  for (size_t j = 0; j < 8; ++j) {
+    const Group sub = g.sub(32 * j, 32);
+    scales[j] = search_codebook_scale(sub.x, sub.w, codebook, indices + 32 * j);
+    double wcc = 0;
+    for (size_t i = 0; i < 32; ++i) {
+      const double code = kValuesIq4nl[indices[32 * j + i]];
+      wcc += sub.w[i] * code * code;
+    }
+    scale_weights[j] = static_cast<float>(wcc);
+  }
+  int scale_q[8];
+  const float d = quantize_scales(std::span<const float>(scales, 8), std::span<const float>(scale_weights, 8), -32, 31,
+                                  block->d, scale_q);
+  block->scales_h = 0;
+  std::memset(block->scales_l, 0, sizeof block->scales_l);
+  for (int j = 0; j < 8; ++j) {
+    const int biased = scale_q[j] + 32;
+    block->scales_l[j / 2] |= static_cast<uint8_t>((biased & 15) << (4 * (j % 2)));
+    block->scales_h |= static_cast<uint16_t>((biased >> 4) << (2 * j));
+    const float step = d * static_cast<float>(scale_q[j]);
+    for (int l = 0; l < 32; ++l) {
+      uint8_t best_code = 0;
+      float best = INFINITY;
+      for (uint8_t c = 0; c < 16 && step != 0; ++c) {
+        const float error = std::fabs(g.x[32 * j + l] - step * static_cast<float>(kValuesIq4nl[c]));
+        if (error < best) best = error, best_code = c;
+      }
+      indices[32 * j + l] = best_code;
+    }
+    for (int l = 0; l < 16; ++l)
+      block->qs[16 * j + l] = static_cast<uint8_t>(indices[32 * j + l] | (indices[32 * j + l + 16] << 4));
+  }
+}
+
 void quantize_q6_k(const Group& g, void* out) {
   auto* block = static_cast<BlockQ6_K*>(out);
   int scale_q[16];
@@ -368,6 +409,7 @@ BlockQuantizer block_quantizer(DType type) {
     case DType::Q5_0: return quantize_q5_0;
     case DType::Q5_1: return quantize_q5_1;
     case DType::IQ4_NL: return quantize_iq4_nl;
+    case DType::IQ4_XS: return quantize_iq4_xs;
     case DType::Q2_K: return quantize_q2_k;
     case DType::Q3_K: return quantize_q3_k;
     case DType::Q4_K: return quantize_q4_k;

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Writes tests/data/dequant/<type>.bin: raw weight blocks taken from the tiny-llama fixture
-models plus the float32 values the `gguf` Python package (an implementation independent of
-ours) dequantizes them to. tests/unit/test_quant_kernels.cpp checks our kernels against them.
+models (or, for a type no fixture holds, random blocks with a finite fp16 scale) plus the
+float32 values the `gguf` Python package (an implementation independent of ours) dequantizes
+them to. tests/unit/test_quant_kernels.cpp checks our kernels against them.
 
 File layout (all little-endian):
     char[4]  magic "JQDQ"
@@ -43,6 +44,9 @@ WANTED = [
     (Q.Q6_K, "q6_k", "q6_k"),
     (Q.IQ4_NL, "iq4_nl", "iq4_nl"),
 ]
+# Types no fixture model holds: random blocks, the fp16 scale at byte 0 set to a finite value.
+SYNTHESIZED = [(Q.IQ4_XS, "iq4_xs")]
+SYNTHESIZED_BLOCKS = 8
 # Any file may hold the wanted type (the q*_k_m files are mixes); these are tried after the
 # preferred one.
 ALL_SUFFIXES = [w[1] for w in WANTED]
@@ -88,6 +92,18 @@ def main() -> int:
         header = b"JQDQ" + struct.pack("<IIII", 1, int(qtype), expected.size, len(raw))
         (out / f"{name}.bin").write_bytes(header + raw + expected.astype("<f4").tobytes())
         print(f"{name}: {path.name} {tensor.name} {expected.size} values, {len(raw)} bytes")
+
+    rng = np.random.default_rng(20261203)
+    for qtype, name in SYNTHESIZED:
+        block_elems, block_bytes = gguf.GGML_QUANT_SIZES[qtype]
+        blocks = rng.integers(0, 256, size=(SYNTHESIZED_BLOCKS, block_bytes), dtype=np.uint8)
+        scales = (rng.uniform(-1, 1, SYNTHESIZED_BLOCKS) * 2.0 ** rng.integers(-12, 0, SYNTHESIZED_BLOCKS))
+        blocks[:, 0:2] = scales.astype(np.float16).view(np.uint8).reshape(SYNTHESIZED_BLOCKS, 2)
+        raw = blocks.tobytes()
+        expected = np.ascontiguousarray(gguf.quants.dequantize(blocks.reshape(-1), qtype), dtype=np.float32).reshape(-1)
+        header = b"JQDQ" + struct.pack("<IIII", 1, int(qtype), expected.size, len(raw))
+        (out / f"{name}.bin").write_bytes(header + raw + expected.astype("<f4").tobytes())
+        print(f"{name}: {SYNTHESIZED_BLOCKS} random blocks, {expected.size} values, {len(raw)} bytes")
     return 0
 
 

@@ -24,7 +24,7 @@ namespace {
 
 const DType kAllTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q4_0, DType::Q4_1,
                            DType::Q5_0, DType::Q5_1, DType::Q8_0, DType::Q2_K, DType::Q3_K,
-                           DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::IQ4_NL};
+                           DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::IQ4_NL, DType::IQ4_XS};
 
 using DequantFn = void (*)(DType, const void*, float*, size_t);
 using MatmulFn = void (*)(const MatmulArgs&);
@@ -84,6 +84,7 @@ std::vector<size_t> half_fields(DType type) {
     case DType::Q5_K: return {offsetof(BlockQ5_K, d), offsetof(BlockQ5_K, dmin)};
     case DType::Q6_K: return {offsetof(BlockQ6_K, d)};
     case DType::IQ4_NL: return {offsetof(BlockIQ4_NL, d)};
+    case DType::IQ4_XS: return {offsetof(BlockIQ4_XS, d)};
     default: return {};
   }
 }

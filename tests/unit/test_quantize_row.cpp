@@ -26,7 +26,7 @@ TEST(QuantizeRow, RoundTripErrorIsWithinTheFormatsStep) {
                                             {DType::Q8_0, 0.01}, {DType::Q4_0, 0.15}, {DType::Q4_1, 0.15},
                                             {DType::Q5_0, 0.08}, {DType::Q5_1, 0.08}, {DType::Q4_K, 0.15},
                                             {DType::Q6_K, 0.05}, {DType::Q5_K, 0.08}, {DType::Q3_K, 0.3},
-                                            {DType::Q2_K, 0.5},  {DType::IQ4_NL, 0.15}};
+                                            {DType::Q2_K, 0.5},  {DType::IQ4_NL, 0.15}, {DType::IQ4_XS, 0.15}};
   for (const auto& [type, limit] : cases) {
     ASSERT_TRUE(quantize_supported(type));
     std::vector<uint8_t> packed(row_bytes(type, n));
@@ -90,7 +90,7 @@ TEST(QuantizeRow, ImportanceLowersTheErrorWhereItIsHigh) {
   std::vector<float> importance(x.size(), 1.0f);
   for (size_t i = 0; i < x.size(); i += 4) importance[i] = 50.0f;  // every 4th column matters most
   for (DType type : {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K,
-                     DType::Q6_K, DType::IQ4_NL}) {
+                     DType::Q6_K, DType::IQ4_NL, DType::IQ4_XS}) {
     const double with = weighted_error(type, x, importance.data(), importance);
     const double without = weighted_error(type, x, nullptr, importance);
     EXPECT_LT(with, without * 0.9) << dtype_name(type);

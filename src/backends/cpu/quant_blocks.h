@@ -88,6 +88,15 @@ struct BlockIQ4_NL {
   uint16_t d;
   uint8_t qs[kQK / 2];
 };
+// IQ4_XS: IQ4_NL's code book in 8 sub-blocks of 32 with 6-bit signed sub-scales (stored + 32):
+// low 4 bits of sub-block j in scales_l[j / 2] (nibble j % 2), high 2 bits at bit 2j of
+// scales_h. Sub-block j's elements l < 16 and l + 16 are the nibbles of qs[16j + l].
+struct BlockIQ4_XS {
+  uint16_t d;
+  uint16_t scales_h;
+  uint8_t scales_l[kQK_K / 64];
+  uint8_t qs[kQK_K / 2];
+};
 
 static_assert(sizeof(BlockQ4_0) == 18);
 static_assert(sizeof(BlockQ4_1) == 20);
@@ -100,6 +109,7 @@ static_assert(sizeof(BlockQ4_K) == 144);
 static_assert(sizeof(BlockQ5_K) == 176);
 static_assert(sizeof(BlockQ6_K) == 210);
 static_assert(sizeof(BlockIQ4_NL) == 18);
+static_assert(sizeof(BlockIQ4_XS) == 136 && offsetof(BlockIQ4_XS, qs) == 8);
 
 // Byte offsets of fields the SIMD kernels address directly (blocks are read through byte
 // pointers so no struct alignment is assumed).
@@ -111,6 +121,13 @@ static_assert(offsetof(BlockQ6_K, qh) == 128 && offsetof(BlockQ6_K, scales) == 1
 // IQ4_NL's non-linear 4-bit code book.
 inline constexpr int8_t kValuesIq4nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
                                             1,    13,   25,  38,  53,  69,  89,  113};
+
+// IQ4_XS sub-block j's scale as a signed integer (the stored 6 bits minus 32).
+inline int iq4_xs_sub_scale(const uint8_t* block, int j) {
+  const int low = (block[4 + j / 2] >> (4 * (j % 2))) & 15;
+  const int high = ((block[2] | (block[3] << 8)) >> (2 * j)) & 3;
+  return (low | (high << 4)) - 32;
+}
 
 // Unaligned little-endian loads.
 inline uint16_t load_u16(const void* p) {

@@ -215,6 +215,38 @@ struct DecIQ4_NL {
   }
 };
 
+// IQ4_XS: chunk j = sub-block j: d * (sub-scale j) * kvalues[nibble], looked up with pshufb.
+struct DecIQ4_XS {
+  static constexpr size_t kElems = 256, kBytes = 136;
+  static constexpr int kChunks = 8;
+  static constexpr bool kPlain = false;
+  struct State {
+    alignas(64) float dl[8];
+    const uint8_t* qs;
+  };
+  static JISU_AI State prep(const uint8_t* p) {
+    State s;
+    const float d = load_half(p);
+    for (int j = 0; j < 8; ++j) s.dl[j] = d * static_cast<float>(iq4_xs_sub_scale(p, j));
+    s.qs = p + 8;
+    return s;
+  }
+  template <int C>
+  static JISU_AI void chunk(const State& s, F* w) {
+    const __m128i table = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kValuesIq4nl));
+    const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.qs + 16 * C));
+    const __m128i m = _mm_set1_epi8(15);
+    I lo[kHalf], hi[kHalf];
+    V::widen_i8x16(_mm_shuffle_epi8(table, _mm_and_si128(q, m)), lo);
+    V::widen_i8x16(_mm_shuffle_epi8(table, _mm_and_si128(_mm_srli_epi16(q, 4), m)), hi);
+    const F dl = V::set1(s.dl[C]);
+    for (int k = 0; k < kHalf; ++k) {
+      w[k] = V::mul(dl, V::to_float(lo[k]));
+      w[kHalf + k] = V::mul(dl, V::to_float(hi[k]));
+    }
+  }
+};
+
 // Q2_K: element 128h + 32j + l = dl[8h+2j+l/16] * ((qs[32h+l] >> 2j) & 3) - ml[...].
 struct DecQ2_K {
   static constexpr size_t kElems = 256, kBytes = 84;
@@ -526,6 +558,7 @@ void dequantize_row(DType type, const void* src, float* dst, size_t n) {
     case DType::Q5_K: return dequantize_impl<DecQ5_K>(s, dst, n);
     case DType::Q6_K: return dequantize_impl<DecQ6_K>(s, dst, n);
     case DType::IQ4_NL: return dequantize_impl<DecIQ4_NL>(s, dst, n);
+    case DType::IQ4_XS: return dequantize_impl<DecIQ4_XS>(s, dst, n);
     default: throw_unsupported_weight_type(type);
   }
 }
@@ -546,6 +579,7 @@ void matmul_rows(const MatmulArgs& a) {
     case DType::Q5_K: return matmul_impl<DecQ5_K>(a);
     case DType::Q6_K: return matmul_impl<DecQ6_K>(a);
     case DType::IQ4_NL: return matmul_impl<DecIQ4_NL>(a);
+    case DType::IQ4_XS: return matmul_impl<DecIQ4_XS>(a);
     default: throw_unsupported_weight_type(a.type);
   }
 }

@@ -75,6 +75,18 @@ void decode_iq4_nl(const uint8_t* p, float* y) {
   }
 }
 
+void decode_iq4_xs(const uint8_t* p, float* y) {
+  const float d = half_to_float(load_u16(p));
+  const uint8_t* qs = p + offsetof(BlockIQ4_XS, qs);
+  for (int j = 0; j < 8; ++j) {
+    const float dl = d * static_cast<float>(iq4_xs_sub_scale(p, j));
+    for (int l = 0; l < 16; ++l) {
+      y[32 * j + l] = dl * static_cast<float>(kValuesIq4nl[qs[16 * j + l] & 0x0f]);
+      y[32 * j + l + 16] = dl * static_cast<float>(kValuesIq4nl[qs[16 * j + l] >> 4]);
+    }
+  }
+}
+
 void decode_q2_k(const uint8_t* p, float* y) {
   const auto* b = reinterpret_cast<const BlockQ2_K*>(p);
   const float d = half_to_float(load_u16(p + offsetof(BlockQ2_K, d)));
@@ -204,6 +216,7 @@ void decode(DType type, const uint8_t* row, size_t first, size_t count, float* y
     case DType::Q5_K: return decode_q5_k(p, y);
     case DType::Q6_K: return decode_q6_k(p, y);
     case DType::IQ4_NL: return decode_iq4_nl(p, y);
+    case DType::IQ4_XS: return decode_iq4_xs(p, y);
     default: unsupported(type);
   }
 }
