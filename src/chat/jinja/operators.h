@@ -12,7 +12,7 @@ namespace jisu::jinja {
 
 // Upper bound on strings and lists built by `*` and `+` (hostile templates must not exhaust
 // memory). Output size has its own bound in the renderer.
-constexpr size_t kMaxBuiltSize = size_t{64} << 20;
+constexpr size_t kMaxBuiltSize = size_t{8} << 20;
 
 Value binary_operation(BinaryOp op, const Value& left, const Value& right);
 Value unary_operation(UnaryOp op, const Value& operand);

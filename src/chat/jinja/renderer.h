@@ -24,14 +24,17 @@
 namespace jisu::jinja {
 
 struct RenderLimits {
-  size_t max_output_bytes = size_t{64} << 20;
+  size_t max_output_bytes = size_t{8} << 20;
   uint64_t max_steps = 50'000'000;  // expression evaluations + statements + loop iterations
   int max_call_depth = 100;         // nested macro/caller calls, and recursive loop levels
   size_t max_scopes = 200'000;      // variable scopes of one render (each loop iteration makes one)
   // Bytes of strings and list slots that operators, filters and calls build, summed over the
-  // render: values kept alive (a list of 60 MB strings grown in a loop) cannot pass it, so a
-  // render's memory stays near this plus max_output_bytes.
-  size_t max_built_bytes = size_t{32} << 20;
+  // render: values kept alive (a list of big strings grown in a loop) cannot pass it, so a
+  // render's memory stays near this plus max_output_bytes plus the copies of one value being
+  // built (operators.h's kMaxBuiltSize). At 8 MiB each, the worst template measured (valgrind
+  // massif: a string at the limit, then concatenated) peaks at about 35 MB of heap, under the
+  // 64 MB a hostile template may cost. A real prompt is far smaller (128k tokens are ~0.5 MB).
+  size_t max_built_bytes = size_t{8} << 20;
 };
 
 // One level of variables. Scopes live in the renderer's arena for the whole render, so
