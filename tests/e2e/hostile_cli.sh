@@ -26,9 +26,15 @@ expect_error() {
   fi
 }
 
-# 11. Threads the system refuses (here: too little address space for their stacks).
-expect_error "jisu run -t 1024 without room for the threads" "cannot start 1024 threads" \
-  bash -c "ulimit -v 1500000; exec '$JISU' run -t 1024 -p x -n 1"
+# 11. Threads the system refuses (here: too little address space for their stacks). An
+# AddressSanitizer build reserves terabytes of shadow address space at start, so no ulimit -v
+# leaves it room to start at all: that build skips this check.
+if grep -qa __asan_init "$JISU"; then
+  echo "skip: jisu run -t 1024 under ulimit -v (AddressSanitizer build)"
+else
+  expect_error "jisu run -t 1024 without room for the threads" "cannot start 1024 threads" \
+    bash -c "ulimit -v 1500000; exec '$JISU' run -t 1024 -p x -n 1"
+fi
 
 # 6. A messages file nested 100,000 deep aborted jisu chat-template.
 python3 -c "print('[' * 100000 + ']' * 100000)" >deep.json
