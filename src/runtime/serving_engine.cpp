@@ -104,7 +104,8 @@ class ServingEngineImpl final : public ServingEngine {
   bool take_incoming();
   void step();
   void propose_drafts();
-  void verify(ActiveRequest& request, const float* logits, int32_t n_draft, Clock::time_point now);
+  // Returns how many of the n_draft drafts were accepted.
+  int32_t verify(ActiveRequest& request, const float* logits, int32_t n_draft, Clock::time_point now);
   // Samples (verifying `proposed` when >= 0) and delivers one token; false when it ended the request.
   bool sample(ActiveRequest& request, const float* logits, int32_t proposed, Clock::time_point now);
   void finish(ActiveRequest& request, FinishReason reason);
@@ -400,12 +401,10 @@ void ServingEngineImpl::step() {
     }
   }
   size_t row = 0;
-  uint64_t drafted = 0, accepted_before = 0, accepted_after = 0;
+  uint64_t drafted = 0, accepted = 0;
   for (const auto& [request, n_draft] : to_sample_) {
     drafted += static_cast<uint64_t>(n_draft);
-    accepted_before += static_cast<uint64_t>(request->accepted_draft_tokens);
-    verify(*request, logits_.data() + row * static_cast<size_t>(n_vocab_), n_draft, now);
-    accepted_after += static_cast<uint64_t>(request->accepted_draft_tokens);
+    accepted += static_cast<uint64_t>(verify(*request, logits_.data() + row * static_cast<size_t>(n_vocab_), n_draft, now));
     row += static_cast<size_t>(1 + n_draft);
   }
 
@@ -414,13 +413,13 @@ void ServingEngineImpl::step() {
   metrics_.forward_tokens += batch_.size();
   metrics_.preemptions = scheduler_->preemption_count();
   metrics_.draft_tokens += drafted;
-  metrics_.accepted_draft_tokens += accepted_after - accepted_before;
+  metrics_.accepted_draft_tokens += accepted;
 }
 
 // Rows: the logits after the last real token, then after each draft token. Draft i is accepted
 // when the token sampled from row i (verifying it) equals it; the first token that differs, or
 // the one sampled after the last draft, ends the step's tokens for this request.
-void ServingEngineImpl::verify(ActiveRequest& request, const float* logits, int32_t n_draft, Clock::time_point now) {
+int32_t ServingEngineImpl::verify(ActiveRequest& request, const float* logits, int32_t n_draft, Clock::time_point now) {
   ++request.forward_steps;
   int32_t accepted = 0;
   for (int32_t i = 0; i <= n_draft; ++i) {
@@ -440,6 +439,7 @@ void ServingEngineImpl::verify(ActiveRequest& request, const float* logits, int3
     request.drafter->record(n_draft, accepted);
     if (!request.done) scheduler_->accept_draft(&request, accepted);
   }
+  return accepted;
 }
 
 bool ServingEngineImpl::sample(ActiveRequest& request, const float* logits, int32_t proposed, Clock::time_point now) {
