@@ -20,6 +20,7 @@
 #include "models/model.h"
 #include "models/forward_factory.h"
 #include "kv/kv_cache.h"
+#include "speculative_bench.h"
 
 namespace jisu::cli {
 namespace {
@@ -36,6 +37,8 @@ struct BenchOptions {
   bool skip_probe = false;
   std::string device = "cpu";
   int32_t gpu_layers = -1;
+  SpeculativeOptions speculative;
+  std::string speculative_prompt;
 };
 
 struct BenchRow {
@@ -151,6 +154,10 @@ int run_bench(const BenchOptions& options) {
   if (options.repeats < 1) throw Error("-r must be at least 1");
   if (options.batch < 1) throw Error("--batch must be at least 1");
   const std::string path = options.model.empty() ? default_model_path() : options.model;
+  if (options.speculative.enabled()) {
+    const int n = options.generated_tokens.empty() ? 128 : options.generated_tokens.front();
+    return run_speculative_bench({path, options.threads, n, options.repeats, options.speculative_prompt, options.speculative});
+  }
   const auto model = Model::load(path);
   const ModelConfig& config = model->config();
   const size_t threads = options.threads > 0 ? static_cast<size_t>(options.threads) : ThreadPool::default_thread_count();
@@ -257,6 +264,9 @@ CommandRegistrar registrar{"bench", "Measure prompt and generation speed against
                              command.add_flag("--json", options->json, "print one JSON array");
                              add_device_options(command, options->device, options->gpu_layers);
                              command.add_flag("--no-probe", options->skip_probe, "skip the bandwidth probe");
+                             add_speculative_options(command, options->speculative);
+                             command.add_option("--spec-prompt", options->speculative_prompt,
+                                                "with --spec-ngram or --draft: the prompt file (default: a passage to repeat)");
                              return [options] { return run_bench(*options); };
                            }};
 

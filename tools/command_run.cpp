@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "model_loading.h"
 #include "sampling_options.h"
+#include "speculative_options.h"
 
 namespace jisu::cli {
 namespace {
@@ -20,7 +21,7 @@ struct RunOptions {
   ModelOptions model;
   std::string prompt;
   std::string prompt_file;
-  int32_t speculative_ngram = 0;
+  SpeculativeOptions speculative;
   bool quiet = false;
   SamplingParams sampling;
   RunOptions() { sampling.max_tokens = 128; }
@@ -44,7 +45,7 @@ int run_generation(RunOptions& options) {
   else if (prompt.empty() && default_model) prompt = "ROMEO:";
 
   EngineOptions engine_options = options.model.engine_options();
-  engine_options.speculative_ngram = options.speculative_ngram;
+  options.speculative.apply(engine_options);
   auto engine = load_with_loading_line(engine_options.model_path, options.quiet,
                                        [&] { return Engine::create(engine_options); });
 
@@ -64,7 +65,7 @@ int run_generation(RunOptions& options) {
     std::fprintf(stderr, "generation: %d tokens in %.3f s (%.1f tokens/s), finished: %s\n", result.completion_tokens,
                  result.generation_seconds, result.generation_seconds > 0 ? generated / result.generation_seconds : 0.0,
                  std::string(finish_reason_name(result.finish_reason)).c_str());
-    if (options.speculative_ngram > 0 && result.forward_steps > 0)
+    if (options.speculative.enabled() && result.forward_steps > 0)
       std::fprintf(stderr, "speculative: %d of %d draft tokens accepted (%.0f %%), %.2f tokens per forward\n",
                    result.accepted_draft_tokens, result.draft_tokens,
                    result.draft_tokens > 0 ? 100.0 * result.accepted_draft_tokens / result.draft_tokens : 0.0,
@@ -81,10 +82,7 @@ CommandRegistrar registrar{
                                         "prompt text [default: \"ROMEO:\" with the bundled model, else empty]");
       command.add_option("-f,--file", options->prompt_file, "read the prompt from FILE (-: standard input)")
           ->excludes(prompt);
-      command.add_option("--spec-ngram", options->speculative_ngram,
-                         "speculative decoding by n-gram lookup in the prompt and output: most draft tokens "
-                         "verified per forward (0: off)")
-          ->check(CLI::Range(0, 64));
+      add_speculative_options(command, options->speculative);
       add_sampling_options(command, options->sampling);
       command.add_flag("-q,--quiet", options->quiet, "print neither the loading line nor the speeds");
       return [options] { return run_generation(*options); };

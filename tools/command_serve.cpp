@@ -20,6 +20,7 @@
 #include "model_loading.h"
 #include "core/error.h"
 #include "server/http_server.h"
+#include "speculative_options.h"
 
 namespace jisu::cli {
 namespace {
@@ -39,7 +40,7 @@ struct ServeOptions {
   std::string served_name;
   std::string device = "cpu";
   int32_t gpu_layers = -1;
-  int32_t speculative_ngram = 0;
+  SpeculativeOptions speculative;
   double drain_timeout = 60;
   int32_t http_threads = 0;  // 0: max-seqs + max-queue + 8, at most kMaxDefaultHttpThreads
   server::HttpServerOptions limits;  // only its limit fields are read from flags
@@ -140,7 +141,7 @@ int run_serve(const ServeOptions& options) {
   serving.max_queue = options.max_queue;
   serving.device = options.device;
   serving.gpu_layers = options.gpu_layers;
-  serving.speculative_ngram = options.speculative_ngram;
+  options.speculative.apply(serving);
   auto engine = load_with_loading_line(serving.model_path, false, [&] { return ServingEngine::create(serving); });
 
   server::HttpServerOptions http = options.limits;
@@ -191,10 +192,7 @@ CommandRegistrar registrar{
       command.add_option("-b,--batch-size", options->batch, "tokens per forward (prompt chunks + decodes)")
           ->check(CLI::Range(1, 1 << 16));
       add_device_options(command, options->device, options->gpu_layers);
-      command.add_option("--spec-ngram", options->speculative_ngram,
-                         "speculative decoding by n-gram lookup in each request's own text: most draft tokens "
-                         "verified per step (0: off)")
-          ->check(CLI::Range(0, 64));
+      add_speculative_options(command, options->speculative);
       command.add_option("--drain-timeout", options->drain_timeout,
                          "seconds SIGTERM lets queued and running requests finish (0: stop at once)")
           ->check(CLI::Range(0.0, 86400.0));

@@ -21,6 +21,8 @@ struct EngineOptions {
   std::string device = "cpu";      // "cpu" or "cuda" (an error when jisu lacks CUDA or sees no GPU)
   int32_t gpu_layers = -1;         // cuda: layers on the GPU, from the first (< 0: all); the rest run on the CPU
   int32_t speculative_ngram = 0;   // speculative decoding by n-gram lookup: most draft tokens per step (0: off)
+  std::string draft_model_path;    // speculative decoding by a draft model of the same vocabulary ("": off)
+  int32_t draft_max = 8;           // the draft model's most draft tokens per step
 };
 
 struct ModelSummary {

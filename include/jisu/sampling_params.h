@@ -23,6 +23,8 @@
 //   speculative_ngram   draft tokens per step by n-gram lookup: -1 = the engine's setting, 0 = off,
 //                       n = at most n (never more than the engine's setting). Changes speed only:
 //                       greedy output is identical, sampled output keeps its distribution.
+//   speculative_draft   draft tokens per step by the engine's draft model: -1 = the engine's
+//                       setting, 0 = off (n-gram lookup then applies when on), n = at most n.
 //
 // validate() throws jisu::Error naming the first bad field; the sampler calls it too.
 #include <cstdint>
@@ -52,6 +54,7 @@ struct SamplingParams {
   int32_t top_logprobs = 0;
 
   int32_t speculative_ngram = -1;
+  int32_t speculative_draft = -1;
 
   // Limits enforced by validate().
   static constexpr int32_t kMaxTopLogprobs = 20;

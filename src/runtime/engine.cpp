@@ -38,6 +38,8 @@ std::unique_ptr<Engine> Engine::create(const EngineOptions& options) {
   serving.device = options.device;
   serving.gpu_layers = options.gpu_layers;
   serving.speculative_ngram = options.speculative_ngram;
+  serving.draft_model_path = options.draft_model_path;
+  serving.draft_max = options.draft_max;
   std::unique_ptr<Engine> engine(new Engine());
   engine->state_->serving = ServingEngine::create(serving);
   return engine;

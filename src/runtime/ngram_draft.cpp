@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "core/error.h"
 
 namespace jisu {
 
@@ -16,17 +15,11 @@ int64_t find_earlier_ngram(std::span<const int32_t> tokens, int32_t n, int32_t w
   return -1;
 }
 
-NgramDrafter::NgramDrafter(int32_t max_draft) : max_draft_(max_draft), length_(max_draft) {
-  if (max_draft <= 0) throw Error("the n-gram draft length must be positive");
-}
+NgramDrafter::NgramDrafter(int32_t max_draft) : length_(max_draft) {}
 
 void NgramDrafter::propose(std::span<const int32_t> tokens, int32_t limit, std::vector<int32_t>& draft) {
   draft.clear();
-  if (pause_ > 0) {
-    if (--pause_ == 0) length_ = 1;
-    return;
-  }
-  const int32_t wanted = std::min(length_, limit);
+  const int32_t wanted = length_.next(limit);
   if (wanted <= 0) return;
   for (int32_t n = kMaxNgram; n >= 1; --n) {
     const int64_t start = find_earlier_ngram(tokens, n, kSearchWindow);
@@ -41,16 +34,6 @@ void NgramDrafter::propose(std::span<const int32_t> tokens, int32_t limit, std::
   }
 }
 
-void NgramDrafter::record(int32_t proposed, int32_t accepted) {
-  if (proposed <= 0) return;
-  if (accepted == proposed) {
-    length_ = std::min(max_draft_, std::max(length_, proposed + 1));
-  } else if (accepted > 0) {
-    length_ = std::min(max_draft_, accepted + 1);
-  } else {
-    length_ /= 2;
-    if (length_ == 0) pause_ = kPauseSteps;
-  }
-}
+void NgramDrafter::record(int32_t proposed, int32_t accepted) { length_.record(proposed, accepted); }
 
 }  // namespace jisu

@@ -5,20 +5,20 @@
 // proposed tokens costs one batched forward, which on a bandwidth-bound decode is little more
 // than one token.
 //
-// Adaptive length: a request starts at the configured maximum; a fully accepted draft keeps it,
-// a partly accepted one shrinks it to what was accepted plus one, a fully rejected one halves
-// it, and at zero drafting pauses for a few steps before trying one token again. So a request
-// that does not repeat itself soon costs (almost) nothing.
+// Its length follows acceptance (runtime/draft_length.h), so a request that does not repeat
+// itself soon costs (almost) nothing.
 #include <cstdint>
 #include <span>
 #include <vector>
+
+#include "runtime/draft_length.h"
 
 namespace jisu {
 
 class NgramDrafter {
  public:
   static constexpr int32_t kMaxNgram = 3;       // longest suffix looked up (then shorter ones)
-  static constexpr int32_t kPauseSteps = 8;     // steps without drafting after a collapse
+  static constexpr int32_t kPauseSteps = AdaptiveDraftLength::kPauseSteps;
   static constexpr int32_t kSearchWindow = 4096;  // tokens searched back, to bound the cost
 
   // max_draft > 0. propose() does not allocate when `draft` has capacity for max_draft tokens.
@@ -30,12 +30,10 @@ class NgramDrafter {
   // How many of the last proposal's tokens were accepted (call once per verified proposal).
   void record(int32_t proposed, int32_t accepted);
 
-  int32_t current_length() const { return length_; }
+  int32_t current_length() const { return length_.current(); }
 
  private:
-  int32_t max_draft_;
-  int32_t length_;
-  int32_t pause_ = 0;
+  AdaptiveDraftLength length_;
 };
 
 // The start of the most recent earlier occurrence of the last n tokens, searching no further

@@ -82,6 +82,9 @@ void SamplingParams::validate() const {
   if (speculative_ngram < -1)
     throw Error("speculative_ngram must be -1, 0 or a draft length, got " + std::to_string(speculative_ngram),
                 "-1 uses the server's setting, 0 turns speculation off");
+  if (speculative_draft < -1)
+    throw Error("speculative_draft must be -1, 0 or a draft length, got " + std::to_string(speculative_draft),
+                "-1 uses the server's setting, 0 turns the draft model off for this request");
   for (size_t i = 0; i < stop.size(); ++i)
     if (stop[i].empty())
       throw Error("stop strings must not be empty (stop[" + std::to_string(i) + "] is)", "remove the empty entry");

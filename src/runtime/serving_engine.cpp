@@ -17,6 +17,7 @@
 #include "models/forward_factory.h"
 #include "chat/chat_prompt.h"
 #include "kv/kv_cache.h"
+#include "runtime/draft_model.h"
 #include "runtime/ngram_draft.h"
 #include "runtime/request_channel.h"
 #include "runtime/sampler.h"
@@ -38,19 +39,25 @@ double seconds_between(Clock::time_point from, Clock::time_point to) {
 // One request inside the loop. The SequenceEntry base is what the scheduler sees, so a
 // scheduled chunk leads back to its request without a lookup.
 struct ActiveRequest : SequenceEntry {
-  ActiveRequest(const SamplingParams& params, const Tokenizer& tokenizer, int32_t n_vocab, int32_t max_draft)
+  // At most one drafter: the draft model when model_draft > 0, else n-gram lookup when
+  // ngram_draft > 0.
+  ActiveRequest(const SamplingParams& params, const Tokenizer& tokenizer, int32_t n_vocab, int32_t ngram_draft,
+                int32_t model_draft)
       : params(params), sampler(params, n_vocab), stops(params.stop), detokenizer(tokenizer) {
-    if (max_draft > 0) {
-      drafter.emplace(max_draft);
-      draft.reserve(static_cast<size_t>(max_draft));
-    }
+    if (model_draft > 0)
+      model_draft_length.emplace(model_draft);
+    else if (ngram_draft > 0)
+      ngram.emplace(ngram_draft);
+    draft.reserve(static_cast<size_t>(std::max(ngram_draft, model_draft)));
   }
+  bool speculates() const { return ngram || model_draft_length; }
 
   SamplingParams params;
   Sampler sampler;
   StopStringMatcher stops;
   StreamingDetokenizer detokenizer;
-  std::optional<NgramDrafter> drafter;  // speculative decoding on
+  std::optional<NgramDrafter> ngram;                      // speculative decoding by n-gram lookup
+  std::optional<AdaptiveDraftLength> model_draft_length;  // speculative decoding by the draft model
   std::shared_ptr<RequestChannel> channel;
   int32_t prompt_length = 0;
   int32_t budget = 0;        // tokens it may generate
@@ -119,11 +126,13 @@ class ServingEngineImpl final : public ServingEngine {
   std::unique_ptr<ForwardPass> transformer_;
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<ChatPrompt> chat_;
+  std::unique_ptr<DraftModel> draft_model_;  // null: no draft model
   ModelSummary summary_;
   int32_t n_vocab_ = 0;
   int32_t context_length_ = 0;
   int32_t max_queue_ = 0;
-  int32_t max_draft_ = 0;
+  int32_t max_ngram_draft_ = 0;
+  int32_t max_model_draft_ = 0;  // 0: no draft model
   int32_t max_sequences_ = 0;
 
   // Loop-thread state.
@@ -136,6 +145,7 @@ class ServingEngineImpl final : public ServingEngine {
   };
   std::vector<SamplingChunk> to_sample_;    // the step's sampling chunks, in row order
   std::vector<TokenLogprob> top_buffer_;
+  std::vector<DraftRequest> draft_requests_;  // the step's requests drafted by the draft model
 
   // Shared with submitters (mutex_).
   mutable std::mutex mutex_;
@@ -170,7 +180,8 @@ ServingEngineImpl::ServingEngineImpl(const ServingOptions& options) {
   n_vocab_ = config.n_vocab;
   max_queue_ = options.max_queue;
   if (options.speculative_ngram < 0) throw Error("the n-gram draft length cannot be negative");
-  max_draft_ = options.speculative_ngram;
+  if (options.draft_max <= 0) throw Error("the draft model's draft length must be positive");
+  max_ngram_draft_ = options.speculative_ngram;
   max_sequences_ = options.max_sequences;
   int32_t context = options.context_length > 0 ? options.context_length
                                                : std::min(config.context_length, kDefaultContextCap);
@@ -204,8 +215,16 @@ ServingEngineImpl::ServingEngineImpl(const ServingOptions& options) {
   transformer_ = make_forward_pass({*device, options.gpu_layers}, config, model_->weights(), *pool_, batch_tokens, *cache_);
   scheduler_ = std::make_unique<Scheduler>(*cache_, SchedulerOptions{batch_tokens, options.max_sequences});
   batch_.reserve(static_cast<size_t>(batch_tokens));
+  if (!options.draft_model_path.empty()) {
+    draft_model_ = std::make_unique<DraftModel>(options.draft_model_path, *tokenizer_, *pool_,
+                                                DeviceOptions{*device, options.gpu_layers}, options.max_sequences,
+                                                context, options.draft_max);
+    max_model_draft_ = options.draft_max;
+    draft_requests_.reserve(static_cast<size_t>(options.max_sequences));
+  }
   // Each sequence samples from 1 + (its drafts) rows; all rows fit in one batch.
-  const auto logits_rows = std::min<int64_t>(int64_t{options.max_sequences} * (1 + max_draft_), batch_tokens);
+  const int32_t max_draft = std::max(max_ngram_draft_, max_model_draft_);
+  const auto logits_rows = std::min<int64_t>(int64_t{options.max_sequences} * (1 + max_draft), batch_tokens);
   logits_.resize(static_cast<size_t>(std::max<int64_t>(logits_rows, options.max_sequences)) *
                  static_cast<size_t>(n_vocab_));
   to_sample_.reserve(static_cast<size_t>(options.max_sequences));
@@ -245,9 +264,11 @@ SubmitResult ServingEngineImpl::submit(std::vector<int32_t> prompt, const Sampli
                                                    " (with room for at least one generated token)");
   std::unique_ptr<ActiveRequest> request;
   try {
-    // A request may lower or turn off speculation; the engine's setting sized the logits rows.
-    const int32_t max_draft = params.speculative_ngram < 0 ? max_draft_ : std::min(params.speculative_ngram, max_draft_);
-    request = std::make_unique<ActiveRequest>(params, *tokenizer_, n_vocab_, max_draft);  // validates params
+    // A request may lower or turn off speculation; the engine's settings sized the logits rows.
+    const auto lowered = [](int32_t asked, int32_t engine_max) { return asked < 0 ? engine_max : std::min(asked, engine_max); };
+    request = std::make_unique<ActiveRequest>(params, *tokenizer_, n_vocab_,  // validates params
+                                              lowered(params.speculative_ngram, max_ngram_draft_),
+                                              lowered(params.speculative_draft, max_model_draft_));
   } catch (const std::exception& failure) {
     return refuse(SubmitStatus::InvalidRequest, failure.what());
   }
@@ -353,19 +374,24 @@ void ServingEngineImpl::loop() {
   }
 }
 
-// Drafts for the requests about to decode one token (the scheduler ignores the others').
+// Drafts for the requests about to decode one token (the scheduler ignores the others'). The
+// draft model proposes for all its requests at once, in shared batches.
 void ServingEngineImpl::propose_drafts() {
+  draft_requests_.clear();
   for (auto& request : active_) {
-    if (!request->drafter) continue;
+    if (!request->speculates()) continue;
+    request->draft.clear();
     const auto total = static_cast<int32_t>(request->tokens.size());
-    if (!request->running || request->computed != total - 1) {
-      request->draft.clear();
-      continue;
-    }
+    if (!request->running || request->computed != total - 1) continue;
     // Every accepted draft token and the one sampled after them count against the budget.
     const int32_t limit = request->budget - request->generated - 1;
-    request->drafter->propose(request->tokens, limit, request->draft);
+    if (request->ngram) {
+      request->ngram->propose(request->tokens, limit, request->draft);
+    } else if (const int32_t length = request->model_draft_length->next(limit); length > 0) {
+      draft_requests_.push_back({request->id, request->slot, request->tokens, length, &request->draft});
+    }
   }
+  if (!draft_requests_.empty()) draft_model_->propose(draft_requests_);
 }
 
 void ServingEngineImpl::step() {
@@ -436,7 +462,10 @@ int32_t ServingEngineImpl::verify(ActiveRequest& request, const float* logits, i
   request.draft_tokens += n_draft;
   request.accepted_draft_tokens += accepted;
   if (n_draft > 0) {
-    request.drafter->record(n_draft, accepted);
+    if (request.ngram)
+      request.ngram->record(n_draft, accepted);
+    else
+      request.model_draft_length->record(n_draft, accepted);
     if (!request.done) scheduler_->accept_draft(&request, accepted);
   }
   return accepted;

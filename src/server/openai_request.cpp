@@ -138,6 +138,7 @@ void read_sampling(const json& body, ParsedRequest& request, const RequestLimits
   s.min_p = static_cast<float>(read_number(body, "min_p", 0.0, 0.0, 1.0));
   s.repetition_penalty = static_cast<float>(read_number(body, "repetition_penalty", 1.0, 0.01, 100.0));
   s.speculative_ngram = static_cast<int32_t>(read_integer(body, "speculative_ngram", -1, -1, 64));
+  s.speculative_draft = static_cast<int32_t>(read_integer(body, "speculative_draft", -1, -1, 64));
   s.presence_penalty = static_cast<float>(read_number(body, "presence_penalty", 0.0, -2.0, 2.0));
   s.frequency_penalty = static_cast<float>(read_number(body, "frequency_penalty", 0.0, -2.0, 2.0));
   s.penalty_last_n = -1;  // OpenAI's penalties look at all generated text

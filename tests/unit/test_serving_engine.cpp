@@ -19,6 +19,7 @@
 #include "kv/kv_cache.h"
 #include "models/forward_factory.h"
 #include "models/model.h"
+#include "test_support.h"
 #include "tokenizer/tokenizer.h"
 
 namespace jisu {
@@ -171,6 +172,78 @@ TEST(ServingEngine, NgramSpeculationKeepsGreedyOutputExact) {
   const StreamUpdate unspeculated = read_to_end(*engine->submit(engine->tokenize(prompts[0], true, false), plain).stream);
   EXPECT_EQ(unspeculated.draft_tokens, 0);
   EXPECT_EQ(unspeculated.text, reference.generate(prompts[0], params.max_tokens).text);
+}
+
+// A draft model (the same model quantized to Q4_K_M: it agrees with the target most of the time
+// but not always, so drafts are both accepted and rejected) changes speed only: greedy output
+// equals the reference, in mixed batches with preemption, with slots changing owners.
+TEST(ServingEngine, DraftModelSpeculationKeepsGreedyOutputExact) {
+  constexpr int32_t kContext = 160;
+  GreedyLoop reference(kContext);
+  ServingOptions options;
+  options.model_path = model_path();
+  options.threads = 1;
+  options.context_length = kContext;
+  options.max_sequences = 3;
+  options.max_batch_tokens = 24;
+  options.kv_blocks = 16;  // 256 positions for 3 sequences growing to ~100: preemption
+  options.draft_model_path = test::shared_dir() + "/models/demo-shakespeare/model.q4_k_m.gguf";
+  options.draft_max = 6;
+  auto engine = ServingEngine::create(options);
+
+  const std::vector<std::string> prompts = {"ROMEO:", "KING HENRY:\nOnce more unto the breach, dear friends,", "HAMLET:",
+                                            "First Citizen:\nBefore we proceed any further, hear me speak.",
+                                            "JULIET:\nO Romeo, Romeo,"};
+  SamplingParams params = SamplingParams::greedy();
+  params.max_tokens = 80;
+  std::vector<std::shared_ptr<RequestStream>> streams;
+  for (const std::string& prompt : prompts) {
+    SubmitResult result = engine->submit(engine->tokenize(prompt, true, false), params);
+    ASSERT_EQ(result.status, SubmitStatus::Accepted) << result.message;
+    streams.push_back(result.stream);
+  }
+  int32_t drafted = 0, accepted = 0;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    const StreamUpdate served = read_to_end(*streams[i]);
+    const GreedyReference expected = reference.generate(prompts[i], params.max_tokens);
+    EXPECT_EQ(served.text, expected.text) << "prompt " << i;
+    EXPECT_EQ(served.completion_tokens, expected.completion_tokens) << "prompt " << i;
+    EXPECT_LE(served.accepted_draft_tokens, served.draft_tokens);
+    drafted += served.draft_tokens;
+    accepted += served.accepted_draft_tokens;
+  }
+  EXPECT_GT(accepted, drafted / 2);  // the quantized twin mostly agrees ...
+  EXPECT_LT(accepted, drafted);      // ... but not always: rejections were exercised
+  const ServingMetrics metrics = engine->metrics();
+  EXPECT_GT(metrics.preemptions, 0u);
+  EXPECT_EQ(metrics.kv_blocks_used, 0);
+
+  // Sampled output under the draft model stays valid and within budget; a request may turn the
+  // draft model off for itself.
+  SamplingParams sampled;
+  sampled.seed = 7;
+  sampled.max_tokens = 40;
+  const StreamUpdate drawn = read_to_end(*engine->submit(engine->tokenize("ROMEO:", true, false), sampled).stream);
+  EXPECT_LE(drawn.completion_tokens, 40);
+  EXPECT_GT(drawn.draft_tokens, 0);
+  SamplingParams plain = params;
+  plain.speculative_draft = 0;
+  const StreamUpdate unspeculated = read_to_end(*engine->submit(engine->tokenize(prompts[0], true, false), plain).stream);
+  EXPECT_EQ(unspeculated.draft_tokens, 0);
+  EXPECT_EQ(unspeculated.text, reference.generate(prompts[0], params.max_tokens).text);
+}
+
+TEST(ServingEngine, RefusesADraftModelWithAnotherVocabulary) {
+  ServingOptions options;
+  options.model_path = model_path();
+  options.threads = 1;
+  options.draft_model_path = test::fixtures_dir() + "/models/tiny-gemma-s1.f16.gguf";
+  try {
+    ServingEngine::create(options);
+    FAIL() << "a draft with another vocabulary was accepted";
+  } catch (const Error& error) {
+    EXPECT_NE(std::string(error.what()).find("another vocabulary"), std::string::npos) << error.what();
+  }
 }
 
 TEST(ServingEngine, RefusesBadRequestsAndCancelFreesBlocks) {
