@@ -23,11 +23,18 @@
 //   speculative_ngram   draft tokens per step by n-gram lookup: -1 = the engine's setting, 0 = off,
 //                       n = at most n (never more than the engine's setting). Changes speed only:
 //                       greedy output is identical, sampled output keeps its distribution.
+//   logit_bias          (token id, bias) pairs added to the logits before truncation; a bias of
+//                       -100 or less bans the token (OpenAI's meaning). Bias in [-100, 100].
+//   grammar             GBNF text (llama.cpp's syntax, src/runtime/grammar/gbnf_grammar.h): every
+//                       sampled token keeps the output a prefix of a sentence of the grammar, and
+//                       generation ends when the sentence is complete. Empty: unconstrained.
+//                       Constrained requests do not speculate (drafts would need grammar checks).
 //
 // validate() throws jisu::Error naming the first bad field; the sampler calls it too.
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace jisu {
@@ -53,9 +60,13 @@ struct SamplingParams {
 
   int32_t speculative_ngram = -1;
 
+  std::vector<std::pair<int32_t, float>> logit_bias;
+  std::string grammar;
+
   // Limits enforced by validate().
   static constexpr int32_t kMaxTopLogprobs = 20;
   static constexpr int32_t kMaxPenaltyLastN = 1 << 20;
+  static constexpr size_t kMaxLogitBias = 1 << 16;  // entries
 
   // Plain greedy decoding: temperature 0, nothing else changes the choice.
   static SamplingParams greedy() {

@@ -17,6 +17,7 @@
 #include "models/forward_factory.h"
 #include "chat/chat_prompt.h"
 #include "kv/kv_cache.h"
+#include "runtime/grammar/grammar_matcher.h"
 #include "runtime/ngram_draft.h"
 #include "runtime/request_channel.h"
 #include "runtime/sampler.h"
@@ -51,6 +52,7 @@ struct ActiveRequest : SequenceEntry {
   StopStringMatcher stops;
   StreamingDetokenizer detokenizer;
   std::optional<NgramDrafter> drafter;  // speculative decoding on
+  std::unique_ptr<GrammarMatcher> grammar;  // constrained output (then no drafter)
   std::shared_ptr<RequestChannel> channel;
   int32_t prompt_length = 0;
   int32_t budget = 0;        // tokens it may generate
@@ -79,10 +81,11 @@ class ServingEngineImpl final : public ServingEngine {
     return chat_->render(messages, prompt, error);
   }
   bool chat_template_adds_bos() const override { return chat_->starts_with_bos(); }
-  bool chat_prompt_tokens(const std::vector<ChatMessage>& messages, std::vector<int32_t>& tokens,
-                          std::string& error) const override {
-    return chat_->render_tokens(messages, *tokenizer_, tokens, error);
+  bool chat_prompt_tokens(const std::vector<ChatMessage>& messages, std::vector<int32_t>& tokens, std::string& error,
+                          const std::string& tools_json) const override {
+    return chat_->render_tokens(messages, *tokenizer_, tokens, error, tools_json);
   }
+  std::string chat_template_source() const override { return chat_->template_source(); }
   SubmitResult submit(std::vector<int32_t> prompt, const SamplingParams& params) override;
   ServingMetrics metrics() const override;
   void stop_admitting() override {
@@ -119,6 +122,7 @@ class ServingEngineImpl final : public ServingEngine {
   std::unique_ptr<ForwardPass> transformer_;
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<ChatPrompt> chat_;
+  std::unique_ptr<GrammarVocabulary> grammar_vocabulary_;  // token bytes and trie, for grammar masks
   ModelSummary summary_;
   int32_t n_vocab_ = 0;
   int32_t context_length_ = 0;
@@ -213,8 +217,22 @@ ServingEngineImpl::ServingEngineImpl(const ServingOptions& options) {
   active_.reserve(static_cast<size_t>(options.max_sequences) + static_cast<size_t>(options.max_queue));
 
   const auto token_text = [&](int32_t id) { return id >= 0 ? std::string(tokenizer_->token_text(id)) : std::string(); };
-  chat_ = std::make_unique<ChatPrompt>(model_->file().get_string("tokenizer.chat_template"),
-                                       token_text(tokenizer_->bos_id()), token_text(tokenizer_->eos_id()));
+  chat_ = std::make_unique<ChatPrompt>(
+      options.chat_template.empty() ? model_->file().get_string("tokenizer.chat_template") : options.chat_template,
+      token_text(tokenizer_->bos_id()), token_text(tokenizer_->eos_id()));
+  {
+    std::vector<std::string> bytes(static_cast<size_t>(n_vocab_)), start_bytes(static_cast<size_t>(n_vocab_));
+    std::vector<char> end_of_generation(static_cast<size_t>(n_vocab_));
+    for (int32_t id = 0; id < n_vocab_; ++id) {
+      bool at_start = false;
+      tokenizer_->append_piece(id, true, at_start, bytes[static_cast<size_t>(id)]);
+      at_start = true;
+      tokenizer_->append_piece(id, true, at_start, start_bytes[static_cast<size_t>(id)]);
+      end_of_generation[static_cast<size_t>(id)] = tokenizer_->is_end_of_generation(id) ? 1 : 0;
+    }
+    grammar_vocabulary_ = std::make_unique<GrammarVocabulary>(std::move(bytes), std::move(start_bytes),
+                                                              std::move(end_of_generation));
+  }
 
   summary_.architecture = config.arch.name;
   summary_.name = model_->file().get_string("general.name").value_or("");
@@ -246,8 +264,17 @@ SubmitResult ServingEngineImpl::submit(std::vector<int32_t> prompt, const Sampli
   std::unique_ptr<ActiveRequest> request;
   try {
     // A request may lower or turn off speculation; the engine's setting sized the logits rows.
-    const int32_t max_draft = params.speculative_ngram < 0 ? max_draft_ : std::min(params.speculative_ngram, max_draft_);
+    // A constrained request does not speculate: its drafts would need checking against the grammar.
+    const int32_t max_draft = !params.grammar.empty()         ? 0
+                              : params.speculative_ngram < 0 ? max_draft_
+                                                             : std::min(params.speculative_ngram, max_draft_);
     request = std::make_unique<ActiveRequest>(params, *tokenizer_, n_vocab_, max_draft);  // validates params
+    if (!params.grammar.empty()) {
+      // Parsed and the first mask computed here, in the submitter's thread, not the loop's.
+      auto grammar = std::make_shared<const Grammar>(parse_gbnf(params.grammar));
+      request->grammar = std::make_unique<GrammarMatcher>(std::move(grammar), *grammar_vocabulary_);
+      request->grammar->allowed_tokens();
+    }
   } catch (const std::exception& failure) {
     return refuse(SubmitStatus::InvalidRequest, failure.what());
   }
@@ -443,12 +470,35 @@ int32_t ServingEngineImpl::verify(ActiveRequest& request, const float* logits, i
 }
 
 bool ServingEngineImpl::sample(ActiveRequest& request, const float* logits, int32_t proposed, Clock::time_point now) {
-  const int32_t token = request.sampler.sample_verifying(logits, proposed);
+  const uint64_t* allowed = nullptr;
+  if (request.grammar) {
+    try {
+      allowed = request.grammar->allowed_tokens();
+    } catch (const Error&) {  // past the matcher's bounds: end this request only
+      finish(request, FinishReason::EndOfGeneration);
+      return false;
+    }
+  }
+  const int32_t token = request.sampler.sample_verifying(logits, proposed, allowed);
   if (request.first_token == Clock::time_point{}) request.first_token = now;
   request.last_token = now;
   if (tokenizer_->is_end_of_generation(token)) {
     finish(request, FinishReason::EndOfGeneration);
     return false;
+  }
+  bool grammar_complete = false;
+  if (request.grammar) {
+    bool accepted = false;
+    try {
+      accepted = request.grammar->accept_token(token);
+    } catch (const Error&) {
+    }
+    // Refused only when the mask left nothing (a grammar no token can continue): end here.
+    if (!accepted) {
+      finish(request, FinishReason::EndOfGeneration);
+      return false;
+    }
+    grammar_complete = request.grammar->must_end();
   }
   request.sampler.accept(token);
   request.tokens.push_back(token);
@@ -473,6 +523,10 @@ bool ServingEngineImpl::sample(ActiveRequest& request, const float* logits, int3
   request.channel->append(request.stops.feed(request.detokenizer.push(token)), logprobs);
   if (request.stops.stopped()) {
     finish(request, FinishReason::StopString);
+    return false;
+  }
+  if (grammar_complete) {  // nothing may follow: end as the end-of-generation token would
+    finish(request, FinishReason::EndOfGeneration);
     return false;
   }
   if (request.generated >= request.budget) {
