@@ -508,24 +508,4 @@ class Parser {
 
 Grammar parse_gbnf(std::string_view text) { return Parser(text).parse(); }
 
-std::string gbnf_literal(std::string_view text) {
-  std::string out = "\"";
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  for (char c : text) {
-    const auto byte = uint8_t(c);
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(c);
-    } else if (byte < 0x20 || byte == 0x7F) {
-      out += "\\x";
-      out.push_back(kHex[byte >> 4]);
-      out.push_back(kHex[byte & 15]);
-    } else {
-      out.push_back(c);
-    }
-  }
-  out.push_back('"');
-  return out;
-}
-
 }  // namespace jisu

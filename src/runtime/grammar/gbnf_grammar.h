@@ -44,7 +44,4 @@ struct Grammar {
 // Throws jisu::Error ("grammar: line 3: ...") for anything refused above.
 Grammar parse_gbnf(std::string_view text);
 
-// A GBNF string literal for `text` ("..." with escapes), for grammar generators.
-std::string gbnf_literal(std::string_view text);
-
 }  // namespace jisu
