@@ -111,6 +111,7 @@ class ServingEngineImpl final : public ServingEngine {
   int32_t verify(ActiveRequest& request, const float* logits, int32_t n_draft, Clock::time_point now);
   // Samples (verifying `proposed` when >= 0) and delivers one token; false when it ended the request.
   bool sample(ActiveRequest& request, const float* logits, int32_t proposed, Clock::time_point now);
+  int32_t sample_constrained(ActiveRequest& request, const float* logits);
   void finish(ActiveRequest& request, FinishReason reason);
   void drop_done();
   void update_gauges();
@@ -469,37 +470,42 @@ int32_t ServingEngineImpl::verify(ActiveRequest& request, const float* logits, i
   return accepted;
 }
 
-bool ServingEngineImpl::sample(ActiveRequest& request, const float* logits, int32_t proposed, Clock::time_point now) {
-  const uint64_t* allowed = nullptr;
-  if (request.grammar) {
-    try {
-      allowed = request.grammar->allowed_tokens();
-    } catch (const Error&) {  // past the matcher's bounds: end this request only
-      finish(request, FinishReason::EndOfGeneration);
-      return false;
+// A constrained request's token: drawn from the logits with the grammar's mask applied. Where
+// no truncation reshapes the distribution (greedy, or top-k/top-p/min-p off) and no logprobs are
+// reported, the draw first ignores the mask and keeps the token when the grammar accepts it,
+// else draws again under the mask: P(x) = p(x) + (1 - Z) p(x) / Z = p(x) / Z for allowed x (Z:
+// the allowed mass), exactly the masked distribution, and greedy keeps the argmax. Most tokens
+// then need no mask at all, so states met once never pay for a vocabulary walk.
+// Returns -1 when the grammar cannot go on (the request is then finished).
+int32_t ServingEngineImpl::sample_constrained(ActiveRequest& request, const float* logits) {
+  GrammarMatcher& grammar = *request.grammar;
+  const SamplingParams& params = request.params;
+  const bool draw_first = !params.logprobs && (params.temperature == 0.0f || (params.top_k <= 0 && params.top_p >= 1.0f &&
+                                                                             params.min_p <= 0.0f));
+  try {
+    if (draw_first) {
+      const int32_t token = request.sampler.sample_verifying(logits, -1, nullptr);
+      if (tokenizer_->is_end_of_generation(token) ? grammar.can_end() : grammar.accept_token(token)) return token;
     }
+    const int32_t token = request.sampler.sample_verifying(logits, -1, grammar.allowed_tokens());
+    if (tokenizer_->is_end_of_generation(token)) return grammar.can_end() ? token : -1;
+    // Refused only when the mask left nothing (a grammar no token can continue).
+    return grammar.accept_token(token) ? token : -1;
+  } catch (const Error&) {  // past the matcher's bounds: end this request only
+    return -1;
   }
-  const int32_t token = request.sampler.sample_verifying(logits, proposed, allowed);
+}
+
+bool ServingEngineImpl::sample(ActiveRequest& request, const float* logits, int32_t proposed, Clock::time_point now) {
+  const int32_t token =
+      request.grammar ? sample_constrained(request, logits) : request.sampler.sample_verifying(logits, proposed);
   if (request.first_token == Clock::time_point{}) request.first_token = now;
   request.last_token = now;
-  if (tokenizer_->is_end_of_generation(token)) {
+  if (token < 0 || tokenizer_->is_end_of_generation(token)) {
     finish(request, FinishReason::EndOfGeneration);
     return false;
   }
-  bool grammar_complete = false;
-  if (request.grammar) {
-    bool accepted = false;
-    try {
-      accepted = request.grammar->accept_token(token);
-    } catch (const Error&) {
-    }
-    // Refused only when the mask left nothing (a grammar no token can continue): end here.
-    if (!accepted) {
-      finish(request, FinishReason::EndOfGeneration);
-      return false;
-    }
-    grammar_complete = request.grammar->must_end();
-  }
+  const bool grammar_complete = request.grammar && request.grammar->must_end();
   request.sampler.accept(token);
   request.tokens.push_back(token);
   ++request.generated;
