@@ -94,6 +94,19 @@ namespace jisu {
 
 bool ChatPrompt::render_tokens(const std::vector<ChatMessage>& messages, const Tokenizer& tokenizer,
                                std::vector<int32_t>& tokens, std::string& error, const std::string& tools_json) const {
+  // Tool data is re-serialised by the template (tojson), so its text cannot be found in the
+  // prompt to keep it plain: a control token spelled there is refused instead.
+  const auto spells_control = [&](const std::string& text, const char* what) {
+    const std::string_view control = tokenizer.first_control_text(text);
+    if (control.empty()) return false;
+    error = std::string(what) + " spells the control token '" + std::string(control) + "'";
+    return true;
+  };
+  if (spells_control(tools_json, "'tools'")) return false;
+  for (const ChatMessage& message : messages)
+    if (spells_control(message.tool_calls_json, "a message's tool_calls") ||
+        spells_control(message.tool_call_id, "a message's tool_call_id") || spells_control(message.name, "a message's name"))
+      return false;
   std::string prompt;
   if (!render(messages, prompt, error, tools_json)) return false;
   std::vector<TextRange> plain;
