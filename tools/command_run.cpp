@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "model_loading.h"
 #include "sampling_options.h"
+#include "runtime/grammar/gbnf_grammar.h"
 #include "server/json_schema_grammar.h"
 
 namespace jisu::cli {
@@ -53,6 +54,7 @@ int run_generation(RunOptions& options) {
       throw Error(std::string("--json-schema: ") + error.what());
     }
   }
+  if (!options.sampling.grammar.empty()) (void)parse_gbnf(options.sampling.grammar);  // its errors before the load
   const bool default_model = options.model.model.empty();
   // The bundled model was trained on plays: a speaker's name is its natural opening.
   std::string prompt = options.prompt;

@@ -156,6 +156,9 @@ response = client.completions.create(model="shakespeare-mini", prompt="JULIET:",
 checks.check(sorted(c.index for c in response.choices) == [0, 1, 2] and response.model == "shakespeare-mini"
              and response.usage.completion_tokens == sum(1 for _ in range(3)) * 8
              and response.usage.prompt_tokens < 8, "n = 3: three choices, prompt counted once", response.usage)
+shared = client.completions.create(model="demo", prompt="ROMEO: " + "O Juliet, my love, " * 12, max_tokens=3, n=4)
+checks.check(len(shared.choices) == 4 and shared.usage.prompt_tokens_details.cached_tokens >= 64,
+             "n = 4 over a 112-token prompt: the other choices reuse its KV blocks", shared.usage)
 try:
     client.completions.create(model="demo", prompt="x", max_tokens=2, n=5)
     checks.check(False, "n above --max-n -> 400")
