@@ -182,7 +182,8 @@ int32_t Sampler::sample(std::span<const float> logits) {
 
 int32_t Sampler::sample(const float* logits) { return sample_verifying(logits, -1); }
 
-int32_t Sampler::sample_verifying(const float* logits, int32_t proposed, const uint64_t* allowed) {
+int32_t Sampler::sample_verifying(const float* logits, int32_t proposed, const uint64_t* allowed,
+                                  std::span<const int32_t> banned) {
   const size_t n = size_t(n_vocab_);
   float* out = logits_.data();
   for (size_t i = 0; i < n; ++i) {
@@ -205,6 +206,7 @@ int32_t Sampler::sample_verifying(const float* logits, int32_t proposed, const u
         if (!((bits >> (i & 63)) & 1)) out[i] = kNegInf;
     }
   }
+  for (int32_t token : banned) out[size_t(token)] = kNegInf;
   greedy_lse_valid_ = false;
   last_token_ = params_.temperature == 0.0f ? sample_greedy() : sample_stochastic(proposed);
   return last_token_;

@@ -46,8 +46,10 @@ class Sampler {
   // rejection the token is drawn from the distribution with `proposed` removed and renormalised
   // (P(x) = (1 - p) * p_x / (1 - p) = p_x for x != proposed). proposed < 0: same as sample().
   // `allowed` (a grammar's token mask, bit t = token t; null: all) sets the logits of the other
-  // tokens to -inf after penalties and logit_bias, before any truncation.
-  int32_t sample_verifying(const float* logits, int32_t proposed, const uint64_t* allowed = nullptr);
+  // tokens to -inf after penalties and logit_bias, before any truncation; so do the `banned`
+  // tokens (ones a grammar refused).
+  int32_t sample_verifying(const float* logits, int32_t proposed, const uint64_t* allowed = nullptr,
+                           std::span<const int32_t> banned = {});
 
   // Records a token in the penalty history (throws jisu::Error for an id outside the vocabulary).
   void accept(int32_t token);

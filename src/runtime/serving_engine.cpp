@@ -141,6 +141,7 @@ class ServingEngineImpl final : public ServingEngine {
   };
   std::vector<SamplingChunk> to_sample_;    // the step's sampling chunks, in row order
   std::vector<TokenLogprob> top_buffer_;
+  std::vector<int32_t> refused_;            // sample_constrained's refused draws (capacity reserved)
 
   // Shared with submitters (mutex_).
   mutable std::mutex mutex_;
@@ -215,6 +216,7 @@ ServingEngineImpl::ServingEngineImpl(const ServingOptions& options) {
                  static_cast<size_t>(n_vocab_));
   to_sample_.reserve(static_cast<size_t>(options.max_sequences));
   top_buffer_.resize(SamplingParams::kMaxTopLogprobs);
+  refused_.reserve(16);
   active_.reserve(static_cast<size_t>(options.max_sequences) + static_cast<size_t>(options.max_queue));
 
   const auto token_text = [&](int32_t id) { return id >= 0 ? std::string(tokenizer_->token_text(id)) : std::string(); };
@@ -472,20 +474,26 @@ int32_t ServingEngineImpl::verify(ActiveRequest& request, const float* logits, i
 
 // A constrained request's token: drawn from the logits with the grammar's mask applied. Where
 // no truncation reshapes the distribution (greedy, or top-k/top-p/min-p off) and no logprobs are
-// reported, the draw first ignores the mask and keeps the token when the grammar accepts it,
-// else draws again under the mask: P(x) = p(x) + (1 - Z) p(x) / Z = p(x) / Z for allowed x (Z:
-// the allowed mass), exactly the masked distribution, and greedy keeps the argmax. Most tokens
-// then need no mask at all, so states met once never pay for a vocabulary walk.
+// reported, the draw first ignores the mask: a token the grammar accepts is kept, a refused one
+// is banned and the draw repeated, at most kMaxRejections times, then the mask is computed. Every
+// accepted draw is from p restricted to (allowed + not yet refused) tokens, renormalised, so the
+// token follows p(x) / Z over the allowed ones (Z: their mass): exactly the masked distribution,
+// and greedy keeps the allowed argmax. Most tokens then need no mask, so grammar states met once
+// (counters of minLength/maxItems...) never pay for a vocabulary walk.
 // Returns -1 when the grammar cannot go on (the request is then finished).
 int32_t ServingEngineImpl::sample_constrained(ActiveRequest& request, const float* logits) {
+  static constexpr size_t kMaxRejections = 8;
   GrammarMatcher& grammar = *request.grammar;
   const SamplingParams& params = request.params;
   const bool draw_first = !params.logprobs && (params.temperature == 0.0f || (params.top_k <= 0 && params.top_p >= 1.0f &&
                                                                              params.min_p <= 0.0f));
   try {
-    if (draw_first) {
-      const int32_t token = request.sampler.sample_verifying(logits, -1, nullptr);
+    refused_.clear();
+    while (draw_first && refused_.size() < kMaxRejections) {
+      const int32_t token = request.sampler.sample_verifying(logits, -1, nullptr, refused_);
       if (tokenizer_->is_end_of_generation(token) ? grammar.can_end() : grammar.accept_token(token)) return token;
+      if (std::find(refused_.begin(), refused_.end(), token) != refused_.end()) break;  // nothing left to draw
+      refused_.push_back(token);
     }
     const int32_t token = request.sampler.sample_verifying(logits, -1, grammar.allowed_tokens());
     if (tokenizer_->is_end_of_generation(token)) return grammar.can_end() ? token : -1;
