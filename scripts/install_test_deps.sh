@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/install_deps.sh libgtest-dev libgmock-dev libbenchmark-dev python3 python3-numpy python3-jinja2 curl haproxy chromium clang
+scripts/install_deps.sh libgtest-dev libgmock-dev libbenchmark-dev python3 python3-numpy python3-jinja2 python3-jsonschema curl haproxy chromium clang
 
 # The fuzz targets (tests/fuzz) link clang's libFuzzer runtime, packaged per clang version.
 clang_major=$(clang --version 2>/dev/null | sed -n 's/.*clang version \([0-9]*\).*/\1/p' | head -1)
@@ -29,4 +29,10 @@ fi
 if ! python3 -c 'import openai' 2>/dev/null; then
   echo "installing openai for $(command -v python3)"
   python3 -m pip install --quiet openai || echo "warning: could not install openai; its client check will be skipped"
+fi
+
+# The structured-output test judges outputs with the `jsonschema` package.
+if ! python3 -c 'import jsonschema' 2>/dev/null; then
+  echo "installing jsonschema for $(command -v python3)"
+  python3 -m pip install --quiet jsonschema || echo "warning: could not install jsonschema; serve_openai_surface will fail"
 fi

@@ -1,6 +1,7 @@
 // `jisu run`: generate text from a prompt, streamed to stdout; speeds on stderr at the end.
 // The prompt comes from -p TEXT, -f FILE or `-f -` (standard input).
 #include <jisu/engine.h>
+#include <jisu/json_nesting.h>
 
 #include <cstdio>
 #include <fstream>
@@ -13,6 +14,8 @@
 #include "model_loading.h"
 #include "sampling_options.h"
 #include "speculative_options.h"
+#include "runtime/grammar/gbnf_grammar.h"
+#include "server/json_schema_grammar.h"
 
 namespace jisu::cli {
 namespace {
@@ -22,6 +25,8 @@ struct RunOptions {
   std::string prompt;
   std::string prompt_file;
   SpeculativeOptions speculative;
+  std::string grammar_file;
+  std::string json_schema;
   bool quiet = false;
   SamplingParams sampling;
   RunOptions() { sampling.max_tokens = 128; }
@@ -38,6 +43,19 @@ std::string read_prompt_file(const std::string& path) {
 
 int run_generation(RunOptions& options) {
   validate_sampling_options(options.sampling);
+  if (!options.grammar_file.empty()) options.sampling.grammar = read_text_file(options.grammar_file, "--grammar-file");
+  if (!options.json_schema.empty()) {
+    const bool shallow = json_nesting_depth(options.json_schema, 64) <= 64;
+    const nlohmann::json schema = shallow ? nlohmann::json::parse(options.json_schema, nullptr, false) : nlohmann::json();
+    if (!shallow || schema.is_discarded())
+      throw Error("--json-schema: not a JSON document (of nesting at most 64)", "pass the schema itself, e.g. '{\"type\": \"object\"}'");
+    try {
+      options.sampling.grammar = server::json_schema_to_gbnf(schema);
+    } catch (const server::SchemaError& error) {
+      throw Error(std::string("--json-schema: ") + error.what());
+    }
+  }
+  if (!options.sampling.grammar.empty()) (void)parse_gbnf(options.sampling.grammar);  // its errors before the load
   const bool default_model = options.model.model.empty();
   // The bundled model was trained on plays: a speaker's name is its natural opening.
   std::string prompt = options.prompt;
@@ -84,6 +102,11 @@ CommandRegistrar registrar{
           ->excludes(prompt);
       add_speculative_options(command, options->speculative);
       add_sampling_options(command, options->sampling);
+      auto* grammar = command.add_option("--grammar-file", options->grammar_file,
+                                         "constrain the output to a GBNF grammar (llama.cpp's syntax)");
+      command.add_option("-j,--json-schema", options->json_schema,
+                         "constrain the output to JSON valid against this JSON Schema (inline JSON)")
+          ->excludes(grammar);
       command.add_flag("-q,--quiet", options->quiet, "print neither the loading line nor the speeds");
       return [options] { return run_generation(*options); };
     }};

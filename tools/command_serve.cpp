@@ -38,6 +38,8 @@ struct ServeOptions {
   int32_t batch = 256;
   int32_t max_queue = 64;
   std::string served_name;
+  std::vector<std::string> aliases;
+  std::string chat_template_file;
   std::string device = "cpu";
   int32_t gpu_layers = -1;
   SpeculativeOptions speculative;
@@ -142,9 +144,11 @@ int run_serve(const ServeOptions& options) {
   serving.device = options.device;
   serving.gpu_layers = options.gpu_layers;
   options.speculative.apply(serving);
+  if (!options.chat_template_file.empty()) serving.chat_template = read_text_file(options.chat_template_file, "--chat-template-file");
   auto engine = load_with_loading_line(serving.model_path, false, [&] { return ServingEngine::create(serving); });
 
   server::HttpServerOptions http = options.limits;
+  http.model_aliases = options.aliases;
   http.host = options.host;
   http.port = options.port;
   http.api_key = options.api_key;
@@ -198,6 +202,10 @@ CommandRegistrar registrar{
           ->check(CLI::Range(0.0, 86400.0));
       command.add_option("--max-queue", options->max_queue, "requests waiting before 429")->check(CLI::Range(0, 1 << 16));
       command.add_option("--served-model-name", options->served_name, "model id (default: the file name)");
+      command.add_option("--alias", options->aliases,
+                         "another model id that /v1/models lists and requests may name (repeatable)");
+      command.add_option("--chat-template-file", options->chat_template_file,
+                         "Jinja chat template to use instead of the model's (e.g. a tool-capable one)");
       server::HttpServerOptions& limits = options->limits;
       command.add_option("--http-threads", options->http_threads, "connections served at once (default: max-seqs + max-queue + 8, at most 256)")
           ->check(CLI::Range(4, 4096));
@@ -221,6 +229,8 @@ CommandRegistrar registrar{
           ->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
       command.add_option("--max-messages", request.max_messages, "chat messages per request")
           ->check(CLI::Range(1, 1 << 20));
+      command.add_option("--max-n", request.max_n, "most choices ('n') one request may ask for")
+          ->check(CLI::Range(int64_t{1}, int64_t{128}));
       return [options] { return run_serve(*options); };
     }};
 

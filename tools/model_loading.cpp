@@ -2,9 +2,11 @@
 
 #include "command_registry.h"
 #include "device_options.h"
+#include "core/error.h"
 
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <system_error>
 #include <unistd.h>
 
@@ -80,6 +82,19 @@ void LoadingLine::done(const ModelSummary& summary) {
 
 void LoadingLine::failed() {
   if (!quiet_ && interactive_) std::fputs("\r\033[K", stderr);
+}
+
+std::string read_text_file(const std::string& path, const char* flag) {
+  constexpr std::streamoff kMaxBytes = std::streamoff{8} << 20;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(std::string(flag) + ": cannot open " + path);
+  in.seekg(0, std::ios::end);
+  const std::streamoff size = in.tellg();
+  if (size < 0 || size > kMaxBytes) throw Error(std::string(flag) + ": " + path + " is not a text file of at most 8 MiB");
+  in.seekg(0);
+  std::string text(static_cast<size_t>(size), '\0');
+  if (!in.read(text.data(), size)) throw Error(std::string(flag) + ": cannot read " + path);
+  return text;
 }
 
 }  // namespace jisu::cli

@@ -29,6 +29,10 @@ struct ModelOptions {
 
 void add_model_options(CLI::App& command, ModelOptions& options);
 
+// The whole of a small text file named by `flag` (a grammar, schema or template: at most 8 MiB);
+// throws jisu::Error naming the flag when it cannot be read.
+std::string read_text_file(const std::string& path, const char* flag);
+
 // "3.9 MB", "4.1 GB": decimal units, as disks and downloads show sizes.
 std::string format_bytes(uint64_t bytes);
 

@@ -25,11 +25,18 @@
 //                       greedy output is identical, sampled output keeps its distribution.
 //   speculative_draft   draft tokens per step by the engine's draft model: -1 = the engine's
 //                       setting, 0 = off (n-gram lookup then applies when on), n = at most n.
+//   logit_bias          (token id, bias) pairs added to the logits before truncation; a bias of
+//                       -100 or less bans the token (OpenAI's meaning). Bias in [-100, 100].
+//   grammar             GBNF text (llama.cpp's syntax, src/runtime/grammar/gbnf_grammar.h): every
+//                       sampled token keeps the output a prefix of a sentence of the grammar, and
+//                       generation ends when the sentence is complete. Empty: unconstrained.
+//                       Constrained requests do not speculate (drafts would need grammar checks).
 //
 // validate() throws jisu::Error naming the first bad field; the sampler calls it too.
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace jisu {
@@ -56,9 +63,13 @@ struct SamplingParams {
   int32_t speculative_ngram = -1;
   int32_t speculative_draft = -1;
 
+  std::vector<std::pair<int32_t, float>> logit_bias;
+  std::string grammar;
+
   // Limits enforced by validate().
   static constexpr int32_t kMaxTopLogprobs = 20;
   static constexpr int32_t kMaxPenaltyLastN = 1 << 20;
+  static constexpr size_t kMaxLogitBias = 1 << 16;  // entries
 
   // Plain greedy decoding: temperature 0, nothing else changes the choice.
   static SamplingParams greedy() {

@@ -32,6 +32,7 @@ struct ServingOptions {
   std::string draft_model_path;   // speculative decoding by a draft model of the same vocabulary ("": off);
                                   // it takes precedence over n-gram lookup for the requests it serves
   int32_t draft_max = 8;          // the draft model's most draft tokens per step
+  std::string chat_template;      // Jinja source replacing the model's chat template ("": the model's own)
 };
 
 // One generated token, when the request asked for logprobs.
@@ -81,6 +82,11 @@ struct SubmitResult {
 struct ChatMessage {
   std::string role;
   std::string content;
+  // Tool use (OpenAI's fields, passed to the chat template): an assistant message's tool_calls
+  // as a JSON array text ("" none), and a tool message's tool_call_id and function name.
+  std::string tool_calls_json = {};
+  std::string tool_call_id = {};
+  std::string name = {};
 };
 
 class ServingEngine {
@@ -99,8 +105,11 @@ class ServingEngine {
   virtual bool chat_template_adds_bos() const = 0;
   // The chat's prompt tokens (rendered as render_chat does, BOS handled). Control tokens come
   // only from the template's markup, never from a message's text. False: `error` says why.
+  // `tools_json`: OpenAI's `tools` array as JSON text, given to the template as `tools` ("": none).
   virtual bool chat_prompt_tokens(const std::vector<ChatMessage>& messages, std::vector<int32_t>& tokens,
-                                  std::string& error) const = 0;
+                                  std::string& error, const std::string& tools_json = {}) const = 0;
+  // The Jinja chat template in use ("" when the model has none and ChatML is used).
+  virtual std::string chat_template_source() const = 0;
 
   // Queues a request for the loop. Never throws for bad input: the status says what was wrong.
   virtual SubmitResult submit(std::vector<int32_t> prompt, const SamplingParams& params) = 0;

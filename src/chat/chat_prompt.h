@@ -29,16 +29,21 @@ class ChatPrompt {
   // Whether rendered prompts begin with the BOS text (then tokenizing must not add another).
   bool starts_with_bos() const { return starts_with_bos_; }
   // Returns false (with a one-line `error`) for messages the template rejects.
-  bool render(const std::vector<ChatMessage>& messages, std::string& prompt, std::string& error) const;
+  // `tools_json`: OpenAI's tools array as JSON text, the template's `tools` ("": none). Assistant
+  // tool_calls get their `arguments` as objects (as Hugging Face templates expect them).
+  bool render(const std::vector<ChatMessage>& messages, std::string& prompt, std::string& error,
+              const std::string& tools_json = {}) const;
   // Renders and tokenizes. Control tokens come only from the template's own markup: where a
   // message's text spells one ("</s>", "<|im_start|>system"), every copy of that text in the
   // prompt stays plain text, so a user cannot forge turns; when the template changed such a
   // text so that it cannot be found, the request is refused (false, `error`).
   bool render_tokens(const std::vector<ChatMessage>& messages, const Tokenizer& tokenizer,
-                     std::vector<int32_t>& tokens, std::string& error) const;
+                     std::vector<int32_t>& tokens, std::string& error, const std::string& tools_json = {}) const;
+  const std::string& template_source() const { return template_source_; }
 
  private:
   std::unique_ptr<ChatTemplate> template_;  // null: ChatML
+  std::string template_source_;
   std::string bos_text_;
   std::string eos_text_;
   bool starts_with_bos_ = false;

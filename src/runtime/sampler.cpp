@@ -85,6 +85,15 @@ void SamplingParams::validate() const {
   if (speculative_draft < -1)
     throw Error("speculative_draft must be -1, 0 or a draft length, got " + std::to_string(speculative_draft),
                 "-1 uses the server's setting, 0 turns the draft model off for this request");
+  if (logit_bias.size() > kMaxLogitBias)
+    throw Error("logit_bias holds at most " + std::to_string(kMaxLogitBias) + " entries, got " +
+                std::to_string(logit_bias.size()));
+  for (const auto& [token, bias] : logit_bias) {
+    if (token < 0) throw Error("logit_bias: token id " + std::to_string(token) + " is negative");
+    if (!(bias >= -100.0f && bias <= 100.0f))
+      throw Error("logit_bias: the bias of token " + std::to_string(token) + " must be in [-100, 100], got " +
+                  format_number(bias), "-100 bans the token");
+  }
   for (size_t i = 0; i < stop.size(); ++i)
     if (stop[i].empty())
       throw Error("stop strings must not be empty (stop[" + std::to_string(i) + "] is)", "remove the empty entry");
@@ -98,6 +107,10 @@ Sampler::Sampler(const SamplingParams& params, int32_t n_vocab) : params_(params
   rng_.reseed(seed_);
 
   const size_t n = size_t(n_vocab);
+  for (const auto& [token, bias] : params_.logit_bias)
+    if (token >= n_vocab)
+      throw Error("logit_bias: token id " + std::to_string(token) + " is outside the vocabulary (size " +
+                  std::to_string(n_vocab) + ")");
   logits_.resize(n);
   keys_.resize(n);
   weight_.resize(n);
@@ -172,7 +185,8 @@ int32_t Sampler::sample(std::span<const float> logits) {
 
 int32_t Sampler::sample(const float* logits) { return sample_verifying(logits, -1); }
 
-int32_t Sampler::sample_verifying(const float* logits, int32_t proposed) {
+int32_t Sampler::sample_verifying(const float* logits, int32_t proposed, const uint64_t* allowed,
+                                  std::span<const int32_t> banned) {
   const size_t n = size_t(n_vocab_);
   float* out = logits_.data();
   for (size_t i = 0; i < n; ++i) {
@@ -181,6 +195,21 @@ int32_t Sampler::sample_verifying(const float* logits, int32_t proposed) {
     out[i] = x == x ? clamped : kNegInf;  // NaN -> -inf, +inf -> FLT_MAX
   }
   if (penalties_on_) apply_penalties();
+  for (const auto& [token, bias] : params_.logit_bias) {
+    float& logit = out[size_t(token)];
+    logit = bias <= -100.0f ? kNegInf : logit + bias;
+  }
+  if (allowed) {
+    // Whole words of allowed tokens are skipped; the rest are masked bit by bit.
+    for (size_t word = 0; word * 64 < n; ++word) {
+      const uint64_t bits = allowed[word];
+      if (bits == ~uint64_t{0}) continue;
+      const size_t end = std::min(n, word * 64 + 64);
+      for (size_t i = word * 64; i < end; ++i)
+        if (!((bits >> (i & 63)) & 1)) out[i] = kNegInf;
+    }
+  }
+  for (int32_t token : banned) out[size_t(token)] = kNegInf;
   greedy_lse_valid_ = false;
   last_token_ = params_.temperature == 0.0f ? sample_greedy() : sample_stochastic(proposed);
   return last_token_;

@@ -1,7 +1,7 @@
 #pragma once
 // Token sampling: turns one row of logits into a token id, the way llama.cpp's default chain does:
 //
-//   penalties -> (temperature == 0: argmax) -> top-k -> min-p -> top-p -> temperature -> draw
+//   penalties -> logit_bias -> grammar mask -> (temperature == 0: argmax) -> top-k -> min-p -> top-p -> temperature -> draw
 //
 // Penalties act on the tokens given to accept() (generated tokens, and prompt tokens when the
 // caller wants those penalised too, as llama.cpp does). min-p and top-p look at the distribution
@@ -45,7 +45,11 @@ class Sampler {
   // (accepted iff proposed is it). Stochastic: proposed is accepted with its probability p; on
   // rejection the token is drawn from the distribution with `proposed` removed and renormalised
   // (P(x) = (1 - p) * p_x / (1 - p) = p_x for x != proposed). proposed < 0: same as sample().
-  int32_t sample_verifying(const float* logits, int32_t proposed);
+  // `allowed` (a grammar's token mask, bit t = token t; null: all) sets the logits of the other
+  // tokens to -inf after penalties and logit_bias, before any truncation; so do the `banned`
+  // tokens (ones a grammar refused).
+  int32_t sample_verifying(const float* logits, int32_t proposed, const uint64_t* allowed = nullptr,
+                           std::span<const int32_t> banned = {});
 
   // Records a token in the penalty history (throws jisu::Error for an id outside the vocabulary).
   void accept(int32_t token);

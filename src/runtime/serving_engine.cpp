@@ -18,6 +18,7 @@
 #include "chat/chat_prompt.h"
 #include "kv/kv_cache.h"
 #include "runtime/draft_model.h"
+#include "runtime/grammar/grammar_matcher.h"
 #include "runtime/ngram_draft.h"
 #include "runtime/request_channel.h"
 #include "runtime/sampler.h"
@@ -58,6 +59,7 @@ struct ActiveRequest : SequenceEntry {
   StreamingDetokenizer detokenizer;
   std::optional<NgramDrafter> ngram;                      // speculative decoding by n-gram lookup
   std::optional<AdaptiveDraftLength> model_draft_length;  // speculative decoding by the draft model
+  std::unique_ptr<GrammarMatcher> grammar;  // constrained output (then no drafter)
   std::shared_ptr<RequestChannel> channel;
   int32_t prompt_length = 0;
   int32_t budget = 0;        // tokens it may generate
@@ -86,10 +88,11 @@ class ServingEngineImpl final : public ServingEngine {
     return chat_->render(messages, prompt, error);
   }
   bool chat_template_adds_bos() const override { return chat_->starts_with_bos(); }
-  bool chat_prompt_tokens(const std::vector<ChatMessage>& messages, std::vector<int32_t>& tokens,
-                          std::string& error) const override {
-    return chat_->render_tokens(messages, *tokenizer_, tokens, error);
+  bool chat_prompt_tokens(const std::vector<ChatMessage>& messages, std::vector<int32_t>& tokens, std::string& error,
+                          const std::string& tools_json) const override {
+    return chat_->render_tokens(messages, *tokenizer_, tokens, error, tools_json);
   }
+  std::string chat_template_source() const override { return chat_->template_source(); }
   SubmitResult submit(std::vector<int32_t> prompt, const SamplingParams& params) override;
   ServingMetrics metrics() const override;
   void stop_admitting() override {
@@ -115,6 +118,7 @@ class ServingEngineImpl final : public ServingEngine {
   int32_t verify(ActiveRequest& request, const float* logits, int32_t n_draft, Clock::time_point now);
   // Samples (verifying `proposed` when >= 0) and delivers one token; false when it ended the request.
   bool sample(ActiveRequest& request, const float* logits, int32_t proposed, Clock::time_point now);
+  int32_t sample_constrained(ActiveRequest& request, const float* logits);
   void finish(ActiveRequest& request, FinishReason reason);
   void drop_done();
   void update_gauges();
@@ -127,6 +131,7 @@ class ServingEngineImpl final : public ServingEngine {
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<ChatPrompt> chat_;
   std::unique_ptr<DraftModel> draft_model_;  // null: no draft model
+  std::unique_ptr<GrammarVocabulary> grammar_vocabulary_;  // token bytes and trie, for grammar masks
   ModelSummary summary_;
   int32_t n_vocab_ = 0;
   int32_t context_length_ = 0;
@@ -146,6 +151,7 @@ class ServingEngineImpl final : public ServingEngine {
   std::vector<SamplingChunk> to_sample_;    // the step's sampling chunks, in row order
   std::vector<TokenLogprob> top_buffer_;
   std::vector<DraftRequest> draft_requests_;  // the step's requests drafted by the draft model
+  std::vector<int32_t> refused_;            // sample_constrained's refused draws (capacity reserved)
 
   // Shared with submitters (mutex_).
   mutable std::mutex mutex_;
@@ -229,11 +235,26 @@ ServingEngineImpl::ServingEngineImpl(const ServingOptions& options) {
                  static_cast<size_t>(n_vocab_));
   to_sample_.reserve(static_cast<size_t>(options.max_sequences));
   top_buffer_.resize(SamplingParams::kMaxTopLogprobs);
+  refused_.reserve(16);
   active_.reserve(static_cast<size_t>(options.max_sequences) + static_cast<size_t>(options.max_queue));
 
   const auto token_text = [&](int32_t id) { return id >= 0 ? std::string(tokenizer_->token_text(id)) : std::string(); };
-  chat_ = std::make_unique<ChatPrompt>(model_->file().get_string("tokenizer.chat_template"),
-                                       token_text(tokenizer_->bos_id()), token_text(tokenizer_->eos_id()));
+  chat_ = std::make_unique<ChatPrompt>(
+      options.chat_template.empty() ? model_->file().get_string("tokenizer.chat_template") : options.chat_template,
+      token_text(tokenizer_->bos_id()), token_text(tokenizer_->eos_id()));
+  {
+    std::vector<std::string> bytes(static_cast<size_t>(n_vocab_)), start_bytes(static_cast<size_t>(n_vocab_));
+    std::vector<char> end_of_generation(static_cast<size_t>(n_vocab_));
+    for (int32_t id = 0; id < n_vocab_; ++id) {
+      bool at_start = false;
+      tokenizer_->append_piece(id, true, at_start, bytes[static_cast<size_t>(id)]);
+      at_start = true;
+      tokenizer_->append_piece(id, true, at_start, start_bytes[static_cast<size_t>(id)]);
+      end_of_generation[static_cast<size_t>(id)] = tokenizer_->is_end_of_generation(id) ? 1 : 0;
+    }
+    grammar_vocabulary_ = std::make_unique<GrammarVocabulary>(std::move(bytes), std::move(start_bytes),
+                                                              std::move(end_of_generation));
+  }
 
   summary_.architecture = config.arch.name;
   summary_.name = model_->file().get_string("general.name").value_or("");
@@ -265,10 +286,19 @@ SubmitResult ServingEngineImpl::submit(std::vector<int32_t> prompt, const Sampli
   std::unique_ptr<ActiveRequest> request;
   try {
     // A request may lower or turn off speculation; the engine's settings sized the logits rows.
-    const auto lowered = [](int32_t asked, int32_t engine_max) { return asked < 0 ? engine_max : std::min(asked, engine_max); };
+    // A constrained request does not speculate: its drafts would need checking against the grammar.
+    const auto lowered = [&](int32_t asked, int32_t engine_max) {
+      return !params.grammar.empty() ? 0 : asked < 0 ? engine_max : std::min(asked, engine_max);
+    };
     request = std::make_unique<ActiveRequest>(params, *tokenizer_, n_vocab_,  // validates params
                                               lowered(params.speculative_ngram, max_ngram_draft_),
                                               lowered(params.speculative_draft, max_model_draft_));
+    if (!params.grammar.empty()) {
+      // Parsed and the first mask computed here, in the submitter's thread, not the loop's.
+      auto grammar = std::make_shared<const Grammar>(parse_gbnf(params.grammar));
+      request->grammar = std::make_unique<GrammarMatcher>(std::move(grammar), *grammar_vocabulary_);
+      request->grammar->allowed_tokens();
+    }
   } catch (const std::exception& failure) {
     return refuse(SubmitStatus::InvalidRequest, failure.what());
   }
@@ -471,14 +501,48 @@ int32_t ServingEngineImpl::verify(ActiveRequest& request, const float* logits, i
   return accepted;
 }
 
+// A constrained request's token: drawn from the logits with the grammar's mask applied. Where
+// no truncation reshapes the distribution (greedy, or top-k/top-p/min-p off) and no logprobs are
+// reported, the draw first ignores the mask: a token the grammar accepts is kept, a refused one
+// is banned and the draw repeated, at most kMaxRejections times, then the mask is computed. Every
+// accepted draw is from p restricted to (allowed + not yet refused) tokens, renormalised, so the
+// token follows p(x) / Z over the allowed ones (Z: their mass): exactly the masked distribution,
+// and greedy keeps the allowed argmax. Most tokens then need no mask, so grammar states met once
+// (counters of minLength/maxItems...) never pay for a vocabulary walk.
+// Returns -1 when the grammar cannot go on (the request is then finished).
+int32_t ServingEngineImpl::sample_constrained(ActiveRequest& request, const float* logits) {
+  static constexpr size_t kMaxRejections = 8;
+  GrammarMatcher& grammar = *request.grammar;
+  const SamplingParams& params = request.params;
+  const bool draw_first = !params.logprobs && (params.temperature == 0.0f || (params.top_k <= 0 && params.top_p >= 1.0f &&
+                                                                             params.min_p <= 0.0f));
+  try {
+    refused_.clear();
+    while (draw_first && refused_.size() < kMaxRejections) {
+      const int32_t token = request.sampler.sample_verifying(logits, -1, nullptr, refused_);
+      if (tokenizer_->is_end_of_generation(token) ? grammar.can_end() : grammar.accept_token(token)) return token;
+      if (std::find(refused_.begin(), refused_.end(), token) != refused_.end()) break;  // nothing left to draw
+      refused_.push_back(token);
+    }
+    const int32_t token = request.sampler.sample_verifying(logits, -1, grammar.allowed_tokens());
+    if (tokenizer_->is_end_of_generation(token)) return grammar.can_end() ? token : -1;
+    // Refused only when the mask left nothing (a grammar no token can continue).
+    return grammar.accept_token(token) ? token : -1;
+  } catch (const Error&) {  // past the matcher's bounds: end this request only
+    return -1;
+  }
+}
+
 bool ServingEngineImpl::sample(ActiveRequest& request, const float* logits, int32_t proposed, Clock::time_point now) {
-  const int32_t token = request.sampler.sample_verifying(logits, proposed);
+  const int32_t token =
+      request.grammar ? sample_constrained(request, logits) : request.sampler.sample_verifying(logits, proposed);
   if (request.first_token == Clock::time_point{}) request.first_token = now;
   request.last_token = now;
-  if (tokenizer_->is_end_of_generation(token)) {
+  if (token < 0 || tokenizer_->is_end_of_generation(token)) {
     finish(request, FinishReason::EndOfGeneration);
     return false;
   }
+  const bool grammar_complete = request.grammar && request.grammar->must_end();
   request.sampler.accept(token);
   request.tokens.push_back(token);
   ++request.generated;
@@ -502,6 +566,10 @@ bool ServingEngineImpl::sample(ActiveRequest& request, const float* logits, int3
   request.channel->append(request.stops.feed(request.detokenizer.push(token)), logprobs);
   if (request.stops.stopped()) {
     finish(request, FinishReason::StopString);
+    return false;
+  }
+  if (grammar_complete) {  // nothing may follow: end as the end-of-generation token would
+    finish(request, FinishReason::EndOfGeneration);
     return false;
   }
   if (request.generated >= request.budget) {

@@ -14,7 +14,9 @@
 #include "server/bounded_server.h"
 #include "server/openai_request.h"
 #include "server/openai_response.h"
+#include "server/json_schema_grammar.h"
 #include "server/prometheus_metrics.h"
+#include "server/tool_calls.h"
 #include "server/web_ui_routes.h"
 
 namespace jisu::server {
@@ -46,52 +48,155 @@ ApiError submit_error(const SubmitResult& result) {
   }
 }
 
+// One choice of a response (n > 1: several, each its own engine request).
+struct Choice {
+  std::shared_ptr<RequestStream> stream;
+  StreamUpdate total;        // everything so far (non-streaming) or the final fields (streaming)
+  std::string held;          // streamed text held back while tool calls may be in it
+  size_t text_offset = 0;    // bytes of text sent so far (completions logprobs offsets)
+  bool finished = false;
+};
+
 // State of one response across httplib's content-provider calls.
 struct Exchange {
-  std::shared_ptr<RequestStream> stream;
+  std::vector<Choice> choices;
   ResponseContext context;
   bool stream_mode = false;
   bool include_usage = false;
   bool with_logprobs = false;
   std::string echo_prefix;
-  StreamUpdate total;       // everything so far (non-streaming) or the final fields (streaming)
-  bool role_sent = false;
+  // Tool use: replies are parsed for calls in this format (streamed replies are held until
+  // they end, then sent as content or as tool_calls deltas).
+  bool parse_tools = false;
+  ToolCallFormat tool_format = ToolCallFormat::Hermes;
+  std::vector<std::string> tool_names;
+  bool started = false;
   bool done = false;
-  size_t text_offset = 0;   // bytes of text sent so far (completions logprobs offsets)
   std::chrono::steady_clock::time_point last_probe = std::chrono::steady_clock::now();
 };
+
+json with_index(json chunk, size_t index) {
+  chunk["choices"][0]["index"] = index;
+  return chunk;
+}
+
+// OpenAI's tool_calls array for a parsed reply (ids unique within the response).
+json tool_calls_json(const std::vector<ToolCall>& calls, const std::string& id, size_t choice, bool streamed) {
+  json list = json::array();
+  for (size_t k = 0; k < calls.size(); ++k) {
+    json call = {{"id", "call_" + id + "_" + std::to_string(choice) + "_" + std::to_string(k)},
+                 {"type", "function"},
+                 {"function", {{"name", calls[k].name}, {"arguments", streamed ? "" : calls[k].arguments}}}};
+    if (streamed) call["index"] = k;
+    list.push_back(std::move(call));
+  }
+  return list;
+}
+
+// The chunks of a finished streamed reply that was held for tool calls.
+std::string held_reply_events(const Exchange& exchange, size_t index, const std::string& text, bool& had_calls) {
+  const ParsedReply reply = parse_tool_calls(text, exchange.tool_format, exchange.tool_names);
+  had_calls = !reply.calls.empty();
+  std::string out;
+  if (!had_calls) {
+    if (!text.empty()) out += sse_event(with_index(stream_chunk(exchange.context, text, json(nullptr), nullptr, false), index));
+    return out;
+  }
+  if (!reply.content.empty())
+    out += sse_event(with_index(stream_chunk(exchange.context, reply.content, json(nullptr), nullptr, false), index));
+  // As OpenAI streams them: per call, its id and name first, then the arguments in pieces.
+  const json calls = tool_calls_json(reply.calls, exchange.context.id, index, true);
+  for (size_t k = 0; k < reply.calls.size(); ++k) {
+    json head = with_index(stream_chunk(exchange.context, "", json(nullptr), nullptr, false), index);
+    head["choices"][0]["delta"] = {{"tool_calls", json::array({calls[k]})}};
+    out += sse_event(head);
+    const std::string& arguments = reply.calls[k].arguments;
+    constexpr size_t kPiece = 32;
+    for (size_t at = 0; at < arguments.size(); at += kPiece) {
+      json piece = with_index(stream_chunk(exchange.context, "", json(nullptr), nullptr, false), index);
+      piece["choices"][0]["delta"] = {
+          {"tool_calls", json::array({{{"index", k}, {"function", {{"arguments", arguments.substr(at, kPiece)}}}}})}};
+      out += sse_event(piece);
+    }
+  }
+  return out;
+}
+
+// Reads whatever arrived on any choice; with one choice, waits for it like before.
+bool read_choices(Exchange& exchange, std::vector<StreamUpdate>& updates) {
+  bool any = false;
+  for (size_t i = 0; i < exchange.choices.size(); ++i) {
+    Choice& choice = exchange.choices[i];
+    updates[i] = StreamUpdate{};
+    if (choice.finished) continue;
+    const auto wait = exchange.choices.size() == 1 ? kProbeInterval : 0ms;
+    any = choice.stream->read(updates[i], wait) || any;
+  }
+  if (!any && exchange.choices.size() > 1) {
+    for (size_t i = 0; i < exchange.choices.size(); ++i)
+      if (!exchange.choices[i].finished) {
+        any = exchange.choices[i].stream->read(updates[i], 20ms);
+        break;
+      }
+  }
+  return any;
+}
 
 // One content-provider call of a streamed response: writes whatever arrived. False: the
 // client is gone.
 bool pump_stream(Exchange& exchange, httplib::DataSink& sink) {
-  if (exchange.context.chat && !exchange.role_sent) {
-    exchange.role_sent = true;
-    const std::string first = sse_event(stream_chunk(exchange.context, "", json(nullptr), nullptr, true));
-    if (!sink.write(first.data(), first.size())) return false;
+  std::string out;
+  if (!exchange.started) {
+    exchange.started = true;
+    for (size_t i = 0; i < exchange.choices.size(); ++i) {
+      if (exchange.context.chat)
+        out += sse_event(with_index(stream_chunk(exchange.context, "", json(nullptr), nullptr, true), i));
+      if (!exchange.echo_prefix.empty())
+        out += sse_event(with_index(stream_chunk(exchange.context, exchange.echo_prefix, json(nullptr), nullptr, false), i));
+    }
   }
-  if (!exchange.echo_prefix.empty()) {
-    const std::string echo = sse_event(stream_chunk(exchange.context, exchange.echo_prefix, json(nullptr), nullptr, false));
-    exchange.echo_prefix.clear();
-    if (!sink.write(echo.data(), echo.size())) return false;
-  }
-  StreamUpdate update;
-  if (!exchange.stream->read(update, kProbeInterval)) {
+  std::vector<StreamUpdate> updates(exchange.choices.size());
+  if (!read_choices(exchange, updates)) {
+    const auto now = std::chrono::steady_clock::now();
+    if (!out.empty()) return sink.write(out.data(), out.size());
+    if (now - exchange.last_probe < kProbeInterval) return true;
+    exchange.last_probe = now;
     static constexpr char kProbe[] = ": keep-alive\n\n";
     return sink.write(kProbe, sizeof kProbe - 1);
   }
-  std::string out;
-  if (!update.text.empty() || !update.logprobs.empty()) {
-    const json logprobs = exchange.with_logprobs
-                              ? logprobs_json(exchange.context.chat, update.logprobs, exchange.text_offset)
-                              : json(nullptr);
-    exchange.text_offset += update.text.size();
-    out += sse_event(stream_chunk(exchange.context, update.text, logprobs, nullptr, false));
+  bool all_finished = true;
+  for (size_t i = 0; i < exchange.choices.size(); ++i) {
+    Choice& choice = exchange.choices[i];
+    StreamUpdate& update = updates[i];
+    if (exchange.parse_tools) {
+      choice.held += update.text;
+    } else if (!update.text.empty() || !update.logprobs.empty()) {
+      const json logprobs = exchange.with_logprobs
+                                ? logprobs_json(exchange.context.chat, update.logprobs, choice.text_offset)
+                                : json(nullptr);
+      choice.text_offset += update.text.size();
+      out += sse_event(with_index(stream_chunk(exchange.context, update.text, logprobs, nullptr, false), i));
+    }
+    if (update.finished) {
+      choice.finished = true;
+      choice.total = update;
+      bool had_calls = false;
+      if (exchange.parse_tools) out += held_reply_events(exchange, i, choice.held, had_calls);
+      const char* reason = had_calls ? "tool_calls" : openai_finish_reason(update.finish_reason);
+      json last = with_index(stream_chunk(exchange.context, "", json(nullptr), reason, false), i);
+      if (exchange.choices.size() == 1) last["usage"] = usage_json(update);  // so plain clients see it
+      out += sse_event(last);
+    }
+    all_finished = all_finished && choice.finished;
   }
-  if (update.finished) {
-    json last = stream_chunk(exchange.context, "", json(nullptr), openai_finish_reason(update.finish_reason), false);
-    last["usage"] = usage_json(update);  // also on the last chunk, so plain clients see it
-    out += sse_event(last);
-    if (exchange.include_usage) out += sse_event(usage_chunk(exchange.context, update));
+  if (all_finished) {
+    std::vector<StreamUpdate> totals;
+    for (const Choice& choice : exchange.choices) totals.push_back(choice.total);
+    if (exchange.include_usage) {
+      json usage = usage_chunk(exchange.context, totals[0]);
+      usage["usage"] = usage_json(totals);
+      out += sse_event(usage);
+    }
     out += "data: [DONE]\n\n";
     exchange.done = true;
   }
@@ -103,19 +208,42 @@ bool pump_stream(Exchange& exchange, httplib::DataSink& sink) {
 // One content-provider call of a non-streamed response: waits, probing the connection, and
 // writes the whole body at the end.
 bool pump_whole(Exchange& exchange, httplib::DataSink& sink) {
-  StreamUpdate& total = exchange.total;
-  exchange.stream->read(total, kProbeInterval);
-  if (!total.finished) {
+  bool all_finished = true;
+  for (Choice& choice : exchange.choices) {
+    if (choice.total.finished) continue;
+    choice.stream->read(choice.total, all_finished ? kProbeInterval : 0ms);
+    all_finished = all_finished && choice.total.finished;
+  }
+  if (!all_finished) {
     // Text keeps arriving while the client may be gone: probe on a clock, not on silence.
     const auto now = std::chrono::steady_clock::now();
     if (now - exchange.last_probe < kProbeInterval) return true;
     exchange.last_probe = now;
     return sink.write(" ", 1);
   }
-  total.text.insert(0, exchange.echo_prefix);
-  const std::string body = dump_json(completion_body(exchange.context, total, exchange.with_logprobs));
+  json body = completion_body(exchange.context, exchange.choices[0].total, exchange.with_logprobs);
+  json choices = json::array();
+  std::vector<StreamUpdate> totals;
+  for (size_t i = 0; i < exchange.choices.size(); ++i) {
+    StreamUpdate& total = exchange.choices[i].total;
+    total.text.insert(0, exchange.echo_prefix);
+    json choice = completion_choice(exchange.context, total, exchange.with_logprobs, static_cast<int>(i));
+    if (exchange.parse_tools) {
+      const ParsedReply reply = parse_tool_calls(total.text, exchange.tool_format, exchange.tool_names);
+      if (!reply.calls.empty()) {
+        choice["message"]["content"] = reply.content.empty() ? json(nullptr) : json(reply.content);
+        choice["message"]["tool_calls"] = tool_calls_json(reply.calls, exchange.context.id, i, false);
+        choice["finish_reason"] = "tool_calls";
+      }
+    }
+    choices.push_back(std::move(choice));
+    totals.push_back(total);
+  }
+  body["choices"] = std::move(choices);
+  body["usage"] = usage_json(totals);
+  const std::string text = dump_json(body);
   exchange.done = true;
-  if (!sink.write(body.data(), body.size())) return false;
+  if (!sink.write(text.data(), text.size())) return false;
   sink.done();
   return true;
 }
@@ -195,7 +323,9 @@ struct HttpServer::Impl {
                          httplib::Response& response, bool chat) {
     std::string body;
     if (!read_body(reader, response, body)) return;
-    auto parsed = parse_openai_request(body, chat, options.model_name, options.request_limits);
+    std::vector<std::string> names{options.model_name};
+    names.insert(names.end(), options.model_aliases.begin(), options.model_aliases.end());
+    auto parsed = parse_openai_request(body, chat, names, options.request_limits);
     if (const ApiError* error = std::get_if<ApiError>(&parsed)) return send_error(response, *error);
     ParsedRequest& req = std::get<ParsedRequest>(parsed);
 
@@ -204,32 +334,57 @@ struct HttpServer::Impl {
     try {
       if (chat) {
         std::string error;
-        if (!engine.chat_prompt_tokens(req.messages, prompt, error))
+        if (!engine.chat_prompt_tokens(req.messages, prompt, error, req.tools_json))
           return send_error(response, bad_request(error, "messages"));
       } else if (req.prompt_text) {
         prompt = engine.tokenize(*req.prompt_text, true, false);
         if (req.echo) exchange->echo_prefix = *req.prompt_text;
       } else {
         prompt = std::move(req.prompt_tokens);
+        if (req.echo) exchange->echo_prefix = engine.detokenize(prompt);
       }
     } catch (const std::exception& failure) {
       return send_error(response, bad_request(std::string("cannot tokenize the prompt: ") + failure.what(), "prompt"));
     }
-    SubmitResult submitted = engine.submit(std::move(prompt), req.sampling);
-    if (submitted.status != SubmitStatus::Accepted) return send_error(response, submit_error(submitted));
+    if (chat && !req.tool_names.empty() && req.tool_choice != ParsedRequest::ToolChoice::None) {
+      exchange->parse_tools = true;
+      exchange->tool_format = detect_tool_call_format(engine.chat_template_source());
+      exchange->tool_names = req.tool_names;
+      if (req.tool_choice == ParsedRequest::ToolChoice::Required || req.tool_choice == ParsedRequest::ToolChoice::Named) {
+        try {
+          req.sampling.grammar = tool_call_grammar(exchange->tool_format, req.tool_names, req.tool_parameters,
+                                                   req.tool_choice_name);
+        } catch (const SchemaError& error) {
+          return send_error(response, bad_request(error.what(), "tools"));
+        }
+      }
+    }
+    // n choices: n requests of one prompt; the scheduler shares its KV blocks through the prefix
+    // cache (requests arriving together wait for a block another is computing). With a seed,
+    // choice i draws with seed + i, so the choices differ and stay reproducible.
+    for (int32_t i = 0; i < req.n; ++i) {
+      SamplingParams params = req.sampling;
+      if (params.seed) params.seed = *params.seed + static_cast<uint64_t>(i);
+      SubmitResult submitted = engine.submit(prompt, params);
+      if (submitted.status != SubmitStatus::Accepted) {
+        for (Choice& choice : exchange->choices) choice.stream->cancel();
+        return send_error(response, submit_error(submitted));
+      }
+      exchange->choices.push_back(Choice{std::move(submitted.stream), {}, {}, 0, false});
+    }
 
-    exchange->stream = std::move(submitted.stream);
     exchange->context.chat = chat;
     exchange->context.id = (chat ? "chatcmpl-" : "cmpl-") + std::to_string(next_id.fetch_add(1));
     exchange->context.created = static_cast<int64_t>(std::time(nullptr));
-    exchange->context.model = options.model_name;
+    exchange->context.model = req.model.empty() ? options.model_name : req.model;
     exchange->stream_mode = req.stream;
     exchange->include_usage = req.include_usage;
     exchange->with_logprobs = req.sampling.logprobs;
     // The releaser runs when httplib is done with the response, written or not: a request
     // still running then lost its client.
     const auto release = [exchange](bool) {
-      if (!exchange->done) exchange->stream->cancel();
+      if (!exchange->done)
+        for (Choice& choice : exchange->choices) choice.stream->cancel();
     };
     if (req.stream) {
       response.set_header("Cache-Control", "no-cache");
@@ -273,9 +428,13 @@ struct HttpServer::Impl {
     });
     http.Get("/v1/models", [this](const httplib::Request&, httplib::Response& response) {
       const ModelSummary summary = engine.summary();
-      json model = {{"id", options.model_name}, {"object", "model"}, {"created", 0}, {"owned_by", "jisu"},
-                    {"max_model_len", summary.context_length}};
-      response.set_content(dump_json({{"object", "list"}, {"data", json::array({model})}}), "application/json");
+      json models = json::array();
+      std::vector<std::string> names{options.model_name};
+      names.insert(names.end(), options.model_aliases.begin(), options.model_aliases.end());
+      for (const std::string& name : names)
+        models.push_back({{"id", name}, {"object", "model"}, {"created", 0}, {"owned_by", "jisu"},
+                          {"max_model_len", summary.context_length}});
+      response.set_content(dump_json({{"object", "list"}, {"data", models}}), "application/json");
     });
     install_web_ui_routes(http, engine, options.model_name);
     http.Get("/health", [this](const httplib::Request&, httplib::Response& response) {

@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "server/openai_request.h"
 
@@ -21,6 +22,7 @@ struct HttpServerOptions {
   int port = 8080;  // 0: any free port (the bound one is reported to on_listening)
   std::string api_key;
   std::string model_name;  // the id /v1/models lists and requests may name
+  std::vector<std::string> model_aliases;  // more ids for the same model (--alias), listed too
   int http_threads = 32;   // connections served at once; more wait in the accept queue
   // Hostile-client bounds (each a `jisu serve` flag): larger bodies get 413, more headers 431,
   // a client silent for read_timeout_s mid-request (or not reading for write_timeout_s) is

@@ -1,9 +1,12 @@
 #include "server/openai_request.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
 #include <jisu/json_nesting.h>
+
+#include "server/json_schema_grammar.h"
 
 namespace jisu::server {
 namespace {
@@ -123,7 +126,28 @@ void read_messages(const json& body, ParsedRequest& request, const RequestLimits
       throw bad_request("unknown message role '" + role + "'", "messages");
     // By reference: the content is never copied as a JSON tree.
     const auto content = message.find("content");
-    request.messages.push_back({role, content == message.end() ? std::string() : read_content(*content)});
+    ChatMessage parsed{role, content == message.end() ? std::string() : read_content(*content)};
+    if (const auto calls = message.find("tool_calls"); calls != message.end() && !calls->is_null()) {
+      if (role != "assistant") throw bad_request("only assistant messages carry 'tool_calls'", "messages");
+      if (!calls->is_array()) throw bad_request("'tool_calls' must be an array", "messages");
+      for (const json& call : *calls) {
+        const auto function = call.is_object() ? call.find("function") : call.end();
+        if (!call.is_object() || function == call.end() || !function->is_object() || !function->contains("name") ||
+            !(*function)["name"].is_string())
+          throw bad_request("each tool call needs 'function' with a string 'name'", "messages");
+        if (const auto arguments = function->find("arguments");
+            arguments != function->end() && !arguments->is_string() && !arguments->is_object())
+          throw bad_request("a tool call's 'arguments' must be a JSON string", "messages");
+      }
+      if (!calls->empty()) parsed.tool_calls_json = calls->dump();
+    }
+    for (const char* key : {"tool_call_id", "name"}) {
+      const auto it = message.find(key);
+      if (it == message.end() || it->is_null()) continue;
+      if (!it->is_string()) throw bad_request(std::string("a message's '") + key + "' must be a string", "messages");
+      (key[0] == 't' ? parsed.tool_call_id : parsed.name) = it->get<std::string>();
+    }
+    request.messages.push_back(std::move(parsed));
   }
 }
 
@@ -149,7 +173,33 @@ void read_sampling(const json& body, ParsedRequest& request, const RequestLimits
   const char* max_key = request.chat && body.contains("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
   // Completions default to 16 tokens (OpenAI); chat to the rest of the context.
   s.max_tokens = static_cast<int32_t>(read_integer(body, max_key, request.chat ? -1 : 16, 0, limits.max_tokens));
-  if (read_integer(body, "n", 1, 1, 1) != 1) throw bad_request("only n = 1 is supported", "n");
+  if (const auto n = body.find("n"); n != body.end() && !n->is_null()) {
+    if (!n->is_number_integer() || n->get<int64_t>() < 1 || (n->is_number_unsigned() && n->get<uint64_t>() > uint64_t(limits.max_n)) ||
+        n->get<int64_t>() > limits.max_n)
+      throw bad_request("'n' must be an integer in [1, " + std::to_string(limits.max_n) + "] (this server's --max-n), got " +
+                            n->dump(),
+                        "n");
+    request.n = static_cast<int32_t>(n->get<int64_t>());
+  }
+  if (const auto bias = body.find("logit_bias"); bias != body.end() && !bias->is_null()) {
+    if (!bias->is_object()) throw bad_request("'logit_bias' must be an object of token id -> bias", "logit_bias");
+    for (const auto& [key, value] : bias->items()) {
+      size_t used = 0;
+      long long token = -1;
+      try {
+        token = std::stoll(key, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      if (used == 0 || used != key.size() || token < 0 || token > std::numeric_limits<int32_t>::max())
+        throw bad_request("'logit_bias' key '" + key + "' is not a token id", "logit_bias");
+      if (!value.is_number() || !std::isfinite(value.get<double>()) || value.get<double>() < -100.0 ||
+          value.get<double>() > 100.0)
+        throw bad_request("'logit_bias' value for token " + key + " must be a number in [-100, 100], got " + value.dump(),
+                          "logit_bias");
+      s.logit_bias.emplace_back(static_cast<int32_t>(token), value.get<float>());
+    }
+  }
   if (read_integer(body, "best_of", 1, 1, 1) != 1) throw bad_request("only best_of = 1 is supported", "best_of");
   if (request.chat) {
     s.logprobs = read_bool(body, "logprobs", false);
@@ -164,10 +214,106 @@ void read_sampling(const json& body, ParsedRequest& request, const RequestLimits
   }
 }
 
+// response_format and grammar -> sampling.grammar.
+void read_constraints(const json& body, ParsedRequest& request) {
+  std::string grammar;
+  if (const auto format = body.find("response_format"); format != body.end() && !format->is_null()) {
+    if (!format->is_object() || !format->contains("type") || !(*format)["type"].is_string())
+      throw bad_request("'response_format' must be an object with a string 'type'", "response_format");
+    const std::string type = (*format)["type"].get<std::string>();
+    if (type == "json_object") {
+      grammar = json_object_gbnf();
+    } else if (type == "json_schema") {
+      const auto spec = format->find("json_schema");
+      if (spec == format->end() || !spec->is_object() || !spec->contains("schema"))
+        throw bad_request("response_format json_schema needs 'json_schema': {\"name\": ..., \"schema\": {...}}",
+                          "response_format");
+      try {
+        grammar = json_schema_to_gbnf((*spec)["schema"]);
+      } catch (const SchemaError& error) {
+        throw bad_request(std::string("response_format: ") + error.what(), "response_format");
+      }
+    } else if (type != "text") {
+      throw bad_request("'response_format' type must be text, json_object or json_schema, got '" + type + "'",
+                        "response_format");
+    }
+  }
+  if (const auto text = body.find("grammar"); text != body.end() && !text->is_null()) {
+    if (!text->is_string()) throw bad_request("'grammar' must be a string of GBNF rules", "grammar");
+    if (!grammar.empty()) throw bad_request("give either 'grammar' or a JSON 'response_format', not both", "grammar");
+    grammar = text->get<std::string>();
+    if (grammar.empty()) throw bad_request("'grammar' is empty", "grammar");
+  }
+  request.constrained = !grammar.empty();
+  request.sampling.grammar = std::move(grammar);
+}
+
+void read_tools(const json& body, ParsedRequest& request, const RequestLimits& limits) {
+  const auto tools = body.find("tools");
+  const bool has_tools = tools != body.end() && !tools->is_null();
+  if (has_tools) {
+    if (!request.chat) throw bad_request("'tools' belong to /v1/chat/completions", "tools");
+    if (!tools->is_array()) throw bad_request("'tools' must be an array", "tools");
+    if (tools->size() > limits.max_tools)
+      throw bad_request("'tools' holds at most " + std::to_string(limits.max_tools) + " tools", "tools");
+    for (size_t i = 0; i < tools->size(); ++i) {
+      const json& tool = (*tools)[i];
+      const std::string where = "tools[" + std::to_string(i) + "]";
+      if (!tool.is_object() || tool.value("type", "") != "function" || !tool.contains("function") ||
+          !tool["function"].is_object())
+        throw bad_request(where + " must be {\"type\": \"function\", \"function\": {...}}", "tools");
+      const json& function = tool["function"];
+      if (!function.contains("name") || !function["name"].is_string() || function["name"].get<std::string>().empty())
+        throw bad_request(where + ".function needs a non-empty string 'name'", "tools");
+      json parameters = function.contains("parameters") ? function["parameters"] : json{{"type", "object"}};
+      if (!parameters.is_object()) throw bad_request(where + ".function.parameters must be a JSON Schema object", "tools");
+      try {
+        (void)json_schema_to_gbnf(parameters);  // refuses what is not (supported) JSON Schema
+      } catch (const SchemaError& error) {
+        throw bad_request(where + ".function.parameters: " + error.what(), "tools");
+      }
+      request.tool_names.push_back(function["name"].get<std::string>());
+      request.tool_parameters.push_back(std::move(parameters));
+    }
+    request.tools_json = tools->dump();
+  }
+  const auto choice = body.find("tool_choice");
+  if (choice == body.end() || choice->is_null()) return;
+  using Choice = ParsedRequest::ToolChoice;
+  if (choice->is_string()) {
+    const std::string text = choice->get<std::string>();
+    if (text == "auto") request.tool_choice = Choice::Auto;
+    else if (text == "none") request.tool_choice = Choice::None;
+    else if (text == "required") request.tool_choice = Choice::Required;
+    else throw bad_request("'tool_choice' must be auto, none, required or a named function", "tool_choice");
+  } else if (choice->is_object() && choice->contains("function") && (*choice)["function"].is_object() &&
+             (*choice)["function"].contains("name") && (*choice)["function"]["name"].is_string()) {
+    request.tool_choice = Choice::Named;
+    request.tool_choice_name = (*choice)["function"]["name"].get<std::string>();
+    if (std::find(request.tool_names.begin(), request.tool_names.end(), request.tool_choice_name) ==
+        request.tool_names.end())
+      throw bad_request("'tool_choice' names the function '" + request.tool_choice_name + "', which is not in 'tools'",
+                        "tool_choice");
+  } else {
+    throw bad_request("'tool_choice' must be auto, none, required or {\"type\": \"function\", \"function\": {\"name\": ...}}",
+                      "tool_choice");
+  }
+  if ((request.tool_choice == Choice::Required || request.tool_choice == Choice::Named) && request.tool_names.empty())
+    throw bad_request("'tool_choice' " + choice->dump() + " needs 'tools'", "tool_choice");
+  if ((request.tool_choice == Choice::Required || request.tool_choice == Choice::Named) && request.constrained)
+    throw bad_request("a required tool call and a response_format/grammar cannot both constrain the output", "tool_choice");
+}
+
 }  // namespace
 
 std::variant<ParsedRequest, ApiError> parse_openai_request(const std::string& body_text, bool chat,
                                                            const std::string& served_model,
+                                                           const RequestLimits& limits) {
+  return parse_openai_request(body_text, chat, std::vector<std::string>{served_model}, limits);
+}
+
+std::variant<ParsedRequest, ApiError> parse_openai_request(const std::string& body_text, bool chat,
+                                                           const std::vector<std::string>& served_models,
                                                            const RequestLimits& limits) {
   if (json_nesting_depth(body_text, limits.max_json_depth) > limits.max_json_depth)
     return bad_request("the request body nests JSON deeper than " + std::to_string(limits.max_json_depth) + " levels",
@@ -185,8 +331,11 @@ std::variant<ParsedRequest, ApiError> parse_openai_request(const std::string& bo
     if (const auto model = body.find("model"); model != body.end() && !model->is_null()) {
       if (!model->is_string()) throw bad_request("'model' must be a string", "model");
       request.model = model->get<std::string>();
-      if (!request.model.empty() && request.model != served_model)
-        throw bad_request("the model '" + request.model + "' does not exist; this server serves '" + served_model + "'",
+      if (!request.model.empty() &&
+          std::find(served_models.begin(), served_models.end(), request.model) == served_models.end())
+        throw bad_request("the model '" + request.model + "' does not exist; this server serves '" +
+                              (served_models.empty() ? std::string() : served_models[0]) + "'" +
+                              (served_models.size() > 1 ? " (and its aliases, see /v1/models)" : ""),
                           "model", "model_not_found");
     }
     if (chat)
@@ -200,6 +349,8 @@ std::variant<ParsedRequest, ApiError> parse_openai_request(const std::string& bo
       request.include_usage = read_bool(*options, "include_usage", false);
     }
     read_sampling(body, request, limits);
+    read_constraints(body, request);
+    read_tools(body, request, limits);
     request.sampling.validate();
   } catch (const ApiError& error) {
     return error;

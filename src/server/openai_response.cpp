@@ -1,5 +1,7 @@
 #include "server/openai_response.h"
 
+#include <algorithm>
+
 namespace jisu::server {
 
 using nlohmann::json;
@@ -63,17 +65,33 @@ json envelope(const ResponseContext& context, const char* object) {
 }
 }  // namespace
 
-json completion_body(const ResponseContext& context, const StreamUpdate& update, bool with_logprobs) {
-  json body = envelope(context, context.chat ? "chat.completion" : "text_completion");
-  json choice = {{"index", 0}, {"finish_reason", openai_finish_reason(update.finish_reason)}};
+json completion_choice(const ResponseContext& context, const StreamUpdate& update, bool with_logprobs, int index) {
+  json choice = {{"index", index}, {"finish_reason", openai_finish_reason(update.finish_reason)}};
   choice["logprobs"] = with_logprobs ? logprobs_json(context.chat, update.logprobs, 0) : json(nullptr);
   if (context.chat)
     choice["message"] = {{"role", "assistant"}, {"content", update.text}};
   else
     choice["text"] = update.text;
-  body["choices"] = json::array({choice});
+  return choice;
+}
+
+json completion_body(const ResponseContext& context, const StreamUpdate& update, bool with_logprobs) {
+  json body = envelope(context, context.chat ? "chat.completion" : "text_completion");
+  body["choices"] = json::array({completion_choice(context, update, with_logprobs, 0)});
   body["usage"] = usage_json(update);
   return body;
+}
+
+json usage_json(const std::vector<StreamUpdate>& choices) {
+  StreamUpdate total;
+  if (!choices.empty()) {
+    total.prompt_tokens = choices[0].prompt_tokens;
+    for (const StreamUpdate& choice : choices) {
+      total.completion_tokens += choice.completion_tokens;
+      total.cached_prompt_tokens = std::max(total.cached_prompt_tokens, choice.cached_prompt_tokens);
+    }
+  }
+  return usage_json(total);
 }
 
 json stream_chunk(const ResponseContext& context, std::string_view text, const json& logprobs, const char* finish,

@@ -24,6 +24,11 @@ nlohmann::json logprobs_json(bool chat, const std::vector<TokenLogprobs>& tokens
 
 // The whole response of a finished request (update holds all text and the final fields).
 nlohmann::json completion_body(const ResponseContext& context, const StreamUpdate& update, bool with_logprobs);
+// One entry of "choices" of a whole response.
+nlohmann::json completion_choice(const ResponseContext& context, const StreamUpdate& update, bool with_logprobs,
+                                 int index);
+// Usage of several choices of one prompt: the prompt counted once, completions summed.
+nlohmann::json usage_json(const std::vector<StreamUpdate>& choices);
 
 // One streamed chunk. `finish` null: more follows. Chat chunks carry `delta`; the first one
 // (role_delta) announces the assistant role.

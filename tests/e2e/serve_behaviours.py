@@ -57,7 +57,7 @@ try:
         ("negative max_tokens", json.dumps({"prompt": "x", "max_tokens": -3}), "max_tokens"),
         ("top_p out of range", json.dumps({"prompt": "x", "top_p": 1.5}), "top_p"),
         ("stop of the wrong type", json.dumps({"prompt": "x", "stop": 5}), "stop"),
-        ("n = 2", json.dumps({"prompt": "x", "n": 2}), "n"),
+        ("n above --max-n (8)", json.dumps({"prompt": "x", "n": 9}), "n"),
         ("unknown model", json.dumps({"prompt": "x", "model": "gpt-17"}), "model"),
         ("token id outside the vocabulary", json.dumps({"prompt": [1, 99999999]}), None),
         ("prompt longer than the context", json.dumps({"prompt": [1] * 8300}), "prompt"),

@@ -142,6 +142,30 @@ TEST(ChatPromptTokens, ATemplateThatRewritesControlTextIsRefused) {
   EXPECT_NE(error.find("<|end|>"), std::string::npos) << error;
 }
 
+TEST(ChatPromptTokens, ToolDataSpellingControlTokensIsRefused) {
+  const auto file = gguf::GgufFile::open(fixtures_dir() + "/tokenizers/ggml-vocab-phi-3.gguf");
+  const auto tokenizer = Tokenizer::from_gguf(*file);
+  ChatPrompt chat(std::string("{{ tools | tojson }}{% for m in messages %}<|user|>{{ m.content }}{% if m.tool_calls %}{{ m.tool_calls | tojson }}{% endif %}"
+                              "<|end|>{% endfor %}"),
+                  "<s>", "</s>");
+  std::vector<int32_t> tokens;
+  std::string error;
+  const std::string tools = R"([{"type": "function", "function": {"name": "f", "description": "ok"}}])";
+  ChatMessage call{"assistant", ""};
+  call.tool_calls_json = R"([{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{\"x\": 1}"}}])";
+  std::string prompt;
+  ASSERT_TRUE(chat.render({{"user", "hi"}, call}, prompt, error, tools)) << error;
+  // The template sees tools, and arguments as an object (as Hugging Face templates expect).
+  EXPECT_NE(prompt.find("\"description\": \"ok\""), std::string::npos) << prompt;
+  EXPECT_NE(prompt.find("\"arguments\": {\"x\": 1}"), std::string::npos) << prompt;
+  ASSERT_TRUE(chat.render_tokens({{"user", "hi"}, call}, *tokenizer, tokens, error, tools)) << error;
+  EXPECT_FALSE(chat.render_tokens({{"user", "hi"}}, *tokenizer, tokens, error,
+                                  R"([{"type": "function", "function": {"name": "f<|end|>"}}])"));
+  EXPECT_NE(error.find("<|end|>"), std::string::npos) << error;
+  call.tool_calls_json = R"([{"function": {"name": "f", "arguments": "<|assistant|>"}}])";
+  EXPECT_FALSE(chat.render_tokens({{"user", "hi"}, call}, *tokenizer, tokens, error));
+}
+
 server::ApiError request_error(const std::string& body, bool chat, const server::RequestLimits& limits = {}) {
   auto parsed = server::parse_openai_request(body, chat, "m", limits);
   const auto* error = std::get_if<server::ApiError>(&parsed);
