@@ -38,7 +38,7 @@ ServingOptions ModelOptions::serving_options() const {
 }
 
 void add_model_options(CLI::App& command, ModelOptions& options) {
-  command.add_option("-m,--model", options.model, "GGUF model file")->default_str("the bundled demo model");
+  command.add_option("-m,--model", options.model, "GGUF model file, or Hugging Face model folder")->default_str("the bundled demo model");
   command.add_option("-t,--threads", options.threads, "threads (0: every core this process may use)")
       ->check(CLI::Range(0, 1024));
   command.add_option("-c,--ctx-size", options.context_length, "context length (0: the model's, at most 4096)")
