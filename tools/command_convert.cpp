@@ -14,6 +14,8 @@
 #include "core/thread_pool.h"
 #include "format/gguf_file.h"
 #include "models/hf_folder.h"
+#include "models/model_config.h"
+#include "models/model_weights.h"
 
 namespace jisu::cli {
 namespace {
@@ -35,6 +37,9 @@ int run_convert(const ConvertOptions& cli) {
     throw Error("'" + cli.input + "' is not a folder", "jisu convert reads a Hugging Face model folder (config.json, "
                                                        "tokenizer.json, *.safetensors)");
   const std::unique_ptr<gguf::GgufFile> model = load_hf_folder(cli.input);
+  // Only what the engine itself could run is written: the same checks as loading it.
+  ModelConfig config = read_model_config(*model);
+  (void)load_model_weights(*model, config);
   compress::QuantizeOptions options;
   options.output = cli.output;
   const std::string type = cli.type == "auto" ? automatic_type(*model) : cli.type;

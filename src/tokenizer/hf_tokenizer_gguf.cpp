@@ -110,7 +110,8 @@ std::vector<std::pair<std::string, gguf::MetadataValue>> gguf_tokenizer_metadata
   std::vector<int64_t> types;
   for (int32_t id = 0; id < v.size(); ++id) {
     tokens.push_back(v.text(id));
-    types.push_back(static_cast<int64_t>(v.type(id)));
+    // The unknown token is an added "special" token in tokenizer.json; GGUF types it UNKNOWN.
+    types.push_back(static_cast<int64_t>(id == v.special.unknown ? TokenType::Unknown : v.type(id)));
   }
   try {
     const json& model = parts.root.at("model");

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/../.."
 seconds=${1:-20}
 shift || true
 targets=("$@")
-((${#targets[@]})) || targets=(gguf tokenizer_json sentencepiece chat_template openai_request)
+((${#targets[@]})) || targets=(gguf tokenizer_json sentencepiece chat_template openai_request safetensors)
 shared=${JISU_SHARED_DIR:-$PWD/../shared}
 
 # Only the fuzz targets and what they link (the parsers, not the kernels).
@@ -30,6 +30,7 @@ seeds() {
     sentencepiece) ls "$shared"/fixtures/tokenizers/*.model ;;
     chat_template) ls "$shared"/fixtures/chat-templates/*.jinja tests/chat_templates/templates/* ;;
     openai_request) ls tests/fuzz/seeds/openai_request/* ;;
+    safetensors) ls tests/fuzz/seeds/safetensors/* ;;
   esac 2>/dev/null || true
 }
 
