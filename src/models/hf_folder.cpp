@@ -73,7 +73,9 @@ class HfConfig {
     if (!object.contains(key) || object[key].is_null()) return std::nullopt;
     if (!object[key].is_number()) throw Error(path_ + ": '" + key + "' is not a number");
     const double value = object[key].get<double>();
-    if (!std::isfinite(value)) throw Error(path_ + ": '" + key + "' is not finite");
+    // Every number of a config is far inside this; beyond it a cast to float or int overflows.
+    constexpr double kLimit = 1e15;
+    if (!(std::fabs(value) <= kLimit)) throw Error(path_ + ": '" + key + "' = " + object[key].dump() + " is out of range");
     return value;
   }
   std::optional<double> optional_number(const char* key) const { return optional_number(root_, key); }
@@ -299,6 +301,10 @@ MetadataValue* find_entry(std::vector<std::pair<std::string, MetadataValue>>& me
 void pad_vocabulary(std::vector<std::pair<std::string, MetadataValue>>& metadata, uint64_t rows, const std::string& folder) {
   MetadataValue* tokens = find_entry(metadata, "tokenizer.ggml.tokens");
   if (!tokens) return;
+  constexpr uint64_t kMaxVocabulary = 1 << 24;  // real vocabularies stay under 300,000
+  if (rows > kMaxVocabulary)
+    throw Error("'" + folder + "': the embedding has " + std::to_string(rows) + " rows, more than " +
+                std::to_string(kMaxVocabulary) + " tokens");
   if (tokens->strings.size() > rows)
     throw Error("'" + folder + "': tokenizer.json has " + std::to_string(tokens->strings.size()) +
                 " tokens but the embedding only " + std::to_string(rows) + " rows");
