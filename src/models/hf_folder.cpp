@@ -345,7 +345,9 @@ std::unique_ptr<gguf::GgufFile> load_hf_folder(const std::string& folder_name) {
 
   std::vector<std::pair<std::string, MetadataValue>> metadata;
   metadata.emplace_back("general.architecture", gguf::make_string(a));
-  metadata.emplace_back("general.name", gguf::make_string(fs::absolute(folder).lexically_normal().filename().string()));
+  const fs::path absolute = fs::absolute(folder).lexically_normal();  // "dir/" and "." name their folder too
+  const std::string name = absolute.has_filename() ? absolute.filename().string() : absolute.parent_path().filename().string();
+  metadata.emplace_back("general.name", gguf::make_string(name));
   set_uint(metadata, a + ".context_length", config.optional_int("max_position_embeddings", 1, 1 << 24).value_or(2048));
   set_uint(metadata, a + ".embedding_length", n_embd);
   set_uint(metadata, a + ".block_count", n_layer);

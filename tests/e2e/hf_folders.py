@@ -175,6 +175,7 @@ def main():
                 fail(f"convert --type q8_0: weight error {worst:.3g}")
             check_logits(out, "tiny-llama-s1.f32", tmp, "convert --type q8_0 -> logits", 3e-2)
 
+        check_tokenization(tmp)
         check_bad_folders(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -182,6 +183,29 @@ def main():
         print(f"{len(failures)} failure(s)", file=sys.stderr)
         sys.exit(1)
     print("hf_folders: all checks passed")
+
+
+def check_tokenization(tmp):
+    """The demo model's complete SentencePiece vocabulary as a folder: its tokenizer.json (merges
+    derived from the scores, as Hugging Face's converter does) must tokenize text exactly as the
+    GGUF does with the real SentencePiece scores, through `-m DIR` (tokenizer.json turned into GGUF
+    metadata) and through tokenizer.json read directly."""
+    demo = os.path.join(SHARED, "models", "demo-shakespeare")
+    subprocess.run([sys.executable, os.path.join(SOURCE, "tests", "tools", "make_hf_folders.py"), demo, tmp,
+                    "demo=model.f32"], check=True)
+    text = os.path.join(tmp, "text.txt")
+    with open(os.path.join(SHARED, "corpora", "tinyshakespeare.txt"), "rb") as f:
+        f.seek(-30000, os.SEEK_END)
+        open(text, "wb").write(f.read())
+    ids = {}
+    for label, model in (("gguf", os.path.join(demo, "model.f32.gguf")), ("folder", os.path.join(tmp, "demo")),
+                         ("tokenizer.json", os.path.join(tmp, "demo", "tokenizer.json"))):
+        run = subprocess.run([JISU, "tokenize", "-m", model, "-f", text], capture_output=True, text=True)
+        ids[label] = run.stdout.split() if run.returncode == 0 else run.stderr
+    print(f"tokenization of 30 kB: {len(ids['gguf'])} tokens from the GGUF; folder equal: {ids['folder'] == ids['gguf']}, "
+          f"tokenizer.json equal: {ids['tokenizer.json'] == ids['gguf']}")
+    if not (len(ids["gguf"]) > 1000 and ids["folder"] == ids["gguf"] and ids["tokenizer.json"] == ids["gguf"]):
+        fail("tokenization of the demo model's folder differs from its GGUF's")
 
 
 def safetensors(header, data=b"", pad=True):
