@@ -1,10 +1,11 @@
-// `jisu info MODEL [--tensors]`: what is in a GGUF file: format, architecture and
+// `jisu info MODEL [--tensors]`: what is in a GGUF file (or a Hugging Face folder): format, architecture and
 // hyperparameters, tokenizer, a tensor-type histogram, totals, and optionally every tensor.
 // Works on any GGUF the reader accepts (unknown architectures, vocab-only files): it reads
 // metadata as it is, never requiring a key.
 #include <algorithm>
 #include <cinttypes>
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <optional>
@@ -15,6 +16,7 @@
 #include "core/dtype.h"
 #include "core/error.h"
 #include "format/gguf_file.h"
+#include "models/hf_folder.h"
 
 namespace jisu::cli {
 namespace {
@@ -128,7 +130,8 @@ int run_info(const InfoOptions& options) {
   const std::string path = !options.model.empty()        ? options.model
                            : !options.model_flag.empty() ? options.model_flag
                                                          : default_model_path();
-  const std::unique_ptr<GgufFile> file = GgufFile::open(path);
+  // A Hugging Face folder shows the GGUF description it loads as (models/hf_folder.h).
+  const std::unique_ptr<GgufFile> file = std::filesystem::is_directory(path) ? load_hf_folder(path) : GgufFile::open(path);
 
   uint64_t parameters = 0, tensor_bytes = 0;
   for (const auto& tensor : file->tensors()) {

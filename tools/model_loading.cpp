@@ -40,7 +40,7 @@ ServingOptions ModelOptions::serving_options() const {
 }
 
 void add_model_options(CLI::App& command, ModelOptions& options) {
-  command.add_option("-m,--model", options.model, "GGUF model file")->default_str("the bundled demo model");
+  command.add_option("-m,--model", options.model, "GGUF model file, or Hugging Face model folder")->default_str("the bundled demo model");
   command.add_option("-t,--threads", options.threads, "threads (0: every core this process may use)")
       ->check(CLI::Range(0, 1024));
   command.add_option("-c,--ctx-size", options.context_length, "context length (0: the model's, at most 4096)")
@@ -63,7 +63,13 @@ LoadingLine::LoadingLine(const std::string& model_path, bool quiet)
     : quiet_(quiet), interactive_(isatty(STDERR_FILENO) != 0), start_(std::chrono::steady_clock::now()) {
   if (quiet_) return;
   std::error_code error;
-  const auto size = std::filesystem::file_size(model_path, error);
+  uintmax_t size = 0;
+  if (std::filesystem::is_directory(model_path, error)) {  // a Hugging Face folder: its weights
+    for (const auto& entry : std::filesystem::directory_iterator(model_path, error))
+      if (entry.path().extension() == ".safetensors") size += entry.file_size(error);
+  } else {
+    size = std::filesystem::file_size(model_path, error);
+  }
   description_ = error ? model_path : model_path + " (" + format_bytes(size) + ")";
   // A person at a terminal sees that a large model is loading; the line is then replaced, so a
   // failed load still ends in exactly one line, the error.

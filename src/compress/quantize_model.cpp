@@ -34,10 +34,15 @@ using Clock = std::chrono::steady_clock;
 }  // namespace
 
 QuantizeReport quantize_model(const QuantizeOptions& options, ThreadPool& pool, std::FILE* log) {
-  const auto start = Clock::now();
   const auto input = gguf::GgufFile::open(options.input);
-  const std::string arch = input->get_string("general.architecture").value_or("");
-  const auto n_layer = static_cast<int32_t>(input->get_int(arch + ".block_count").value_or(0));
+  return quantize_model(*input, options, pool, log);
+}
+
+QuantizeReport quantize_model(const gguf::GgufFile& input, const QuantizeOptions& options, ThreadPool& pool,
+                              std::FILE* log) {
+  const auto start = Clock::now();
+  const std::string arch = input.get_string("general.architecture").value_or("");
+  const auto n_layer = static_cast<int32_t>(input.get_int(arch + ".block_count").value_or(0));
   std::optional<ImportanceMatrix> imatrix;
   if (!options.imatrix.empty()) imatrix = ImportanceMatrix::read(options.imatrix);
   const QuantizationMix mix(options.file_type, options.mix, n_layer);
@@ -51,8 +56,8 @@ QuantizeReport quantize_model(const QuantizeOptions& options, ThreadPool& pool, 
   std::vector<std::string> missing_importance;
   uint64_t total_weights = 0;
   QuantizeReport report;
-  report.input_bytes = input->file_size();
-  for (const gguf::TensorInfo& tensor : input->tensors()) {
+  report.input_bytes = input.file_size();
+  for (const gguf::TensorInfo& tensor : input.tensors()) {
     Plan plan{&tensor, tensor.type, nullptr};
     if (is_quantizable(tensor)) {
       plan.type = mix.type_for(tensor.name, tensor.shape[0]);
@@ -85,8 +90,8 @@ QuantizeReport quantize_model(const QuantizeOptions& options, ThreadPool& pool, 
   for (const std::string& name : missing_importance)
     std::fprintf(log, "warning: the importance matrix has no entry for %s; quantized without\n", name.c_str());
 
-  gguf::GgufWriter writer(input->version() >= 3 ? 3 : input->version());
-  writer.copy_metadata(*input);
+  gguf::GgufWriter writer(input.version() >= 3 ? 3 : input.version());
+  writer.copy_metadata(input);
   writer.set_uint32("general.file_type", options.file_type.number);
   if (traits(options.file_type.base).is_quantized) writer.set_uint32("general.quantization_version", 2);
   if (imatrix) {
@@ -103,7 +108,16 @@ QuantizeReport quantize_model(const QuantizeOptions& options, ThreadPool& pool, 
   for (const Plan& plan : plans) {
     const gguf::TensorInfo& tensor = *plan.tensor;
     if (!is_quantizable(tensor)) {
-      writer.add_tensor(tensor.name, tensor.type, tensor.shape, tensor.data);
+      if (options.others_to_f32 && tensor.type != DType::F32 && is_float_type(tensor.type)) {
+        writer.add_tensor(tensor.name, DType::F32, tensor.shape, [&tensor](uint8_t* out, size_t) {
+          const size_t cols = tensor.shape[0];
+          for (size_t row = 0; row < tensor.rows(); ++row)
+            cpu::dequantize_row(tensor.type, tensor.data + row * tensor.row_bytes(),
+                                reinterpret_cast<float*>(out) + row * cols, cols);
+        });
+      } else {
+        writer.add_tensor(tensor.name, tensor.type, tensor.shape, tensor.data);
+      }
       continue;
     }
     writer.add_tensor(tensor.name, plan.type, tensor.shape, [&, plan, position = ++index](uint8_t* out, size_t) {

@@ -12,6 +12,10 @@
 #include "compress/quantization_mix.h"
 #include "core/thread_pool.h"
 
+namespace jisu::gguf {
+class GgufFile;
+}
+
 namespace jisu::compress {
 
 struct QuantizeOptions {
@@ -20,6 +24,9 @@ struct QuantizeOptions {
   MixOptions mix;
   std::string imatrix;            // path, or empty
   bool allow_requantize = false;  // accept already-quantized weights (dequantized first)
+  // Tensors left unquantized (norms, biases, the MoE router) written as F32, as llama.cpp's
+  // convert_hf_to_gguf.py writes them (`jisu convert`); otherwise they keep their type.
+  bool others_to_f32 = false;
 };
 
 struct QuantizeReport {
@@ -31,5 +38,9 @@ struct QuantizeReport {
 
 // Progress (one line per tensor, with an ETA) goes to `log`; throws jisu::Error.
 QuantizeReport quantize_model(const QuantizeOptions& options, ThreadPool& pool, std::FILE* log);
+// The same from a model description already open (a GGUF, or a Hugging Face folder loaded by
+// models/hf_folder.h); options.input is not read.
+QuantizeReport quantize_model(const gguf::GgufFile& input, const QuantizeOptions& options, ThreadPool& pool,
+                              std::FILE* log);
 
 }  // namespace jisu::compress

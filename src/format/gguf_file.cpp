@@ -202,7 +202,22 @@ size_t MetadataValue::array_size() const {
 std::unique_ptr<GgufFile> GgufFile::open(const std::string& path) {
   std::unique_ptr<GgufFile> file(new GgufFile());
   file->file_ = std::make_unique<MappedFile>(path);
+  file->path_ = path;
+  file->file_size_ = file->file_->size();
   file->parse();
+  return file;
+}
+
+std::unique_ptr<GgufFile> GgufFile::from_parts(std::string path, std::vector<std::pair<std::string, MetadataValue>> metadata,
+                                               std::vector<TensorInfo> tensors,
+                                               std::vector<std::shared_ptr<const void>> owners) {
+  std::unique_ptr<GgufFile> file(new GgufFile());
+  file->path_ = std::move(path);
+  file->version_ = 3;
+  file->metadata_ = std::move(metadata);
+  file->tensors_ = std::move(tensors);
+  file->owners_ = std::move(owners);
+  for (const TensorInfo& tensor : file->tensors_) file->file_size_ += tensor.byte_size;
   return file;
 }
 

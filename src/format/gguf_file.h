@@ -58,11 +58,18 @@ struct TensorInfo {
 class GgufFile {
  public:
   static std::unique_ptr<GgufFile> open(const std::string& path);
+  // A model description assembled in memory rather than read from one file (a Hugging Face
+  // folder, models/hf_folder.h): the same metadata and tensor views a GGUF gives, so everything
+  // downstream reads it the same way. Each tensor's `data` must stay valid as long as `owners`
+  // (the mapped files and converted buffers it points into) live; `path` names the source.
+  static std::unique_ptr<GgufFile> from_parts(std::string path, std::vector<std::pair<std::string, MetadataValue>> metadata,
+                                              std::vector<TensorInfo> tensors,
+                                              std::vector<std::shared_ptr<const void>> owners);
 
-  const std::string& path() const { return file_->path(); }
+  const std::string& path() const { return path_; }
   uint32_t version() const { return version_; }
   uint64_t alignment() const { return alignment_; }
-  uint64_t file_size() const { return file_->size(); }
+  uint64_t file_size() const { return file_size_; }  // from_parts: the bytes of all its tensors
   uint64_t data_offset() const { return data_offset_; }
 
   const std::vector<std::pair<std::string, MetadataValue>>& metadata() const { return metadata_; }
@@ -85,6 +92,9 @@ class GgufFile {
   void parse();
 
   std::unique_ptr<MappedFile> file_;
+  std::vector<std::shared_ptr<const void>> owners_;  // from_parts only
+  std::string path_;
+  uint64_t file_size_ = 0;
   uint32_t version_ = 0;
   uint64_t alignment_ = 32;
   uint64_t data_offset_ = 0;

@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "tokenizer/byte_level_bpe.h"
 #include "tokenizer/hf_text_pipeline.h"
+#include "tokenizer/hf_tokenizer_parts.h"
 #include "tokenizer/nfc_normalized_model.h"
 #include "tokenizer/sentencepiece_bpe.h"
 #include "tokenizer/tokenizer.h"
@@ -173,22 +174,25 @@ void read_template(const json& processor, std::vector<int32_t>& prefix, std::vec
 
 }  // namespace
 
-std::unique_ptr<Tokenizer> Tokenizer::from_hf_json(const std::string& path) {
-  const json root = read_json(path);
+HfTokenizerParts read_hf_tokenizer(const std::string& path) {
+  HfTokenizerParts parts;
+  parts.path = path;
+  parts.root = read_json(path);
+  const json& root = parts.root;
   try {
     const json& model_node = root.at("model");
-    const std::string model_type = model_node.value("type", std::string(model_node.contains("merges") ? "BPE" : ""));
-    if (model_type != "BPE" && model_type != "WordPiece")
-      throw Error(path + ": unsupported tokenizer model '" + model_type + "'", "supported are BPE and WordPiece");
+    parts.model_type = model_node.value("type", std::string(model_node.contains("merges") ? "BPE" : ""));
+    if (parts.model_type != "BPE" && parts.model_type != "WordPiece")
+      throw Error(path + ": unsupported tokenizer model '" + parts.model_type + "'", "supported are BPE and WordPiece");
     const bool byte_fallback = model_node.value("byte_fallback", false);
-    const HfTextPipeline pipeline = read_hf_text_pipeline(root.value("normalizer", json()), root.value("pre_tokenizer", json()), path);
-    std::unique_ptr<Vocabulary> vocabulary = build_vocabulary(root, byte_fallback, path);
-    Vocabulary& v = *vocabulary;
+    parts.pipeline = read_hf_text_pipeline(root.value("normalizer", json()), root.value("pre_tokenizer", json()), path);
+    parts.vocabulary = build_vocabulary(root, byte_fallback, path);
+    Vocabulary& v = *parts.vocabulary;
 
     // Special tokens: tokenizer_config.json if it sits next to the file, else well-known texts.
-    json config;
     const std::filesystem::path config_path = std::filesystem::path(path).parent_path() / "tokenizer_config.json";
-    if (std::filesystem::exists(config_path)) config = read_json(config_path.string());
+    if (std::filesystem::exists(config_path)) parts.config = read_json(config_path.string());
+    const json& config = parts.config;
     auto configured = [&](const char* name, std::initializer_list<const char*> fallback) {
       if (const auto text = config_token(config, name)) return v.find(*text);
       return first_present(v, fallback);
@@ -200,30 +204,45 @@ std::unique_ptr<Tokenizer> Tokenizer::from_hf_json(const std::string& path) {
     v.special.eos = configured("eos_token", {"<|end_of_text|>", "</s>", "<eos>", "<|endoftext|>", "<|im_end|>",
                                              "<\xEF\xBD\x9C" "end\xE2\x96\x81" "of\xE2\x96\x81" "sentence\xEF\xBD\x9C>"});
     v.special.padding = configured("pad_token", {});
+    if (parts.model_type == "WordPiece") {
+      v.special.classifier = v.find("[CLS]");
+      v.special.separator = v.find("[SEP]");
+    }
     v.collect_end_of_generation();
 
-    std::vector<int32_t> prefix, suffix;
-    read_template(root.value("post_processor", json()), prefix, suffix, v);
+    read_template(root.value("post_processor", json()), parts.prefix, parts.suffix, v);
     if (config.contains("add_bos_token") && config["add_bos_token"].is_boolean()) {
-      prefix.clear();
-      if (config["add_bos_token"].get<bool>() && v.special.bos >= 0) prefix.push_back(v.special.bos);
+      parts.prefix.clear();
+      if (config["add_bos_token"].get<bool>() && v.special.bos >= 0) parts.prefix.push_back(v.special.bos);
     }
     if (config.contains("add_eos_token") && config["add_eos_token"].is_boolean()) {
-      suffix.clear();
-      if (config["add_eos_token"].get<bool>() && v.special.eos >= 0) suffix.push_back(v.special.eos);
+      parts.suffix.clear();
+      if (config["add_eos_token"].get<bool>() && v.special.eos >= 0) parts.suffix.push_back(v.special.eos);
     }
+    if (parts.model_type == "BPE" && !parts.pipeline.byte_level && !parts.pipeline.rules.empty())
+      throw Error(path + ": Split/Digits pre-tokenizers need a ByteLevel pre-tokenizer",
+                  "only byte-level and SentencePiece-style BPE are supported");
+  } catch (const json::exception& e) {
+    throw Error(path + ": unexpected tokenizer.json structure: " + e.what(), "the file may come from an unsupported version");
+  }
+  return parts;
+}
 
+std::unique_ptr<Tokenizer> Tokenizer::from_hf_json(const std::string& path) {
+  HfTokenizerParts parts = read_hf_tokenizer(path);
+  try {
+    const json& model_node = parts.root.at("model");
+    const HfTextPipeline& pipeline = parts.pipeline;
+    Vocabulary& v = *parts.vocabulary;
     std::unique_ptr<TokenizerModel> model;
     TokenizerKind kind;
-    if (model_type == "WordPiece") {
+    if (parts.model_type == "WordPiece") {
       kind = TokenizerKind::WordPiece;
       WordPieceOptions options;
       options.normalization = pipeline.bert_normalization;
       options.word_start_prefix.clear();
       options.continuation_prefix = model_node.value("continuing_subword_prefix", std::string("##"));
       options.max_word_chars = model_node.value("max_input_chars_per_word", size_t{100});
-      v.special.classifier = v.find("[CLS]");
-      v.special.separator = v.find("[SEP]");
       model = std::make_unique<WordPiece>(v, options);
     } else if (pipeline.byte_level) {
       kind = TokenizerKind::ByteLevelBpe;
@@ -232,8 +251,6 @@ std::unique_ptr<Tokenizer> Tokenizer::from_hf_json(const std::string& path) {
       options.add_prefix_space = pipeline.add_prefix_space;
       model = std::make_unique<ByteLevelBpe>(v, PreTokenizer(pipeline.rules), read_merges(model_node, v), options);
     } else {
-      if (!pipeline.rules.empty()) throw Error(path + ": Split/Digits pre-tokenizers need a ByteLevel pre-tokenizer",
-                                               "only byte-level and SentencePiece-style BPE are supported");
       kind = TokenizerKind::SentencePieceBpe;
       SentencePieceOptions options;
       options.merge_order = SentencePieceOptions::MergeOrder::MergeRank;
@@ -244,7 +261,8 @@ std::unique_ptr<Tokenizer> Tokenizer::from_hf_json(const std::string& path) {
       model = std::make_unique<SentencePieceBpe>(v, options, read_merges(model_node, v));
     }
     if (pipeline.nfc) model = std::make_unique<NfcNormalizedModel>(std::move(model));
-    return std::make_unique<Tokenizer>(std::move(vocabulary), std::move(model), kind, std::move(prefix), std::move(suffix));
+    return std::make_unique<Tokenizer>(std::move(parts.vocabulary), std::move(model), kind, std::move(parts.prefix),
+                                       std::move(parts.suffix));
   } catch (const json::exception& e) {
     throw Error(path + ": unexpected tokenizer.json structure: " + e.what(), "the file may come from an unsupported version");
   }

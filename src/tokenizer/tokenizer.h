@@ -27,7 +27,8 @@ class Tokenizer {
   static std::unique_ptr<Tokenizer> from_gguf(const gguf::GgufFile& file);
   static std::unique_ptr<Tokenizer> from_hf_json(const std::string& path);
   static std::unique_ptr<Tokenizer> from_sentencepiece_model(const std::string& path);
-  // By file name: *.json -> from_hf_json, *.model -> from_sentencepiece_model, else GGUF.
+  // By file name: *.json -> from_hf_json, *.model -> from_sentencepiece_model, a folder -> its
+  // tokenizer.json as GGUF metadata (tokenizer/hf_tokenizer_gguf.h), else GGUF.
   static std::unique_ptr<Tokenizer> from_file(const std::string& path);
 
   // For loaders: `model` must refer to *vocabulary. `prefix`/`suffix` are the ids encode() adds

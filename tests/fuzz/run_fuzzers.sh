@@ -10,7 +10,7 @@ cd "$(dirname "$0")/../.."
 seconds=${1:-20}
 shift || true
 targets=("$@")
-((${#targets[@]})) || targets=(gguf tokenizer_json sentencepiece chat_template openai_request grammar)
+((${#targets[@]})) || targets=(gguf tokenizer_json sentencepiece chat_template openai_request grammar safetensors)
 shared=${JISU_SHARED_DIR:-$PWD/../shared}
 
 # Only the fuzz targets and what they link (the parsers, not the kernels).
@@ -31,6 +31,7 @@ seeds() {
     chat_template) ls "$shared"/fixtures/chat-templates/*.jinja tests/chat_templates/templates/* ;;
     openai_request) ls tests/fuzz/seeds/openai_request/* ;;
     grammar) ls tests/fuzz/seeds/grammar/* ;;
+    safetensors) ls tests/fuzz/seeds/safetensors/* ;;
   esac 2>/dev/null || true
 }
 

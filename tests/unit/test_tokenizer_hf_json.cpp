@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "data/tokenizer/tokenizer_fixtures.h"
 #include "format/gguf_file.h"
+#include "tokenizer/hf_tokenizer_gguf.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/utf8.h"
 
@@ -75,6 +76,13 @@ void expect_vectors(const Tokenizer& tokenizer, const std::string& vocab_name, c
   EXPECT_EQ(passed, cases.size());
 }
 
+// The same tokenizer.json written as GGUF tokenizer.ggml.* metadata (what `-m DIR` and
+// `jisu convert` use) and read back by the GGUF loader must reproduce the same vectors.
+std::unique_ptr<Tokenizer> through_gguf_metadata(const std::string& tokenizer_json) {
+  const auto file = gguf::GgufFile::from_parts(tokenizer_json, gguf_tokenizer_metadata(tokenizer_json), {}, {});
+  return Tokenizer::from_gguf(*file);
+}
+
 TEST(TokenizerHfJson, Gpt2ByteLevel) {
   const GgufVocab v = read_gguf_vocab("gpt-2");
   json root = base_json(v);
@@ -82,6 +90,7 @@ TEST(TokenizerHfJson, Gpt2ByteLevel) {
   root["decoder"] = {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", true}, {"use_regex", true}};
   root["post_processor"] = {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", false}, {"use_regex", true}};
   const auto tokenizer = Tokenizer::from_hf_json(write_json(root, "gpt2"));
+  expect_vectors(*through_gguf_metadata(write_json(root, "gpt2")), "gpt-2", "tokenizer.json as GGUF metadata (gpt-2)");
   EXPECT_EQ(tokenizer->kind(), TokenizerKind::ByteLevelBpe);
   EXPECT_EQ(tokenizer->n_vocab(), 50257);
   EXPECT_EQ(tokenizer->eos_id(), 50256);  // <|endoftext|>, found by its text
@@ -115,6 +124,10 @@ TEST(TokenizerHfJson, DeepseekCoderSplitSequence) {
   EXPECT_EQ(tokenizer->eos_id(), 32014);
   EXPECT_TRUE(tokenizer->is_end_of_generation(32014));
   expect_vectors(*tokenizer, "deepseek-coder", "tokenizer.json (deepseek-coder)");
+  const auto converted = through_gguf_metadata(path);
+  expect_vectors(*converted, "deepseek-coder", "tokenizer.json as GGUF metadata (deepseek-coder)");
+  EXPECT_EQ(converted->bos_id(), 32013);
+  EXPECT_EQ(converted->encode("x", true, false).front(), 32013);
   EXPECT_EQ(tokenizer->encode("x", true, false).front(), 32013);
 }
 
@@ -167,6 +180,10 @@ TEST(TokenizerHfJson, LlamaSentencePieceStyleBpe) {
   const auto tokenizer = Tokenizer::from_hf_json(write_json(root, "llama"));
   EXPECT_EQ(tokenizer->kind(), TokenizerKind::SentencePieceBpe);
   expect_vectors(*tokenizer, "llama-spm", "tokenizer.json (llama-spm)");
+  const auto converted = through_gguf_metadata(write_json(root, "llama"));
+  EXPECT_EQ(converted->kind(), TokenizerKind::SentencePieceBpe);
+  expect_vectors(*converted, "llama-spm", "tokenizer.json as GGUF metadata (llama-spm)");
+  EXPECT_EQ(converted->encode("Hello world", true, false), (std::vector<int32_t>{1, 15043, 3186}));
   EXPECT_EQ(tokenizer->encode("Hello world", true, false), (std::vector<int32_t>{1, 15043, 3186}));
   EXPECT_EQ(tokenizer->decode(tokenizer->encode(" Hello\n world 🦙", true, false)), " Hello\n world 🦙");
 }

@@ -68,7 +68,10 @@ inline std::unique_ptr<Tokenizer> load_gguf_tokenizer(const std::string& path) {
 
 inline std::string ids_to_string(const std::vector<int32_t>& ids) {
   std::string out;
-  for (int32_t id : ids) out += " " + std::to_string(id);
+  for (int32_t id : ids) {  // appended piecewise: " " + to_string() trips GCC 12's -Wrestrict false positive
+    out += ' ';
+    out += std::to_string(id);
+  }
   return out;
 }
 
