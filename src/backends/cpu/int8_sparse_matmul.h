@@ -1,13 +1,12 @@
 #pragma once
 // Sparse weight rows (sparse_blocks.h: jisu_sparse_q8_kK and jisu_nm_q8) x activations quantized
 // in blocks of 32 (int8_matmul.h: ActivationBlock). Only the kept weights are stored and read;
-// each block's mask places its int8 values among the 32 or 64 positions, the integer products
-// with the activation bytes are summed per 32-element activation block, then scaled:
-//   jisu_sparse_q8: y = fma(d_w, fma(x0.d, float(sum over the first 32), x1.d * float(sum over the second 32)), y)
-//   jisu_nm_q8:     y = fma(d_w, x.d * float(sum over the 32), y)
-// block after block, with explicit fused multiply-adds (never left to the compiler's contraction,
-// which differs between the scalar build and the FMA builds). The SIMD kernels (int8_sparse_matmul_isa.cpp) compute
-// the integer sums exactly and the float steps in the same order, so they agree with the scalar
+// each block's mask places its int8 values among the 32 or 64 positions, and each 32-weight run
+// meets its activation block as Q8_0's blocks do (int8_matmul_scalar.cpp): 8 lanes of integer
+// sums (lane l: elements 4l .. 4l + 3), acc[l] = fma(float(lane sum), d_w * x.d, acc[l]) run
+// after run, and the lanes reduced in reduce_lanes' order at the end of the row. The SIMD
+// kernels (int8_sparse_matmul_isa.cpp) compute the integer sums exactly and the float steps in
+// the same order with explicit fused multiply-adds, so they agree with the scalar
 // reference bit for bit, whatever the tile, row range or thread (the determinism invariant of
 // int8_matmul.h).
 #include <string>

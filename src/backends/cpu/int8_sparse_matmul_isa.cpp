@@ -10,12 +10,12 @@
 //    which the shuffle turns into 0), the second byte's indices are moved past the first
 //    byte's values.
 // The expanded 32 bytes then meet the activation block as Q8_0's do: dot(|w|, sign(x, w)) with
-// IntDot. A row is expanded once per tile of up to 4 tokens.
+// IntDot into 8 int32 lanes, accumulated as floats lane by lane and summed once per row. A row
+// is expanded once per tile of up to 4 tokens.
 #include "backends/cpu/vector_isa.h"
 
 #include <array>
 #include <bit>
-#include <cmath>
 #include <cstring>
 
 #include "backends/cpu/int8_matmul.h"
@@ -96,18 +96,14 @@ JISU_AI __m256i signed_dot(__m256i magnitude, __m256i w, const int8_t* x) {
   return IntDot::dot(magnitude, _mm256_sign_epi8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x)), w));
 }
 
-// The sums of the 8 lanes of a and of b (exact integer sums).
-JISU_AI void lane_sums(__m256i a, __m256i b, int32_t& sum_a, int32_t& sum_b) {
-  const __m256i pairs = _mm256_hadd_epi32(a, b);
-  __m128i q = _mm_add_epi32(_mm256_castsi256_si128(pairs), _mm256_extracti128_si256(pairs, 1));
-  q = _mm_hadd_epi32(q, q);
-  sum_a = _mm_cvtsi128_si32(q);
-  sum_b = _mm_extract_epi32(q, 1);
+// acc += float(lanes) * (d_w * x.d), lane by lane (the scalar reference's fma per lane).
+JISU_AI __m256 accumulate(__m256 acc, __m256i lanes, float d, float x_d) {
+  return _mm256_fmadd_ps(_mm256_cvtepi32_ps(lanes), _mm256_set1_ps(d * x_d), acc);
 }
 
 template <int NT>
 JISU_AI void sparse_q8_row(const uint8_t* row, const uint8_t* row_end, size_t n, const ActivationBlock* const* x,
-                           float* acc) {
+                           __m256* acc) {
   for (size_t b = 0; b < n / kSparseBlockElements; ++b) {
     _mm_prefetch(reinterpret_cast<const char*>(row + kPrefetchBytes), _MM_HINT_T0);
     const uint64_t mask = load_u64(row);
@@ -121,47 +117,21 @@ JISU_AI void sparse_q8_row(const uint8_t* row, const uint8_t* row_end, size_t n,
     for (int t = 0; t < NT; ++t) {
       const ActivationBlock& x0 = x[t][2 * b];
       const ActivationBlock& x1 = x[t][2 * b + 1];
-      int32_t sum0, sum1;
-      lane_sums(signed_dot(m0, w0, x0.qs), signed_dot(m1, w1, x1.qs), sum0, sum1);
-      acc[t] = std::fma(d, std::fma(x0.d, static_cast<float>(sum0), x1.d * static_cast<float>(sum1)), acc[t]);
+      acc[t] = accumulate(acc[t], signed_dot(m0, w0, x0.qs), d, x0.d);
+      acc[t] = accumulate(acc[t], signed_dot(m1, w1, x1.qs), d, x1.d);
     }
     row = values;
   }
 }
 
 template <int NT>
-JISU_AI void nm_q8_row(const uint8_t* row, size_t n, const ActivationBlock* const* x, float* acc) {
-  // Two blocks at a time share one lane reduction.
-  size_t b = 0;
-  __m256i w[2], magnitude[2];
-  float d[2];
-  auto expand = [&](int slot, const uint8_t* block) __attribute__((always_inline)) {
-    d[slot] = half_to_float(block + 4);
-    w[slot] = expand_nm(load_u32(block), block + kNmBlockHeaderBytes);
-    magnitude[slot] = _mm256_abs_epi8(w[slot]);
-  };
-  const size_t n_blocks = n / kNmBlockElements;
-  for (; b + 2 <= n_blocks; b += 2, row += 2 * kNmBlockBytes) {
-    _mm_prefetch(reinterpret_cast<const char*>(row + kPrefetchBytes), _MM_HINT_T0);
-    expand(0, row);
-    expand(1, row + kNmBlockBytes);
-    for (int t = 0; t < NT; ++t) {
-      const ActivationBlock& x0 = x[t][b];
-      const ActivationBlock& x1 = x[t][b + 1];
-      int32_t sum0, sum1;
-      lane_sums(signed_dot(magnitude[0], w[0], x0.qs), signed_dot(magnitude[1], w[1], x1.qs), sum0, sum1);
-      acc[t] = std::fma(d[0], x0.d * static_cast<float>(sum0), acc[t]);
-      acc[t] = std::fma(d[1], x1.d * static_cast<float>(sum1), acc[t]);
-    }
-  }
-  if (b < n_blocks) {
-    expand(0, row);
-    for (int t = 0; t < NT; ++t) {
-      const ActivationBlock& x0 = x[t][b];
-      int32_t sum0, unused;
-      lane_sums(signed_dot(magnitude[0], w[0], x0.qs), _mm256_setzero_si256(), sum0, unused);
-      acc[t] = std::fma(d[0], x0.d * static_cast<float>(sum0), acc[t]);
-    }
+JISU_AI void nm_q8_row(const uint8_t* row, size_t n, const ActivationBlock* const* x, __m256* acc) {
+  for (size_t b = 0; b < n / kNmBlockElements; ++b, row += kNmBlockBytes) {
+    if (b % 2 == 0) _mm_prefetch(reinterpret_cast<const char*>(row + kPrefetchBytes), _MM_HINT_T0);
+    const float d = half_to_float(row + 4);
+    const __m256i w = expand_nm(load_u32(row), row + kNmBlockHeaderBytes);
+    const __m256i magnitude = _mm256_abs_epi8(w);
+    for (int t = 0; t < NT; ++t) acc[t] = accumulate(acc[t], signed_dot(magnitude, w, x[t][b].qs), d, x[t][b].d);
   }
 }
 
@@ -174,12 +144,13 @@ void rows_tile(const Int8MatmulArgs& a, size_t first_token) {
   const size_t sparse_row_bytes = row_bytes(a.type, a.n);
   for (size_t r = a.row_begin; r < a.row_end; ++r) {
     const auto* row = static_cast<const uint8_t*>(a.w) + r * a.w_row_bytes;
-    float acc[NT] = {};
+    __m256 acc[NT];
+    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
     if (nm)
       nm_q8_row<NT>(row, a.n, x, acc);
     else
       sparse_q8_row<NT>(row, row + sparse_row_bytes, a.n, x, acc);
-    for (int t = 0; t < NT; ++t) a.y[(first_token + t) * a.y_stride + r] = acc[t];
+    for (int t = 0; t < NT; ++t) a.y[(first_token + t) * a.y_stride + r] = horizontal_sum(acc[t]);
   }
 }
 

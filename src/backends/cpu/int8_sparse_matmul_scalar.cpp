@@ -9,41 +9,39 @@
 namespace jisu::cpu {
 namespace {
 
-// Sum over the `count` positions of a mask run starting at bit `first`: value * activation.
-// `values` advances past the values it used.
-int32_t masked_dot(uint64_t mask, size_t first, size_t count, const int8_t*& values, const int8_t* activations) {
-  int32_t sum = 0;
-  for (size_t j = 0; j < count; ++j)
-    if ((mask >> (first + j)) & 1) sum += static_cast<int32_t>(*values++) * activations[j];
-  return sum;
+// One 32-weight run of a mask (bits first .. first + 31) times an activation block, into the 8
+// lane accumulators: lane l sums the integer products of elements 4l .. 4l + 3 (the SIMD dot's
+// lanes), then acc[l] = fma(float(lane sum), d_w * x.d, acc[l]). `values` advances past the
+// values it used.
+void accumulate_run(uint64_t mask, size_t first, const int8_t*& values, float d, const ActivationBlock& x,
+                    float acc[8]) {
+  int32_t lanes[8] = {};
+  for (size_t j = 0; j < 32; ++j)
+    if ((mask >> (first + j)) & 1) lanes[j / 4] += static_cast<int32_t>(*values++) * x.qs[j];
+  const float scale = d * x.d;
+  for (int l = 0; l < 8; ++l) acc[l] = std::fma(static_cast<float>(lanes[l]), scale, acc[l]);
 }
 
 float sparse_q8_row_dot(const uint8_t* row, size_t n, const ActivationBlock* x) {
-  float acc = 0.0f;
+  float acc[8] = {};
   for (size_t b = 0; b < n / kSparseBlockElements; ++b) {
     const uint64_t mask = load_u64(row);
     const float d = fp16_to_fp32(load_u16(row + 8));
     const auto* values = reinterpret_cast<const int8_t*>(row + kSparseBlockHeaderBytes);
-    const ActivationBlock& x0 = x[2 * b];
-    const ActivationBlock& x1 = x[2 * b + 1];
-    const int32_t sum0 = masked_dot(mask, 0, 32, values, x0.qs);
-    const int32_t sum1 = masked_dot(mask, 32, 32, values, x1.qs);
-    acc = std::fma(d, std::fma(x0.d, static_cast<float>(sum0), x1.d * static_cast<float>(sum1)), acc);
+    accumulate_run(mask, 0, values, d, x[2 * b], acc);
+    accumulate_run(mask, 32, values, d, x[2 * b + 1], acc);
     row = reinterpret_cast<const uint8_t*>(values);
   }
-  return acc;
+  return reduce_lanes(acc);
 }
 
 float nm_q8_row_dot(const uint8_t* row, size_t n, const ActivationBlock* x) {
-  float acc = 0.0f;
+  float acc[8] = {};
   for (size_t b = 0; b < n / kNmBlockElements; ++b, row += kNmBlockBytes) {
-    const uint32_t mask = load_u32(row);
-    const float d = fp16_to_fp32(load_u16(row + 4));
     const auto* values = reinterpret_cast<const int8_t*>(row + kNmBlockHeaderBytes);
-    const int32_t sum = masked_dot(mask, 0, 32, values, x[b].qs);
-    acc = std::fma(d, x[b].d * static_cast<float>(sum), acc);
+    accumulate_run(load_u32(row), 0, values, fp16_to_fp32(load_u16(row + 4)), x[b], acc);
   }
-  return acc;
+  return reduce_lanes(acc);
 }
 
 }  // namespace
