@@ -14,6 +14,7 @@
 
 #include "command_registry.h"
 #include "core/dtype.h"
+#include "core/sparse_dtype.h"
 #include "core/error.h"
 #include "format/gguf_file.h"
 #include "models/hf_folder.h"
@@ -226,6 +227,9 @@ int run_info(const InfoOptions& options) {
       std::printf("  %-7s %5" PRIu64 " tensors  %12s params  %12s  %6.2f%%\n", std::string(dtype_name(t.type)).c_str(),
                   t.count, format_count(t.elements).c_str(), format_bytes(t.bytes).c_str(),
                   tensor_bytes ? 100.0 * static_cast<double>(t.bytes) / static_cast<double>(tensor_bytes) : 0.0);
+    if (std::any_of(totals.begin(), totals.end(), [](const TypeTotal& t) { return is_jisu_only(t.type); }))
+      std::printf("  (jisu_* types are jisu-only sparse storage written by `jisu prune`: other GGUF readers cannot "
+                  "load this file; `jisu prune --dense-output` writes one they can)\n");
   }
   std::printf("total          %zu tensors, %" PRIu64 " parameters (%s), %s of tensor data", file->tensors().size(),
               parameters, format_count(parameters).c_str(), format_bytes(tensor_bytes).c_str());

@@ -2,6 +2,8 @@
 
 #include <array>
 
+#include "core/sparse_dtype.h"
+
 namespace jisu {
 namespace {
 
@@ -25,11 +27,15 @@ constexpr std::array kRows = {
     WeightTypeRow{DType::Q6_K, Int8Path::SuperBlocks, true, true},
     WeightTypeRow{DType::IQ4_NL, Int8Path::Blocks, true, false},
     WeightTypeRow{DType::IQ4_XS, Int8Path::None, false, false},
+    WeightTypeRow{kJisuNmQ8, Int8Path::Sparse, false, false},
 };
+// Every jisu_sparse_q8_kK (K = 1 .. 64) shares this row (its type is the family's first).
+constexpr WeightTypeRow kSparseQ8Row{kJisuSparseQ8First, Int8Path::Sparse, false, false};
 
 }  // namespace
 
 const WeightTypeRow* find_weight_type(DType type) {
+  if (is_jisu_sparse_q8(type)) return &kSparseQ8Row;
   for (const WeightTypeRow& row : kRows)
     if (row.type == type) return &row;
   return nullptr;
@@ -37,7 +43,8 @@ const WeightTypeRow* find_weight_type(DType type) {
 
 std::string supported_weight_type_names() {
   std::string names;
-  for (const WeightTypeRow& row : kRows) names += (names.empty() ? "" : ", ") + std::string(dtype_name(row.type));
+  for (const WeightTypeRow& row : kRows)
+    if (!is_jisu_only(row.type)) names += (names.empty() ? "" : ", ") + std::string(dtype_name(row.type));
   return names;
 }
 

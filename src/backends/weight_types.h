@@ -13,6 +13,7 @@ enum class Int8Path {
   None,         // float activations (matmul_rows in backends/cpu/quant_kernels.h)
   Blocks,       // 32-element activation blocks (backends/cpu/int8_matmul.h)
   SuperBlocks,  // 256-element activation super-blocks (backends/cpu/int8_super_block_matmul.h)
+  Sparse,       // jisu-only sparse rows x 32-element activation blocks (backends/cpu/int8_sparse_matmul.h)
 };
 
 struct WeightTypeRow {

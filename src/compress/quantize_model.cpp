@@ -10,6 +10,7 @@
 #include "compress/importance_matrix.h"
 #include "compress/quantize_row.h"
 #include "core/error.h"
+#include "core/sparse_dtype.h"
 #include "format/gguf_file.h"
 #include "format/gguf_writer.h"
 
@@ -23,9 +24,11 @@ bool ends_with(const std::string& text, std::string_view suffix) {
 }
 
 // Weights a quantizer changes: matrices named *.weight except norms and the MoE router (small,
-// and routing is sensitive), as the GGUF ecosystem's quantizers do.
+// and routing is sensitive), as the GGUF ecosystem's quantizers do. Pruned matrices in the
+// jisu-only sparse types (already int8 values with block scales) are copied as they are, which
+// keeps their sparse structure: prune, then quantize the rest.
 bool is_quantizable(const gguf::TensorInfo& tensor) {
-  return tensor.shape.size() >= 2 && ends_with(tensor.name, ".weight") &&
+  return !is_jisu_only(tensor.type) && tensor.shape.size() >= 2 && ends_with(tensor.name, ".weight") &&
          tensor.name.find("norm") == std::string::npos && tensor.name.find("ffn_gate_inp") == std::string::npos;
 }
 
@@ -59,6 +62,9 @@ QuantizeReport quantize_model(const gguf::GgufFile& input, const QuantizeOptions
   report.input_bytes = input.file_size();
   for (const gguf::TensorInfo& tensor : input.tensors()) {
     Plan plan{&tensor, tensor.type, nullptr};
+    if (is_jisu_only(tensor.type))
+      std::fprintf(log, "keeping %s as %s (jisu sparse storage)\n", tensor.name.c_str(),
+                   std::string(dtype_name(tensor.type)).c_str());
     if (is_quantizable(tensor)) {
       plan.type = mix.type_for(tensor.name, tensor.shape[0]);
       if (!is_float_type(tensor.type) && !options.allow_requantize)

@@ -2,9 +2,11 @@
 
 #include <array>
 #include <cctype>
+#include <cstdio>
 #include <string>
 
 #include "core/error.h"
+#include "core/sparse_dtype.h"
 
 namespace jisu {
 namespace {
@@ -34,7 +36,29 @@ constexpr std::array kTraits = {
     DTypeTraits{DType::I64, "i64", 1, 8, false},
     DTypeTraits{DType::F64, "f64", 1, 8, false},
     DTypeTraits{DType::BF16, "bf16", 1, 2, false},
+    // jisu-only (core/sparse_dtype.h): 32 weights as a u32 mask, an f16 scale, 16 int8 values.
+    DTypeTraits{kJisuNmQ8, "jisu_nm_q8", 32, 22, true},
 };
+
+// The unstructured sparse family (core/sparse_dtype.h): per 64 weights a u64 mask and an f16
+// scale (10 bytes) plus the kept values, K of 64 on average over a row; so block_bytes = 10 + K
+// is a row's mean per 64 weights, while the blocks of a row differ in size.
+struct SparseFamily {
+  std::array<std::array<char, 24>, kJisuSparseQ8MaxKept> names{};
+  std::array<DTypeTraits, kJisuSparseQ8MaxKept> traits{};
+  SparseFamily() {
+    for (uint32_t kept = 1; kept <= kJisuSparseQ8MaxKept; ++kept) {
+      std::array<char, 24>& name = names[kept - 1];
+      std::snprintf(name.data(), name.size(), "jisu_sparse_q8_k%u", kept);
+      traits[kept - 1] = DTypeTraits{sparse_q8_type(kept), std::string_view(name.data()), 64, 10 + kept, true};
+    }
+  }
+};
+
+const SparseFamily& sparse_family() {
+  static const SparseFamily family;
+  return family;
+}
 
 std::string lower(std::string_view s) {
   std::string out(s);
@@ -45,12 +69,15 @@ std::string lower(std::string_view s) {
 }  // namespace
 
 std::optional<DTypeTraits> dtype_traits(uint32_t type_id) {
+  if (is_jisu_sparse_q8(static_cast<DType>(type_id)))
+    return sparse_family().traits[sparse_q8_kept_per_64(static_cast<DType>(type_id)) - 1];
   for (const auto& t : kTraits)
     if (static_cast<uint32_t>(t.type) == type_id) return t;
   return std::nullopt;
 }
 
 const DTypeTraits& traits(DType type) {
+  if (is_jisu_sparse_q8(type)) return sparse_family().traits[sparse_q8_kept_per_64(type) - 1];
   for (const auto& t : kTraits)
     if (t.type == type) return t;
   JISU_ASSERT(false && "unknown dtype");
@@ -63,6 +90,8 @@ std::optional<DType> dtype_from_name(std::string_view name) {
   const std::string wanted = lower(name);
   for (const auto& t : kTraits)
     if (lower(t.name) == wanted) return t.type;
+  for (const auto& t : sparse_family().traits)
+    if (t.name == wanted) return t.type;
   return std::nullopt;
 }
 

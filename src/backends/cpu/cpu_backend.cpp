@@ -11,6 +11,7 @@
 #include "backends/cpu/int8_matmul.h"
 #include "backends/cpu/int8_repacked_matmul.h"
 #include "backends/cpu/int8_repacked_weights.h"
+#include "backends/cpu/int8_sparse_matmul.h"
 #include "backends/cpu/int8_super_block_matmul.h"
 #include "backends/cpu/ops.h"
 #include "backends/cpu/quant_kernels.h"
@@ -48,6 +49,19 @@ class CpuLinear final : public LinearWeight {
   int64_t slice_;
 };
 
+// A jisu-only sparse matrix (sparse_blocks.h) in the mapped file, read in place by the sparse
+// int8 kernels (int8_sparse_matmul.h); its rows were checked once at load (check_sparse_rows).
+class CpuSparseLinear final : public LinearWeight {
+ public:
+  CpuSparseLinear(const WeightMatrix& matrix, int64_t slice) : LinearWeight(matrix.rows, matrix.cols), matrix_(matrix), slice_(slice) {}
+  const WeightMatrix& matrix() const { return matrix_; }
+  int64_t slice() const { return slice_; }
+
+ private:
+  WeightMatrix matrix_;
+  int64_t slice_;
+};
+
 // The int8 activation layouts: blocks of 32 (ActivationBlock) or super-blocks of 256
 // (ActivationSuperBlock, for the K-quants).
 enum class ActivationFormat { Blocks, SuperBlocks };
@@ -62,12 +76,22 @@ class CpuBackend final : public Backend {
 
   std::unique_ptr<LinearWeight> prepare_linear(const WeightMatrix& matrix, bool original_read_later) override {
     check_type(matrix);
+    if (takes_sparse_int8(matrix.type)) return prepare_sparse(matrix, 0);
     return std::make_unique<CpuLinear>(matrix, repack(matrix, !original_read_later), 0);
   }
 
   std::vector<std::unique_ptr<LinearWeight>> prepare_linear_slices(const WeightMatrix& stacked,
                                                                    int64_t n_slices) override {
     check_type(stacked);
+    if (takes_sparse_int8(stacked.type)) {
+      check_sparse_rows(stacked.type, stacked.data, as_size(stacked.rows), stacked.row_bytes, as_size(stacked.cols),
+                        stacked.name);
+      std::vector<std::unique_ptr<LinearWeight>> slices;
+      const int64_t rows = stacked.rows / n_slices;
+      for (int64_t i = 0; i < n_slices; ++i)
+        slices.push_back(std::make_unique<CpuSparseLinear>(stacked.slice_rows(i * rows, rows), i));
+      return slices;
+    }
     const std::shared_ptr<const RepackedWeights> repacked = repack(stacked, /*release_original=*/true);
     const int64_t rows = stacked.rows / n_slices;
     std::vector<std::unique_ptr<LinearWeight>> slices;
@@ -180,7 +204,7 @@ class CpuBackend final : public Backend {
   void set_linear_observer(LinearObserver* observer) override { observer_ = observer; }
 
   void linear(const LinearWeight& weight, Activations x, Activations y, size_t n_rows) override {
-    run_linear(static_cast<const CpuLinear&>(weight), x, y, n_rows);
+    run_linear(weight, x, y, n_rows);
   }
 
   void qkv_rope_kv_write(int32_t layer, Activations qkv, const float* qkv_bias, const float* q_norm,
@@ -241,7 +265,7 @@ class CpuBackend final : public Backend {
 
     // Routing: softmax over all experts, keep the top `used` (ties: lower index), renormalise
     // their weights to sum to one.
-    run_linear(static_cast<const CpuLinear&>(*experts.router), normed, {moe_.router, n_experts}, n);
+    run_linear(*experts.router, normed, {moe_.router, n_experts}, n);
     for (size_t t = 0; t < n; ++t) {
       float* probabilities = moe_.router + t * n_experts;
       softmax(probabilities, n_experts);
@@ -273,11 +297,11 @@ class CpuBackend final : public Backend {
                     d * sizeof(float));
       quantized_source_ = nullptr;
       const Activations input{moe_.expert_input, d};
-      run_linear(static_cast<const CpuLinear&>(*experts.gate[e]), input, {moe_.gate, ff}, m);
-      run_linear(static_cast<const CpuLinear&>(*experts.up[e]), input, {moe_.up, ff}, m);
+      run_linear(*experts.gate[e], input, {moe_.gate, ff}, m);
+      run_linear(*experts.up[e], input, {moe_.up, ff}, m);
       apply_glu(moe_.gate, ff, moe_.up, ff, m);
       quantized_source_ = nullptr;
-      run_linear(static_cast<const CpuLinear&>(*experts.down[e]), {moe_.gate, ff}, {moe_.projected, d}, m);
+      run_linear(*experts.down[e], {moe_.gate, ff}, {moe_.projected, d}, m);
       for (size_t i = 0; i < m; ++i)
         std::memcpy(moe_.expert_output + as_size(moe_.expert_rows[i]) * d, moe_.projected + i * d, d * sizeof(float));
     }
@@ -395,21 +419,56 @@ class CpuBackend final : public Backend {
     quantized_format_ = format;
   }
 
-  void run_linear(const CpuLinear& weight, Activations x, Activations y, size_t n_tokens) {
-    const WeightMatrix& matrix = weight.matrix();
-    const size_t rows = as_size(matrix.rows), cols = as_size(matrix.cols);
-    if (observer_) observer_->observe(matrix.name, weight.slice(), x.data, x.stride, n_tokens, cols);
-    // The output overwrites the rows it covers: an int8 copy of an input it overlaps is stale.
+  std::unique_ptr<LinearWeight> prepare_sparse(const WeightMatrix& matrix, int64_t slice) {
+    check_sparse_rows(matrix.type, matrix.data, as_size(matrix.rows), matrix.row_bytes, as_size(matrix.cols), matrix.name);
+    return std::make_unique<CpuSparseLinear>(matrix, slice);
+  }
+
+  // The one place that tells the kinds of linear weight apart.
+  void run_linear(const LinearWeight& weight, Activations x, Activations y, size_t n_tokens) {
+    if (const auto* sparse = dynamic_cast<const CpuSparseLinear*>(&weight))
+      run_sparse_linear(*sparse, x, y, n_tokens);
+    else
+      run_dense_linear(static_cast<const CpuLinear&>(weight), x, y, n_tokens);
+  }
+
+  // What every kind does first: show the observer the input, and forget an int8 copy of an
+  // input the output overwrites (it is stale).
+  void begin_linear(const WeightMatrix& matrix, int64_t slice, Activations x, Activations y, size_t n_tokens) {
+    if (observer_) observer_->observe(matrix.name, slice, x.data, x.stride, n_tokens, as_size(matrix.cols));
     if (quantized_source_ && y.data < quantized_source_ + quantized_tokens_ * quantized_stride_x_ &&
         quantized_source_ < y.data + n_tokens * y.stride)
       quantized_source_ = nullptr;
-    // About four tasks per thread balances uneven progress; at least 16 rows keeps each task's
-    // weight reads long enough to stream well. Multiples of 16 rows keep the kernels' row tiles
-    // full. With 8 or more tokens a task is long (its rows times every token) and the thread
-    // that finishes first waits for the other's last one: four times as many tasks halved that
-    // wait (perf, pp128 Q4_0: 4.5 % -> 2.0 % of samples in the pool's waits, matmul 82.6 -> 86.4 %).
+  }
+
+  void run_sparse_linear(const CpuSparseLinear& weight, Activations x, Activations y, size_t n_tokens) {
+    const WeightMatrix& matrix = weight.matrix();
+    const size_t rows = as_size(matrix.rows), cols = as_size(matrix.cols);
+    begin_linear(matrix, weight.slice(), x, y, n_tokens);
+    quantize_input(x, n_tokens, cols, ActivationFormat::Blocks);
+    const auto* xq = reinterpret_cast<const ActivationBlock*>(quantized_);
+    const size_t rows_per_task = task_rows(rows, n_tokens);
+    pool_.parallel_for((rows + rows_per_task - 1) / rows_per_task, [&](size_t task, size_t) {
+      matmul_rows_sparse_int8({matrix.type, matrix.data, matrix.row_bytes, cols, xq, quantized_stride_, n_tokens, y.data,
+                               y.stride, task * rows_per_task, std::min(rows, (task + 1) * rows_per_task)});
+    });
+  }
+
+  // About four tasks per thread balances uneven progress; at least 16 rows keeps each task's
+  // weight reads long enough to stream well. Multiples of 16 rows keep the kernels' row tiles
+  // full. With 8 or more tokens a task is long (its rows times every token) and the thread
+  // that finishes first waits for the other's last one: four times as many tasks halved that
+  // wait (perf, pp128 Q4_0: 4.5 % -> 2.0 % of samples in the pool's waits, matmul 82.6 -> 86.4 %).
+  size_t task_rows(size_t rows, size_t n_tokens) const {
     const size_t wanted_tasks = pool_.size() * (n_tokens >= 8 ? 16 : 4);
-    const size_t rows_per_task = std::max<size_t>(16, ((rows + wanted_tasks - 1) / wanted_tasks + 15) / 16 * 16);
+    return std::max<size_t>(16, ((rows + wanted_tasks - 1) / wanted_tasks + 15) / 16 * 16);
+  }
+
+  void run_dense_linear(const CpuLinear& weight, Activations x, Activations y, size_t n_tokens) {
+    const WeightMatrix& matrix = weight.matrix();
+    const size_t rows = as_size(matrix.rows), cols = as_size(matrix.cols);
+    begin_linear(matrix, weight.slice(), x, y, n_tokens);
+    const size_t rows_per_task = task_rows(rows, n_tokens);
     const size_t n_tasks = (rows + rows_per_task - 1) / rows_per_task;
     float* out = y.data;
     const size_t y_stride = y.stride;

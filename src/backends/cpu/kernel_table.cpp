@@ -15,6 +15,7 @@
   void quantize_activations_super_blocks(const float* x, size_t n, ActivationSuperBlock* out); \
   void matmul_rows_int8_super_blocks(const Int8MatmulArgs& args);                            \
   void matmul_repacked_int8(const RepackedMatmulArgs& args);                                 \
+  void matmul_rows_sparse_int8(const Int8MatmulArgs& args);                                  \
   }
 
 namespace jisu::cpu {
@@ -33,7 +34,8 @@ namespace {
   KernelTable {                                                                                 \
     float_isa::dequantize_row, float_isa::matmul_rows, int8_isa::quantize_activations,          \
         int8_isa::matmul_rows_int8, int8_isa::quantize_activations_super_blocks,                \
-        int8_isa::matmul_rows_int8_super_blocks, int8_isa::matmul_repacked_int8                 \
+        int8_isa::matmul_rows_int8_super_blocks, int8_isa::matmul_repacked_int8,                \
+        int8_isa::matmul_rows_sparse_int8                                                       \
   }
 
 const KernelTable kScalar{dequantize_row_scalar,
@@ -42,7 +44,8 @@ const KernelTable kScalar{dequantize_row_scalar,
                           matmul_rows_int8_scalar,
                           quantize_activations_super_blocks_scalar,
                           matmul_rows_int8_super_blocks_scalar,
-                          matmul_repacked_int8_scalar};
+                          matmul_repacked_int8_scalar,
+                          matmul_rows_sparse_int8_scalar};
 const KernelTable kAvx2 = JISU_KERNEL_TABLE(avx2, avx2);
 const KernelTable kAvxVnni = JISU_KERNEL_TABLE(avx2, avx_vnni);
 const KernelTable kAvx512 = JISU_KERNEL_TABLE(avx512, avx512);

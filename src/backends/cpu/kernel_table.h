@@ -11,6 +11,7 @@
 
 #include "backends/cpu/int8_matmul.h"
 #include "backends/cpu/int8_repacked_matmul.h"
+#include "backends/cpu/int8_sparse_matmul.h"
 #include "backends/cpu/int8_super_block_matmul.h"
 #include "backends/cpu/quant_kernels.h"
 #include "core/cpu_features.h"
@@ -29,6 +30,9 @@ struct KernelTable {
   void (*matmul_rows_int8_super_blocks)(const Int8MatmulArgs& args);
   // int8_repacked_matmul.h: 8-row repacked weights.
   void (*matmul_repacked_int8)(const RepackedMatmulArgs& args);
+  // int8_sparse_matmul.h: jisu-only sparse rows x activations quantized in blocks of 32. The
+  // AVX-512 instantiations also need AVX512-VBMI2 (sparse_kernel_runs_on).
+  void (*matmul_rows_sparse_int8)(const Int8MatmulArgs& args);
 };
 
 // The kernels of `isa`; calling them when !isa_supported(isa) is undefined behaviour.

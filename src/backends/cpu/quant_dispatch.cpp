@@ -1,6 +1,7 @@
 // Entry points that validate arguments and pick the kernel for active_isa().
 #include <string>
 
+#include "backends/cpu/int8_sparse_matmul.h"
 #include "backends/cpu/quant_blocks.h"
 #include "backends/cpu/kernel_table.h"
 #include "backends/cpu/quant_kernels.h"
@@ -21,6 +22,7 @@ void check_length(DType type, size_t n) {
 }  // namespace
 
 void dequantize_row(DType type, const void* src, float* dst, size_t n) {
+  if (takes_sparse_int8(type)) return dequantize_sparse_row(type, src, dst, n);  // not a hot path
   check_length(type, n);
   active_kernels().dequantize_row(type, src, dst, n);
 }

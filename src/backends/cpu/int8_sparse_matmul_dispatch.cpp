@@ -1,0 +1,91 @@
+// Entry points of the sparse int8 kernels: the format checks, the dense decoding of a sparse
+// row, and the choice of kernel for active_isa().
+#include <bit>
+#include <string>
+
+#include "backends/cpu/int8_sparse_matmul.h"
+#include "backends/cpu/kernel_table.h"
+#include "backends/cpu/quant_kernels.h"
+#include "backends/cpu/sparse_blocks.h"
+#include "backends/weight_types.h"
+#include "core/error.h"
+
+namespace jisu::cpu {
+namespace {
+
+void check_sparse_type(DType type, size_t n) {
+  if (!takes_sparse_int8(type))
+    throw Error("weight type " + std::string(dtype_name(type)) + " is not a jisu sparse type");
+  const size_t block = traits(type).block_elements;
+  if (n % block != 0)
+    throw Error("a " + std::string(dtype_name(type)) + " row of " + std::to_string(n) +
+                " elements is not a whole number of blocks of " + std::to_string(block));
+}
+
+}  // namespace
+
+bool takes_sparse_int8(DType type) {
+  const WeightTypeRow* row = find_weight_type(type);
+  return row && row->int8_path == Int8Path::Sparse;
+}
+
+bool sparse_kernel_runs_on(Isa isa) {
+  static const bool has_vbmi2 = __builtin_cpu_supports("avx512vbmi2");
+  return isa_supported(isa) && (!uses_avx512(isa) || has_vbmi2);
+}
+
+void matmul_rows_sparse_int8(const Int8MatmulArgs& args) {
+  check_sparse_type(args.type, args.n);
+  check_int8_matmul_args(args, traits(args.type).block_elements, "sparse blocks");
+  const Isa isa = active_isa();
+  kernel_table(sparse_kernel_runs_on(isa) ? isa : Isa::Avx2).matmul_rows_sparse_int8(args);
+}
+
+void dequantize_sparse_row(DType type, const void* src, float* dst, size_t n) {
+  check_sparse_type(type, n);
+  const auto* p = static_cast<const uint8_t*>(src);
+  const bool nm = type == kJisuNmQ8;
+  const size_t block = nm ? kNmBlockElements : kSparseBlockElements;
+  for (size_t b = 0; b < n / block; ++b) {
+    const uint64_t mask = nm ? load_u32(p) : load_u64(p);
+    const float d = fp16_to_fp32(load_u16(p + (nm ? 4 : 8)));
+    const auto* values = reinterpret_cast<const int8_t*>(p + (nm ? kNmBlockHeaderBytes : kSparseBlockHeaderBytes));
+    for (size_t j = 0; j < block; ++j) dst[b * block + j] = ((mask >> j) & 1) ? d * static_cast<float>(*values++) : 0.0f;
+    p = nm ? p + kNmBlockBytes : reinterpret_cast<const uint8_t*>(values);
+  }
+}
+
+void check_sparse_rows(DType type, const void* data, size_t rows, size_t row_bytes_given, size_t n,
+                       const std::string& tensor) {
+  check_sparse_type(type, n);
+  if (row_bytes_given != row_bytes(type, n))
+    throw Error("tensor '" + tensor + "' has rows of " + std::to_string(row_bytes_given) + " bytes, not the " +
+                std::to_string(row_bytes(type, n)) + " of " + std::string(dtype_name(type)));
+  const auto* base = static_cast<const uint8_t*>(data);
+  for (size_t r = 0; r < rows; ++r) {
+    const uint8_t* p = base + r * row_bytes_given;
+    if (type == kJisuNmQ8) {
+      for (size_t b = 0; b < n / kNmBlockElements; ++b)
+        if (std::popcount(load_u32(p + b * kNmBlockBytes)) != static_cast<int>(kNmBlockKept))
+          throw Error("tensor '" + tensor + "' row " + std::to_string(r) + " block " + std::to_string(b) +
+                      " does not keep 16 of its 32 weights", "the file is damaged");
+      continue;
+    }
+    // Walking the blocks of the row must end exactly at its end, keeping n / 64 * K values.
+    const size_t kept_per_row = n / kSparseBlockElements * sparse_q8_kept_per_64(type);
+    size_t kept = 0;
+    for (size_t b = 0; b < n / kSparseBlockElements; ++b) {
+      const size_t in_block = static_cast<size_t>(std::popcount(load_u64(p)));
+      kept += in_block;
+      if (kept > kept_per_row) break;
+      p += kSparseBlockHeaderBytes + in_block;
+    }
+    if (kept != kept_per_row)
+      throw Error("tensor '" + tensor + "' row " + std::to_string(r) + " keeps " + std::to_string(kept) +
+                      " weights, not the " + std::to_string(kept_per_row) + " its type " +
+                      std::string(dtype_name(type)) + " says",
+                  "the file is damaged");
+  }
+}
+
+}  // namespace jisu::cpu

@@ -1,0 +1,34 @@
+#pragma once
+// The jisu-only sparse weight types (backends/cpu/sparse_blocks.h documents the layouts). GGUF
+// stores a tensor's type as a number; these numbers lie far above ggml's (which end below 64),
+// so no ggml file carries them by accident and `jisu info` marks them jisu-only:
+//  - kJisuSparseQ8First .. + 63, "jisu_sparse_q8_kK": unstructured sparse rows of int8 values;
+//    K = 1 .. 64 is how many of every 64 weights each row keeps (on average over the row).
+//  - kJisuNmQ8, "jisu_nm_q8": N:M sparse (2:4, 4:8): 16 int8 values of every 32 weights plus a
+//    32-bit mask of their positions.
+// They are DType values without enumerators so that core/dtype.h, which every source includes,
+// stays as ggml numbers it.
+#include <cstdint>
+
+#include "core/dtype.h"
+
+namespace jisu {
+
+inline constexpr DType kJisuSparseQ8First = static_cast<DType>(0x4A530001u);
+inline constexpr DType kJisuNmQ8 = static_cast<DType>(0x4A534D10u);
+inline constexpr uint32_t kJisuSparseQ8MaxKept = 64;
+
+inline bool is_jisu_sparse_q8(DType type) {
+  const auto id = static_cast<uint32_t>(type), first = static_cast<uint32_t>(kJisuSparseQ8First);
+  return id >= first && id < first + kJisuSparseQ8MaxKept;
+}
+inline bool is_jisu_only(DType type) { return is_jisu_sparse_q8(type) || type == kJisuNmQ8; }
+// Weights kept per 64 of an unstructured sparse type (1 .. 64).
+inline uint32_t sparse_q8_kept_per_64(DType type) {
+  return static_cast<uint32_t>(type) - static_cast<uint32_t>(kJisuSparseQ8First) + 1;
+}
+inline DType sparse_q8_type(uint32_t kept_per_64) {
+  return static_cast<DType>(static_cast<uint32_t>(kJisuSparseQ8First) + kept_per_64 - 1);
+}
+
+}  // namespace jisu
