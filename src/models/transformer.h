@@ -36,6 +36,7 @@ class Transformer final : public ForwardPass {
 
   int32_t max_batch_tokens() const override { return max_batch_tokens_; }
   void forward(const Batch& batch, KvCache& cache, float* logits) override;
+  void forward_hidden(const Batch& batch, KvCache& cache, float* hidden) override;
   size_t prepared_weight_bytes() const override;
   double prepare_ms() const override { return prepare_ms_; }
   void set_linear_observer(LinearObserver* observer) override;
@@ -44,8 +45,19 @@ class Transformer final : public ForwardPass {
   struct PreparedLayer;
   struct PreparedStage;
 
+  struct NormWeights {
+    const float* weight = nullptr;
+    const float* bias = nullptr;  // LayerNorm only
+  };
+
   void prepare_stage(PreparedStage& stage, bool first, bool last);
+  // Runs every stage over the batch; then the last writes logits, or hidden states when
+  // `logits` is null.
+  void run(const Batch& batch, KvCache& cache, float* logits, float* hidden);
   void run_layer(PreparedStage& stage, int32_t layer_index, size_t n);
+  // hidden += delta (when delta.data), then out = norm(hidden) (when out.data), with the
+  // architecture's kind of norm.
+  void add_norm(Backend& backend, Activations hidden, Activations delta, const NormWeights& norm, Activations out) const;
   void output_head(PreparedStage& stage, float* logits);
 
   const ModelConfig& config_;
