@@ -2,6 +2,7 @@
 vocabulary, and an independent float64 numpy forward of it with pooling.
 
     python3 tests/tools/bert_fixture.py OUT.gguf [--vocab ggml-vocab-bert-bge.gguf] [--pooling mean|cls]
+        [--shape tiny|bge-small]
 
 The reference reads the weights back with the gguf package's reader, not through jisu.
 """
@@ -11,11 +12,15 @@ import math
 import gguf
 import numpy as np
 
-DIMS = dict(n_embd=64, n_head=4, n_layer=2, n_ff=128, n_ctx=64, n_types=2, eps=1e-12)
+# The test fixture's dims, and bge-small-en-v1.5's (for a throughput measurement of a real shape).
+SHAPES = {
+    "tiny": dict(n_embd=64, n_head=4, n_layer=2, n_ff=128, n_ctx=64, n_types=2, eps=1e-12),
+    "bge-small": dict(n_embd=384, n_head=12, n_layer=12, n_ff=1536, n_ctx=512, n_types=2, eps=1e-12),
+}
 POOLING = {"none": 0, "mean": 1, "cls": 2, "last": 3}
 
 
-def write_fixture(path, vocab_path, pooling="mean", seed=7):
+def write_fixture(path, vocab_path, pooling="mean", seed=7, shape="tiny"):
     vocab = gguf.GGUFReader(vocab_path)
     tokens = [bytes(vocab.fields["tokenizer.ggml.tokens"].parts[i]).decode("utf-8")
               for i in vocab.fields["tokenizer.ggml.tokens"].data]
@@ -26,7 +31,8 @@ def write_fixture(path, vocab_path, pooling="mean", seed=7):
         field = vocab.fields[key]
         return int(field.parts[field.data[0]][0])
 
-    d, h, layers, ff, ctx = DIMS["n_embd"], DIMS["n_head"], DIMS["n_layer"], DIMS["n_ff"], DIMS["n_ctx"]
+    dims = SHAPES[shape]
+    d, h, layers, ff, ctx = dims["n_embd"], dims["n_head"], dims["n_layer"], dims["n_ff"], dims["n_ctx"]
     rng = np.random.default_rng(seed)
     writer = gguf.GGUFWriter(path, "bert")
     writer.add_name("bert-random-bge-vocab")
@@ -35,7 +41,7 @@ def write_fixture(path, vocab_path, pooling="mean", seed=7):
     writer.add_embedding_length(d)
     writer.add_feed_forward_length(ff)
     writer.add_head_count(h)
-    writer.add_layer_norm_eps(DIMS["eps"])
+    writer.add_layer_norm_eps(dims["eps"])
     writer.add_causal_attention(False)
     writer.add_pooling_type(gguf.PoolingType(POOLING[pooling]))
     writer.add_file_type(0)
@@ -43,7 +49,7 @@ def write_fixture(path, vocab_path, pooling="mean", seed=7):
     writer.add_tokenizer_pre("bert-bge")
     writer.add_token_list(tokens)
     writer.add_token_types(token_types)
-    writer.add_token_type_count(DIMS["n_types"])
+    writer.add_token_type_count(dims["n_types"])
     for key in ("unknown_token_id", "seperator_token_id", "padding_token_id", "cls_token_id", "mask_token_id"):
         # add_uint32 rather than add_cls_token_id and friends: not every gguf release has them all.
         writer.add_uint32("tokenizer.ggml." + key, scalar("tokenizer.ggml." + key))
@@ -53,7 +59,7 @@ def write_fixture(path, vocab_path, pooling="mean", seed=7):
         writer.add_tensor(name, (offset + scale * rng.standard_normal(shape)).astype(np.float32))
 
     tensor("token_embd.weight", len(tokens), d, scale=0.5)
-    tensor("token_types.weight", DIMS["n_types"], d, scale=0.5)
+    tensor("token_types.weight", dims["n_types"], d, scale=0.5)
     tensor("position_embd.weight", ctx, d, scale=0.5)
     tensor("token_embd_norm.weight", d, scale=0.1, offset=1.0)
     tensor("token_embd_norm.bias", d)
@@ -135,5 +141,6 @@ if __name__ == "__main__":
     parser.add_argument("out")
     parser.add_argument("--vocab", default="../shared/fixtures/tokenizers/ggml-vocab-bert-bge.gguf")
     parser.add_argument("--pooling", default="mean", choices=sorted(POOLING))
+    parser.add_argument("--shape", default="tiny", choices=sorted(SHAPES))
     args = parser.parse_args()
-    write_fixture(args.out, args.vocab, args.pooling)
+    write_fixture(args.out, args.vocab, args.pooling, shape=args.shape)
