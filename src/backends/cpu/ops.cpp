@@ -65,7 +65,8 @@ float gelu_tanh(float x) {
   return 0.5f * x * (2.0f / (1.0f + std::exp(-2.0f * z)));
 }
 
-float gelu_erf(float x) { return 0.5f * x * (1.0f + std::erf(x * 0.7071067811865476f)); }
+// erfc rather than 1 + erf: no cancellation in the negative tail.
+float gelu_erf(float x) { return 0.5f * x * std::erfc(x * -0.7071067811865476f); }
 
 }  // namespace
 
@@ -77,12 +78,20 @@ void gelu_tanh_multiply_scalar(float* gate, const float* up, size_t n) {
   for (size_t i = 0; i < n; ++i) gate[i] = gelu_tanh(gate[i]) * up[i];
 }
 
-void gelu_erf_multiply(float* gate, const float* up, size_t n) {
+void gelu_erf_multiply_scalar(float* gate, const float* up, size_t n) {
   for (size_t i = 0; i < n; ++i) gate[i] = gelu_erf(gate[i]) * up[i];
 }
 
-void gelu_erf_in_place(float* x, size_t n) {
+void gelu_erf_in_place_scalar(float* x, size_t n) {
   for (size_t i = 0; i < n; ++i) x[i] = gelu_erf(x[i]);
+}
+
+void gelu_erf_multiply(float* gate, const float* up, size_t n) {
+  active_isa() == Isa::Scalar ? gelu_erf_multiply_scalar(gate, up, n) : gelu_erf_multiply_avx2(gate, up, n);
+}
+
+void gelu_erf_in_place(float* x, size_t n) {
+  active_isa() == Isa::Scalar ? gelu_erf_in_place_scalar(x, n) : gelu_erf_in_place_avx2(x, n);
 }
 
 void gelu_tanh_in_place(float* x, size_t n) {

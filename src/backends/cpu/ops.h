@@ -27,10 +27,17 @@ void gelu_tanh_multiply_scalar(float* gate, const float* up, size_t n);
 void silu_multiply_avx2(float* gate, const float* up, size_t n);
 void gelu_tanh_multiply_avx2(float* gate, const float* up, size_t n);
 
-// Exact GELU, 0.5 x (1 + erf(x / sqrt 2)) (BERT): gated (gate[i] = gelu(gate[i]) * up[i]) and in
-// place. Also the in-place forms of the other activations, for ungated feed-forwards.
+// Exact GELU, 0.5 x (1 + erf(x / sqrt 2)) = 0.5 x erfc(-x / sqrt 2) (BERT): gated (gate[i] =
+// gelu(gate[i]) * up[i]) and in place. Dispatch on active_isa(); the scalar references call
+// std::erfc, the AVX2 variants a vector erfc of fractional error below 1.2e-7 (plus float
+// rounding of its argument).
 void gelu_erf_multiply(float* gate, const float* up, size_t n);
 void gelu_erf_in_place(float* x, size_t n);
+void gelu_erf_multiply_scalar(float* gate, const float* up, size_t n);
+void gelu_erf_in_place_scalar(float* x, size_t n);
+void gelu_erf_multiply_avx2(float* gate, const float* up, size_t n);
+void gelu_erf_in_place_avx2(float* x, size_t n);
+// The in-place forms of the other activations, for ungated feed-forwards (scalar).
 void gelu_tanh_in_place(float* x, size_t n);
 void silu_in_place(float* x, size_t n);
 
