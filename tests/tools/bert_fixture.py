@@ -14,8 +14,11 @@ import numpy as np
 
 # The test fixture's dims, and bge-small-en-v1.5's (for a throughput measurement of a real shape).
 SHAPES = {
-    "tiny": dict(n_embd=64, n_head=4, n_layer=2, n_ff=128, n_ctx=64, n_types=2, eps=1e-12),
-    "bge-small": dict(n_embd=384, n_head=12, n_layer=12, n_ff=1536, n_ctx=512, n_types=2, eps=1e-12),
+    # gain: std of W x over std of x for the random matrices. The tiny fixture's 2 makes its
+    # attention peaked (a sharp test); bge-small's 1 keeps 12 random layers from turning chaotic
+    # (where quantization noise alone would decorrelate the outputs).
+    "tiny": dict(n_embd=64, n_head=4, n_layer=2, n_ff=128, n_ctx=64, n_types=2, eps=1e-12, gain=2.0),
+    "bge-small": dict(n_embd=384, n_head=12, n_layer=12, n_ff=1536, n_ctx=512, n_types=2, eps=1e-12, gain=1.0),
 }
 POOLING = {"none": 0, "mean": 1, "cls": 2, "last": 3}
 
@@ -66,13 +69,13 @@ def write_fixture(path, vocab_path, pooling="mean", seed=7, shape="tiny"):
     for i in range(layers):
         p = f"blk.{i}."
         for name in ("attn_q", "attn_k", "attn_v", "attn_output"):
-            tensor(p + name + ".weight", d, d, scale=0.25)
+            tensor(p + name + ".weight", d, d, scale=dims["gain"] / math.sqrt(d))
             tensor(p + name + ".bias", d)
         tensor(p + "attn_output_norm.weight", d, scale=0.1, offset=1.0)
         tensor(p + "attn_output_norm.bias", d)
-        tensor(p + "ffn_up.weight", ff, d, scale=0.25)
+        tensor(p + "ffn_up.weight", ff, d, scale=dims["gain"] / math.sqrt(d))
         tensor(p + "ffn_up.bias", ff)
-        tensor(p + "ffn_down.weight", d, ff, scale=0.2)
+        tensor(p + "ffn_down.weight", d, ff, scale=dims["gain"] / math.sqrt(ff))
         tensor(p + "ffn_down.bias", d)
         tensor(p + "layer_output_norm.weight", d, scale=0.1, offset=1.0)
         tensor(p + "layer_output_norm.bias", d)
