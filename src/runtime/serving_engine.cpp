@@ -190,9 +190,11 @@ ServingEngineImpl::ServingEngineImpl(const ServingOptions& options) {
   int64_t blocks = options.kv_blocks;
   if (blocks == 0 && options.kv_memory_bytes > 0) blocks = static_cast<int64_t>(options.kv_memory_bytes / block_bytes);
   const bool encoder = !config.arch.has_output_head;
-  // An encoder keeps no K/V between forwards: room for one full batch (each input may leave
-  // part of a block unused) is enough.
-  if (blocks == 0 && encoder) blocks = (int64_t{options.max_batch_tokens} + kBlockSize - 1) / kBlockSize + options.max_sequences;
+  // An encoder's input comes whole in one forward, so its batch holds at least one full context.
+  const int64_t max_batch_tokens = encoder ? std::max(options.max_batch_tokens, context) : options.max_batch_tokens;
+  // It keeps no K/V between forwards: room for one full batch (each input may leave part of a
+  // block unused) is enough.
+  if (blocks == 0 && encoder) blocks = (max_batch_tokens + kBlockSize - 1) / kBlockSize + options.max_sequences;
   if (blocks == 0) blocks = int64_t{context_blocks} * options.max_sequences;
   if (blocks < 2) throw Error("the KV cache needs at least 2 blocks of " + std::to_string(kBlockSize) + " positions",
                               "raise --kv-blocks or --kv-memory");
@@ -212,7 +214,7 @@ ServingEngineImpl::ServingEngineImpl(const ServingOptions& options) {
   // A step never holds more tokens than all sequences' contexts together.
   const int64_t all_contexts = int64_t{context} * options.max_sequences;
   const auto batch_tokens = static_cast<int32_t>(
-      std::max<int64_t>(std::min<int64_t>(options.max_batch_tokens, all_contexts), options.max_sequences));
+      std::max<int64_t>(std::min<int64_t>(max_batch_tokens, all_contexts), options.max_sequences));
   const std::optional<Device> device = device_from_name(options.device);
   if (!device) throw Error("unknown device '" + options.device + "'", "use cpu or cuda");
   transformer_ = make_forward_pass({*device, options.gpu_layers}, config, model_->weights(), *pool_, batch_tokens, *cache_);
