@@ -17,8 +17,7 @@ enum BufferIndex { kHidden, kNormed, kQkv, kAttention, kProjected, kGate, kUp, k
 }  // namespace
 
 // One layer's weights as a backend prepared them. A null LinearWeight means the tensor is absent
-// (e.g. wqkv for a model with separate projections).
-// Biases are null when absent.
+// (e.g. wqkv for a model with separate projections); so does a null bias.
 struct Transformer::PreparedLayer {
   NormWeights attn_norm;  // pre-norm: before attention; post-norm: after its residual add
   std::unique_ptr<LinearWeight> wq, wk, wv, wqkv, wo;

@@ -1,7 +1,8 @@
 #pragma once
 // The one transformer: every supported architecture and every device run through forward(),
-// steered by the ModelConfig (dims, RoPE style, activation) and by which tensors the weights
-// contain (fused QKV, biases, MoE). The input is always a Batch of tokens from any number of
+// steered by the ModelConfig (dims, RoPE style, activation, and the architecture's norm kind and
+// placement, positions, causality and output head) and by which tensors the weights contain
+// (fused QKV, biases, ungated FFN, MoE). The input is always a Batch of tokens from any number of
 // sequences. The steps are written here once and call backends/backend.h only; which backend
 // runs which layers is a list of stages (e.g. layers [0, N) on CUDA, the rest on the CPU), with
 // one hidden-state copy through the host between two stages.
