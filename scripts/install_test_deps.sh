@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs besides the build's packages, when missing: GoogleTest,
-# Google Benchmark, the Python references (numpy, jinja2, OpenAI's client), HAProxy for the
+# Google Benchmark, the Python references (numpy, jinja2, OpenAI's client, gguf), HAProxy for the
 # replicas' test, Chromium for the web chat's test, and clang with its libFuzzer runtime for the
 # fuzz targets. Only scripts/test.sh runs this; scripts/run.sh never changes your Python.
 set -euo pipefail
@@ -35,4 +35,11 @@ fi
 if ! python3 -c 'import jsonschema' 2>/dev/null; then
   echo "installing jsonschema for $(command -v python3)"
   python3 -m pip install --quiet jsonschema || echo "warning: could not install jsonschema; serve_openai_surface will fail"
+fi
+
+# The embeddings' test writes its random-weight BERT and reads it back for the numpy reference
+# with the gguf package (llama.cpp's own GGUF reader and writer); without it that test is skipped.
+if ! python3 -c 'import gguf' 2>/dev/null; then
+  echo "installing gguf for $(command -v python3)"
+  python3 -m pip install --quiet gguf || echo "warning: could not install gguf; the embeddings test will be skipped"
 fi

@@ -3,6 +3,7 @@
 // batching (scheduler step -> one batch -> one forward -> sampling per sequence) and streams
 // each request's text into its RequestStream. Built on this header only, the HTTP server never
 // sees backend details.
+#include <jisu/embedding.h>
 #include <jisu/engine.h>
 #include <jisu/sampling_params.h>
 #include <jisu/serving_metrics.h>
@@ -112,7 +113,16 @@ class ServingEngine {
   virtual std::string chat_template_source() const = 0;
 
   // Queues a request for the loop. Never throws for bad input: the status says what was wrong.
+  // An encoder model (is_embedding_model()) refuses it: it cannot generate.
   virtual SubmitResult submit(std::vector<int32_t> prompt, const SamplingParams& params) = 0;
+
+  // Encoder models only (BERT-class): embeddings of each input (token ids, e.g. from
+  // tokenize(text, true, false), which adds [CLS] and [SEP]). Inputs are packed into as few
+  // forwards as the batch allows, each input whole in one. Thread-safe (callers take turns).
+  // Never throws for bad input: the result says what was wrong.
+  virtual bool is_embedding_model() const = 0;
+  virtual int32_t max_embedding_tokens() const = 0;  // longest input, in tokens (0: not an encoder)
+  virtual EmbeddingResult embed(const std::vector<std::vector<int32_t>>& inputs, const EmbeddingOptions& options) = 0;
 
   virtual ServingMetrics metrics() const = 0;
   // Graceful drain: submit() refuses from now on (ShuttingDown), while queued and running

@@ -99,11 +99,28 @@ class Backend {
   // (may be null), RoPE on Q and K, then K and V stored at the token's cache row for `layer`.
   virtual void qkv_rope_kv_write(int32_t layer, Activations qkv, const float* qkv_bias, const float* q_norm,
                                  const float* k_norm) = 0;
-  // Causal attention of each token's query heads (qkv[t][0, q_dim)) over its sequence's
-  // positions [0, position] of `layer`; out[t] holds q_dim values.
+  // Attention of each token's query heads (qkv[t][0, q_dim)) over its sequence's positions of
+  // `layer`; out[t] holds q_dim values. Causal (shape.causal): positions [0, position]. Not
+  // causal: positions [0, end), where end is one past the sequence's last position in this
+  // step, so an input must come whole in one step (an encoder has no later steps).
   virtual void attention(int32_t layer, Activations qkv, Activations out) = 0;
   // gate[t][i] = act(gate[t][i]) * up[t][i], i < n_ff.
   virtual void glu(Activations gate, Activations up, size_t n_rows) = 0;
+
+  // ---- encoder ops (BERT-class models). A backend that lacks them refuses such models in
+  // check_supported (shape.causal == false); these defaults are never reached then. ----
+  // hidden[t] += table[position of token t] (rows of n_embd: learned position embeddings).
+  virtual void add_position_embedding(Activations hidden, const float* table) { refuse("add_position_embedding"); }
+  // For each token: hidden += delta (when delta.data); then out = layer_norm(hidden) * weight +
+  // bias, with the shape's epsilon (out may be hidden itself).
+  virtual void add_layer_norm(Activations hidden, Activations delta, const float* weight, const float* bias,
+                              Activations out) {
+    refuse("add_layer_norm");
+  }
+  // x[t][i] += bias[i], i < cols, for the first n_rows tokens.
+  virtual void add_bias(Activations x, const float* bias, size_t cols, size_t n_rows) { refuse("add_bias"); }
+  // x[t][i] = act(x[t][i]), i < n_ff: the ungated feed-forward's activation.
+  virtual void activate(Activations x, size_t n_rows) { refuse("activate"); }
   // hidden[t] += sum over the top experts of normed[t] of weight * expert FFN(normed[t]).
   virtual void mixture_of_experts(const PreparedExperts& experts, Activations normed, Activations hidden) = 0;
   // Packs the rows of the tokens that want logits, rms-normed with `weight`, into out; returns
@@ -127,6 +144,11 @@ class Backend {
   // activations are not in host memory refuses.
   virtual void set_linear_observer(LinearObserver* observer) {
     if (observer) throw Error("the " + name() + " backend cannot show linear inputs; run on the CPU");
+  }
+
+ private:
+  [[noreturn]] void refuse(const char* op) const {
+    throw Error("the " + name() + " backend has no " + op + " op (encoder models)", "use --device cpu");
   }
 };
 

@@ -9,7 +9,8 @@
 
 namespace jisu {
 
-enum class FeedForwardActivation { SiLU, GeluTanh };
+// GeluErf is the exact 0.5 x (1 + erf(x / sqrt 2)) that BERT uses; GeluTanh its tanh approximation.
+enum class FeedForwardActivation { SiLU, GeluTanh, GeluErf };
 
 struct TransformerShape {
   int32_t n_embd = 0;
@@ -20,10 +21,13 @@ struct TransformerShape {
   int32_t n_vocab = 0;
   int32_t n_expert = 0;      // 0: dense
   int32_t n_expert_used = 0;
-  float rms_eps = 1e-5f;
+  float rms_eps = 1e-5f;      // epsilon of every norm of the model, RMSNorm or LayerNorm
   RopeConfig rope;
   FeedForwardActivation activation = FeedForwardActivation::SiLU;
   bool scale_embeddings = false;  // token embeddings multiplied by sqrt(n_embd) (gemma)
+  // false (BERT-class encoders): a token attends to every token of its sequence in the step,
+  // later ones included, instead of only to positions up to its own.
+  bool causal = true;
 
   int32_t q_dim() const { return n_head * head_dim; }
   int32_t kv_dim() const { return n_head_kv * head_dim; }

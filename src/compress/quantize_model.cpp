@@ -23,13 +23,15 @@ bool ends_with(const std::string& text, std::string_view suffix) {
   return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-// Weights a quantizer changes: matrices named *.weight except norms and the MoE router (small,
-// and routing is sensitive), as the GGUF ecosystem's quantizers do. Pruned matrices in the
-// jisu-only sparse types (already int8 values with block scales) are copied as they are, which
-// keeps their sparse structure: prune, then quantize the rest.
+// Weights a quantizer changes: matrices named *.weight except norms, the MoE router (small,
+// and routing is sensitive) and BERT's position and token-type embeddings (llama.cpp keeps those
+// too; jisu reads them as float tables), as the GGUF ecosystem's quantizers do. Pruned matrices
+// in the jisu-only sparse types (already int8 values with block scales) are copied as they are,
+// which keeps their sparse structure: prune, then quantize the rest.
 bool is_quantizable(const gguf::TensorInfo& tensor) {
   return !is_jisu_only(tensor.type) && tensor.shape.size() >= 2 && ends_with(tensor.name, ".weight") &&
-         tensor.name.find("norm") == std::string::npos && tensor.name.find("ffn_gate_inp") == std::string::npos;
+         tensor.name.find("norm") == std::string::npos && tensor.name.find("ffn_gate_inp") == std::string::npos &&
+         tensor.name != "position_embd.weight" && tensor.name != "token_types.weight";
 }
 
 using Clock = std::chrono::steady_clock;

@@ -13,6 +13,15 @@ const std::vector<ArchitectureTraits>& table() {
       {"qwen3", RopeStyle::NeoX, FeedForwardActivation::SiLU, false, true},
       {"phi3", RopeStyle::NeoX, FeedForwardActivation::SiLU, false, true},
       {"gemma", RopeStyle::NeoX, FeedForwardActivation::GeluTanh, true, true},
+      {.name = "bert",
+       .activation = FeedForwardActivation::GeluErf,
+       .output_may_be_tied = false,
+       .norm = NormKind::Layer,
+       .norm_placement = NormPlacement::Post,
+       .positions = PositionKind::Learned,
+       .causal = false,
+       .has_output_head = false,
+       .default_pooling = Pooling::Mean},
   };
   return rows;
 }

@@ -18,7 +18,13 @@ class ForwardPass {
   // Evaluates `batch` (size <= max_batch_tokens), appending its K/V to each sequence's cache,
   // and writes n_vocab logits for each token with wants_logits, in batch order, to `logits`
   // (host memory). Throws jisu::Error for invalid batches or a full cache.
+  // Throws for an encoder (a model without an output head).
   virtual void forward(const Batch& batch, KvCache& cache, float* logits) = 0;
+  // As forward, but writes the final hidden state of every token of the batch (n_embd floats
+  // each, in batch order; after the output norm where the model has one) instead of logits: what
+  // an encoder's embeddings are pooled from. A non-causal model sees each sequence only within
+  // this batch, so every input must come whole.
+  virtual void forward_hidden(const Batch& batch, KvCache& cache, float* hidden) = 0;
   // Bytes the backends made of the weights at load (repacked or device copies), and the time
   // preparing the weights took.
   virtual size_t prepared_weight_bytes() const = 0;

@@ -67,6 +67,7 @@ ModelConfig read_model_config(const gguf::GgufFile& file) {
   config.arch = *arch;
   config.activation = arch->activation;
   config.scale_embeddings = arch->scale_embeddings;
+  config.causal = arch->causal;
   config.n_embd = reader.required_int("embedding_length", 1, kMaxDimension);
   config.n_layer = reader.required_int("block_count", 1, 4096);
   config.n_head = reader.required_int("attention.head_count", 1, 4096);
@@ -92,7 +93,19 @@ ModelConfig read_model_config(const gguf::GgufFile& file) {
   config.n_expert_used = reader.optional_int("expert_used_count", 0, 0, config.n_expert);
   if (config.n_expert > 0 && config.n_expert_used == 0)
     throw Error("model metadata: expert_count is set but expert_used_count is missing or 0");
-  config.rms_eps = reader.optional_float("attention.layer_norm_rms_epsilon", 1e-5, 0.0, 1.0);
+  config.rms_eps = arch->norm == NormKind::Layer
+                       ? reader.optional_float("attention.layer_norm_epsilon", 1e-12, 0.0, 1.0)
+                       : reader.optional_float("attention.layer_norm_rms_epsilon", 1e-5, 0.0, 1.0);
+  if (!arch->has_output_head) {
+    const int32_t pooling = reader.optional_int("pooling_type", static_cast<int32_t>(arch->default_pooling), 0, 3);
+    config.pooling = static_cast<Pooling>(pooling);
+  }
+  if (const auto* tokens = file.get_string_array("tokenizer.ggml.tokens"))
+    config.n_vocab = static_cast<int32_t>(tokens->size());
+  if (arch->positions == PositionKind::Learned) {
+    config.rope.dims = 0;  // nothing rotates: position_embd carries the positions
+    return config;
+  }
 
   RopeConfig& rope = config.rope;
   rope.style = arch->rope_style;
@@ -118,9 +131,6 @@ ModelConfig read_model_config(const gguf::GgufFile& file) {
   }
   if (rope.scaling != RopeScaling::None && !(rope.scaling_factor > 0))
     throw Error("model metadata: rope scaling factor must be positive");
-
-  if (const auto* tokens = file.get_string_array("tokenizer.ggml.tokens"))
-    config.n_vocab = static_cast<int32_t>(tokens->size());
   return config;
 }
 

@@ -12,7 +12,8 @@ namespace gguf { class GgufFile; }
 struct ModelConfig : TransformerShape {
   ArchitectureTraits arch;
   int32_t n_layer = 0;
-  int32_t context_length = 0;
+  int32_t context_length = 0;  // learned positions: the rows of position_embd, a hard limit
+  Pooling pooling = Pooling::None;  // encoders: <arch>.pooling_type, else the architecture's default
 };
 
 // Reads and validates; throws jisu::Error naming the key for a missing or impossible value.

@@ -47,14 +47,21 @@ class WeightLoader {
 
   // A 1-D tensor of `length` values converted to float.
   std::vector<float> vector(const std::string& name, int64_t length, bool required = true) {
+    return floats(name, {static_cast<uint64_t>(length)}, required);
+  }
+
+  // A small f32/f16/bf16 tensor of GGUF shape `shape` converted to float, in file order.
+  std::vector<float> floats(const std::string& name, const std::vector<uint64_t>& shape, bool required = true) {
     const gguf::TensorInfo* tensor = find(name);
     if (!tensor) {
       if (required) throw Error("model '" + file_.path() + "' lacks tensor '" + name + "'");
       return {};
     }
-    if (tensor->shape != std::vector<uint64_t>{static_cast<uint64_t>(length)})
-      throw Error("tensor '" + name + "' has shape " + shape_text(tensor->shape) + ", expected [" + std::to_string(length) + "]");
-    std::vector<float> values(static_cast<size_t>(length));
+    if (tensor->shape != shape)
+      throw Error("tensor '" + name + "' has shape " + shape_text(tensor->shape) + ", expected " + shape_text(shape));
+    size_t count = 1;
+    for (uint64_t extent : shape) count *= static_cast<size_t>(extent);
+    std::vector<float> values(count);
     switch (tensor->type) {
       case DType::F32: std::memcpy(values.data(), tensor->data, values.size() * sizeof(float)); break;
       case DType::F16:
@@ -67,7 +74,7 @@ class WeightLoader {
         break;
       default:
         throw Error("tensor '" + name + "' has type " + std::string(dtype_name(tensor->type)) +
-                    "; 1-D tensors must be f32, f16 or bf16");
+                    "; norm weights, biases and position embeddings must be f32, f16 or bf16");
     }
     return values;
   }
@@ -95,18 +102,41 @@ ModelWeights load_model_weights(const gguf::GgufFile& file, ModelConfig& config)
                 std::to_string(config.n_vocab) + " tokens");
 
   const int64_t d = config.n_embd;
+  const ArchitectureTraits& arch = config.arch;
+  const bool layer_norm = arch.norm == NormKind::Layer;
+  // A norm's weight, and its bias for LayerNorm.
+  auto norm = [&](const std::string& name, std::vector<float>& weight, std::vector<float>& bias) {
+    weight = loader.vector(name + ".weight", d);
+    if (layer_norm) bias = loader.vector(name + ".bias", d);
+  };
   weights.token_embedding = loader.matrix("token_embd.weight", config.n_vocab, d);
-  weights.output_norm = loader.vector("output_norm.weight", d);
-  weights.output = loader.matrix("output.weight", config.n_vocab, d, /*required=*/!config.arch.output_may_be_tied);
-  if (!weights.output.present()) weights.output = weights.token_embedding;  // tied
+  if (arch.has_output_head) {
+    weights.output_norm = loader.vector("output_norm.weight", d);
+    weights.output = loader.matrix("output.weight", config.n_vocab, d, /*required=*/!arch.output_may_be_tied);
+    if (!weights.output.present()) weights.output = weights.token_embedding;  // tied
+  }
+  if (arch.positions == PositionKind::Learned) {
+    const auto positions = static_cast<uint64_t>(config.context_length);
+    weights.position_table = loader.floats("position_embd.weight", {static_cast<uint64_t>(d), positions});
+    if (const gguf::TensorInfo* types = loader.find("token_types.weight")) {
+      if (types->shape.size() != 2 || types->shape[0] != static_cast<uint64_t>(d) || types->shape[1] == 0)
+        throw Error("tensor 'token_types.weight' has shape " + shape_text(types->shape) + ", expected [" +
+                    std::to_string(d) + ", types]");
+      const std::vector<float> type_rows = loader.floats("token_types.weight", types->shape);
+      for (size_t p = 0; p < positions; ++p)
+        for (size_t i = 0; i < static_cast<size_t>(d); ++i) weights.position_table[p * static_cast<size_t>(d) + i] += type_rows[i];
+    }
+  }
+  if (loader.find("token_embd_norm.weight")) norm("token_embd_norm", weights.embedding_norm, weights.embedding_norm_bias);
   weights.rope_frequency_factors = loader.vector("rope_freqs.weight", config.rope.dims / 2, false);
+  const bool post_norm = arch.norm_placement == NormPlacement::Post;
 
   const int64_t q_dim = config.q_dim(), kv_dim = config.kv_dim(), ff = config.n_ff;
   weights.layers.resize(static_cast<size_t>(config.n_layer));
   for (int32_t index = 0; index < config.n_layer; ++index) {
     LayerWeights& layer = weights.layers[static_cast<size_t>(index)];
     const std::string prefix = "blk." + std::to_string(index) + ".";
-    layer.attn_norm = loader.vector(prefix + "attn_norm.weight", d);
+    norm(prefix + (post_norm ? "attn_output_norm" : "attn_norm"), layer.attn_norm, layer.attn_norm_bias);
     if (loader.find(prefix + "attn_qkv.weight")) {
       layer.wqkv = loader.matrix(prefix + "attn_qkv.weight", q_dim + 2 * kv_dim, d);
     } else {
@@ -120,7 +150,8 @@ ModelWeights load_model_weights(const gguf::GgufFile& file, ModelConfig& config)
     layer.q_norm = loader.vector(prefix + "attn_q_norm.weight", config.head_dim, false);
     layer.k_norm = loader.vector(prefix + "attn_k_norm.weight", config.head_dim, false);
     layer.wo = loader.matrix(prefix + "attn_output.weight", d, q_dim);
-    layer.ffn_norm = loader.vector(prefix + "ffn_norm.weight", d);
+    layer.bo = loader.vector(prefix + "attn_output.bias", d, false);
+    norm(prefix + (post_norm ? "layer_output_norm" : "ffn_norm"), layer.ffn_norm, layer.ffn_norm_bias);
 
     if (config.is_moe()) {
       const int64_t experts = config.n_expert;
@@ -128,14 +159,21 @@ ModelWeights load_model_weights(const gguf::GgufFile& file, ModelConfig& config)
       layer.experts_gate = loader.matrix(prefix + "ffn_gate_exps.weight", ff, d, true, experts);
       layer.experts_up = loader.matrix(prefix + "ffn_up_exps.weight", ff, d, true, experts);
       layer.experts_down = loader.matrix(prefix + "ffn_down_exps.weight", d, ff, true, experts);
-    } else if (!loader.find(prefix + "ffn_gate.weight") && loader.find(prefix + "ffn_up.weight")) {
-      layer.ffn_gate_up = loader.matrix(prefix + "ffn_up.weight", 2 * ff, d);
+    } else if (const gguf::TensorInfo* up = loader.find(prefix + "ffn_up.weight");
+               up && !loader.find(prefix + "ffn_gate.weight")) {
+      // ffn_up alone: n_ff rows is an ungated FFN (BERT), 2 n_ff rows the fused gate and up (phi3).
+      if (up->shape.size() == 2 && up->shape[1] == static_cast<uint64_t>(ff))
+        layer.ffn_up = loader.matrix(prefix + "ffn_up.weight", ff, d);
+      else
+        layer.ffn_gate_up = loader.matrix(prefix + "ffn_up.weight", 2 * ff, d);
       layer.ffn_down = loader.matrix(prefix + "ffn_down.weight", d, ff);
     } else {
       layer.ffn_gate = loader.matrix(prefix + "ffn_gate.weight", ff, d);
       layer.ffn_up = loader.matrix(prefix + "ffn_up.weight", ff, d);
       layer.ffn_down = loader.matrix(prefix + "ffn_down.weight", d, ff);
     }
+    layer.ffn_up_bias = loader.vector(prefix + "ffn_up.bias", ff, false);
+    layer.ffn_down_bias = loader.vector(prefix + "ffn_down.bias", d, false);
   }
   if (config.n_ff == 0) throw Error("model metadata lacks feed_forward_length");
   weights.total_bytes = loader.total_bytes();

@@ -17,15 +17,18 @@ enum BufferIndex { kHidden, kNormed, kQkv, kAttention, kProjected, kGate, kUp, k
 }  // namespace
 
 // One layer's weights as a backend prepared them. A null LinearWeight means the tensor is absent
-// (e.g. wqkv for a model with separate projections).
+// (e.g. wqkv for a model with separate projections); so does a null bias.
 struct Transformer::PreparedLayer {
-  const float* attn_norm = nullptr;
+  NormWeights attn_norm;  // pre-norm: before attention; post-norm: after its residual add
   std::unique_ptr<LinearWeight> wq, wk, wv, wqkv, wo;
   const float* qkv_bias = nullptr;  // [q_dim + 2 kv_dim], zeros for the parts without one
   const float* q_norm = nullptr;
   const float* k_norm = nullptr;
-  const float* ffn_norm = nullptr;
-  std::unique_ptr<LinearWeight> ffn_gate, ffn_up, ffn_gate_up, ffn_down;
+  const float* wo_bias = nullptr;
+  NormWeights ffn_norm;   // pre-norm: before the FFN; post-norm: after its residual add
+  std::unique_ptr<LinearWeight> ffn_gate, ffn_up, ffn_gate_up, ffn_down;  // ffn_up alone: ungated
+  const float* ffn_up_bias = nullptr;
+  const float* ffn_down_bias = nullptr;
   PreparedExperts experts;  // router null for a dense layer
 };
 
@@ -33,6 +36,8 @@ struct Transformer::PreparedStage {
   std::unique_ptr<Backend> backend;
   int32_t first_layer = 0, end_layer = 0;
   std::vector<PreparedLayer> layers;  // [first_layer, end_layer)
+  const float* position_table = nullptr;  // first stage, learned positions only
+  NormWeights embedding_norm;             // first stage, when the model has token_embd_norm
   const float* output_norm = nullptr;
   std::unique_ptr<LinearWeight> output;  // last stage only
   Activations buffers[kBufferCount];
@@ -88,14 +93,19 @@ void Transformer::prepare_stage(PreparedStage& stage, bool first, bool last) {
   const ModelConfig& c = config_;
   const size_t q_dim = as_size(c.q_dim()), kv_dim = as_size(c.kv_dim());
   const bool tied_output = weights_.output.data == weights_.token_embedding.data;
-  if (first) backend.prepare_embedding(weights_.token_embedding);
+  if (first) {
+    backend.prepare_embedding(weights_.token_embedding);
+    stage.position_table = backend.prepare_vector(weights_.position_table);
+    stage.embedding_norm = {backend.prepare_vector(weights_.embedding_norm),
+                            backend.prepare_vector(weights_.embedding_norm_bias)};
+  }
   auto linear = [&](const WeightMatrix& matrix) {
     return matrix.present() ? backend.prepare_linear(matrix) : nullptr;
   };
   for (int32_t index = stage.first_layer; index < stage.end_layer; ++index) {
     const LayerWeights& source = weights_.layers[as_size(index)];
     PreparedLayer layer;
-    layer.attn_norm = backend.prepare_vector(source.attn_norm);
+    layer.attn_norm = {backend.prepare_vector(source.attn_norm), backend.prepare_vector(source.attn_norm_bias)};
     layer.wq = linear(source.wq);
     layer.wk = linear(source.wk);
     layer.wv = linear(source.wv);
@@ -110,7 +120,10 @@ void Transformer::prepare_stage(PreparedStage& stage, bool first, bool last) {
     layer.q_norm = backend.prepare_vector(source.q_norm);
     layer.k_norm = backend.prepare_vector(source.k_norm);
     layer.wo = linear(source.wo);
-    layer.ffn_norm = backend.prepare_vector(source.ffn_norm);
+    layer.wo_bias = backend.prepare_vector(source.bo);
+    layer.ffn_norm = {backend.prepare_vector(source.ffn_norm), backend.prepare_vector(source.ffn_norm_bias)};
+    layer.ffn_up_bias = backend.prepare_vector(source.ffn_up_bias);
+    layer.ffn_down_bias = backend.prepare_vector(source.ffn_down_bias);
     if (c.is_moe()) {
       layer.experts.router = linear(source.ffn_router);
       layer.experts.gate = backend.prepare_linear_slices(source.experts_gate, c.n_expert);
@@ -124,8 +137,9 @@ void Transformer::prepare_stage(PreparedStage& stage, bool first, bool last) {
     }
     stage.layers.push_back(std::move(layer));
   }
-  const bool logits_buffer = last && !backend.writes_host_memory();
-  if (last) {
+  const bool has_head = c.arch.has_output_head;
+  const bool logits_buffer = last && has_head && !backend.writes_host_memory();
+  if (last && has_head) {
     stage.output_norm = backend.prepare_vector(weights_.output_norm);
     // A tied output reads the embedding's rows, which lookups read too.
     stage.output = backend.prepare_linear(weights_.output, /*original_read_later=*/tied_output);
@@ -140,29 +154,62 @@ void Transformer::prepare_stage(PreparedStage& stage, bool first, bool last) {
 }
 
 void Transformer::forward(const Batch& batch, KvCache& cache, float* logits) {
+  if (!config_.arch.has_output_head)
+    throw Error("a '" + config_.arch.name + "' model is an encoder: it gives embeddings, not logits",
+                "use jisu embed or POST /v1/embeddings");
+  run(batch, cache, logits, nullptr);
+}
+
+void Transformer::forward_hidden(const Batch& batch, KvCache& cache, float* hidden) { run(batch, cache, nullptr, hidden); }
+
+void Transformer::add_norm(Backend& backend, Activations hidden, Activations delta, const NormWeights& norm,
+                           Activations out) const {
+  if (config_.arch.norm == NormKind::Layer)
+    backend.add_layer_norm(hidden, delta, norm.weight, norm.bias, out);
+  else
+    backend.add_rms_norm(hidden, delta, norm.weight, out);
+}
+
+void Transformer::run(const Batch& batch, KvCache& cache, float* logits, float* hidden_out) {
   const KvGeometry geometry = cache.geometry();
   if (geometry.n_blocks != kv_geometry_.n_blocks || geometry.block_size != kv_geometry_.block_size ||
       geometry.max_table_entries != kv_geometry_.max_table_entries)
     throw Error("the forward pass was planned for a KV cache of another shape");
+  if (config_.arch.positions == PositionKind::Learned)
+    for (const int32_t position : batch.positions)
+      if (position < 0 || position >= config_.context_length)
+        throw Error("position " + std::to_string(position) + " is beyond the model's " +
+                    std::to_string(config_.context_length) + " learned positions");
   validate_and_reserve_batch(batch, cache, config_.n_vocab, max_batch_tokens_);
   const size_t n = batch.size(), d = as_size(config_.n_embd), rope_dims = as_size(config_.rope.dims);
-  for (size_t t = 0; t < n; ++t) rope_table_.angles(batch.positions[t], rope_cos_sin_.data() + t * rope_dims);
+  if (rope_dims > 0)
+    for (size_t t = 0; t < n; ++t) rope_table_.angles(batch.positions[t], rope_cos_sin_.data() + t * rope_dims);
 
   for (size_t s = 0; s < stages_.size(); ++s) {
     PreparedStage& stage = stages_[s];
     Backend& backend = *stage.backend;
+    const Activations hidden = stage.buffers[kHidden];
     backend.begin_step(batch, cache, rope_cos_sin_.data());
-    if (s == 0)
-      backend.embed(stage.buffers[kHidden]);
-    else
-      backend.write_rows(hidden_transfer_.data(), n, d, stage.buffers[kHidden]);
+    if (s == 0) {
+      backend.embed(hidden);
+      if (stage.position_table) backend.add_position_embedding(hidden, stage.position_table);
+      if (stage.embedding_norm.weight) add_norm(backend, hidden, {}, stage.embedding_norm, hidden);
+    } else {
+      backend.write_rows(hidden_transfer_.data(), n, d, hidden);
+    }
     stage.pending_delta = {};
     for (int32_t layer = stage.first_layer; layer < stage.end_layer; ++layer) run_layer(stage, layer, n);
-    if (stage.pending_delta.data) backend.add_rms_norm(stage.buffers[kHidden], stage.pending_delta, nullptr, {});
-    if (s + 1 == stages_.size())
+    if (stage.pending_delta.data) backend.add_rms_norm(hidden, stage.pending_delta, nullptr, {});
+    if (s + 1 < stages_.size()) {
+      backend.read_rows(hidden, n, d, hidden_transfer_.data());
+    } else if (logits) {
       output_head(stage, logits);
-    else
-      backend.read_rows(stage.buffers[kHidden], n, d, hidden_transfer_.data());
+    } else if (stage.output_norm) {
+      backend.add_rms_norm(hidden, {}, stage.output_norm, stage.buffers[kNormed]);
+      backend.read_rows(stage.buffers[kNormed], n, d, hidden_out);
+    } else {
+      backend.read_rows(hidden, n, d, hidden_out);
+    }
   }
   for (size_t t = 0; t < n; ++t) cache.set_length(batch.sequences[t], batch.positions[t] + 1);
 }
@@ -173,25 +220,39 @@ void Transformer::run_layer(PreparedStage& stage, int32_t layer_index, size_t n)
   const Activations hidden = stage.buffers[kHidden], normed = stage.buffers[kNormed], qkv = stage.buffers[kQkv];
   const Activations attention = stage.buffers[kAttention], projected = stage.buffers[kProjected];
   const size_t d = as_size(config_.n_embd), q_dim = as_size(config_.q_dim()), kv_dim = as_size(config_.kv_dim());
+  // Pre-norm: each sublayer reads norm(hidden) and its output waits to be added (the FFN's by the
+  // next layer's first norm). Post-norm: each sublayer reads hidden, then hidden = norm(hidden +
+  // output), in place.
+  const bool post_norm = config_.arch.norm_placement == NormPlacement::Post;
 
   // Attention.
-  backend.add_rms_norm(hidden, stage.pending_delta, layer.attn_norm, normed);
+  Activations input = hidden;
+  if (!post_norm) {
+    add_norm(backend, hidden, stage.pending_delta, layer.attn_norm, normed);
+    input = normed;
+  }
   if (layer.wqkv) {
-    backend.linear(*layer.wqkv, normed, qkv, n);
+    backend.linear(*layer.wqkv, input, qkv, n);
   } else {
-    backend.linear(*layer.wq, normed, qkv, n);
-    backend.linear(*layer.wk, normed, qkv.columns_from(q_dim), n);
-    backend.linear(*layer.wv, normed, qkv.columns_from(q_dim + kv_dim), n);
+    backend.linear(*layer.wq, input, qkv, n);
+    backend.linear(*layer.wk, input, qkv.columns_from(q_dim), n);
+    backend.linear(*layer.wv, input, qkv.columns_from(q_dim + kv_dim), n);
   }
   backend.qkv_rope_kv_write(layer_index, qkv, layer.qkv_bias, layer.q_norm, layer.k_norm);
   backend.attention(layer_index, qkv, attention);
   backend.linear(*layer.wo, attention, projected, n);
   backend.all_reduce_sum(projected, n, d);
-  backend.add_rms_norm(hidden, projected, layer.ffn_norm, normed);
+  if (layer.wo_bias) backend.add_bias(projected, layer.wo_bias, d, n);
+  if (post_norm) {
+    add_norm(backend, hidden, projected, layer.attn_norm, hidden);
+  } else {
+    add_norm(backend, hidden, projected, layer.ffn_norm, normed);
+    input = normed;
+  }
 
   // Feed-forward.
   if (layer.experts.router) {
-    backend.mixture_of_experts(layer.experts, normed, hidden);
+    backend.mixture_of_experts(layer.experts, input, hidden);
     stage.pending_delta = {};
     return;
   }
@@ -199,16 +260,29 @@ void Transformer::run_layer(PreparedStage& stage, int32_t layer_index, size_t n)
   const Activations gate = stage.buffers[kGate];
   Activations up = stage.buffers[kUp];
   if (layer.ffn_gate_up) {
-    backend.linear(*layer.ffn_gate_up, normed, gate, n);  // fused rows: [gate (ff); up (ff)] per token
+    backend.linear(*layer.ffn_gate_up, input, gate, n);  // fused rows: [gate (ff); up (ff)] per token
     up = gate.columns_from(ff);
+  } else if (layer.ffn_gate) {
+    backend.linear(*layer.ffn_gate, input, gate, n);
+    backend.linear(*layer.ffn_up, input, up, n);
   } else {
-    backend.linear(*layer.ffn_gate, normed, gate, n);
-    backend.linear(*layer.ffn_up, normed, up, n);
+    up = gate;  // ungated: act(up x + b), computed in the gate buffer
+    backend.linear(*layer.ffn_up, input, up, n);
   }
-  backend.glu(gate, up, n);
+  if (layer.ffn_up_bias) backend.add_bias(up, layer.ffn_up_bias, ff, n);
+  if (layer.ffn_gate || layer.ffn_gate_up)
+    backend.glu(gate, up, n);
+  else
+    backend.activate(gate, n);
   backend.linear(*layer.ffn_down, gate, projected, n);
   backend.all_reduce_sum(projected, n, d);
-  stage.pending_delta = projected;
+  if (layer.ffn_down_bias) backend.add_bias(projected, layer.ffn_down_bias, d, n);
+  if (post_norm) {
+    add_norm(backend, hidden, projected, layer.ffn_norm, hidden);
+    stage.pending_delta = {};
+  } else {
+    stage.pending_delta = projected;
+  }
 }
 
 void Transformer::output_head(PreparedStage& stage, float* logits) {

@@ -1,7 +1,8 @@
 #pragma once
 // The one transformer: every supported architecture and every device run through forward(),
-// steered by the ModelConfig (dims, RoPE style, activation) and by which tensors the weights
-// contain (fused QKV, biases, MoE). The input is always a Batch of tokens from any number of
+// steered by the ModelConfig (dims, RoPE style, activation, and the architecture's norm kind and
+// placement, positions, causality and output head) and by which tensors the weights contain
+// (fused QKV, biases, ungated FFN, MoE). The input is always a Batch of tokens from any number of
 // sequences. The steps are written here once and call backends/backend.h only; which backend
 // runs which layers is a list of stages (e.g. layers [0, N) on CUDA, the rest on the CPU), with
 // one hidden-state copy through the host between two stages.
@@ -36,6 +37,7 @@ class Transformer final : public ForwardPass {
 
   int32_t max_batch_tokens() const override { return max_batch_tokens_; }
   void forward(const Batch& batch, KvCache& cache, float* logits) override;
+  void forward_hidden(const Batch& batch, KvCache& cache, float* hidden) override;
   size_t prepared_weight_bytes() const override;
   double prepare_ms() const override { return prepare_ms_; }
   void set_linear_observer(LinearObserver* observer) override;
@@ -44,8 +46,19 @@ class Transformer final : public ForwardPass {
   struct PreparedLayer;
   struct PreparedStage;
 
+  struct NormWeights {
+    const float* weight = nullptr;
+    const float* bias = nullptr;  // LayerNorm only
+  };
+
   void prepare_stage(PreparedStage& stage, bool first, bool last);
+  // Runs every stage over the batch; then the last writes logits, or hidden states when
+  // `logits` is null.
+  void run(const Batch& batch, KvCache& cache, float* logits, float* hidden);
   void run_layer(PreparedStage& stage, int32_t layer_index, size_t n);
+  // hidden += delta (when delta.data), then out = norm(hidden) (when out.data), with the
+  // architecture's kind of norm.
+  void add_norm(Backend& backend, Activations hidden, Activations delta, const NormWeights& norm, Activations out) const;
   void output_head(PreparedStage& stage, float* logits);
 
   const ModelConfig& config_;

@@ -19,6 +19,7 @@
 #include "kv/kv_cache.h"
 #include "runtime/draft_model.h"
 #include "runtime/grammar/grammar_matcher.h"
+#include "runtime/embedding_runner.h"
 #include "runtime/ngram_draft.h"
 #include "runtime/request_channel.h"
 #include "runtime/sampler.h"
@@ -94,6 +95,11 @@ class ServingEngineImpl final : public ServingEngine {
   }
   std::string chat_template_source() const override { return chat_->template_source(); }
   SubmitResult submit(std::vector<int32_t> prompt, const SamplingParams& params) override;
+  bool is_embedding_model() const override { return embedding_runner_ != nullptr; }
+  int32_t max_embedding_tokens() const override {
+    return embedding_runner_ ? embedding_runner_->max_input_tokens() : 0;
+  }
+  EmbeddingResult embed(const std::vector<std::vector<int32_t>>& inputs, const EmbeddingOptions& options) override;
   ServingMetrics metrics() const override;
   void stop_admitting() override {
     std::lock_guard lock(mutex_);
@@ -132,6 +138,10 @@ class ServingEngineImpl final : public ServingEngine {
   std::unique_ptr<ChatPrompt> chat_;
   std::unique_ptr<DraftModel> draft_model_;  // null: no draft model
   std::unique_ptr<GrammarVocabulary> grammar_vocabulary_;  // token bytes and trie, for grammar masks
+  // Encoder models: the loop never runs (submit refuses); embed() runs the forward pass on the
+  // caller's thread, one caller at a time.
+  std::unique_ptr<EmbeddingRunner> embedding_runner_;
+  std::mutex embedding_mutex_;
   ModelSummary summary_;
   int32_t n_vocab_ = 0;
   int32_t context_length_ = 0;
@@ -196,6 +206,12 @@ ServingEngineImpl::ServingEngineImpl(const ServingOptions& options) {
                                static_cast<uint64_t>(config.n_layer) * 2 * sizeof(float);
   int64_t blocks = options.kv_blocks;
   if (blocks == 0 && options.kv_memory_bytes > 0) blocks = static_cast<int64_t>(options.kv_memory_bytes / block_bytes);
+  const bool encoder = !config.arch.has_output_head;
+  // An encoder's input comes whole in one forward, so its batch holds at least one full context.
+  const int64_t max_batch_tokens = encoder ? std::max(options.max_batch_tokens, context) : options.max_batch_tokens;
+  // It keeps no K/V between forwards: room for one full batch (each input may leave part of a
+  // block unused) is enough.
+  if (blocks == 0 && encoder) blocks = (max_batch_tokens + kBlockSize - 1) / kBlockSize + options.max_sequences;
   if (blocks == 0) blocks = int64_t{context_blocks} * options.max_sequences;
   if (blocks < 2) throw Error("the KV cache needs at least 2 blocks of " + std::to_string(kBlockSize) + " positions",
                               "raise --kv-blocks or --kv-memory");
@@ -215,7 +231,7 @@ ServingEngineImpl::ServingEngineImpl(const ServingOptions& options) {
   // A step never holds more tokens than all sequences' contexts together.
   const int64_t all_contexts = int64_t{context} * options.max_sequences;
   const auto batch_tokens = static_cast<int32_t>(
-      std::max<int64_t>(std::min<int64_t>(options.max_batch_tokens, all_contexts), options.max_sequences));
+      std::max<int64_t>(std::min<int64_t>(max_batch_tokens, all_contexts), options.max_sequences));
   const std::optional<Device> device = device_from_name(options.device);
   if (!device) throw Error("unknown device '" + options.device + "'", "use cpu or cuda");
   transformer_ = make_forward_pass({*device, options.gpu_layers}, config, model_->weights(), *pool_, batch_tokens, *cache_);
@@ -231,12 +247,15 @@ ServingEngineImpl::ServingEngineImpl(const ServingOptions& options) {
   // Each sequence samples from 1 + (its drafts) rows; all rows fit in one batch.
   const int32_t max_draft = std::max(max_ngram_draft_, max_model_draft_);
   const auto logits_rows = std::min<int64_t>(int64_t{options.max_sequences} * (1 + max_draft), batch_tokens);
-  logits_.resize(static_cast<size_t>(std::max<int64_t>(logits_rows, options.max_sequences)) *
-                 static_cast<size_t>(n_vocab_));
+  if (!encoder)  // an encoder never gives logits
+    logits_.resize(static_cast<size_t>(std::max<int64_t>(logits_rows, options.max_sequences)) *
+                   static_cast<size_t>(n_vocab_));
   to_sample_.reserve(static_cast<size_t>(options.max_sequences));
   top_buffer_.resize(SamplingParams::kMaxTopLogprobs);
   refused_.reserve(16);
   active_.reserve(static_cast<size_t>(options.max_sequences) + static_cast<size_t>(options.max_queue));
+
+  if (encoder) embedding_runner_ = std::make_unique<EmbeddingRunner>(config, *transformer_, *cache_);
 
   const auto token_text = [&](int32_t id) { return id >= 0 ? std::string(tokenizer_->token_text(id)) : std::string(); };
   chat_ = std::make_unique<ChatPrompt>(
@@ -274,6 +293,9 @@ SubmitResult ServingEngineImpl::submit(std::vector<int32_t> prompt, const Sampli
     result.message = std::move(message);
     return result;
   };
+  if (embedding_runner_)
+    return refuse(SubmitStatus::InvalidRequest, "the model is an encoder ('" + summary_.architecture +
+                                                    "'): it gives embeddings (POST /v1/embeddings), not text");
   if (prompt.empty()) return refuse(SubmitStatus::InvalidRequest, "the prompt is empty");
   for (int32_t token : prompt)
     if (token < 0 || token >= n_vocab_)
@@ -336,6 +358,23 @@ SubmitResult ServingEngineImpl::submit(std::vector<int32_t> prompt, const Sampli
   }
   work_.notify_one();
   return result;
+}
+
+EmbeddingResult ServingEngineImpl::embed(const std::vector<std::vector<int32_t>>& inputs,
+                                         const EmbeddingOptions& options) {
+  if (!embedding_runner_) {
+    EmbeddingResult result;
+    result.error = "the model ('" + summary_.architecture + "') is not an embedding model; embeddings need an encoder such as bert";
+    return result;
+  }
+  std::lock_guard lock(embedding_mutex_);
+  try {
+    return embedding_runner_->embed(inputs, options);
+  } catch (const std::exception& failure) {
+    EmbeddingResult result;
+    result.error = failure.what();
+    return result;
+  }
 }
 
 ServingMetrics ServingEngineImpl::metrics() const {

@@ -12,6 +12,7 @@
 
 #include "server/api_error.h"
 #include "server/bounded_server.h"
+#include "server/openai_embeddings.h"
 #include "server/openai_request.h"
 #include "server/openai_response.h"
 #include "server/json_schema_grammar.h"
@@ -323,6 +324,11 @@ struct HttpServer::Impl {
                          httplib::Response& response, bool chat) {
     std::string body;
     if (!read_body(reader, response, body)) return;
+    if (engine.is_embedding_model())
+      return send_error(response, bad_request("the model '" + options.model_name +
+                                                  "' is an embedding model (an encoder): it cannot generate text; "
+                                                  "use POST /v1/embeddings",
+                                              "model", "model_is_embedding"));
     std::vector<std::string> names{options.model_name};
     names.insert(names.end(), options.model_aliases.begin(), options.model_aliases.end());
     auto parsed = parse_openai_request(body, chat, names, options.request_limits);
@@ -398,6 +404,33 @@ struct HttpServer::Impl {
     }
   }
 
+  // POST /v1/embeddings: all inputs of a request go to the engine at once, which packs them
+  // into as few forwards as the batch allows.
+  void handle_embeddings(const httplib::ContentReader& reader, httplib::Response& response) {
+    std::string body;
+    if (!read_body(reader, response, body)) return;
+    if (!engine.is_embedding_model())
+      return send_error(response, bad_request("the model '" + options.model_name + "' (" + engine.summary().architecture +
+                                                  ") is not an embedding model; serve an encoder such as a bert GGUF",
+                                              "model", "model_not_embedding"));
+    auto parsed = parse_embeddings_request(body, options.model_name, options.request_limits.max_json_depth);
+    if (const ApiError* error = std::get_if<ApiError>(&parsed)) return send_error(response, *error);
+    EmbeddingsRequest& request = std::get<EmbeddingsRequest>(parsed);
+    std::vector<std::vector<int32_t>> inputs = std::move(request.token_inputs);
+    try {
+      for (const std::string& text : request.texts) inputs.push_back(engine.tokenize(text, true, false));
+    } catch (const std::exception& failure) {
+      return send_error(response, bad_request(std::string("cannot tokenize the input: ") + failure.what(), "input"));
+    }
+    const EmbeddingResult result = engine.embed(inputs, {});
+    if (!result.ok) return send_error(response, bad_request(result.error, "input"));
+    if (result.pooling == EmbeddingPooling::None)
+      return send_error(response, bad_request("the model's pooling_type is none (one vector per token), which "
+                                              "/v1/embeddings cannot return; use jisu embed --pooling none",
+                                              "model", "pooling_none"));
+    response.set_content(dump_json(embeddings_body(result, options.model_name, request.base64)), "application/json");
+  }
+
   void install_routes() {
     http.set_pre_routing_handler([this](const httplib::Request& request, httplib::Response& response) {
       if (request.headers.size() > options.max_headers) {
@@ -426,6 +459,8 @@ struct HttpServer::Impl {
                                              const httplib::ContentReader& reader) {
       handle_generation(request, reader, response, true);
     });
+    http.Post("/v1/embeddings", [this](const httplib::Request&, httplib::Response& response,
+                                       const httplib::ContentReader& reader) { handle_embeddings(reader, response); });
     http.Get("/v1/models", [this](const httplib::Request&, httplib::Response& response) {
       const ModelSummary summary = engine.summary();
       json models = json::array();

@@ -1,6 +1,7 @@
 #pragma once
 // The OpenAI-compatible HTTP front end over a ServingEngine (cpp-httplib):
 //   POST /v1/completions, POST /v1/chat/completions (stream: true -> SSE ending "data: [DONE]"),
+//   POST /v1/embeddings (encoder models; server/openai_embeddings.h),
 //   GET /v1/models, GET /health (503 while draining), GET /metrics (Prometheus text), and the
 //   web chat at / with GET /v1/models/{id} (server/web_ui_routes.h).
 // With an API key, /v1/* requires "Authorization: Bearer KEY" (401 otherwise).

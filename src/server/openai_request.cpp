@@ -4,7 +4,7 @@
 #include <cmath>
 #include <limits>
 
-#include <jisu/json_nesting.h>
+#include "server/json_body.h"
 
 #include "server/json_schema_grammar.h"
 
@@ -315,29 +315,13 @@ std::variant<ParsedRequest, ApiError> parse_openai_request(const std::string& bo
 std::variant<ParsedRequest, ApiError> parse_openai_request(const std::string& body_text, bool chat,
                                                            const std::vector<std::string>& served_models,
                                                            const RequestLimits& limits) {
-  if (json_nesting_depth(body_text, limits.max_json_depth) > limits.max_json_depth)
-    return bad_request("the request body nests JSON deeper than " + std::to_string(limits.max_json_depth) + " levels",
-                       "", "json_too_deep");
-  json body;
-  try {
-    body = json::parse(body_text);
-  } catch (const json::exception& failure) {
-    return bad_request(std::string("the request body is not valid JSON: ") + failure.what(), "", "invalid_json");
-  }
-  if (!body.is_object()) return bad_request("the request body must be a JSON object");
+  auto parsed = parse_json_object(body_text, limits.max_json_depth);
+  if (ApiError* error = std::get_if<ApiError>(&parsed)) return *error;
+  const json& body = std::get<json>(parsed);
   ParsedRequest request;
   request.chat = chat;
   try {
-    if (const auto model = body.find("model"); model != body.end() && !model->is_null()) {
-      if (!model->is_string()) throw bad_request("'model' must be a string", "model");
-      request.model = model->get<std::string>();
-      if (!request.model.empty() &&
-          std::find(served_models.begin(), served_models.end(), request.model) == served_models.end())
-        throw bad_request("the model '" + request.model + "' does not exist; this server serves '" +
-                              (served_models.empty() ? std::string() : served_models[0]) + "'" +
-                              (served_models.size() > 1 ? " (and its aliases, see /v1/models)" : ""),
-                          "model", "model_not_found");
-    }
+    request.model = read_model_name(body, served_models);
     if (chat)
       read_messages(body, request, limits);
     else

@@ -178,6 +178,7 @@ class CpuBackend final : public Backend {
     rope_cos_sin_ = rope_cos_sin;
     n_tokens_ = batch.size();
     quantized_source_ = nullptr;
+    if (!shape_.causal) find_sequence_ends(batch, cache);
   }
 
   void embed(Activations hidden) override {
@@ -188,6 +189,43 @@ class CpuBackend final : public Backend {
       float* row = hidden.data + t * hidden.stride;
       dequantize_row(embedding_.type, embedding_.row(batch_->tokens[t]), row, d);
       if (scale != 0.0f) scale_in_place(row, scale, d);
+    });
+  }
+
+  void add_position_embedding(Activations hidden, const float* table) override {
+    quantized_source_ = nullptr;
+    const size_t d = as_size(shape_.n_embd);
+    pool_.parallel_for(n_tokens_, [&](size_t t, size_t) {
+      add_in_place(hidden.data + t * hidden.stride, table + as_size(batch_->positions[t]) * d, d);
+    });
+  }
+
+  void add_layer_norm(Activations hidden, Activations delta, const float* weight, const float* bias,
+                      Activations out) override {
+    quantized_source_ = nullptr;
+    const size_t d = as_size(shape_.n_embd);
+    pool_.parallel_for(n_tokens_, [&](size_t t, size_t) {
+      float* row = hidden.data + t * hidden.stride;
+      if (delta.data) add_in_place(row, delta.data + t * delta.stride, d);
+      if (out.data) layer_norm(row, weight, bias, shape_.rms_eps, out.data + t * out.stride, d);
+    });
+  }
+
+  void add_bias(Activations x, const float* bias, size_t cols, size_t n_rows) override {
+    quantized_source_ = nullptr;
+    pool_.parallel_for(n_rows, [&](size_t t, size_t) { add_in_place(x.data + t * x.stride, bias, cols); });
+  }
+
+  void activate(Activations x, size_t n_rows) override {
+    quantized_source_ = nullptr;
+    const size_t ff = as_size(shape_.n_ff);
+    pool_.parallel_for(n_rows, [&](size_t t, size_t) {
+      float* row = x.data + t * x.stride;
+      switch (shape_.activation) {
+        case FeedForwardActivation::SiLU: silu_in_place(row, ff); break;
+        case FeedForwardActivation::GeluTanh: gelu_tanh_in_place(row, ff); break;
+        case FeedForwardActivation::GeluErf: gelu_erf_in_place(row, ff); break;
+      }
     });
   }
 
@@ -248,7 +286,8 @@ class CpuBackend final : public Backend {
                              shape_.kv_dim()};
       const size_t first_head_offset = kv_head * group * head_dim;
       attention_group(qkv.data + t * qkv.stride + first_head_offset, static_cast<int32_t>(group), view,
-                      static_cast<int32_t>(kv_head), shape_.head_dim, batch_->positions[t] + 1, scale,
+                      static_cast<int32_t>(kv_head), shape_.head_dim,
+                      shape_.causal ? batch_->positions[t] + 1 : sequence_end_[t], scale,
                       out.data + t * out.stride + first_head_offset);
     });
   }
@@ -385,11 +424,29 @@ class CpuBackend final : public Backend {
 
   void apply_glu(float* gate, size_t gate_stride, const float* up, size_t up_stride, size_t n_rows) {
     const size_t ff = as_size(shape_.n_ff);
-    const bool gelu = shape_.activation == FeedForwardActivation::GeluTanh;
     pool_.parallel_for(n_rows, [&](size_t t, size_t) {
       float* g = gate + t * gate_stride;
-      gelu ? gelu_tanh_multiply(g, up + t * up_stride, ff) : silu_multiply(g, up + t * up_stride, ff);
+      const float* u = up + t * up_stride;
+      switch (shape_.activation) {
+        case FeedForwardActivation::SiLU: silu_multiply(g, u, ff); break;
+        case FeedForwardActivation::GeluTanh: gelu_tanh_multiply(g, u, ff); break;
+        case FeedForwardActivation::GeluErf: gelu_erf_multiply(g, u, ff); break;
+      }
     });
+  }
+
+  // Non-causal attention: sequence_end_[t] = one past the last position of token t's sequence
+  // in this step (validation made each sequence's positions consecutive from its cache length).
+  void find_sequence_ends(const Batch& batch, const KvCache& cache) {
+    // Sized once (the first step), then only reused.
+    if (sequence_end_.size() < max_tokens_) sequence_end_.resize(max_tokens_);
+    if (end_by_sequence_.size() < as_size(cache.max_sequences())) end_by_sequence_.resize(as_size(cache.max_sequences()));
+    for (size_t t = 0; t < n_tokens_; ++t) end_by_sequence_[as_size(batch.sequences[t])] = 0;
+    for (size_t t = 0; t < n_tokens_; ++t) {
+      int32_t& end = end_by_sequence_[as_size(batch.sequences[t])];
+      end = std::max(end, batch.positions[t] + 1);
+    }
+    for (size_t t = 0; t < n_tokens_; ++t) sequence_end_[t] = end_by_sequence_[as_size(batch.sequences[t])];
   }
 
   // The int8 copy of x in buffers quantized_, reused while x is the last quantized input: every
@@ -530,6 +587,8 @@ class CpuBackend final : public Backend {
   const KvCache* cache_ = nullptr;
   const float* rope_cos_sin_ = nullptr;
   size_t n_tokens_ = 0;
+  std::vector<int32_t> sequence_end_;    // [tokens], non-causal attention only
+  std::vector<int32_t> end_by_sequence_;  // [sequence slot] scratch of find_sequence_ends
 };
 
 }  // namespace

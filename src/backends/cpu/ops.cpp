@@ -19,6 +19,22 @@ void rms_norm(const float* x, const float* weight, float eps, float* out, size_t
     for (size_t i = 0; i < n; ++i) out[i] = x[i] * scale;
 }
 
+void layer_norm(const float* x, const float* weight, const float* bias, float eps, float* out, size_t n) {
+  // Two passes in double (mean, then the variance around it): no cancellation of E[x^2] - E[x]^2.
+  double sum = 0;
+  for (size_t i = 0; i < n; ++i) sum += x[i];
+  const double mean = sum / double(n);
+  double squares = 0;
+  for (size_t i = 0; i < n; ++i) squares += (x[i] - mean) * (x[i] - mean);
+  const double inverse_std = 1.0 / std::sqrt(squares / double(n) + double(eps));
+  for (size_t i = 0; i < n; ++i) {
+    float value = static_cast<float>((x[i] - mean) * inverse_std);
+    if (weight) value *= weight[i];
+    if (bias) value += bias[i];
+    out[i] = value;
+  }
+}
+
 void rope_interleaved(float* head, const float* cos_sin, size_t rotated_dims) {
   for (size_t i = 0; i < rotated_dims / 2; ++i) {
     const float c = cos_sin[2 * i], s = cos_sin[2 * i + 1];
@@ -38,21 +54,52 @@ void rope_neox(float* head, const float* cos_sin, size_t rotated_dims) {
   }
 }
 
+namespace {
+
+float silu(float x) { return x / (1.0f + std::exp(-x)); }
+
+float gelu_tanh(float x) {
+  constexpr float kSqrt2OverPi = 0.7978845608028654f;
+  // 1 + tanh(z) = 2 / (1 + exp(-2z)): no cancellation where tanh(z) is near -1.
+  const float z = kSqrt2OverPi * (x + 0.044715f * x * x * x);
+  return 0.5f * x * (2.0f / (1.0f + std::exp(-2.0f * z)));
+}
+
+// erfc rather than 1 + erf: no cancellation in the negative tail.
+float gelu_erf(float x) { return 0.5f * x * std::erfc(x * -0.7071067811865476f); }
+
+}  // namespace
+
 void silu_multiply_scalar(float* gate, const float* up, size_t n) {
-  for (size_t i = 0; i < n; ++i) {
-    const float g = gate[i];
-    gate[i] = g / (1.0f + std::exp(-g)) * up[i];
-  }
+  for (size_t i = 0; i < n; ++i) gate[i] = silu(gate[i]) * up[i];
 }
 
 void gelu_tanh_multiply_scalar(float* gate, const float* up, size_t n) {
-  constexpr float kSqrt2OverPi = 0.7978845608028654f;
-  for (size_t i = 0; i < n; ++i) {
-    const float g = gate[i];
-    // 1 + tanh(z) = 2 / (1 + exp(-2z)): no cancellation where tanh(z) is near -1.
-    const float z = kSqrt2OverPi * (g + 0.044715f * g * g * g);
-    gate[i] = 0.5f * g * (2.0f / (1.0f + std::exp(-2.0f * z))) * up[i];
-  }
+  for (size_t i = 0; i < n; ++i) gate[i] = gelu_tanh(gate[i]) * up[i];
+}
+
+void gelu_erf_multiply_scalar(float* gate, const float* up, size_t n) {
+  for (size_t i = 0; i < n; ++i) gate[i] = gelu_erf(gate[i]) * up[i];
+}
+
+void gelu_erf_in_place_scalar(float* x, size_t n) {
+  for (size_t i = 0; i < n; ++i) x[i] = gelu_erf(x[i]);
+}
+
+void gelu_erf_multiply(float* gate, const float* up, size_t n) {
+  active_isa() == Isa::Scalar ? gelu_erf_multiply_scalar(gate, up, n) : gelu_erf_multiply_avx2(gate, up, n);
+}
+
+void gelu_erf_in_place(float* x, size_t n) {
+  active_isa() == Isa::Scalar ? gelu_erf_in_place_scalar(x, n) : gelu_erf_in_place_avx2(x, n);
+}
+
+void gelu_tanh_in_place(float* x, size_t n) {
+  for (size_t i = 0; i < n; ++i) x[i] = gelu_tanh(x[i]);
+}
+
+void silu_in_place(float* x, size_t n) {
+  for (size_t i = 0; i < n; ++i) x[i] = silu(x[i]);
 }
 
 void silu_multiply(float* gate, const float* up, size_t n) {

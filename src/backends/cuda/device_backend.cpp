@@ -61,6 +61,10 @@ class CudaBackend final : public Backend {
                       " (the model has " + std::to_string(shape.head_dim) + ")",
                   "use --device cpu");
     if (shape.n_embd % 32 != 0) throw Error("the CUDA backend needs n_embd a multiple of 32", "use --device cpu");
+    if (!shape.causal || shape.activation == FeedForwardActivation::GeluErf || shape.rope.dims == 0)
+      throw Error("the CUDA backend does not run encoder (BERT-class) models yet: no bidirectional attention, "
+                  "LayerNorm, learned positions or exact GELU kernels",
+                  "use --device cpu");
   }
 
   std::unique_ptr<LinearWeight> prepare_linear(const WeightMatrix& matrix, bool) override {
