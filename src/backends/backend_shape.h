@@ -24,6 +24,7 @@ struct TransformerShape {
   RopeConfig rope;
   FeedForwardActivation activation = FeedForwardActivation::SiLU;
   bool scale_embeddings = false;  // token embeddings multiplied by sqrt(n_embd) (gemma)
+  bool has_low_rank_linears = false;  // some linear is a low-rank pair (format/weight_matrix.h)
 
   int32_t q_dim() const { return n_head * head_dim; }
   int32_t kv_dim() const { return n_head_kv * head_dim; }

@@ -48,6 +48,23 @@ class CpuLinear final : public LinearWeight {
   int64_t slice_;
 };
 
+// A low-rank pair W ~= A B (format/weight_matrix.h: LowRankFactors), run as two products
+// through the backend's scratch rows (planned once in plan_buffers for the largest rank).
+class CpuLowRankLinear final : public LinearWeight {
+ public:
+  CpuLowRankLinear(const WeightMatrix& product, std::unique_ptr<CpuLinear> a, std::unique_ptr<CpuLinear> b)
+      : LinearWeight(product.rows, product.cols), name_(product.name), a_(std::move(a)), b_(std::move(b)) {}
+
+  const std::string& name() const { return name_; }
+  const CpuLinear& a() const { return *a_; }  // rows x rank, applied second
+  const CpuLinear& b() const { return *b_; }  // rank x cols, applied first
+  size_t rank() const { return as_size(b_->rows()); }
+
+ private:
+  std::string name_;
+  std::unique_ptr<CpuLinear> a_, b_;
+};
+
 // The int8 activation layouts: blocks of 32 (ActivationBlock) or super-blocks of 256
 // (ActivationSuperBlock, for the K-quants).
 enum class ActivationFormat { Blocks, SuperBlocks };
@@ -61,8 +78,15 @@ class CpuBackend final : public Backend {
   void check_supported(const TransformerShape&, bool) const override {}
 
   std::unique_ptr<LinearWeight> prepare_linear(const WeightMatrix& matrix, bool original_read_later) override {
-    check_type(matrix);
-    return std::make_unique<CpuLinear>(matrix, repack(matrix, !original_read_later), 0);
+    if (matrix.low_rank) {
+      JISU_ASSERT(!arena_);  // the scratch rows for the largest rank are planned after every linear
+      const LowRankFactors& factors = *matrix.low_rank;
+      auto a = prepare_file_linear(factors.a, /*original_read_later=*/false);
+      auto b = prepare_file_linear(factors.b, /*original_read_later=*/false);
+      max_rank_ = std::max(max_rank_, as_size(factors.rank()));
+      return std::make_unique<CpuLowRankLinear>(matrix, std::move(a), std::move(b));
+    }
+    return prepare_file_linear(matrix, original_read_later);
   }
 
   std::vector<std::unique_ptr<LinearWeight>> prepare_linear_slices(const WeightMatrix& stacked,
@@ -104,6 +128,7 @@ class CpuBackend final : public Backend {
     max_input = (max_input + kActivationSuperBlockElements - 1) / kActivationSuperBlockElements * kActivationSuperBlockElements;
     quantized_stride_ = std::max(int8_activation_row_bytes(max_input), int8_super_block_row_bytes(max_input));
     bytes += Arena::bytes_for<uint8_t>(max_tokens * quantized_stride_);
+    bytes += Arena::bytes_for<float>(max_tokens * max_rank_);
     const size_t d = as_size(shape_.n_embd), ff = as_size(shape_.n_ff);
     const size_t experts = as_size(shape_.n_expert), used = as_size(shape_.n_expert_used);
     if (shape_.is_moe()) {
@@ -116,6 +141,7 @@ class CpuBackend final : public Backend {
     std::vector<Activations> buffers;
     for (size_t cols : columns) buffers.push_back({arena_->allocate<float>(max_tokens * cols), cols});
     quantized_ = arena_->allocate<uint8_t>(max_tokens * quantized_stride_);
+    if (max_rank_ > 0) low_rank_scratch_ = arena_->allocate<float>(max_tokens * max_rank_);
     if (shape_.is_moe()) {
       moe_.router = arena_->allocate<float>(max_tokens * experts);
       moe_.chosen_expert = arena_->allocate<int32_t>(max_tokens * used);
@@ -180,6 +206,14 @@ class CpuBackend final : public Backend {
   void set_linear_observer(LinearObserver* observer) override { observer_ = observer; }
 
   void linear(const LinearWeight& weight, Activations x, Activations y, size_t n_rows) override {
+    if (const auto* pair = dynamic_cast<const CpuLowRankLinear*>(&weight)) {
+      // The observer sees the product's input under the product's name, as for a whole matrix.
+      if (observer_) observer_->observe(pair->name(), 0, x.data, x.stride, n_rows, as_size(pair->cols()));
+      const Activations middle{low_rank_scratch_, pair->rank()};
+      run_linear(pair->b(), x, middle, n_rows, /*observe=*/false);
+      run_linear(pair->a(), middle, y, n_rows, /*observe=*/false);
+      return;
+    }
     run_linear(static_cast<const CpuLinear&>(weight), x, y, n_rows);
   }
 
@@ -241,7 +275,7 @@ class CpuBackend final : public Backend {
 
     // Routing: softmax over all experts, keep the top `used` (ties: lower index), renormalise
     // their weights to sum to one.
-    run_linear(static_cast<const CpuLinear&>(*experts.router), normed, {moe_.router, n_experts}, n);
+    linear(*experts.router, normed, {moe_.router, n_experts}, n);
     for (size_t t = 0; t < n; ++t) {
       float* probabilities = moe_.router + t * n_experts;
       softmax(probabilities, n_experts);
@@ -333,6 +367,11 @@ class CpuBackend final : public Backend {
     float* projected = nullptr;       // [tokens][n_embd]
   };
 
+  std::unique_ptr<CpuLinear> prepare_file_linear(const WeightMatrix& matrix, bool original_read_later) {
+    check_type(matrix);
+    return std::make_unique<CpuLinear>(matrix, repack(matrix, !original_read_later), 0);
+  }
+
   static void check_type(const WeightMatrix& matrix) {
     if (!weight_type_supported(matrix.type))
       throw Error("tensor '" + matrix.name + "' has type " + std::string(dtype_name(matrix.type)) +
@@ -395,10 +434,10 @@ class CpuBackend final : public Backend {
     quantized_format_ = format;
   }
 
-  void run_linear(const CpuLinear& weight, Activations x, Activations y, size_t n_tokens) {
+  void run_linear(const CpuLinear& weight, Activations x, Activations y, size_t n_tokens, bool observe = true) {
     const WeightMatrix& matrix = weight.matrix();
     const size_t rows = as_size(matrix.rows), cols = as_size(matrix.cols);
-    if (observer_) observer_->observe(matrix.name, weight.slice(), x.data, x.stride, n_tokens, cols);
+    if (observer_ && observe) observer_->observe(matrix.name, weight.slice(), x.data, x.stride, n_tokens, cols);
     // The output overwrites the rows it covers: an int8 copy of an input it overlaps is stale.
     if (quantized_source_ && y.data < quantized_source_ + quantized_tokens_ * quantized_stride_x_ &&
         quantized_source_ < y.data + n_tokens * y.stride)
@@ -453,6 +492,8 @@ class CpuBackend final : public Backend {
   size_t max_tokens_ = 0;
   std::unique_ptr<Arena> arena_;
   uint8_t* quantized_ = nullptr;  // [tokens][quantized_stride_ bytes]: int8 copy of a linear's input
+  size_t max_rank_ = 0;           // largest rank of a prepared low-rank pair
+  float* low_rank_scratch_ = nullptr;  // [tokens][max_rank_]: B x of a low-rank pair
   size_t quantized_stride_ = 0;
   MoeBuffers moe_;
   // What quantized_ holds now (see quantize_input).

@@ -60,9 +60,13 @@ class CudaBackend final : public Backend {
                       " (the model has " + std::to_string(shape.head_dim) + ")",
                   "use --device cpu");
     if (shape.n_embd % 32 != 0) throw Error("the CUDA backend needs n_embd a multiple of 32", "use --device cpu");
+    if (shape.has_low_rank_linears)
+      throw Error("the CUDA backend does not run low-rank factored linears (jisu lowrank) yet",
+                  "use --device cpu, or write a dense twin with jisu lowrank --dense-output");
   }
 
   std::unique_ptr<LinearWeight> prepare_linear(const WeightMatrix& matrix, bool) override {
+    if (matrix.low_rank) throw Error("the CUDA backend cannot run the low-rank pair '" + matrix.name + "'", "use --device cpu");
     return std::make_unique<DeviceLinearWeight>(upload(matrix));
   }
 
