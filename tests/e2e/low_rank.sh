@@ -14,6 +14,7 @@ JISU=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 SHARED=$(cd "${JISU_SHARED_DIR:-$2/../shared}" && pwd)
 DEMO=$SHARED/models/demo-shakespeare/model.f32.gguf
 TINY=$SHARED/fixtures/models/tiny-llama-s1.f32.gguf
+source "$(cd "$2" && pwd)/tests/e2e/expect_error.bash" || exit 1
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/jisu-low-rank.XXXXXX") || exit 1
 trap 'rm -rf "$TMP"' EXIT
 cd "$TMP" || exit 1
@@ -105,15 +106,6 @@ sys.exit(0 if ok else 1)
 PY
 
 # 4. Bad inputs: exactly one error line, exit 1, nothing written.
-expect_error() {  # description, command...
-  local what=$1; shift
-  mkdir -p out && rm -rf out/* out/.[!.]*
-  "$@" > /dev/null 2> err.txt
-  local status=$?
-  [ $status -eq 1 ] || fail "$what: exit status $status"
-  [ "$(wc -l < err.txt)" -eq 1 ] && grep -q '^error:' err.txt || fail "$what: stderr is not one error line: $(cat err.txt)"
-  [ -z "$(ls -A out)" ] || fail "$what: left $(ls -A out)"
-}
 printf 'ROMEO:\nThen stay.\n' > short.txt
 expect_error "ratio 0" "$JISU" lowrank -m "$TINY" -o out/x.gguf --ratio 0
 expect_error "ratio above 1" "$JISU" lowrank -m "$TINY" -o out/x.gguf --ratio 1.5
