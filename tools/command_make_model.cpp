@@ -16,12 +16,13 @@ struct MakeModelOptions {
   std::string output;
   uint64_t seed = 1;
   int threads = 0;
+  double low_rank_ratio = 0;
 };
 
 int run_make_model(const MakeModelOptions& options) {
   const ModelShape& shape = find_model_shape(options.shape);
   const size_t threads = options.threads > 0 ? static_cast<size_t>(options.threads) : ThreadPool::default_thread_count();
-  write_random_model(shape, options.type, options.output, options.seed, threads);
+  write_random_model(shape, options.type, options.output, options.seed, threads, options.low_rank_ratio);
   std::fprintf(stderr, "wrote %s (%s, %s)\n", options.output.c_str(), shape.name.c_str(), options.type.c_str());
   return 0;
 }
@@ -36,6 +37,10 @@ CommandRegistrar registrar{"make-model", "Write a random-weight GGUF model of a 
                              command.add_option("-o,--output", options->output, "output .gguf")->required();
                              command.add_option("--seed", options->seed, "weights seed");
                              command.add_option("-t,--threads", options->threads, "threads")->check(CLI::Range(0, 1024));
+                             command.add_option("--low-rank-ratio", options->low_rank_ratio,
+                                                "layer linears as random low-rank pairs keeping this fraction of "
+                                                "their parameters (the shapes `jisu lowrank --ratio` writes)")
+                                 ->check(CLI::Range(0.0, 1.0));
                              return [options] { return run_make_model(*options); };
                            }};
 

@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "command_registry.h"
+#include "command_prune_structured.h"
 #include "compress/prune_model.h"
 #include "core/error.h"
 #include "core/thread_pool.h"
@@ -21,9 +22,24 @@ struct PruneCliOptions {
   compress::PruneOptions options;
   std::string method = "magnitude", pattern = "unstructured";
   int threads = 0;
+  bool structured = false;
+  StructuredPruneCommandOptions structured_options;
 };
 
+// --structured: whole FFN neurons, KV groups and layers go, written as a smaller dense model.
+int run_structured(PruneCliOptions& cli) {
+  StructuredPruneCommandOptions& structured = cli.structured_options;
+  structured.input = cli.options.input;
+  structured.prune.output = cli.options.output;
+  structured.threads = cli.threads;
+  structured.calibration.text_file = cli.options.calibration_text;
+  structured.calibration.n_ctx = cli.options.calibration_ctx;
+  structured.calibration.max_chunks = cli.options.calibration_chunks;
+  return run_structured_prune(structured);
+}
+
 int run_prune(PruneCliOptions cli) {
+  if (cli.structured) return run_structured(cli);
   compress::PruneOptions& options = cli.options;
   const auto method = compress::prune_method_from_name(cli.method);
   if (!method) throw Error("unknown --method '" + cli.method + "'", "use magnitude or wanda");
@@ -58,15 +74,20 @@ CommandRegistrar registrar{
       compress::PruneOptions& o = cli->options;
       command.add_option("-m,--model", o.input, "input GGUF")->required();
       command.add_option("-o,--output", o.output, "output GGUF")->required();
-      command.add_option("--sparsity", o.sparsity, "fraction of weights removed, in [0, 1) (N:M: 0.5)");
-      command.add_option("--method", cli->method, "magnitude (|W|) or wanda (|W| times the input column's norm)");
-      command.add_option("--pattern", cli->pattern, "unstructured, 2:4 or 4:8");
-      command.add_option("--calib", o.calibration_text, "calibration text (wanda)");
+      auto* sparsity = command.add_option("--sparsity", o.sparsity, "fraction of weights removed, in [0, 1) (N:M: 0.5)");
+      auto* method = command.add_option("--method", cli->method, "magnitude (|W|) or wanda (|W| times the input column's norm)");
+      auto* pattern = command.add_option("--pattern", cli->pattern, "unstructured, 2:4 or 4:8");
+      command.add_option("--calib", o.calibration_text, "calibration text (wanda, --structured)");
       command.add_option("--calib-ctx", o.calibration_ctx, "tokens per calibration chunk")->check(CLI::Range(4, 1 << 20));
       command.add_option("--calib-chunks", o.calibration_chunks, "at most this many calibration chunks (0: all)");
-      command.add_option("--tensors", o.tensors, "regular expression choosing the weight matrices");
-      command.add_flag("--dense-output", o.dense_output, "write the zeros into an ordinary GGUF of the input's types");
+      auto* tensors = command.add_option("--tensors", o.tensors, "regular expression choosing the weight matrices");
+      auto* dense = command.add_flag("--dense-output", o.dense_output, "write the zeros into an ordinary GGUF of the input's types");
       command.add_option("-t,--threads", cli->threads, "threads (default: all cores)")->check(CLI::Range(0, 1024));
+      command.add_flag("--structured", cli->structured,
+                       "structured pruning instead: remove the least important FFN neurons, KV groups (with their "
+                       "query heads) and layers, writing a smaller dense model (--ffn-keep, --heads-keep, --drop-layers)")
+          ->excludes(sparsity)->excludes(method)->excludes(pattern)->excludes(tensors)->excludes(dense);
+      add_structured_prune_options(command, cli->structured_options);
       return [cli] { return run_prune(*cli); };
     }};
 

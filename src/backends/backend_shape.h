@@ -28,6 +28,7 @@ struct TransformerShape {
   // false (BERT-class encoders): a token attends to every token of its sequence in the step,
   // later ones included, instead of only to positions up to its own.
   bool causal = true;
+  bool has_low_rank_linears = false;  // some linear is a low-rank pair (format/weight_matrix.h)
 
   int32_t q_dim() const { return n_head * head_dim; }
   int32_t kv_dim() const { return n_head_kv * head_dim; }

@@ -13,6 +13,7 @@
 #include "core/sparse_dtype.h"
 #include "format/gguf_file.h"
 #include "format/gguf_writer.h"
+#include "format/weight_matrix.h"
 
 namespace jisu::compress {
 namespace {
@@ -23,13 +24,20 @@ bool ends_with(const std::string& text, std::string_view suffix) {
   return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
+// The two factors of a low-rank pair (format/weight_matrix.h): each an ordinary matrix.
+bool is_low_rank_factor(const std::string& name) {
+  return ends_with(name, kLowRankASuffix) || ends_with(name, kLowRankBSuffix);
+}
+
 // Weights a quantizer changes: matrices named *.weight except norms, the MoE router (small,
 // and routing is sensitive) and BERT's position and token-type embeddings (llama.cpp keeps those
-// too; jisu reads them as float tables), as the GGUF ecosystem's quantizers do. Pruned matrices
+// too; jisu reads them as float tables), as the GGUF ecosystem's quantizers do, and the factors
+// of low-rank pairs (each keeps its name and shape, so the pair stays a pair). Pruned matrices
 // in the jisu-only sparse types (already int8 values with block scales) are copied as they are,
 // which keeps their sparse structure: prune, then quantize the rest.
 bool is_quantizable(const gguf::TensorInfo& tensor) {
-  return !is_jisu_only(tensor.type) && tensor.shape.size() >= 2 && ends_with(tensor.name, ".weight") &&
+  return !is_jisu_only(tensor.type) && tensor.shape.size() >= 2 &&
+         (ends_with(tensor.name, ".weight") || is_low_rank_factor(tensor.name)) &&
          tensor.name.find("norm") == std::string::npos && tensor.name.find("ffn_gate_inp") == std::string::npos &&
          tensor.name != "position_embd.weight" && tensor.name != "token_types.weight";
 }
@@ -84,7 +92,9 @@ QuantizeReport quantize_model(const gguf::GgufFile& input, const QuantizeOptions
                             std::to_string(n_mat) + " x " + std::to_string(tensor.shape[0]),
                         "the imatrix was made from another model");
           ++report.imatrix_entries_used;
-        } else if (tensor.name != "token_embd.weight") {  // a lookup table: no linear input to measure
+        } else if (tensor.name != "token_embd.weight" && !is_low_rank_factor(tensor.name)) {
+          // token_embd is a lookup table (no linear input to measure); a factor's input is not
+          // the one the importance matrix saw for its pair.
           missing_importance.push_back(tensor.name);
         }
       }

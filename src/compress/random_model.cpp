@@ -4,10 +4,12 @@
 #include <cstring>
 #include <memory>
 
+#include "compress/low_rank_factorization.h"
 #include "compress/quantize_row.h"
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "format/gguf_writer.h"
+#include "format/weight_matrix.h"
 
 namespace jisu {
 namespace {
@@ -100,7 +102,8 @@ const ModelShape& find_model_shape(const std::string& name) {
 }
 
 void write_random_model(const ModelShape& shape, const std::string& file_type, const std::string& path, uint64_t seed,
-                        size_t threads) {
+                        size_t threads, double low_rank_ratio) {
+  if (!(low_rank_ratio >= 0 && low_rank_ratio <= 1)) throw Error("the low-rank ratio must be in (0, 1]");
   const FileTypeRule* rule = nullptr;
   std::string known;
   for (const auto& candidate : file_type_rules()) {
@@ -157,6 +160,15 @@ void write_random_model(const ModelShape& shape, const std::string& file_type, c
                         });
                       });
   };
+  // A layer linear: whole, or as the pair `jisu lowrank` writes (same types as the whole one).
+  const auto add_linear = [&](const std::string& name, DType type, int64_t rows, int64_t cols, float deviation) {
+    const int64_t rank = low_rank_ratio > 0 ? compress::low_rank_for_ratio(rows, cols, low_rank_ratio, 32) : 0;
+    if (low_rank_ratio > 0 && rank == 0)
+      throw Error("the low-rank ratio " + std::to_string(low_rank_ratio) + " leaves " + name + " a rank of zero");
+    if (rank == 0) return add_matrix(name, type, rows, cols, deviation);
+    add_matrix(name + std::string(kLowRankASuffix), type, rows, rank, deviation);
+    add_matrix(name + std::string(kLowRankBSuffix), type, rank, cols, deviation);
+  };
   const auto add_norm = [&](const std::string& name) {
     writer.add_tensor(name, DType::F32, {static_cast<uint64_t>(shape.n_embd)}, [n = shape.n_embd](uint8_t* out, size_t) {
       const float one = 1.0f;
@@ -174,14 +186,14 @@ void write_random_model(const ModelShape& shape, const std::string& file_type, c
     const std::string prefix = "blk." + std::to_string(layer) + ".";
     const DType wide = rule->k_mix && uses_more_bits(layer, shape.n_layer) ? DType::Q6_K : rule->base;
     add_norm(prefix + "attn_norm.weight");
-    add_matrix(prefix + "attn_q.weight", rule->base, d, d, deviation);
-    add_matrix(prefix + "attn_k.weight", rule->base, kv_dim, d, deviation);
-    add_matrix(prefix + "attn_v.weight", wide, kv_dim, d, deviation);
-    add_matrix(prefix + "attn_output.weight", rule->base, d, d, deviation);
+    add_linear(prefix + "attn_q.weight", rule->base, d, d, deviation);
+    add_linear(prefix + "attn_k.weight", rule->base, kv_dim, d, deviation);
+    add_linear(prefix + "attn_v.weight", wide, kv_dim, d, deviation);
+    add_linear(prefix + "attn_output.weight", rule->base, d, d, deviation);
     add_norm(prefix + "ffn_norm.weight");
-    add_matrix(prefix + "ffn_gate.weight", rule->base, shape.n_ff, d, deviation);
-    add_matrix(prefix + "ffn_up.weight", rule->base, shape.n_ff, d, deviation);
-    add_matrix(prefix + "ffn_down.weight", wide, d, shape.n_ff, deviation);
+    add_linear(prefix + "ffn_gate.weight", rule->base, shape.n_ff, d, deviation);
+    add_linear(prefix + "ffn_up.weight", rule->base, shape.n_ff, d, deviation);
+    add_linear(prefix + "ffn_down.weight", wide, d, shape.n_ff, deviation);
   }
   writer.write(path);
 }

@@ -22,7 +22,10 @@ const ModelShape& find_model_shape(const std::string& name);  // throws jisu::Er
 // File types: "f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q4_k_m".
 // Per-tensor types follow llama.cpp's choices for that file type (e.g. output.weight is
 // Q6_K in a q4_0 file) so sizes and speeds compare with files llama.cpp writes.
+// low_rank_ratio > 0: every layer linear is a random low-rank pair (format/weight_matrix.h) of
+// the rank `jisu lowrank --ratio` would give it (compress/low_rank_factorization.h, ranks of
+// multiples of 32), so factored models of large shapes are benchmarked without their SVDs.
 void write_random_model(const ModelShape& shape, const std::string& file_type, const std::string& path,
-                        uint64_t seed, size_t threads);
+                        uint64_t seed, size_t threads, double low_rank_ratio = 0);
 
 }  // namespace jisu

@@ -5,11 +5,15 @@
 // backend's own (backends/backend.h: LinearWeight).
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <string_view>
 
 #include "core/dtype.h"
 
 namespace jisu {
+
+struct LowRankFactors;
 
 struct WeightMatrix {
   std::string name;
@@ -18,8 +22,11 @@ struct WeightMatrix {
   int64_t rows = 0;
   int64_t cols = 0;
   size_t row_bytes = 0;
+  // Set when the file stores this matrix as a low-rank pair (see LowRankFactors); `data` is then
+  // null, `type` is the factors' type and rows x cols is the product's shape.
+  std::shared_ptr<const LowRankFactors> low_rank;
 
-  bool present() const { return data != nullptr; }
+  bool present() const { return data != nullptr || low_rank != nullptr; }
   const void* row(int64_t index) const { return static_cast<const char*>(data) + index * row_bytes; }
   // Rows [first, first + count) as a matrix of their own (e.g. one expert of a stacked tensor).
   WeightMatrix slice_rows(int64_t first, int64_t count) const {
@@ -30,5 +37,18 @@ struct WeightMatrix {
   }
   size_t bytes() const { return static_cast<size_t>(rows) * row_bytes; }
 };
+
+// A matrix W (rows x cols) stored as W ~= A * B, two ordinary GGUF matrices named after W:
+//   "<W name>.lowrank_a": A, rows x rank (GGUF shape [rank, rows]), applied second;
+//   "<W name>.lowrank_b": B, rank x cols (GGUF shape [cols, rank]), applied first.
+// y = W x is run as y = A (B x): rank * (rows + cols) multiply-adds instead of rows * cols.
+// Written by `jisu lowrank` (compress/low_rank_model.h); each factor may have any weight type.
+struct LowRankFactors {
+  WeightMatrix a, b;
+  int64_t rank() const { return b.rows; }
+};
+
+inline constexpr std::string_view kLowRankASuffix = ".lowrank_a";
+inline constexpr std::string_view kLowRankBSuffix = ".lowrank_b";
 
 }  // namespace jisu

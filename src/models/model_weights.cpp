@@ -1,6 +1,8 @@
 #include "models/model_weights.h"
 
+#include <algorithm>
 #include <cstring>
+#include <memory>
 
 #include "core/error.h"
 #include "core/half_float.h"
@@ -20,11 +22,19 @@ class WeightLoader {
   explicit WeightLoader(const gguf::GgufFile& file) : file_(file) {}
 
   const gguf::TensorInfo* find(const std::string& name) const { return file_.find_tensor(name); }
+  // The matrix `name` is in the file, whole or as a low-rank pair.
+  bool has_matrix(const std::string& name) const { return find(name) || find(name + std::string(kLowRankASuffix)); }
 
   // A matrix of `rows` x `cols` (GGUF shape [cols, rows]); a 3-D stacked tensor is accepted
-  // when `stacked` > 0 and has shape [cols, rows, stacked].
-  WeightMatrix matrix(const std::string& name, int64_t rows, int64_t cols, bool required = true, int64_t stacked = 0) {
+  // when `stacked` > 0 and has shape [cols, rows, stacked]. A 2-D matrix may be stored as a
+  // low-rank pair (format/weight_matrix.h: LowRankFactors) when `low_rank_allowed`.
+  WeightMatrix matrix(const std::string& name, int64_t rows, int64_t cols, bool required = true, int64_t stacked = 0,
+                      bool low_rank_allowed = true) {
     const gguf::TensorInfo* tensor = find(name);
+    if (!tensor && find(name + std::string(kLowRankASuffix))) {
+      if (stacked > 0 || !low_rank_allowed) throw Error("tensor '" + name + "' cannot be stored as a low-rank pair");
+      return low_rank_pair(name, rows, cols);
+    }
     if (!tensor) {
       if (required) throw Error("model '" + file_.path() + "' lacks tensor '" + name + "'", "the file is incomplete or of another architecture");
       return {};
@@ -80,10 +90,35 @@ class WeightLoader {
   }
 
   size_t total_bytes() const { return total_bytes_; }
+  bool saw_low_rank() const { return saw_low_rank_; }
 
  private:
+  // "<name>.lowrank_a" (rows x rank) and "<name>.lowrank_b" (rank x cols), 1 <= rank <= min(rows, cols).
+  WeightMatrix low_rank_pair(const std::string& name, int64_t rows, int64_t cols) {
+    const std::string a_name = name + std::string(kLowRankASuffix), b_name = name + std::string(kLowRankBSuffix);
+    const gguf::TensorInfo* a = find(a_name);
+    const gguf::TensorInfo* b = find(b_name);
+    if (!b) throw Error("model '" + file_.path() + "' has '" + a_name + "' but lacks '" + b_name + "'");
+    if (a->shape.size() != 2 || a->shape[0] < 1 || a->shape[0] > static_cast<uint64_t>(std::min(rows, cols)))
+      throw Error("tensor '" + a_name + "' has shape " + shape_text(a->shape) + ", expected [rank, " +
+                  std::to_string(rows) + "] with 1 <= rank <= " + std::to_string(std::min(rows, cols)));
+    const auto rank = static_cast<int64_t>(a->shape[0]);
+    auto factors = std::make_shared<LowRankFactors>();
+    factors->a = matrix(a_name, rows, rank);
+    factors->b = matrix(b_name, rank, cols);
+    WeightMatrix pair;
+    pair.name = name;
+    pair.type = factors->a.type;
+    pair.rows = rows;
+    pair.cols = cols;
+    pair.low_rank = std::move(factors);
+    saw_low_rank_ = true;
+    return pair;
+  }
+
   const gguf::GgufFile& file_;
   size_t total_bytes_ = 0;
+  bool saw_low_rank_ = false;
 };
 
 }  // namespace
@@ -109,7 +144,7 @@ ModelWeights load_model_weights(const gguf::GgufFile& file, ModelConfig& config)
     weight = loader.vector(name + ".weight", d);
     if (layer_norm) bias = loader.vector(name + ".bias", d);
   };
-  weights.token_embedding = loader.matrix("token_embd.weight", config.n_vocab, d);
+  weights.token_embedding = loader.matrix("token_embd.weight", config.n_vocab, d, true, 0, /*low_rank_allowed=*/false);
   if (arch.has_output_head) {
     weights.output_norm = loader.vector("output_norm.weight", d);
     weights.output = loader.matrix("output.weight", config.n_vocab, d, /*required=*/!arch.output_may_be_tied);
@@ -137,7 +172,7 @@ ModelWeights load_model_weights(const gguf::GgufFile& file, ModelConfig& config)
     LayerWeights& layer = weights.layers[static_cast<size_t>(index)];
     const std::string prefix = "blk." + std::to_string(index) + ".";
     norm(prefix + (post_norm ? "attn_output_norm" : "attn_norm"), layer.attn_norm, layer.attn_norm_bias);
-    if (loader.find(prefix + "attn_qkv.weight")) {
+    if (loader.has_matrix(prefix + "attn_qkv.weight")) {
       layer.wqkv = loader.matrix(prefix + "attn_qkv.weight", q_dim + 2 * kv_dim, d);
     } else {
       layer.wq = loader.matrix(prefix + "attn_q.weight", q_dim, d);
@@ -155,14 +190,14 @@ ModelWeights load_model_weights(const gguf::GgufFile& file, ModelConfig& config)
 
     if (config.is_moe()) {
       const int64_t experts = config.n_expert;
-      layer.ffn_router = loader.matrix(prefix + "ffn_gate_inp.weight", experts, d);
+      layer.ffn_router = loader.matrix(prefix + "ffn_gate_inp.weight", experts, d, true, 0, /*low_rank_allowed=*/false);
       layer.experts_gate = loader.matrix(prefix + "ffn_gate_exps.weight", ff, d, true, experts);
       layer.experts_up = loader.matrix(prefix + "ffn_up_exps.weight", ff, d, true, experts);
       layer.experts_down = loader.matrix(prefix + "ffn_down_exps.weight", d, ff, true, experts);
-    } else if (const gguf::TensorInfo* up = loader.find(prefix + "ffn_up.weight");
-               up && !loader.find(prefix + "ffn_gate.weight")) {
+    } else if (!loader.has_matrix(prefix + "ffn_gate.weight") && loader.has_matrix(prefix + "ffn_up.weight")) {
       // ffn_up alone: n_ff rows is an ungated FFN (BERT), 2 n_ff rows the fused gate and up (phi3).
-      if (up->shape.size() == 2 && up->shape[1] == static_cast<uint64_t>(ff))
+      const gguf::TensorInfo* up = loader.find(prefix + "ffn_up.weight");
+      if (up && up->shape.size() == 2 && up->shape[1] == static_cast<uint64_t>(ff))
         layer.ffn_up = loader.matrix(prefix + "ffn_up.weight", ff, d);
       else
         layer.ffn_gate_up = loader.matrix(prefix + "ffn_up.weight", 2 * ff, d);
@@ -177,6 +212,7 @@ ModelWeights load_model_weights(const gguf::GgufFile& file, ModelConfig& config)
   }
   if (config.n_ff == 0) throw Error("model metadata lacks feed_forward_length");
   weights.total_bytes = loader.total_bytes();
+  config.has_low_rank_linears = loader.saw_low_rank();
   return weights;
 }
 

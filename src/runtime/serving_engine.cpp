@@ -68,6 +68,10 @@ struct ActiveRequest : SequenceEntry {
   int32_t generated = 0;
   int32_t draft_tokens = 0;
   int32_t accepted_draft_tokens = 0;
+  // What of the two counts the metrics hold already: they are reported at the end of each step,
+  // and by finish() before the client sees the outcome (so a finished request is always in them).
+  int32_t reported_draft_tokens = 0;
+  int32_t reported_accepted_draft_tokens = 0;
   int32_t forward_steps = 0;
   Clock::time_point submitted{};
   Clock::time_point first_token{};  // when the first token was sampled (epoch: not yet)
@@ -128,6 +132,7 @@ class ServingEngineImpl final : public ServingEngine {
   void finish(ActiveRequest& request, FinishReason reason);
   void drop_done();
   void update_gauges();
+  void report_drafts(ActiveRequest& request);  // caller holds metrics_mutex_
 
   std::unique_ptr<Model> model_;
   std::unique_ptr<Tokenizer> tokenizer_;
@@ -496,10 +501,8 @@ void ServingEngineImpl::step() {
     }
   }
   size_t row = 0;
-  uint64_t drafted = 0, accepted = 0;
   for (const auto& [request, n_draft] : to_sample_) {
-    drafted += static_cast<uint64_t>(n_draft);
-    accepted += static_cast<uint64_t>(verify(*request, logits_.data() + row * static_cast<size_t>(n_vocab_), n_draft, now));
+    verify(*request, logits_.data() + row * static_cast<size_t>(n_vocab_), n_draft, now);
     row += static_cast<size_t>(1 + n_draft);
   }
 
@@ -507,8 +510,7 @@ void ServingEngineImpl::step() {
   ++metrics_.forward_steps;
   metrics_.forward_tokens += batch_.size();
   metrics_.preemptions = scheduler_->preemption_count();
-  metrics_.draft_tokens += drafted;
-  metrics_.accepted_draft_tokens += accepted;
+  for (const auto& [request, n_draft] : to_sample_) report_drafts(*request);
 }
 
 // Rows: the logits after the last real token, then after each draft token. Draft i is accepted
@@ -516,20 +518,16 @@ void ServingEngineImpl::step() {
 // the one sampled after the last draft, ends the step's tokens for this request.
 int32_t ServingEngineImpl::verify(ActiveRequest& request, const float* logits, int32_t n_draft, Clock::time_point now) {
   ++request.forward_steps;
-  int32_t accepted = 0;
+  // Counted before sampling: sample() may end the request, and its outcome carries the counts.
+  request.draft_tokens += n_draft;
+  const int32_t accepted_before = request.accepted_draft_tokens;
   for (int32_t i = 0; i <= n_draft; ++i) {
     const int32_t proposed = i < n_draft ? request.draft[static_cast<size_t>(i)] : -1;
-    const int32_t before = request.generated;
-    if (!sample(request, logits + static_cast<size_t>(i) * static_cast<size_t>(n_vocab_), proposed, now)) {
-      // Ended (end of generation, stop string, budget): an accepted draft still counts.
-      if (proposed >= 0 && request.generated > before && request.tokens.back() == proposed) ++accepted;
-      break;
-    }
+    // Ended (end of generation, stop string, budget): an accepted draft still counted.
+    if (!sample(request, logits + static_cast<size_t>(i) * static_cast<size_t>(n_vocab_), proposed, now)) break;
     if (proposed < 0 || request.tokens.back() != proposed) break;
-    ++accepted;
   }
-  request.draft_tokens += n_draft;
-  request.accepted_draft_tokens += accepted;
+  const int32_t accepted = request.accepted_draft_tokens - accepted_before;
   if (n_draft > 0) {
     if (request.ngram)
       request.ngram->record(n_draft, accepted);
@@ -583,6 +581,7 @@ bool ServingEngineImpl::sample(ActiveRequest& request, const float* logits, int3
   }
   const bool grammar_complete = request.grammar && request.grammar->must_end();
   request.sampler.accept(token);
+  if (proposed >= 0 && token == proposed) ++request.accepted_draft_tokens;  // before anything can finish it
   request.tokens.push_back(token);
   ++request.generated;
   TokenLogprobs details;
@@ -639,6 +638,7 @@ void ServingEngineImpl::finish(ActiveRequest& request, FinishReason reason) {
     metrics_.prompt_tokens += static_cast<uint64_t>(request.prompt_length);
     metrics_.generated_tokens += static_cast<uint64_t>(request.generated);
     metrics_.prefix_cache_hit_tokens += static_cast<uint64_t>(request.prefix_hit_tokens);
+    report_drafts(request);
     update_gauges();
   }
   StreamUpdate outcome;
@@ -660,6 +660,14 @@ void ServingEngineImpl::drop_done() {
   std::erase_if(active_, [](const std::unique_ptr<ActiveRequest>& request) { return request->done; });
   std::lock_guard lock(metrics_mutex_);
   update_gauges();
+}
+
+void ServingEngineImpl::report_drafts(ActiveRequest& request) {
+  metrics_.draft_tokens += static_cast<uint64_t>(request.draft_tokens - request.reported_draft_tokens);
+  metrics_.accepted_draft_tokens +=
+      static_cast<uint64_t>(request.accepted_draft_tokens - request.reported_accepted_draft_tokens);
+  request.reported_draft_tokens = request.draft_tokens;
+  request.reported_accepted_draft_tokens = request.accepted_draft_tokens;
 }
 
 // Caller holds metrics_mutex_.

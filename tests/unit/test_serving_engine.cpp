@@ -186,7 +186,7 @@ TEST(ServingEngine, DraftModelSpeculationKeepsGreedyOutputExact) {
   options.context_length = kContext;
   options.max_sequences = 3;
   options.max_batch_tokens = 24;
-  options.kv_blocks = 16;  // 256 positions for 3 sequences growing to ~100: preemption
+  options.kv_blocks = 10;  // 160 positions for 3 sequences growing to ~100: preemption
   options.draft_model_path = test::shared_dir() + "/models/demo-shakespeare/model.q4_k_m.gguf";
   options.draft_max = 6;
   auto engine = ServingEngine::create(options);

@@ -62,6 +62,23 @@ class CpuSparseLinear final : public LinearWeight {
   int64_t slice_;
 };
 
+// A low-rank pair W ~= A B (format/weight_matrix.h: LowRankFactors), run as two products
+// through the backend's scratch rows (planned once in plan_buffers for the largest rank).
+class CpuLowRankLinear final : public LinearWeight {
+ public:
+  CpuLowRankLinear(const WeightMatrix& product, std::unique_ptr<CpuLinear> a, std::unique_ptr<CpuLinear> b)
+      : LinearWeight(product.rows, product.cols), name_(product.name), a_(std::move(a)), b_(std::move(b)) {}
+
+  const std::string& name() const { return name_; }
+  const CpuLinear& a() const { return *a_; }  // rows x rank, applied second
+  const CpuLinear& b() const { return *b_; }  // rank x cols, applied first
+  size_t rank() const { return as_size(b_->rows()); }
+
+ private:
+  std::string name_;
+  std::unique_ptr<CpuLinear> a_, b_;
+};
+
 // The int8 activation layouts: blocks of 32 (ActivationBlock) or super-blocks of 256
 // (ActivationSuperBlock, for the K-quants).
 enum class ActivationFormat { Blocks, SuperBlocks };
@@ -75,9 +92,17 @@ class CpuBackend final : public Backend {
   void check_supported(const TransformerShape&, bool) const override {}
 
   std::unique_ptr<LinearWeight> prepare_linear(const WeightMatrix& matrix, bool original_read_later) override {
+    if (matrix.low_rank) {
+      JISU_ASSERT(!arena_);  // the scratch rows for the largest rank are planned after every linear
+      const LowRankFactors& factors = *matrix.low_rank;
+      auto a = prepare_file_linear(factors.a, /*original_read_later=*/false);
+      auto b = prepare_file_linear(factors.b, /*original_read_later=*/false);
+      max_rank_ = std::max(max_rank_, as_size(factors.rank()));
+      return std::make_unique<CpuLowRankLinear>(matrix, std::move(a), std::move(b));
+    }
     check_type(matrix);
     if (takes_sparse_int8(matrix.type)) return prepare_sparse(matrix, 0);
-    return std::make_unique<CpuLinear>(matrix, repack(matrix, !original_read_later), 0);
+    return prepare_file_linear(matrix, original_read_later);
   }
 
   std::vector<std::unique_ptr<LinearWeight>> prepare_linear_slices(const WeightMatrix& stacked,
@@ -128,6 +153,7 @@ class CpuBackend final : public Backend {
     max_input = (max_input + kActivationSuperBlockElements - 1) / kActivationSuperBlockElements * kActivationSuperBlockElements;
     quantized_stride_ = std::max(int8_activation_row_bytes(max_input), int8_super_block_row_bytes(max_input));
     bytes += Arena::bytes_for<uint8_t>(max_tokens * quantized_stride_);
+    bytes += Arena::bytes_for<float>(max_tokens * max_rank_);
     const size_t d = as_size(shape_.n_embd), ff = as_size(shape_.n_ff);
     const size_t experts = as_size(shape_.n_expert), used = as_size(shape_.n_expert_used);
     if (shape_.is_moe()) {
@@ -140,6 +166,7 @@ class CpuBackend final : public Backend {
     std::vector<Activations> buffers;
     for (size_t cols : columns) buffers.push_back({arena_->allocate<float>(max_tokens * cols), cols});
     quantized_ = arena_->allocate<uint8_t>(max_tokens * quantized_stride_);
+    if (max_rank_ > 0) low_rank_scratch_ = arena_->allocate<float>(max_tokens * max_rank_);
     if (shape_.is_moe()) {
       moe_.router = arena_->allocate<float>(max_tokens * experts);
       moe_.chosen_expert = arena_->allocate<int32_t>(max_tokens * used);
@@ -396,6 +423,11 @@ class CpuBackend final : public Backend {
     float* projected = nullptr;       // [tokens][n_embd]
   };
 
+  std::unique_ptr<CpuLinear> prepare_file_linear(const WeightMatrix& matrix, bool original_read_later) {
+    check_type(matrix);
+    return std::make_unique<CpuLinear>(matrix, repack(matrix, !original_read_later), 0);
+  }
+
   static void check_type(const WeightMatrix& matrix) {
     if (!weight_type_supported(matrix.type))
       throw Error("tensor '" + matrix.name + "' has type " + std::string(dtype_name(matrix.type)) +
@@ -481,27 +513,36 @@ class CpuBackend final : public Backend {
     return std::make_unique<CpuSparseLinear>(matrix, slice);
   }
 
-  // The one place that tells the kinds of linear weight apart.
-  void run_linear(const LinearWeight& weight, Activations x, Activations y, size_t n_tokens) {
-    if (const auto* sparse = dynamic_cast<const CpuSparseLinear*>(&weight))
-      run_sparse_linear(*sparse, x, y, n_tokens);
-    else
-      run_dense_linear(static_cast<const CpuLinear&>(weight), x, y, n_tokens);
+  // The one place that tells the kinds of linear weight apart. observe: show the observer the
+  // input (a low-rank pair shows the product's input under the product's name, as for a whole
+  // matrix, and not its factors' own).
+  void run_linear(const LinearWeight& weight, Activations x, Activations y, size_t n_tokens, bool observe = true) {
+    if (const auto* sparse = dynamic_cast<const CpuSparseLinear*>(&weight)) {
+      run_sparse_linear(*sparse, x, y, n_tokens, observe);
+    } else if (const auto* pair = dynamic_cast<const CpuLowRankLinear*>(&weight)) {
+      if (observer_ && observe) observer_->observe(pair->name(), 0, x.data, x.stride, n_tokens, as_size(pair->cols()));
+      const Activations middle{low_rank_scratch_, pair->rank()};
+      run_dense_linear(pair->b(), x, middle, n_tokens, /*observe=*/false);
+      run_dense_linear(pair->a(), middle, y, n_tokens, /*observe=*/false);
+    } else {
+      run_dense_linear(static_cast<const CpuLinear&>(weight), x, y, n_tokens, observe);
+    }
   }
 
   // What every kind does first: show the observer the input, and forget an int8 copy of an
   // input the output overwrites (it is stale).
-  void begin_linear(const WeightMatrix& matrix, int64_t slice, Activations x, Activations y, size_t n_tokens) {
-    if (observer_) observer_->observe(matrix.name, slice, x.data, x.stride, n_tokens, as_size(matrix.cols));
+  void begin_linear(const WeightMatrix& matrix, int64_t slice, Activations x, Activations y, size_t n_tokens,
+                    bool observe) {
+    if (observer_ && observe) observer_->observe(matrix.name, slice, x.data, x.stride, n_tokens, as_size(matrix.cols));
     if (quantized_source_ && y.data < quantized_source_ + quantized_tokens_ * quantized_stride_x_ &&
         quantized_source_ < y.data + n_tokens * y.stride)
       quantized_source_ = nullptr;
   }
 
-  void run_sparse_linear(const CpuSparseLinear& weight, Activations x, Activations y, size_t n_tokens) {
+  void run_sparse_linear(const CpuSparseLinear& weight, Activations x, Activations y, size_t n_tokens, bool observe) {
     const WeightMatrix& matrix = weight.matrix();
     const size_t rows = as_size(matrix.rows), cols = as_size(matrix.cols);
-    begin_linear(matrix, weight.slice(), x, y, n_tokens);
+    begin_linear(matrix, weight.slice(), x, y, n_tokens, observe);
     quantize_input(x, n_tokens, cols, ActivationFormat::Blocks);
     const auto* xq = reinterpret_cast<const ActivationBlock*>(quantized_);
     const size_t rows_per_task = task_rows(rows, n_tokens);
@@ -521,10 +562,10 @@ class CpuBackend final : public Backend {
     return std::max<size_t>(16, ((rows + wanted_tasks - 1) / wanted_tasks + 15) / 16 * 16);
   }
 
-  void run_dense_linear(const CpuLinear& weight, Activations x, Activations y, size_t n_tokens) {
+  void run_dense_linear(const CpuLinear& weight, Activations x, Activations y, size_t n_tokens, bool observe) {
     const WeightMatrix& matrix = weight.matrix();
     const size_t rows = as_size(matrix.rows), cols = as_size(matrix.cols);
-    begin_linear(matrix, weight.slice(), x, y, n_tokens);
+    begin_linear(matrix, weight.slice(), x, y, n_tokens, observe);
     const size_t rows_per_task = task_rows(rows, n_tokens);
     const size_t n_tasks = (rows + rows_per_task - 1) / rows_per_task;
     float* out = y.data;
@@ -569,6 +610,8 @@ class CpuBackend final : public Backend {
   size_t max_tokens_ = 0;
   std::unique_ptr<Arena> arena_;
   uint8_t* quantized_ = nullptr;  // [tokens][quantized_stride_ bytes]: int8 copy of a linear's input
+  size_t max_rank_ = 0;           // largest rank of a prepared low-rank pair
+  float* low_rank_scratch_ = nullptr;  // [tokens][max_rank_]: B x of a low-rank pair
   size_t quantized_stride_ = 0;
   MoeBuffers moe_;
   // What quantized_ holds now (see quantize_input).

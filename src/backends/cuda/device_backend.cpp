@@ -65,9 +65,13 @@ class CudaBackend final : public Backend {
       throw Error("the CUDA backend does not run encoder (BERT-class) models yet: no bidirectional attention, "
                   "LayerNorm, learned positions or exact GELU kernels",
                   "use --device cpu");
+    if (shape.has_low_rank_linears)
+      throw Error("the CUDA backend does not run low-rank factored linears (jisu lowrank) yet",
+                  "use --device cpu, or write a dense twin with jisu lowrank --dense-output");
   }
 
   std::unique_ptr<LinearWeight> prepare_linear(const WeightMatrix& matrix, bool) override {
+    if (matrix.low_rank) throw Error("the CUDA backend cannot run the low-rank pair '" + matrix.name + "'", "use --device cpu");
     return std::make_unique<DeviceLinearWeight>(upload(matrix));
   }
 
