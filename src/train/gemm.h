@@ -1,0 +1,34 @@
+#pragma once
+// The matrix products of training, in the row-major form C[M,N] (+)= A[M,K] * B[K,N], with A
+// read in place or transposed. A layer's X * W^T is this after transposing the weight (O(NK)
+// against the product's O(MNK)); its dY^T * X reads dY transposed in place.
+//
+// float: blocked, register-tiled and run over the thread pool; compiled for AVX-512, AVX2 and
+// a baseline by function multi-versioning, the best the CPU has picked at load time.
+// double: plain loops, the reference the finite-difference tests use.
+//
+// Determinism: every element of C is summed over k in increasing order by exactly one task,
+// whatever the thread count, so results do not depend on the number of threads.
+#include <cstddef>
+
+#include "core/thread_pool.h"
+
+namespace jisu::train {
+
+// C = A * B (accumulate: C += A * B). pool may be null (runs on the calling thread).
+void gemm(ThreadPool* pool, const float* a, const float* b, float* c, size_t m, size_t k, size_t n, bool accumulate);
+void gemm(ThreadPool* pool, const double* a, const double* b, double* c, size_t m, size_t k, size_t n,
+          bool accumulate);
+
+// C = A^T * B (accumulate: C += A^T * B) with A stored as [k, m]: dW = dY^T * X without
+// transposing dY.
+void gemm_transposed_a(ThreadPool* pool, const float* a, const float* b, float* c, size_t m, size_t k, size_t n,
+                       bool accumulate);
+void gemm_transposed_a(ThreadPool* pool, const double* a, const double* b, double* c, size_t m, size_t k, size_t n,
+                       bool accumulate);
+
+// out[cols, rows] = in[rows, cols]^T.
+template <class T>
+void transpose(ThreadPool* pool, const T* in, T* out, size_t rows, size_t cols);
+
+}  // namespace jisu::train
