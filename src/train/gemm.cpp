@@ -124,11 +124,6 @@ void gemm(ThreadPool* pool, const float* a, const float* b, float* c, size_t m, 
   gemm_strided(pool, a, k, 1, b, c, m, k, n, accumulate);
 }
 
-void gemm_transposed_a(ThreadPool* pool, const float* a, const float* b, float* c, size_t m, size_t k, size_t n,
-                       bool accumulate) {
-  gemm_strided(pool, a, 1, m, b, c, m, k, n, accumulate);
-}
-
 namespace {
 void gemm_double(ThreadPool* pool, const double* a, size_t ars, size_t acs, const double* b, double* c, size_t m,
                  size_t k, size_t n, bool accumulate) {
@@ -146,11 +141,6 @@ void gemm_double(ThreadPool* pool, const double* a, size_t ars, size_t acs, cons
 void gemm(ThreadPool* pool, const double* a, const double* b, double* c, size_t m, size_t k, size_t n,
           bool accumulate) {
   gemm_double(pool, a, k, 1, b, c, m, k, n, accumulate);
-}
-
-void gemm_transposed_a(ThreadPool* pool, const double* a, const double* b, double* c, size_t m, size_t k, size_t n,
-                       bool accumulate) {
-  gemm_double(pool, a, 1, m, b, c, m, k, n, accumulate);
 }
 
 template <class T>

@@ -1,7 +1,7 @@
 #pragma once
-// The matrix products of training, in the row-major form C[M,N] (+)= A[M,K] * B[K,N], with A
-// read in place or transposed. A layer's X * W^T is this after transposing the weight (O(NK)
-// against the product's O(MNK)); its dY^T * X reads dY transposed in place.
+// The matrix products of training, in the one row-major form C[M,N] (+)= A[M,K] * B[K,N]
+// (the other two a layer needs, X * W^T and dY^T * X, are this one after a transpose, which
+// costs O(MN) against the product's O(MNK)).
 //
 // float: blocked, register-tiled and run over the thread pool; compiled for AVX-512, AVX2 and
 // a baseline by function multi-versioning, the best the CPU has picked at load time.
@@ -19,13 +19,6 @@ namespace jisu::train {
 void gemm(ThreadPool* pool, const float* a, const float* b, float* c, size_t m, size_t k, size_t n, bool accumulate);
 void gemm(ThreadPool* pool, const double* a, const double* b, double* c, size_t m, size_t k, size_t n,
           bool accumulate);
-
-// C = A^T * B (accumulate: C += A^T * B) with A stored as [k, m]: dW = dY^T * X without
-// transposing dY.
-void gemm_transposed_a(ThreadPool* pool, const float* a, const float* b, float* c, size_t m, size_t k, size_t n,
-                       bool accumulate);
-void gemm_transposed_a(ThreadPool* pool, const double* a, const double* b, double* c, size_t m, size_t k, size_t n,
-                       bool accumulate);
 
 // out[cols, rows] = in[rows, cols]^T.
 template <class T>

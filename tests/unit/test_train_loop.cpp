@@ -322,6 +322,12 @@ TEST(TrainBadInput, TextShorterThanOneBatchNaNLossAndMissingVocabulary) {
   std::fclose(log);
   EXPECT_EQ(saves, 0);
 
+  // A batch too large for memory is refused before anything is allocated.
+  TrainShape demo = tiny_shape();
+  demo.n_vocab = 32000;
+  demo.dim = 4096;
+  EXPECT_THROW(TransformerGradients<float>(demo, 4096, 8192, nullptr), Error);
+
   test::TempDir dir;
   gguf::GgufWriter writer;
   writer.set_string("general.architecture", "llama");
