@@ -15,6 +15,7 @@ declare -A allowed=(
   [chat]="core format tokenizer"
   [models]="core format kv backends-interface tokenizer"
   [compress]="core format kv backends models"
+  [train]="core format kv backends models tokenizer compress"
   [runtime]="core format kv backends-interface models tokenizer chat compress"
   [server]=""
 )

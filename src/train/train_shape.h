@@ -1,0 +1,65 @@
+#pragma once
+// The shape of a llama-family model being trained, and where each parameter tensor lives in
+// one flat array (names and orientation as GGUF stores them: a matrix of `rows` x `cols` is
+// `rows` output rows of `cols` inputs, ggml shape {cols, rows}).
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace jisu::train {
+
+struct TrainShape {
+  int32_t n_vocab = 0;
+  int32_t dim = 0;
+  int32_t n_layer = 0;
+  int32_t n_head = 0;
+  int32_t n_head_kv = 0;
+  int32_t n_ff = 0;
+  int32_t context_length = 0;  // written to the file's metadata (positions trained: the window)
+  float rope_base = 10000.0f;
+  float rms_eps = 1e-5f;
+  bool tied_output = false;  // logits use token_embd (no output.weight)
+  bool rope_neox = false;    // NeoX half-split RoPE instead of llama's interleaved pairs
+
+  int32_t head_dim() const { return n_head > 0 ? dim / n_head : 0; }
+  // Throws jisu::Error naming the first impossible value.
+  void validate() const;
+};
+
+struct ParameterTensor {
+  std::string name;
+  size_t rows = 0;  // 1 for a vector
+  size_t cols = 0;
+  size_t offset = 0;  // in elements, into the flat parameter array
+  bool is_norm = false;
+  size_t size() const { return rows * cols; }
+};
+
+class ParameterLayout {
+ public:
+  explicit ParameterLayout(const TrainShape& shape);
+  const std::vector<ParameterTensor>& tensors() const { return tensors_; }
+  size_t total() const { return total_; }
+  const ParameterTensor& find(const std::string& name) const;  // throws if absent
+  // Offsets of the tensors of one layer / of the model, for the forward pass.
+  struct Layer {
+    size_t attn_norm, wq, wk, wv, wo, ffn_norm, w_gate, w_up, w_down;
+  };
+  const std::vector<Layer>& layers() const { return layers_; }
+  size_t token_embd() const { return token_embd_; }
+  size_t output_norm() const { return output_norm_; }
+  size_t output() const { return output_; }  // == token_embd() when tied
+
+ private:
+  size_t add(std::string name, size_t rows, size_t cols, bool is_norm);
+  std::vector<ParameterTensor> tensors_;
+  std::vector<Layer> layers_;
+  size_t total_ = 0, token_embd_ = 0, output_norm_ = 0, output_ = 0;
+};
+
+// Initial values as the demo recipe: every matrix normal(0, 0.02), norms 1; deterministic for
+// a seed.
+void initialize_parameters(const ParameterLayout& layout, uint64_t seed, float* params);
+
+}  // namespace jisu::train
