@@ -39,6 +39,7 @@ struct ServeOptions {
   std::string served_name;
   std::string device = "cpu";
   int32_t gpu_layers = -1;
+  ProcessGrid grid;
   int32_t speculative_ngram = 0;
   double drain_timeout = 60;
   int32_t http_threads = 0;  // 0: max-seqs + max-queue + 8, at most kMaxDefaultHttpThreads
@@ -140,6 +141,7 @@ int run_serve(const ServeOptions& options) {
   serving.max_queue = options.max_queue;
   serving.device = options.device;
   serving.gpu_layers = options.gpu_layers;
+  serving.grid = options.grid;
   serving.speculative_ngram = options.speculative_ngram;
   auto engine = load_with_loading_line(serving.model_path, false, [&] { return ServingEngine::create(serving); });
 
@@ -191,6 +193,7 @@ CommandRegistrar registrar{
       command.add_option("-b,--batch-size", options->batch, "tokens per forward (prompt chunks + decodes)")
           ->check(CLI::Range(1, 1 << 16));
       add_device_options(command, options->device, options->gpu_layers);
+      add_grid_options(command, options->grid);
       command.add_option("--spec-ngram", options->speculative_ngram,
                          "speculative decoding by n-gram lookup in each request's own text: most draft tokens "
                          "verified per step (0: off)")

@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include <jisu/process_grid.h>
+
 namespace jisu {
 
 struct EngineOptions {
@@ -21,6 +23,7 @@ struct EngineOptions {
   std::string device = "cpu";      // "cpu" or "cuda" (an error when jisu lacks CUDA or sees no GPU)
   int32_t gpu_layers = -1;         // cuda: layers on the GPU, from the first (< 0: all); the rest run on the CPU
   int32_t speculative_ngram = 0;   // speculative decoding by n-gram lookup: most draft tokens per step (0: off)
+  ProcessGrid grid;                // --tp / --pp under mpirun
 };
 
 struct ModelSummary {

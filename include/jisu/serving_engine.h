@@ -15,6 +15,8 @@
 #include <string_view>
 #include <vector>
 
+#include <jisu/process_grid.h>
+
 namespace jisu {
 
 struct ServingOptions {
@@ -29,6 +31,7 @@ struct ServingOptions {
   std::string device = "cpu";     // "cpu" or "cuda" (an error when jisu lacks CUDA or sees no GPU)
   int32_t gpu_layers = -1;        // cuda: layers on the GPU, from the first (< 0: all); the rest on the CPU
   int32_t speculative_ngram = 0;  // speculative decoding by n-gram lookup: most draft tokens per step (0: off)
+  ProcessGrid grid;               // --tp / --pp under mpirun; rank 0 serves, the others follow its steps
 };
 
 // One generated token, when the request asked for logprobs.

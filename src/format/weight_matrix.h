@@ -18,6 +18,11 @@ struct WeightMatrix {
   int64_t rows = 0;
   int64_t cols = 0;
   size_t row_bytes = 0;
+  // A tensor-parallel column shard: the stored rows hold stored_cols values and this matrix is
+  // their columns [column_first, column_first + cols). 0: the whole rows (cols == stored).
+  // A backend that can run a shard makes its own copy of those columns at load.
+  int64_t stored_cols = 0;
+  int64_t column_first = 0;
 
   bool present() const { return data != nullptr; }
   const void* row(int64_t index) const { return static_cast<const char*>(data) + index * row_bytes; }
@@ -29,6 +34,7 @@ struct WeightMatrix {
     return slice;
   }
   size_t bytes() const { return static_cast<size_t>(rows) * row_bytes; }
+  bool is_column_shard() const { return stored_cols != 0; }
 };
 
 }  // namespace jisu

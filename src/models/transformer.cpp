@@ -42,7 +42,7 @@ struct Transformer::PreparedStage {
 };
 
 Transformer::Transformer(const ModelConfig& config, const ModelWeights& weights, std::vector<Stage> stages,
-                         int32_t max_batch_tokens, const KvCache& cache)
+                         int32_t max_batch_tokens, const KvCache& cache, int32_t first_layer)
     : config_(config),
       weights_(weights),
       max_batch_tokens_(max_batch_tokens),
@@ -53,7 +53,7 @@ Transformer::Transformer(const ModelConfig& config, const ModelWeights& weights,
   const auto start = std::chrono::steady_clock::now();
   rope_cos_sin_.resize(as_size(max_batch_tokens) * as_size(config.rope.dims));
   if (stages.size() > 1) hidden_transfer_.resize(as_size(max_batch_tokens) * as_size(config.n_embd));
-  int32_t next_layer = 0;
+  int32_t next_layer = first_layer;
   for (Stage& stage : stages) {
     if (stage.n_layers <= 0) throw Error("a stage of the layer split has no layers");
     stage.backend->check_supported(config, config.is_moe());
@@ -64,10 +64,13 @@ Transformer::Transformer(const ModelConfig& config, const ModelWeights& weights,
     next_layer = prepared.end_layer;
     stages_.push_back(std::move(prepared));
   }
-  if (next_layer != config.n_layer)
-    throw Error("the layer split covers " + std::to_string(next_layer) + " layers but the model has " +
-                std::to_string(config.n_layer));
-  for (size_t i = 0; i < stages_.size(); ++i) prepare_stage(stages_[i], i == 0, i + 1 == stages_.size());
+  if (first_layer < 0 || next_layer > config.n_layer)
+    throw Error("the layer split covers layers [" + std::to_string(first_layer) + ", " + std::to_string(next_layer) +
+                ") but the model has " + std::to_string(config.n_layer));
+  first_layer_ = first_layer;
+  end_layer_ = next_layer;
+  for (size_t i = 0; i < stages_.size(); ++i)
+    prepare_stage(stages_[i], i == 0 && first_layer_ == 0, i + 1 == stages_.size() && end_layer_ == config.n_layer);
   prepare_ms_ = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
 }
 
@@ -124,8 +127,9 @@ void Transformer::prepare_stage(PreparedStage& stage, bool first, bool last) {
     }
     stage.layers.push_back(std::move(layer));
   }
-  const bool logits_buffer = last && !backend.writes_host_memory();
-  if (last) {
+  const bool head = stage.end_layer == c.n_layer;
+  const bool logits_buffer = head && !backend.writes_host_memory();
+  if (head) {
     stage.output_norm = backend.prepare_vector(weights_.output_norm);
     // A tied output reads the embedding's rows, which lookups read too.
     stage.output = backend.prepare_linear(weights_.output, /*original_read_later=*/tied_output);
@@ -140,31 +144,40 @@ void Transformer::prepare_stage(PreparedStage& stage, bool first, bool last) {
 }
 
 void Transformer::forward(const Batch& batch, KvCache& cache, float* logits) {
+  JISU_ASSERT(first_layer_ == 0 && end_layer_ == config_.n_layer);
   const KvGeometry geometry = cache.geometry();
   if (geometry.n_blocks != kv_geometry_.n_blocks || geometry.block_size != kv_geometry_.block_size ||
       geometry.max_table_entries != kv_geometry_.max_table_entries)
     throw Error("the forward pass was planned for a KV cache of another shape");
   validate_and_reserve_batch(batch, cache, config_.n_vocab, max_batch_tokens_);
+  run_part(batch, cache, nullptr, nullptr, logits);
+  for (size_t t = 0; t < batch.size(); ++t) cache.set_length(batch.sequences[t], batch.positions[t] + 1);
+}
+
+void Transformer::run_part(const Batch& batch, const KvCache& cache, const float* hidden_in, float* hidden_out,
+                           float* logits) {
+  JISU_ASSERT((hidden_in == nullptr) == (first_layer_ == 0) && (hidden_out == nullptr) == (end_layer_ == config_.n_layer));
+  JISU_ASSERT(batch.size() <= static_cast<size_t>(max_batch_tokens_));
   const size_t n = batch.size(), d = as_size(config_.n_embd), rope_dims = as_size(config_.rope.dims);
   for (size_t t = 0; t < n; ++t) rope_table_.angles(batch.positions[t], rope_cos_sin_.data() + t * rope_dims);
 
   for (size_t s = 0; s < stages_.size(); ++s) {
     PreparedStage& stage = stages_[s];
     Backend& backend = *stage.backend;
+    const bool last = s + 1 == stages_.size();
     backend.begin_step(batch, cache, rope_cos_sin_.data());
-    if (s == 0)
+    if (s == 0 && !hidden_in)
       backend.embed(stage.buffers[kHidden]);
     else
-      backend.write_rows(hidden_transfer_.data(), n, d, stage.buffers[kHidden]);
+      backend.write_rows(s == 0 ? hidden_in : hidden_transfer_.data(), n, d, stage.buffers[kHidden]);
     stage.pending_delta = {};
     for (int32_t layer = stage.first_layer; layer < stage.end_layer; ++layer) run_layer(stage, layer, n);
     if (stage.pending_delta.data) backend.add_rms_norm(stage.buffers[kHidden], stage.pending_delta, nullptr, {});
-    if (s + 1 == stages_.size())
+    if (last && !hidden_out)
       output_head(stage, logits);
     else
-      backend.read_rows(stage.buffers[kHidden], n, d, hidden_transfer_.data());
+      backend.read_rows(stage.buffers[kHidden], n, d, last ? hidden_out : hidden_transfer_.data());
   }
-  for (size_t t = 0; t < n; ++t) cache.set_length(batch.sequences[t], batch.positions[t] + 1);
 }
 
 void Transformer::run_layer(PreparedStage& stage, int32_t layer_index, size_t n) {

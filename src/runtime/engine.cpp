@@ -38,6 +38,7 @@ std::unique_ptr<Engine> Engine::create(const EngineOptions& options) {
   serving.device = options.device;
   serving.gpu_layers = options.gpu_layers;
   serving.speculative_ngram = options.speculative_ngram;
+  serving.grid = options.grid;
   std::unique_ptr<Engine> engine(new Engine());
   engine->state_->serving = ServingEngine::create(serving);
   return engine;
