@@ -10,12 +10,13 @@ declare -A allowed=(
   [core]=""
   [format]="core"
   [kv]="core"
-  [backends]="core format kv"
+  [parallel]="core format kv"
+  [backends]="core format kv parallel"
   [tokenizer]="core format"
   [chat]="core format tokenizer"
-  [models]="core format kv backends-interface"
-  [compress]="core format kv backends models"
-  [runtime]="core format kv backends-interface models tokenizer chat compress"
+  [models]="core format kv parallel backends-interface"
+  [compress]="core format kv parallel backends models"
+  [runtime]="core format kv parallel backends-interface models tokenizer chat compress"
   [server]=""
 )
 
