@@ -167,6 +167,11 @@ class GridForward final : public ForwardPass {
       if (!first_stage()) hidden_in_.resize(tokens * d);
       if (!last_stage()) hidden_out_.resize(tokens * d);
       if (last_stage() && grid_.world_rank != 0) logits_.resize(tokens * as_size(config.n_vocab));
+      local_vocab_ = as_size(shard_->config.n_vocab);
+      if (last_stage() && local_vocab_ != as_size(config.n_vocab)) {
+        vocab_part_.resize(tokens * local_vocab_);
+        vocab_gathered_.resize(tokens * as_size(config.n_vocab));
+      }
       const size_t max_sequences = as_size(cache.max_sequences());
       payload_.resize(4 * tokens + 2 * max_sequences + as_size(cache.geometry().max_table_entries));
       seen_.assign(max_sequences, 0);
@@ -319,11 +324,13 @@ class GridForward final : public ForwardPass {
         hidden_in = hidden_in_.data() + begin * d;
       }
       float* hidden_out = last_stage() ? nullptr : hidden_out_.data() + begin * d;
-      transformer_->run_part(*part, cache, hidden_in, hidden_out, last_stage() ? logits + outputs * vocab : nullptr);
+      float* head = !last_stage() ? nullptr : vocab_part_.empty() ? logits + outputs * vocab : vocab_part_.data() + outputs * local_vocab_;
+      transformer_->run_part(*part, cache, hidden_in, hidden_out, head);
       if (hidden_out) world.start_send(hidden_out, rows * d * sizeof(float), next, static_cast<int>(p));
       outputs += part->n_outputs();
     }
     world.wait_sends();
+    if (last_stage() && !vocab_part_.empty() && outputs > 0) gather_vocabulary(outputs, logits);
     if (grid_.pipeline_size == 1 || outputs == 0) return;
     if (last_stage() && grid_.tensor_rank == 0) {
       world.start_send(logits, outputs * vocab * sizeof(float), 0, kLogitsTag);
@@ -331,6 +338,18 @@ class GridForward final : public ForwardPass {
     }
     if (grid_.world_rank == 0)
       world.receive(logits, outputs * vocab * sizeof(float), (grid_.pipeline_size - 1) * grid_.tensor_size, kLogitsTag);
+  }
+
+  // The output layer split by vocabulary: every tensor rank of the last stage holds
+  // [outputs][n_vocab / N]; tensor rank 0 assembles [outputs][n_vocab] in `logits`.
+  void gather_vocabulary(size_t outputs, float* logits) {
+    const size_t part = outputs * local_vocab_, vocab = as_size(config_.n_vocab);
+    grid_.tensor->all_gather(vocab_part_.data(), part * sizeof(float), vocab_gathered_.data());
+    if (grid_.tensor_rank != 0) return;
+    for (size_t r = 0; r < as_size(grid_.tensor_size); ++r)
+      for (size_t row = 0; row < outputs; ++row)
+        std::memcpy(logits + row * vocab + r * local_vocab_, vocab_gathered_.data() + r * part + row * local_vocab_,
+                    local_vocab_ * sizeof(float));
   }
 
   // Rank 0 while idle: a heartbeat every quarter of the timeout, so that the other ranks'
@@ -360,6 +379,8 @@ class GridForward final : public ForwardPass {
   std::unique_ptr<Transformer> transformer_;
   std::unique_ptr<KvCache> mirror_;  // ranks other than 0: rank 0's block tables
   std::vector<float> hidden_in_, hidden_out_, logits_;
+  size_t local_vocab_ = 0;                              // this rank's share of the output layer
+  std::vector<float> vocab_part_, vocab_gathered_;      // split output: [tokens][share], [N][tokens][share]
   std::vector<int32_t> payload_;
   std::vector<uint8_t> seen_;
   Batch batch_, part_;

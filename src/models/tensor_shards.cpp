@@ -52,6 +52,14 @@ std::unique_ptr<TensorShard> make_tensor_shard(const ModelConfig& config, const 
     layer.ffn_gate_up = rows(source.ffn_gate_up, {ff, {config.n_ff + ff.first, ff.count}});
     layer.ffn_down = column_shard(source.ffn_down, ff);
   }
+  // The output layer split by vocabulary (rows, a view even when tied to the embedding): each
+  // rank computes n_vocab / N logits, gathered by the grid (models/grid_forward.cpp). A
+  // vocabulary that does not divide keeps the output whole on every rank.
+  if (layers.end() == config.n_layer && config.n_vocab % size == 0) {
+    const ShardRange vocab = equal_part(config.n_vocab, rank, size);
+    shard->weights.output = weights.output.slice_rows(vocab.first, vocab.count);
+    local.n_vocab = static_cast<int32_t>(vocab.count);
+  }
   return shard;
 }
 

@@ -5,7 +5,8 @@
 // columns (column shards the backend copies at load), so each rank holds about 1/N of the
 // layer weights and 1/N of the K/V. The config is the rank's local shape (n_head / N, ...), so
 // the one layer sequence runs unchanged; its all_reduce_sum after the attention output and
-// after down adds the ranks' partial sums. Embedding, norms and output stay whole (replicated).
+// after down adds the ranks' partial sums. The output layer is split by vocabulary when N
+// divides it (config.n_vocab is then the local share); embedding and norms stay whole.
 #include <memory>
 
 #include "models/model_config.h"

@@ -63,6 +63,10 @@ class CudaBackend final : public Backend {
   }
 
   std::unique_ptr<LinearWeight> prepare_linear(const WeightMatrix& matrix, bool) override {
+    // Tensor-parallel column shards need NCCL collectives, which this backend lacks (the
+    // backend factory refuses --tp on CUDA first; this keeps a shard from being read whole).
+    if (matrix.is_column_shard())
+      throw Error("tensor '" + matrix.name + "' is a tensor-parallel shard; the CUDA backend cannot run --tp yet");
     return std::make_unique<DeviceLinearWeight>(upload(matrix));
   }
 
