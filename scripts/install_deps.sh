@@ -4,7 +4,9 @@
 # no Python environment. Safe to run repeatedly.
 set -euo pipefail
 
-debian_packages=(cmake ninja-build g++ nlohmann-json3-dev libcpp-httplib-dev libcli11-dev libeigen3-dev "$@")
+# libeigen3-dev: SVD and Cholesky of jisu lowrank. libopenmpi-dev / openmpi-bin: the process grid
+# (--tp/--pp under mpirun, docs/distributed.md).
+debian_packages=(cmake ninja-build g++ nlohmann-json3-dev libcpp-httplib-dev libcli11-dev libeigen3-dev libopenmpi-dev openmpi-bin "$@")
 missing=()
 for package in "${debian_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -39,6 +39,7 @@ struct BenchOptions {
   int32_t gpu_layers = -1;
   SpeculativeOptions speculative;
   std::string speculative_prompt;
+  ProcessGrid grid;
 };
 
 struct BenchRow {
@@ -172,7 +173,7 @@ int run_bench(const BenchOptions& options) {
   const std::optional<Device> device = device_from_name(options.device);
   if (!device) throw Error("unknown device '" + options.device + "'", "use cpu or cuda");
   const bool on_gpu = *device == Device::Cuda && options.gpu_layers != 0;
-  Bencher bencher(*model, pool, max_context, options.batch, options.ubatch, {*device, options.gpu_layers});
+  Bencher bencher(*model, pool, max_context, options.batch, options.ubatch, {*device, options.gpu_layers, options.grid});
 
   // The roofline of the device that streams the weights: host memory reads for the CPU, a
   // device-to-device copy (bytes read + written) for the GPU, measured in this run.
@@ -263,6 +264,7 @@ CommandRegistrar registrar{"bench", "Measure prompt and generation speed against
                              command.add_option("-u,--ubatch", options->ubatch, "prompt tokens per forward")->check(CLI::Range(1, 1 << 16));
                              command.add_flag("--json", options->json, "print one JSON array");
                              add_device_options(command, options->device, options->gpu_layers);
+                             add_grid_options(command, options->grid);
                              command.add_flag("--no-probe", options->skip_probe, "skip the bandwidth probe");
                              add_speculative_options(command, options->speculative);
                              command.add_option("--spec-prompt", options->speculative_prompt,

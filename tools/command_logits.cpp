@@ -23,6 +23,7 @@ struct LogitsOptions {
   int threads = 0;
   std::string device = "cpu";
   int32_t gpu_layers = -1;
+  ProcessGrid grid;
 };
 
 std::vector<int32_t> parse_token_list(const std::string& text) {
@@ -57,7 +58,7 @@ int run_logits(const LogitsOptions& options) {
   KvCacheOptions cache_options;
   cache_options.context_length = n;
   KvCache cache(config.context_length, cache_options);
-  const auto transformer = make_forward_pass({*device_from_name(options.device), options.gpu_layers}, config,
+  const auto transformer = make_forward_pass({*device_from_name(options.device), options.gpu_layers, options.grid}, config,
                                              model->weights(), pool, n, cache);
   Batch batch(tokens.size());
   for (int32_t i = 0; i < n; ++i) batch.add(tokens[static_cast<size_t>(i)], i, 0, true);
@@ -80,6 +81,7 @@ CommandRegistrar registrar{"logits", "Write float32 logits (n_tokens x n_vocab) 
                              command.add_option("-t,--threads", options->threads, "threads (default: all cores)")
                                  ->check(CLI::Range(0, 1024));
                              add_device_options(command, options->device, options->gpu_layers);
+                             add_grid_options(command, options->grid);
                              return [options] { return run_logits(*options); };
                            }};
 

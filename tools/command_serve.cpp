@@ -43,6 +43,7 @@ struct ServeOptions {
   std::string device = "cpu";
   int32_t gpu_layers = -1;
   SpeculativeOptions speculative;
+  ProcessGrid grid;
   double drain_timeout = 60;
   int32_t http_threads = 0;  // 0: max-seqs + max-queue + 8, at most kMaxDefaultHttpThreads
   server::HttpServerOptions limits;  // only its limit fields are read from flags
@@ -145,6 +146,7 @@ int run_serve(const ServeOptions& options) {
   serving.gpu_layers = options.gpu_layers;
   options.speculative.apply(serving);
   if (!options.chat_template_file.empty()) serving.chat_template = read_text_file(options.chat_template_file, "--chat-template-file");
+  serving.grid = options.grid;
   auto engine = load_with_loading_line(serving.model_path, false, [&] { return ServingEngine::create(serving); });
 
   server::HttpServerOptions http = options.limits;
@@ -196,6 +198,7 @@ CommandRegistrar registrar{
       command.add_option("-b,--batch-size", options->batch, "tokens per forward (prompt chunks + decodes)")
           ->check(CLI::Range(1, 1 << 16));
       add_device_options(command, options->device, options->gpu_layers);
+      add_grid_options(command, options->grid);
       add_speculative_options(command, options->speculative);
       command.add_option("--drain-timeout", options->drain_timeout,
                          "seconds SIGTERM lets queued and running requests finish (0: stop at once)")

@@ -4,9 +4,12 @@
 #include <filesystem>
 #include <map>
 #include <string_view>
+#include <unistd.h>
 
 #include "command_registry.h"
 #include "core/error.h"
+#include "models/grid_forward.h"
+#include "parallel/world.h"
 
 namespace jisu::cli {
 
@@ -91,9 +94,15 @@ int main(int argc, char** argv) {
   try {
     for (auto& [command, runner] : runners)
       if (command->parsed()) return runner();
+  } catch (const jisu::GridWorkerFinished& finished) {  // a grid rank other than 0 (models/grid_forward.h)
+    return finished.exit_code;
   } catch (const jisu::Error& error) {
     std::fflush(stdout);
     std::fprintf(stderr, "error: %s\n", error.one_line().c_str());
+    if (jisu::communication_failed()) {  // MPI_Finalize at exit would wait for the dead peer
+      std::fflush(stderr);
+      _exit(1);
+    }
     return 1;
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "error: out of memory\n");

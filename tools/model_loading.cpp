@@ -22,6 +22,7 @@ EngineOptions ModelOptions::engine_options() const {
   options.max_batch_tokens = batch;
   options.device = device;
   options.gpu_layers = gpu_layers;
+  options.grid = grid;
   return options;
 }
 
@@ -34,6 +35,7 @@ ServingOptions ModelOptions::serving_options() const {
   options.max_batch_tokens = engine.max_batch_tokens;
   options.device = engine.device;
   options.gpu_layers = engine.gpu_layers;
+  options.grid = engine.grid;
   options.max_sequences = 1;
   options.max_queue = 1;
   return options;
@@ -47,6 +49,7 @@ void add_model_options(CLI::App& command, ModelOptions& options) {
       ->check(CLI::Range(0, 1 << 24));
   command.add_option("-b,--batch-size", options.batch, "prompt tokens per forward")->check(CLI::Range(1, 1 << 16));
   add_device_options(command, options.device, options.gpu_layers);
+  add_grid_options(command, options.grid);
 }
 
 std::string format_bytes(uint64_t bytes) {

@@ -21,6 +21,7 @@ struct ModelOptions {
   int32_t batch = 256;
   std::string device = "cpu";
   int32_t gpu_layers = -1;
+  ProcessGrid grid;
 
   std::string model_path() const;
   EngineOptions engine_options() const;

@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include <jisu/process_grid.h>
+
 namespace jisu {
 
 struct EngineOptions {
@@ -23,6 +25,7 @@ struct EngineOptions {
   int32_t speculative_ngram = 0;   // speculative decoding by n-gram lookup: most draft tokens per step (0: off)
   std::string draft_model_path;    // speculative decoding by a draft model of the same vocabulary ("": off)
   int32_t draft_max = 8;           // the draft model's most draft tokens per step
+  ProcessGrid grid;                // --tp / --pp under mpirun
 };
 
 struct ModelSummary {

@@ -16,6 +16,8 @@
 #include <string_view>
 #include <vector>
 
+#include <jisu/process_grid.h>
+
 namespace jisu {
 
 struct ServingOptions {
@@ -34,6 +36,7 @@ struct ServingOptions {
                                   // it takes precedence over n-gram lookup for the requests it serves
   int32_t draft_max = 8;          // the draft model's most draft tokens per step
   std::string chat_template;      // Jinja source replacing the model's chat template ("": the model's own)
+  ProcessGrid grid;               // --tp / --pp under mpirun; rank 0 serves, the others follow its steps
 };
 
 // One generated token, when the request asked for logprobs.

@@ -25,6 +25,11 @@ struct WeightMatrix {
   // Set when the file stores this matrix as a low-rank pair (see LowRankFactors); `data` is then
   // null, `type` is the factors' type and rows x cols is the product's shape.
   std::shared_ptr<const LowRankFactors> low_rank;
+  // A tensor-parallel column shard: the stored rows hold stored_cols values and this matrix is
+  // their columns [column_first, column_first + cols). 0: the whole rows (cols == stored).
+  // A backend that can run a shard makes its own copy of those columns at load.
+  int64_t stored_cols = 0;
+  int64_t column_first = 0;
 
   bool present() const { return data != nullptr || low_rank != nullptr; }
   const void* row(int64_t index) const { return static_cast<const char*>(data) + index * row_bytes; }
@@ -36,6 +41,7 @@ struct WeightMatrix {
     return slice;
   }
   size_t bytes() const { return static_cast<size_t>(rows) * row_bytes; }
+  bool is_column_shard() const { return stored_cols != 0; }
 };
 
 // A matrix W (rows x cols) stored as W ~= A * B, two ordinary GGUF matrices named after W:

@@ -40,6 +40,15 @@ bool KvCache::reserve(int32_t sequence, int32_t n_positions) {
   return true;
 }
 
+void KvCache::mirror_table(int32_t sequence, std::span<const int32_t> blocks) {
+  if (sequence < 0 || sequence >= max_sequences()) throw Error("mirrored sequence id out of range");
+  SequenceState& state = sequences_[static_cast<size_t>(sequence)];
+  if (blocks.size() > state.block_table.capacity()) throw Error("mirrored block table longer than a context");
+  for (int32_t block : blocks)
+    if (block < 0 || block >= pool_.capacity()) throw Error("mirrored block id out of range");
+  state.block_table.assign(blocks.begin(), blocks.end());
+}
+
 void KvCache::set_length(int32_t sequence, int32_t n_positions) {
   SequenceState& state = sequences_[static_cast<size_t>(sequence)];
   JISU_ASSERT(n_positions <= static_cast<int32_t>(state.block_table.size()) * block_size_);

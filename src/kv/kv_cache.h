@@ -60,6 +60,10 @@ class KvCache {
   // Publishes every full block of computed positions not yet published; `tokens` holds the
   // sequence's tokens from position 0 (at least its length).
   void publish_prefix(int32_t sequence, std::span<const int32_t> tokens);
+  // For a grid's other processes, whose cache mirrors rank 0's: the sequence's table becomes
+  // `blocks` (rank 0's, sent with the step), without touching the pool. Throws jisu::Error for
+  // a sequence, block or table length outside this cache.
+  void mirror_table(int32_t sequence, std::span<const int32_t> blocks);
   const std::vector<int32_t>& block_table(int32_t sequence) const {
     return sequences_[static_cast<size_t>(sequence)].block_table;
   }

@@ -4,6 +4,7 @@
 
 #include "backends/backend_factory.h"
 #include "core/error.h"
+#include "models/grid_forward.h"
 #include "models/transformer.h"
 
 namespace jisu {
@@ -17,6 +18,8 @@ std::optional<Device> device_from_name(std::string_view name) {
 std::unique_ptr<ForwardPass> make_forward_pass(const DeviceOptions& device, const ModelConfig& config,
                                                const ModelWeights& weights, ThreadPool& pool, int32_t max_batch_tokens,
                                                const KvCache& cache) {
+  if (device.grid.distributed() || launched_world_size() > 1)
+    return make_grid_forward(device, config, weights, pool, max_batch_tokens, cache);
   std::vector<Stage> stages;
   int32_t cpu_layers = config.n_layer;
   if (device.device == Device::Cuda && device.gpu_layers != 0) {

@@ -13,12 +13,17 @@
 #include "models/model_config.h"
 #include "models/model_weights.h"
 #include "kv/kv_cache.h"
+#include "parallel/world.h"
 
 namespace jisu {
 
 struct DeviceOptions {
+  // A constructor rather than an aggregate, so callers may leave out the trailing members.
+  DeviceOptions(Device device_ = Device::Cpu, int32_t gpu_layers_ = -1, GridOptions grid_ = {})
+      : device(device_), gpu_layers(gpu_layers_), grid(grid_) {}
   Device device = Device::Cpu;
   int32_t gpu_layers = -1;  // CUDA: layers on the GPU, from the first; < 0: all
+  GridOptions grid;         // --tp / --pp under mpirun (models/grid_forward.h)
 };
 
 // "cpu" / "cuda"; nullopt otherwise.

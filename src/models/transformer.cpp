@@ -47,7 +47,7 @@ struct Transformer::PreparedStage {
 };
 
 Transformer::Transformer(const ModelConfig& config, const ModelWeights& weights, std::vector<Stage> stages,
-                         int32_t max_batch_tokens, const KvCache& cache)
+                         int32_t max_batch_tokens, const KvCache& cache, int32_t first_layer)
     : config_(config),
       weights_(weights),
       max_batch_tokens_(max_batch_tokens),
@@ -58,7 +58,7 @@ Transformer::Transformer(const ModelConfig& config, const ModelWeights& weights,
   const auto start = std::chrono::steady_clock::now();
   rope_cos_sin_.resize(as_size(max_batch_tokens) * as_size(config.rope.dims));
   if (stages.size() > 1) hidden_transfer_.resize(as_size(max_batch_tokens) * as_size(config.n_embd));
-  int32_t next_layer = 0;
+  int32_t next_layer = first_layer;
   for (Stage& stage : stages) {
     if (stage.n_layers <= 0) throw Error("a stage of the layer split has no layers");
     stage.backend->check_supported(config, config.is_moe());
@@ -69,10 +69,13 @@ Transformer::Transformer(const ModelConfig& config, const ModelWeights& weights,
     next_layer = prepared.end_layer;
     stages_.push_back(std::move(prepared));
   }
-  if (next_layer != config.n_layer)
-    throw Error("the layer split covers " + std::to_string(next_layer) + " layers but the model has " +
-                std::to_string(config.n_layer));
-  for (size_t i = 0; i < stages_.size(); ++i) prepare_stage(stages_[i], i == 0, i + 1 == stages_.size());
+  if (first_layer < 0 || next_layer > config.n_layer)
+    throw Error("the layer split covers layers [" + std::to_string(first_layer) + ", " + std::to_string(next_layer) +
+                ") but the model has " + std::to_string(config.n_layer));
+  first_layer_ = first_layer;
+  end_layer_ = next_layer;
+  for (size_t i = 0; i < stages_.size(); ++i)
+    prepare_stage(stages_[i], i == 0 && first_layer_ == 0, i + 1 == stages_.size() && end_layer_ == config.n_layer);
   prepare_ms_ = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
 }
 
@@ -137,9 +140,9 @@ void Transformer::prepare_stage(PreparedStage& stage, bool first, bool last) {
     }
     stage.layers.push_back(std::move(layer));
   }
-  const bool has_head = c.arch.has_output_head;
-  const bool logits_buffer = last && has_head && !backend.writes_host_memory();
-  if (last && has_head) {
+  const bool has_head = c.arch.has_output_head && stage.end_layer == c.n_layer;
+  const bool logits_buffer = has_head && !backend.writes_host_memory();
+  if (has_head) {
     stage.output_norm = backend.prepare_vector(weights_.output_norm);
     // A tied output reads the embedding's rows, which lookups read too.
     stage.output = backend.prepare_linear(weights_.output, /*original_read_later=*/tied_output);
@@ -171,6 +174,7 @@ void Transformer::add_norm(Backend& backend, Activations hidden, Activations del
 }
 
 void Transformer::run(const Batch& batch, KvCache& cache, float* logits, float* hidden_out) {
+  JISU_ASSERT(first_layer_ == 0 && end_layer_ == config_.n_layer);
   const KvGeometry geometry = cache.geometry();
   if (geometry.n_blocks != kv_geometry_.n_blocks || geometry.block_size != kv_geometry_.block_size ||
       geometry.max_table_entries != kv_geometry_.max_table_entries)
@@ -181,6 +185,17 @@ void Transformer::run(const Batch& batch, KvCache& cache, float* logits, float* 
         throw Error("position " + std::to_string(position) + " is beyond the model's " +
                     std::to_string(config_.context_length) + " learned positions");
   validate_and_reserve_batch(batch, cache, config_.n_vocab, max_batch_tokens_);
+  run_part(batch, cache, nullptr, hidden_out, logits);
+  for (size_t t = 0; t < batch.size(); ++t) cache.set_length(batch.sequences[t], batch.positions[t] + 1);
+}
+
+void Transformer::run_part(const Batch& batch, const KvCache& cache, const float* hidden_in, float* hidden_out,
+                           float* logits) {
+  // A part that ends before the last layer hands its residual stream on (hidden_out); the last
+  // layer's part gives logits, or an encoder's final hidden states (hidden_out).
+  JISU_ASSERT((hidden_in == nullptr) == (first_layer_ == 0));
+  JISU_ASSERT(end_layer_ < config_.n_layer ? hidden_out != nullptr : (logits != nullptr) != (hidden_out != nullptr));
+  JISU_ASSERT(batch.size() <= static_cast<size_t>(max_batch_tokens_));
   const size_t n = batch.size(), d = as_size(config_.n_embd), rope_dims = as_size(config_.rope.dims);
   if (rope_dims > 0)
     for (size_t t = 0; t < n; ++t) rope_table_.angles(batch.positions[t], rope_cos_sin_.data() + t * rope_dims);
@@ -189,29 +204,30 @@ void Transformer::run(const Batch& batch, KvCache& cache, float* logits, float* 
     PreparedStage& stage = stages_[s];
     Backend& backend = *stage.backend;
     const Activations hidden = stage.buffers[kHidden];
+    const bool last = s + 1 == stages_.size();
     backend.begin_step(batch, cache, rope_cos_sin_.data());
-    if (s == 0) {
+    if (s == 0 && !hidden_in) {
       backend.embed(hidden);
       if (stage.position_table) backend.add_position_embedding(hidden, stage.position_table);
       if (stage.embedding_norm.weight) add_norm(backend, hidden, {}, stage.embedding_norm, hidden);
     } else {
-      backend.write_rows(hidden_transfer_.data(), n, d, hidden);
+      backend.write_rows(s == 0 ? hidden_in : hidden_transfer_.data(), n, d, hidden);
     }
     stage.pending_delta = {};
     for (int32_t layer = stage.first_layer; layer < stage.end_layer; ++layer) run_layer(stage, layer, n);
     if (stage.pending_delta.data) backend.add_rms_norm(hidden, stage.pending_delta, nullptr, {});
-    if (s + 1 < stages_.size()) {
-      backend.read_rows(hidden, n, d, hidden_transfer_.data());
+    if (!last || end_layer_ < config_.n_layer) {
+      // The next stage's, or the next pipeline rank's, input: the residual stream as it is.
+      backend.read_rows(hidden, n, d, last ? hidden_out : hidden_transfer_.data());
     } else if (logits) {
       output_head(stage, logits);
-    } else if (stage.output_norm) {
+    } else if (stage.output_norm) {  // an encoder's final hidden states
       backend.add_rms_norm(hidden, {}, stage.output_norm, stage.buffers[kNormed]);
       backend.read_rows(stage.buffers[kNormed], n, d, hidden_out);
     } else {
       backend.read_rows(hidden, n, d, hidden_out);
     }
   }
-  for (size_t t = 0; t < n; ++t) cache.set_length(batch.sequences[t], batch.positions[t] + 1);
 }
 
 void Transformer::run_layer(PreparedStage& stage, int32_t layer_index, size_t n) {

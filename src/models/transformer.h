@@ -29,10 +29,13 @@ struct Stage {
 
 class Transformer final : public ForwardPass {
  public:
-  // Stages cover every layer, in order. Prepares each stage's weights, buffers and K/V storage
-  // for `cache`'s geometry. Throws jisu::Error when a backend refuses the model.
+  // Stages cover layers [first_layer, n_layer or less) in order: every layer for one process,
+  // a pipeline stage's contiguous range in a grid (models/grid_forward.h). Only the process
+  // holding layer 0 embeds tokens and only the one holding the last layer runs the output
+  // head. Prepares each stage's weights, buffers and K/V storage for `cache`'s geometry.
+  // Throws jisu::Error when a backend refuses the model.
   Transformer(const ModelConfig& config, const ModelWeights& weights, std::vector<Stage> stages,
-              int32_t max_batch_tokens, const KvCache& cache);
+              int32_t max_batch_tokens, const KvCache& cache, int32_t first_layer = 0);
   ~Transformer() override;
 
   int32_t max_batch_tokens() const override { return max_batch_tokens_; }
@@ -41,6 +44,13 @@ class Transformer final : public ForwardPass {
   size_t prepared_weight_bytes() const override;
   double prepare_ms() const override { return prepare_ms_; }
   void set_linear_observer(LinearObserver* observer) override;
+
+  // This process's layers over `part`, a batch (or a pipeline micro-batch of one) that the
+  // caller validated and reserved in the cache; lengths are not updated. hidden_in: rows
+  // [tokens][n_embd] from the previous pipeline stage (null: embed the tokens). hidden_out:
+  // where the rows go for the next stage (null: run the output head, the logits of the tokens
+  // that want them to `logits`).
+  void run_part(const Batch& part, const KvCache& cache, const float* hidden_in, float* hidden_out, float* logits);
 
  private:
   struct PreparedLayer;
@@ -69,6 +79,7 @@ class Transformer final : public ForwardPass {
   std::vector<float> rope_cos_sin_;       // [tokens][rope dims], host
   std::vector<float> hidden_transfer_;    // [tokens][n_embd], host: between stages
   std::vector<PreparedStage> stages_;
+  int32_t first_layer_ = 0, end_layer_ = 0;
   double prepare_ms_ = 0;
 };
 

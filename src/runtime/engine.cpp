@@ -40,6 +40,7 @@ std::unique_ptr<Engine> Engine::create(const EngineOptions& options) {
   serving.speculative_ngram = options.speculative_ngram;
   serving.draft_model_path = options.draft_model_path;
   serving.draft_max = options.draft_max;
+  serving.grid = options.grid;
   std::unique_ptr<Engine> engine(new Engine());
   engine->state_->serving = ServingEngine::create(serving);
   return engine;

@@ -239,7 +239,7 @@ ServingEngineImpl::ServingEngineImpl(const ServingOptions& options) {
       std::max<int64_t>(std::min<int64_t>(max_batch_tokens, all_contexts), options.max_sequences));
   const std::optional<Device> device = device_from_name(options.device);
   if (!device) throw Error("unknown device '" + options.device + "'", "use cpu or cuda");
-  transformer_ = make_forward_pass({*device, options.gpu_layers}, config, model_->weights(), *pool_, batch_tokens, *cache_);
+  transformer_ = make_forward_pass({*device, options.gpu_layers, options.grid}, config, model_->weights(), *pool_, batch_tokens, *cache_);
   scheduler_ = std::make_unique<Scheduler>(*cache_, SchedulerOptions{batch_tokens, options.max_sequences});
   batch_.reserve(static_cast<size_t>(batch_tokens));
   if (!options.draft_model_path.empty()) {

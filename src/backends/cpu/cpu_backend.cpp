@@ -17,6 +17,7 @@
 #include "backends/cpu/quant_kernels.h"
 #include "core/arena.h"
 #include "core/error.h"
+#include "parallel/communicator.h"
 
 namespace jisu::cpu {
 namespace {
@@ -85,23 +86,30 @@ enum class ActivationFormat { Blocks, SuperBlocks };
 
 class CpuBackend final : public Backend {
  public:
-  CpuBackend(const TransformerShape& shape, ThreadPool& pool) : shape_(shape), pool_(pool) {}
+  CpuBackend(const TransformerShape& shape, ThreadPool& pool, Communicator* tensor_group)
+      : shape_(shape), pool_(pool), tensor_group_(tensor_group) {}
 
   std::string name() const override { return "cpu"; }
 
   void check_supported(const TransformerShape&, bool) const override {}
 
-  std::unique_ptr<LinearWeight> prepare_linear(const WeightMatrix& matrix, bool original_read_later) override {
-    if (matrix.low_rank) {
+  std::unique_ptr<LinearWeight> prepare_linear(const WeightMatrix& file_matrix, bool original_read_later) override {
+    if (file_matrix.low_rank) {
       JISU_ASSERT(!arena_);  // the scratch rows for the largest rank are planned after every linear
-      const LowRankFactors& factors = *matrix.low_rank;
+      const LowRankFactors& factors = *file_matrix.low_rank;
       auto a = prepare_file_linear(factors.a, /*original_read_later=*/false);
       auto b = prepare_file_linear(factors.b, /*original_read_later=*/false);
       max_rank_ = std::max(max_rank_, as_size(factors.rank()));
-      return std::make_unique<CpuLowRankLinear>(matrix, std::move(a), std::move(b));
+      return std::make_unique<CpuLowRankLinear>(file_matrix, std::move(a), std::move(b));
     }
-    check_type(matrix);
-    if (takes_sparse_int8(matrix.type)) return prepare_sparse(matrix, 0);
+    check_type(file_matrix);
+    if (takes_sparse_int8(file_matrix.type)) {
+      if (file_matrix.is_column_shard())
+        throw Error("tensor '" + file_matrix.name + "' is in a jisu sparse type, which --tp cannot split by columns",
+                    "run it without --tp, or prune with --dense-output");
+      return prepare_sparse(file_matrix, 0);
+    }
+    const WeightMatrix matrix = file_matrix.is_column_shard() ? copy_columns(file_matrix) : file_matrix;
     return prepare_file_linear(matrix, original_read_later);
   }
 
@@ -163,6 +171,7 @@ class CpuBackend final : public Backend {
                2 * Arena::bytes_for<float>(max_tokens * ff) + Arena::bytes_for<float>(max_tokens * d);
     }
     arena_ = std::make_unique<Arena>(bytes);
+    if (tensor_group_) tensor_group_->reserve(max_tokens * as_size(shape_.n_embd));
     std::vector<Activations> buffers;
     for (size_t cols : columns) buffers.push_back({arena_->allocate<float>(max_tokens * cols), cols});
     quantized_ = arena_->allocate<uint8_t>(max_tokens * quantized_stride_);
@@ -393,6 +402,16 @@ class CpuBackend final : public Backend {
     return n_out;
   }
 
+  void all_reduce_sum(Activations x, size_t n_rows, size_t cols) override {
+    if (!tensor_group_ || tensor_group_->size() == 1) return;
+    quantized_source_ = nullptr;
+    if (x.stride == cols) {
+      tensor_group_->all_reduce_sum(x.data, n_rows * cols);
+      return;
+    }
+    for (size_t r = 0; r < n_rows; ++r) tensor_group_->all_reduce_sum(x.data + r * x.stride, cols);
+  }
+
   bool writes_host_memory() const override { return true; }
 
   void read_logits(Activations logits, size_t n_rows, float* host) override {
@@ -434,6 +453,43 @@ class CpuBackend final : public Backend {
                   ", which jisu cannot compute with yet");
   }
 
+  // The columns of a tensor-parallel shard as a matrix of their own, copied once at load: the
+  // blocks as stored when the shard's edges fall on block boundaries, else the values as f32
+  // (a K-quant's 256-value super-block split between two ranks). The file's pages of the whole
+  // matrix are released afterwards (only this copy is read again), so each rank keeps ~1/N.
+  WeightMatrix copy_columns(const WeightMatrix& matrix) {
+    const size_t block = traits(matrix.type).block_elements;
+    const auto first = as_size(matrix.column_first), cols = as_size(matrix.cols), rows = as_size(matrix.rows);
+    const bool whole_blocks = first % block == 0 && cols % block == 0;
+    WeightMatrix shard = matrix;
+    shard.stored_cols = 0;
+    shard.column_first = 0;
+    if (!whole_blocks) shard.type = DType::F32;
+    shard.row_bytes = row_bytes(shard.type, cols);
+    shard_copies_.emplace_back(rows * shard.row_bytes);
+    uint8_t* out = shard_copies_.back().data();
+    std::vector<float> row_values(whole_blocks ? 0 : as_size(matrix.stored_cols));
+    for (size_t r = 0; r < rows; ++r) {
+      const auto* source = static_cast<const uint8_t*>(matrix.row(static_cast<int64_t>(r)));
+      if (whole_blocks) {
+        std::memcpy(out + r * shard.row_bytes, source + row_bytes(matrix.type, first), shard.row_bytes);
+      } else {
+        dequantize_row(matrix.type, source, row_values.data(), row_values.size());
+        std::memcpy(out + r * shard.row_bytes, row_values.data() + first, cols * sizeof(float));
+      }
+    }
+    release_pages(matrix.data, rows * matrix.row_bytes);
+    shard.data = out;
+    return shard;
+  }
+
+  static void release_pages(const void* data, size_t bytes) {
+    const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+    const auto begin = (reinterpret_cast<uintptr_t>(data) + page - 1) / page * page;
+    const auto end = (reinterpret_cast<uintptr_t>(data) + bytes) / page * page;
+    if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+  }
+
   // A repacked copy when the type and shape allow one, else null. With release_original, the
   // mapped file pages of the matrix are dropped from memory afterwards: nothing reads them
   // again, and if something did, they would fault back in from the file (a read-only private
@@ -443,12 +499,7 @@ class CpuBackend final : public Backend {
     if (!can_repack(matrix.type, rows, cols)) return nullptr;
     auto repacked = std::make_shared<const RepackedWeights>(matrix.type, matrix.data, matrix.row_bytes, rows, cols);
     repacked_bytes_ += repacked->bytes();
-    if (release_original) {
-      const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
-      const auto begin = (reinterpret_cast<uintptr_t>(matrix.data) + page - 1) / page * page;
-      const auto end = (reinterpret_cast<uintptr_t>(matrix.data) + matrix.bytes()) / page * page;
-      if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
-    }
+    if (release_original) release_pages(matrix.data, matrix.bytes());
     return repacked;
   }
 
@@ -602,6 +653,8 @@ class CpuBackend final : public Backend {
 
   TransformerShape shape_;
   ThreadPool& pool_;
+  Communicator* tensor_group_;  // the ranks sharing this stage's layers; null: one process
+  std::vector<std::vector<uint8_t>> shard_copies_;  // column shards (copy_columns)
   LinearObserver* observer_ = nullptr;
   WeightMatrix embedding_;
   std::vector<std::vector<float>> vectors_;  // prepared norm weights and biases
@@ -636,8 +689,8 @@ class CpuBackend final : public Backend {
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cpu_backend(const TransformerShape& shape, ThreadPool& pool) {
-  return std::make_unique<CpuBackend>(shape, pool);
+std::unique_ptr<Backend> make_cpu_backend(const TransformerShape& shape, ThreadPool& pool, Communicator* tensor_group) {
+  return std::make_unique<CpuBackend>(shape, pool, tensor_group);
 }
 
 }  // namespace jisu::cpu

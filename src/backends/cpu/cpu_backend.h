@@ -8,8 +8,15 @@
 #include "backends/backend.h"
 #include "core/thread_pool.h"
 
+namespace jisu {
+class Communicator;
+}
+
 namespace jisu::cpu {
 
-std::unique_ptr<Backend> make_cpu_backend(const TransformerShape& shape, ThreadPool& pool);
+// tensor_group: the ranks that share this process's layers by tensor parallelism (its
+// all_reduce_sum sums over them); null for one process.
+std::unique_ptr<Backend> make_cpu_backend(const TransformerShape& shape, ThreadPool& pool,
+                                          Communicator* tensor_group = nullptr);
 
 }  // namespace jisu::cpu

@@ -72,6 +72,10 @@ class CudaBackend final : public Backend {
 
   std::unique_ptr<LinearWeight> prepare_linear(const WeightMatrix& matrix, bool) override {
     if (matrix.low_rank) throw Error("the CUDA backend cannot run the low-rank pair '" + matrix.name + "'", "use --device cpu");
+    // Tensor-parallel column shards need NCCL collectives, which this backend lacks (the
+    // backend factory refuses --tp on CUDA first; this keeps a shard from being read whole).
+    if (matrix.is_column_shard())
+      throw Error("tensor '" + matrix.name + "' is a tensor-parallel shard; the CUDA backend cannot run --tp yet");
     return std::make_unique<DeviceLinearWeight>(upload(matrix));
   }
 

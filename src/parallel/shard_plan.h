@@ -1,0 +1,38 @@
+#pragma once
+// Sharding plans: which part of a dimension, a layer list or a weight matrix one rank of the
+// grid holds. Megatron's split: Q/K/V and gate/up by output rows (heads, neurons), attention
+// output and down by input columns; pipeline stages take contiguous layer ranges.
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "format/weight_matrix.h"
+
+namespace jisu {
+
+struct ShardRange {
+  int64_t first = 0;
+  int64_t count = 0;
+  int64_t end() const { return first + count; }
+};
+
+// Rank `rank` of `size`'s equal part of `total` (the caller checked total % size == 0).
+ShardRange equal_part(int64_t total, int rank, int size);
+// Stage `rank` of `size`'s contiguous layers: n_layer / size each, the first n_layer % size
+// stages one more (the caller checked size <= n_layer).
+ShardRange layer_range(int64_t n_layer, int rank, int size);
+
+// Owned copies of weight rows that no single view of the file can express.
+using ShardStore = std::vector<std::vector<uint8_t>>;
+
+// The rows of `ranges`, in order, as one matrix: a view into the file for one range (nothing
+// copied or touched), else a copy of those rows in `store` (fused [q; k; v] or [gate; up]),
+// after which the file pages of the matrix are released.
+WeightMatrix gather_rows(const WeightMatrix& matrix, std::span<const ShardRange> ranges, ShardStore& store);
+// Columns `columns` of every row, as a column shard (format/weight_matrix.h) that the backend
+// copies at load.
+WeightMatrix column_shard(const WeightMatrix& matrix, ShardRange columns);
+// values[range] (empty stays empty).
+std::vector<float> slice_values(const std::vector<float>& values, ShardRange range);
+
+}  // namespace jisu
