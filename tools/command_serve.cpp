@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "command_registry.h"
+#include "cache_type_options.h"
 #include "device_options.h"
 #include "model_loading.h"
 #include "core/error.h"
@@ -40,6 +41,8 @@ struct ServeOptions {
   std::string device = "cpu";
   int32_t gpu_layers = -1;
   int32_t speculative_ngram = 0;
+  std::string cache_type_k = ServingOptions{}.cache_type_k;
+  std::string cache_type_v = ServingOptions{}.cache_type_v;
   double drain_timeout = 60;
   int32_t http_threads = 0;  // 0: max-seqs + max-queue + 8, at most kMaxDefaultHttpThreads
   server::HttpServerOptions limits;  // only its limit fields are read from flags
@@ -141,6 +144,8 @@ int run_serve(const ServeOptions& options) {
   serving.device = options.device;
   serving.gpu_layers = options.gpu_layers;
   serving.speculative_ngram = options.speculative_ngram;
+  serving.cache_type_k = options.cache_type_k;
+  serving.cache_type_v = options.cache_type_v;
   auto engine = load_with_loading_line(serving.model_path, false, [&] { return ServingEngine::create(serving); });
 
   server::HttpServerOptions http = options.limits;
@@ -191,6 +196,7 @@ CommandRegistrar registrar{
       command.add_option("-b,--batch-size", options->batch, "tokens per forward (prompt chunks + decodes)")
           ->check(CLI::Range(1, 1 << 16));
       add_device_options(command, options->device, options->gpu_layers);
+      add_cache_type_options(command, options->cache_type_k, options->cache_type_v);
       command.add_option("--spec-ngram", options->speculative_ngram,
                          "speculative decoding by n-gram lookup in each request's own text: most draft tokens "
                          "verified per step (0: off)")

@@ -1,6 +1,7 @@
 #include "model_loading.h"
 
 #include "command_registry.h"
+#include "cache_type_options.h"
 #include "device_options.h"
 
 #include <cstdio>
@@ -20,6 +21,8 @@ EngineOptions ModelOptions::engine_options() const {
   options.max_batch_tokens = batch;
   options.device = device;
   options.gpu_layers = gpu_layers;
+  options.cache_type_k = cache_type_k;
+  options.cache_type_v = cache_type_v;
   return options;
 }
 
@@ -32,6 +35,8 @@ ServingOptions ModelOptions::serving_options() const {
   options.max_batch_tokens = engine.max_batch_tokens;
   options.device = engine.device;
   options.gpu_layers = engine.gpu_layers;
+  options.cache_type_k = engine.cache_type_k;
+  options.cache_type_v = engine.cache_type_v;
   options.max_sequences = 1;
   options.max_queue = 1;
   return options;
@@ -45,6 +50,7 @@ void add_model_options(CLI::App& command, ModelOptions& options) {
       ->check(CLI::Range(0, 1 << 24));
   command.add_option("-b,--batch-size", options.batch, "prompt tokens per forward")->check(CLI::Range(1, 1 << 16));
   add_device_options(command, options.device, options.gpu_layers);
+  add_cache_type_options(command, options.cache_type_k, options.cache_type_v);
 }
 
 std::string format_bytes(uint64_t bytes) {

@@ -21,6 +21,8 @@ struct ModelOptions {
   int32_t batch = 256;
   std::string device = "cpu";
   int32_t gpu_layers = -1;
+  std::string cache_type_k = EngineOptions{}.cache_type_k;
+  std::string cache_type_v = EngineOptions{}.cache_type_v;
 
   std::string model_path() const;
   EngineOptions engine_options() const;

@@ -142,7 +142,8 @@ void Transformer::prepare_stage(PreparedStage& stage, bool first, bool last) {
 void Transformer::forward(const Batch& batch, KvCache& cache, float* logits) {
   const KvGeometry geometry = cache.geometry();
   if (geometry.n_blocks != kv_geometry_.n_blocks || geometry.block_size != kv_geometry_.block_size ||
-      geometry.max_table_entries != kv_geometry_.max_table_entries)
+      geometry.max_table_entries != kv_geometry_.max_table_entries || geometry.key_type != kv_geometry_.key_type ||
+      geometry.value_type != kv_geometry_.value_type)
     throw Error("the forward pass was planned for a KV cache of another shape");
   validate_and_reserve_batch(batch, cache, config_.n_vocab, max_batch_tokens_);
   const size_t n = batch.size(), d = as_size(config_.n_embd), rope_dims = as_size(config_.rope.dims);

@@ -38,6 +38,8 @@ std::unique_ptr<Engine> Engine::create(const EngineOptions& options) {
   serving.device = options.device;
   serving.gpu_layers = options.gpu_layers;
   serving.speculative_ngram = options.speculative_ngram;
+  serving.cache_type_k = options.cache_type_k;
+  serving.cache_type_v = options.cache_type_v;
   std::unique_ptr<Engine> engine(new Engine());
   engine->state_->serving = ServingEngine::create(serving);
   return engine;

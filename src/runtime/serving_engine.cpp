@@ -175,8 +175,11 @@ ServingEngineImpl::ServingEngineImpl(const ServingOptions& options) {
   int32_t context = options.context_length > 0 ? options.context_length
                                                : std::min(config.context_length, kDefaultContextCap);
   const int32_t context_blocks = (context + kBlockSize - 1) / kBlockSize;
-  const uint64_t block_bytes = uint64_t{kBlockSize} * static_cast<uint64_t>(config.kv_dim()) *
-                               static_cast<uint64_t>(config.n_layer) * 2 * sizeof(float);
+  const DType key_type = parse_kv_cache_type(options.cache_type_k);
+  const DType value_type = parse_kv_cache_type(options.cache_type_v);
+  check_kv_cache_types(key_type, value_type, config.head_dim);
+  const uint64_t block_bytes = uint64_t{kBlockSize} * kv_position_bytes(key_type, value_type, config.kv_dim()) *
+                               static_cast<uint64_t>(config.n_layer);
   int64_t blocks = options.kv_blocks;
   if (blocks == 0 && options.kv_memory_bytes > 0) blocks = static_cast<int64_t>(options.kv_memory_bytes / block_bytes);
   if (blocks == 0) blocks = int64_t{context_blocks} * options.max_sequences;
@@ -194,6 +197,8 @@ ServingEngineImpl::ServingEngineImpl(const ServingOptions& options) {
   cache_options.n_blocks = static_cast<int32_t>(blocks);
   cache_options.max_sequences = options.max_sequences;
   cache_options.context_length = context;
+  cache_options.key_type = key_type;
+  cache_options.value_type = value_type;
   cache_ = std::make_unique<KvCache>(config.context_length, cache_options);
   // A step never holds more tokens than all sequences' contexts together.
   const int64_t all_contexts = int64_t{context} * options.max_sequences;

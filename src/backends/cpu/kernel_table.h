@@ -9,6 +9,7 @@
 // (avx2, avx512): the VNNI paths use the float kernels of their width.
 #include <cstddef>
 
+#include "backends/cpu/attention.h"
 #include "backends/cpu/int8_matmul.h"
 #include "backends/cpu/int8_repacked_matmul.h"
 #include "backends/cpu/int8_super_block_matmul.h"
@@ -29,6 +30,9 @@ struct KernelTable {
   void (*matmul_rows_int8_super_blocks)(const Int8MatmulArgs& args);
   // int8_repacked_matmul.h: 8-row repacked weights.
   void (*matmul_repacked_int8)(const RepackedMatmulArgs& args);
+  // attention.h: attention over K/V rows of a KV cache type (float family: per vector width).
+  void (*attention_group_rows)(const float* queries, int32_t group, const KvLayerRows& kv, int32_t kv_head,
+                               int32_t head_dim, int32_t n_positions, float scale, float* out);
 };
 
 // The kernels of `isa`; calling them when !isa_supported(isa) is undefined behaviour.
