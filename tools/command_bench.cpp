@@ -192,9 +192,14 @@ int run_bench(const BenchOptions& options) {
   max_context += max_depth;
   const DType key_type = parse_kv_cache_type(options.cache_type_k);
   const DType value_type = parse_kv_cache_type(options.cache_type_v);
-  if (max_context > config.context_length)
-    throw Error("the test needs " + std::to_string(max_context) + " positions but the model's context is " +
+  // Past the model's context the outputs mean nothing, but the work per token is the same (as
+  // llama-bench, which takes any -d): a depth may go there, a test alone may not.
+  if (max_context - max_depth > config.context_length)
+    throw Error("the test needs " + std::to_string(max_context - max_depth) + " positions but the model's context is " +
                 std::to_string(config.context_length));
+  if (max_context > config.context_length)
+    std::fprintf(stderr, "note: -d %d takes the cache to %d positions, past the model's context of %d (speed only)\n",
+                 max_depth, max_context, config.context_length);
   const std::optional<Device> device = device_from_name(options.device);
   if (!device) throw Error("unknown device '" + options.device + "'", "use cpu or cuda");
   const bool on_gpu = *device == Device::Cuda && options.gpu_layers != 0;
