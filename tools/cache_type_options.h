@@ -11,10 +11,10 @@ namespace jisu::cli {
 inline void add_cache_type_options(CLI::App& command, std::string& key_type, std::string& value_type) {
   const auto names = CLI::IsMember({"f32", "f16", "q8_0", "q4_0"}, CLI::ignore_case);
   command.add_option("--cache-type-k", key_type, "KV cache type of the keys: f32, f16, q8_0 or q4_0")
-      ->capture_default_str()
+      ->default_str("f16; f32 with --device cuda")
       ->check(names);
   command.add_option("--cache-type-v", value_type, "KV cache type of the values: f32, f16, q8_0 or q4_0")
-      ->capture_default_str()
+      ->default_str("f16; f32 with --device cuda")
       ->check(names);
 }
 

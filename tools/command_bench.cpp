@@ -190,8 +190,9 @@ int run_bench(const BenchOptions& options) {
     max_depth = std::max(max_depth, d);
   }
   max_context += max_depth;
-  const DType key_type = parse_kv_cache_type(options.cache_type_k);
-  const DType value_type = parse_kv_cache_type(options.cache_type_v);
+  const bool f32_only_backend = options.device == "cuda" && options.gpu_layers != 0;
+  const DType key_type = kv_cache_type_or_default(options.cache_type_k, f32_only_backend);
+  const DType value_type = kv_cache_type_or_default(options.cache_type_v, f32_only_backend);
   // Past the model's context the outputs mean nothing, but the work per token is the same (as
   // llama-bench, which takes any -d): a depth may go there, a test alone may not.
   if (max_context - max_depth > config.context_length)
@@ -265,8 +266,8 @@ int run_bench(const BenchOptions& options) {
                               {"bandwidth_probe_gbps", bandwidth},
                               {"repacked_bytes", bencher.forward().prepared_weight_bytes()},
                               {"repack_ms", bencher.forward().prepare_ms()},
-                              {"cache_type_k", options.cache_type_k},
-                              {"cache_type_v", options.cache_type_v}};
+                              {"cache_type_k", std::string(dtype_name(key_type))},
+                              {"cache_type_v", std::string(dtype_name(value_type))}};
       entry["gbps"] = row.gbps;
       entry["roofline_pct"] = row.roofline_pct;
       entry["batch"] = row.test.rfind("tg", 0) == 0 ? options.batch : 1;
@@ -277,8 +278,8 @@ int run_bench(const BenchOptions& options) {
   }
   std::printf("model: %s, %.1f MiB of weights, %zu threads, isa %s, device %s, %s probe %.1f GB/s, KV cache %s/%s\n\n",
               name.c_str(), weight_bytes / 1048576.0, threads, std::string(isa_name(active_isa())).c_str(),
-              device_text.c_str(), on_gpu ? "device copy" : "memory read", bandwidth, options.cache_type_k.c_str(),
-              options.cache_type_v.c_str());
+              device_text.c_str(), on_gpu ? "device copy" : "memory read", bandwidth, std::string(dtype_name(key_type)).c_str(),
+              std::string(dtype_name(value_type)).c_str());
   if (bencher.forward().prepared_weight_bytes() > 0)
     std::printf("prepared %.1f MiB of weight copies (repacked or on the device) at load in %.0f ms\n\n", bencher.forward().prepared_weight_bytes() / 1048576.0,
                 bencher.forward().prepare_ms());

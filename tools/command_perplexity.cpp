@@ -100,8 +100,8 @@ int run_perplexity(const PerplexityOptions& options) {
   const auto start = std::chrono::steady_clock::now();
   compress::EvaluationOptions evaluation;
   evaluation.batch_tokens = static_cast<size_t>(options.batch);
-  evaluation.cache_key_type = parse_kv_cache_type(options.cache_type_k);
-  evaluation.cache_value_type = parse_kv_cache_type(options.cache_type_v);
+  evaluation.cache_key_type = kv_cache_type_or_default(options.cache_type_k, false);
+  evaluation.cache_value_type = kv_cache_type_or_default(options.cache_type_v, false);
   compress::evaluate_chunks(*model, pool, tokens, plan, evaluation, [&](const compress::ScoredChunk& chunk) {
     for (size_t r = 0; r < chunk.targets.size(); ++r) {
       const std::span<const float> row(chunk.logits + r * n_vocab, n_vocab);

@@ -21,10 +21,11 @@ struct EngineOptions {
   std::string device = "cpu";      // "cpu" or "cuda" (an error when jisu lacks CUDA or sees no GPU)
   int32_t gpu_layers = -1;         // cuda: layers on the GPU, from the first (< 0: all); the rest run on the CPU
   int32_t speculative_ngram = 0;   // speculative decoding by n-gram lookup: most draft tokens per step (0: off)
-  // KV cache element types: f32, f16, q8_0 or q4_0. f16 (llama.cpp's default too) measured no
-  // loss against f32 on the demo model (KLD 0.000000, docs/quantization.md) at half the bytes.
-  std::string cache_type_k = "f16";
-  std::string cache_type_v = "f16";
+  // KV cache element types: f32, f16, q8_0 or q4_0; empty: f16 (llama.cpp's default too; no
+  // measurable loss against f32 on the demo model, docs/quantization.md, at half the bytes),
+  // f32 with the cuda device, whose cache stores f32 only.
+  std::string cache_type_k;
+  std::string cache_type_v;
 };
 
 struct ModelSummary {

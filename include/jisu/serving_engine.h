@@ -29,8 +29,8 @@ struct ServingOptions {
   std::string device = "cpu";     // "cpu" or "cuda" (an error when jisu lacks CUDA or sees no GPU)
   int32_t gpu_layers = -1;        // cuda: layers on the GPU, from the first (< 0: all); the rest on the CPU
   int32_t speculative_ngram = 0;  // speculative decoding by n-gram lookup: most draft tokens per step (0: off)
-  std::string cache_type_k = "f16";  // KV cache element types: f32, f16, q8_0 or q4_0 (docs/quantization.md)
-  std::string cache_type_v = "f16";
+  std::string cache_type_k;  // KV cache element types: f32, f16, q8_0 or q4_0; empty: as EngineOptions says
+  std::string cache_type_v;
 };
 
 // One generated token, when the request asked for logprobs.

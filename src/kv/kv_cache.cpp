@@ -27,6 +27,11 @@ DType parse_kv_cache_type(std::string_view name) {
   return *type;
 }
 
+DType kv_cache_type_or_default(std::string_view name, bool f32_only_backend) {
+  if (!name.empty()) return parse_kv_cache_type(name);
+  return f32_only_backend ? DType::F32 : DType::F16;
+}
+
 size_t kv_position_bytes(DType key_type, DType value_type, int32_t kv_dim) {
   return row_bytes(key_type, static_cast<size_t>(kv_dim)) + row_bytes(value_type, static_cast<size_t>(kv_dim));
 }

@@ -32,6 +32,8 @@ struct KvCacheOptions {
 // (throws jisu::Error naming the allowed names for anything else).
 bool is_kv_cache_type(DType type);
 DType parse_kv_cache_type(std::string_view name);
+// An empty name: the default, f16, or f32 where the backend stores f32 only (cuda).
+DType kv_cache_type_or_default(std::string_view name, bool f32_only_backend);
 // Bytes of one position's keys plus values (kv_dim each) for one layer; kv_dim must be a
 // multiple of the types' block (checked by kv_cache_type_fits).
 size_t kv_position_bytes(DType key_type, DType value_type, int32_t kv_dim);

@@ -175,8 +175,9 @@ ServingEngineImpl::ServingEngineImpl(const ServingOptions& options) {
   int32_t context = options.context_length > 0 ? options.context_length
                                                : std::min(config.context_length, kDefaultContextCap);
   const int32_t context_blocks = (context + kBlockSize - 1) / kBlockSize;
-  const DType key_type = parse_kv_cache_type(options.cache_type_k);
-  const DType value_type = parse_kv_cache_type(options.cache_type_v);
+  const bool f32_only_backend = options.device == "cuda" && options.gpu_layers != 0;
+  const DType key_type = kv_cache_type_or_default(options.cache_type_k, f32_only_backend);
+  const DType value_type = kv_cache_type_or_default(options.cache_type_v, f32_only_backend);
   check_kv_cache_types(key_type, value_type, config.head_dim);
   const uint64_t block_bytes = uint64_t{kBlockSize} * kv_position_bytes(key_type, value_type, config.kv_dim()) *
                                static_cast<uint64_t>(config.n_layer);

@@ -181,6 +181,9 @@ TEST(KvCacheTypes, NamesAndRefusals) {
   EXPECT_EQ(parse_kv_cache_type("Q4_0"), DType::Q4_0);
   for (const char* bad : {"q4_1", "q4_k", "bf16", "int8", "", "f32 "})
     EXPECT_THROW(parse_kv_cache_type(bad), Error) << bad;
+  EXPECT_EQ(kv_cache_type_or_default("", false), DType::F16);
+  EXPECT_EQ(kv_cache_type_or_default("", true), DType::F32);
+  EXPECT_EQ(kv_cache_type_or_default("q8_0", true), DType::Q8_0);  // cuda then refuses it at plan_kv
   EXPECT_NO_THROW(check_kv_cache_types(DType::Q8_0, DType::Q4_0, 64));
   EXPECT_NO_THROW(check_kv_cache_types(DType::F16, DType::F32, 40));
   EXPECT_THROW(check_kv_cache_types(DType::Q8_0, DType::F32, 48), Error);  // heads must be whole blocks
