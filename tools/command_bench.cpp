@@ -10,8 +10,11 @@
 #include <nlohmann/json.hpp>
 #include <numeric>
 
+#include <jisu/engine.h>
+
 #include "backends/cuda/cuda_backend.h"
 #include "command_registry.h"
+#include "cache_type_options.h"
 #include "device_options.h"
 #include "core/cpu_features.h"
 #include "core/error.h"
@@ -40,6 +43,9 @@ struct BenchOptions {
   SpeculativeOptions speculative;
   std::string speculative_prompt;
   ProcessGrid grid;
+  std::vector<int> depths = {0};  // positions already in the cache when a test starts (llama-bench -d)
+  std::string cache_type_k = EngineOptions{}.cache_type_k;
+  std::string cache_type_v = EngineOptions{}.cache_type_v;
 };
 
 struct BenchRow {
@@ -65,11 +71,14 @@ double stddev(const std::vector<double>& values) {
 
 class Bencher {
  public:
-  Bencher(const Model& model, ThreadPool& pool, int max_context, int sequences, int ubatch, const DeviceOptions& device)
+  Bencher(const Model& model, ThreadPool& pool, int max_context, int sequences, int ubatch, const DeviceOptions& device,
+          DType key_type, DType value_type)
       : model_(model), n_vocab_(model.config().n_vocab) {
     KvCacheOptions options;
     options.context_length = max_context;
     options.max_sequences = sequences;
+    options.key_type = key_type;
+    options.value_type = value_type;
     cache_ = std::make_unique<KvCache>(model.config().context_length, options);
     transformer_ = make_forward_pass(device, model.config(), model.weights(), pool, std::max(ubatch, sequences), *cache_);
     logits_.resize(static_cast<size_t>(std::max(ubatch, sequences)) * static_cast<size_t>(n_vocab_));
@@ -78,27 +87,32 @@ class Bencher {
 
   const ForwardPass& forward() const { return *transformer_; }
 
-  // Seconds to evaluate `n` prompt tokens of one fresh sequence, in chunks of the ubatch.
-  double prompt(int n) {
-    cache_->release(0);
-    const auto start = std::chrono::steady_clock::now();
-    for (int begin = 0; begin < n; begin += transformer_->max_batch_tokens()) {
-      const int end = std::min(n, begin + transformer_->max_batch_tokens());
-      batch_.clear();
-      for (int i = begin; i < end; ++i) batch_.add(token(i), i, 0, i + 1 == n);
-      transformer_->forward(batch_, *cache_, logits_.data());
+  // Fills positions [0, depth) of the first `sequences` sequences (untimed); the tests below
+  // then start at `depth` and cut the cache back to it, so one fill serves every repetition.
+  void fill(int depth, int sequences) {
+    for (int s = 0; s < sequences; ++s) {
+      cache_->release(s);
+      evaluate(s, 0, depth);
     }
+    depth_ = depth;
+  }
+
+  // Seconds to evaluate `n` prompt tokens of sequence 0 after the filled depth, in chunks of the ubatch.
+  double prompt(int n) {
+    cache_->truncate(0, depth_);
+    const auto start = std::chrono::steady_clock::now();
+    evaluate(0, depth_, depth_ + n);
     return seconds_since(start);
   }
 
   // Seconds to generate `n` tokens in each of `sequences` sequences, one token per sequence
-  // per forward, from an empty cache (as llama-bench's tg test).
+  // per forward, after the filled depth (as llama-bench's tg test).
   double generate(int n, int sequences) {
-    for (int s = 0; s < sequences; ++s) cache_->release(s);
+    for (int s = 0; s < sequences; ++s) cache_->truncate(s, depth_);
     const auto start = std::chrono::steady_clock::now();
     for (int step = 0; step < n; ++step) {
       batch_.clear();
-      for (int s = 0; s < sequences; ++s) batch_.add(token(step * 31 + s), step, s, true);
+      for (int s = 0; s < sequences; ++s) batch_.add(token(step * 31 + s), depth_ + step, s, true);
       transformer_->forward(batch_, *cache_, logits_.data());
     }
     return seconds_since(start);
@@ -110,12 +124,23 @@ class Bencher {
   }
   int32_t token(int i) const { return static_cast<int32_t>((i * 7919 + 13) % n_vocab_); }
 
+  // Positions [begin, end) of `sequence`, in forwards of up to the ubatch.
+  void evaluate(int sequence, int begin, int end) {
+    for (int first = begin; first < end; first += transformer_->max_batch_tokens()) {
+      const int last = std::min(end, first + transformer_->max_batch_tokens());
+      batch_.clear();
+      for (int i = first; i < last; ++i) batch_.add(token(i), i, sequence, i + 1 == end);
+      transformer_->forward(batch_, *cache_, logits_.data());
+    }
+  }
+
   const Model& model_;
   int32_t n_vocab_;
   std::unique_ptr<KvCache> cache_;
   std::unique_ptr<ForwardPass> transformer_;
   std::vector<float> logits_;
   Batch batch_;
+  int depth_ = 0;
 };
 
 // The largest CPU cache (Linux sysfs: the highest level of cpu0), 0 when unknown. A model whose
@@ -138,7 +163,7 @@ uint64_t last_level_cache_bytes() {
 // What the table's columns mean, under it, so a first reader needs no manual.
 void print_column_notes(double weight_bytes, bool on_gpu, const std::vector<BenchRow>& rows) {
   std::printf("\nppN: N prompt tokens of one sequence, in forwards of up to -u tokens; tgN: N tokens generated\n"
-              "one at a time (tgNxB: B sequences decoded together). t/s: tokens per second, the median of -r runs;\n"
+              "one at a time (tgNxB: B sequences decoded together); @ dD: after D positions already in the cache. t/s: tokens per second, the median of -r runs;\n"
               "±: their standard deviation. GB/s: the bytes a test must read (every weight once per forward, plus\n"
               "the K/V cache when generating) per second; roofline %%: that against the bandwidth probe above.\n");
   const uint64_t cache_bytes = on_gpu ? 0 : last_level_cache_bytes();
@@ -167,13 +192,28 @@ int run_bench(const BenchOptions& options) {
   int max_context = 1;
   for (int p : options.prompt_tokens) max_context = std::max(max_context, p);
   for (int n : options.generated_tokens) max_context = std::max(max_context, n);
-  if (max_context > config.context_length)
-    throw Error("the test needs " + std::to_string(max_context) + " positions but the model's context is " +
+  int max_depth = 0;
+  for (int d : options.depths) {
+    if (d < 0) throw Error("-d must not be negative");
+    max_depth = std::max(max_depth, d);
+  }
+  max_context += max_depth;
+  const bool f32_only_backend = options.device == "cuda" && options.gpu_layers != 0;
+  const DType key_type = kv_cache_type_or_default(options.cache_type_k, f32_only_backend);
+  const DType value_type = kv_cache_type_or_default(options.cache_type_v, f32_only_backend);
+  // Past the model's context the outputs mean nothing, but the work per token is the same (as
+  // llama-bench, which takes any -d): a depth may go there, a test alone may not.
+  if (max_context - max_depth > config.context_length)
+    throw Error("the test needs " + std::to_string(max_context - max_depth) + " positions but the model's context is " +
                 std::to_string(config.context_length));
+  if (max_context > config.context_length)
+    std::fprintf(stderr, "note: -d %d takes the cache to %d positions, past the model's context of %d (speed only)\n",
+                 max_depth, max_context, config.context_length);
   const std::optional<Device> device = device_from_name(options.device);
   if (!device) throw Error("unknown device '" + options.device + "'", "use cpu or cuda");
   const bool on_gpu = *device == Device::Cuda && options.gpu_layers != 0;
-  Bencher bencher(*model, pool, max_context, options.batch, options.ubatch, {*device, options.gpu_layers, options.grid});
+  Bencher bencher(*model, pool, max_context, options.batch, options.ubatch, {*device, options.gpu_layers, options.grid},
+                  key_type, value_type);
 
   // The roofline of the device that streams the weights: host memory reads for the CPU, a
   // device-to-device copy (bytes read + written) for the GPU, measured in this run.
@@ -186,11 +226,16 @@ int run_bench(const BenchOptions& options) {
   std::vector<BenchRow> rows;
 
   bencher.generate(2, 1);  // warm-up: page in the weights, spin up the threads
+  const double kv_position_bytes_all_layers =
+      double(config.n_layer) * double(kv_position_bytes(key_type, value_type, config.kv_dim()));
+  for (int depth : options.depths) {
+  const std::string at_depth = depth > 0 ? " @ d" + std::to_string(depth) : "";
+  bencher.fill(depth, options.batch);
   for (int p : options.prompt_tokens) {
     if (p <= 0) continue;
     std::vector<double> speeds;
     for (int r = 0; r < options.repeats; ++r) speeds.push_back(p / bencher.prompt(p));
-    BenchRow row{"pp" + std::to_string(p), p, median(speeds), stddev(speeds), 0, 0};
+    BenchRow row{"pp" + std::to_string(p) + at_depth, p, median(speeds), stddev(speeds), 0, 0};
     // Prompt processing reads every weight once per forward of up to ubatch tokens.
     const double forwards = std::ceil(double(p) / double(std::max(options.ubatch, options.batch)));
     row.gbps = weight_bytes * forwards * row.median_tps / double(p) / 1e9;
@@ -201,15 +246,17 @@ int run_bench(const BenchOptions& options) {
     if (n <= 0) continue;
     std::vector<double> speeds;
     for (int r = 0; r < options.repeats; ++r) speeds.push_back(double(n) * options.batch / bencher.generate(n, options.batch));
-    BenchRow row{(options.batch > 1 ? "tg" + std::to_string(n) + "x" + std::to_string(options.batch) : "tg" + std::to_string(n)),
+    BenchRow row{(options.batch > 1 ? "tg" + std::to_string(n) + "x" + std::to_string(options.batch) : "tg" + std::to_string(n)) +
+                     at_depth,
                  n, median(speeds), stddev(speeds), 0, 0};
     // Bytes per decode step: every weight once, plus the KV read by attention (the mean
-    // context over the run is n/2 positions), per sequence.
-    const double kv_bytes_per_token = double(config.n_layer) * 2.0 * config.kv_dim() * sizeof(float) * (n / 2.0);
+    // context over the run is depth + n/2 positions, in the cache's types), per sequence.
+    const double kv_bytes_per_token = kv_position_bytes_all_layers * (depth + n / 2.0);
     const double steps_per_second = row.median_tps / options.batch;
     row.gbps = (weight_bytes + kv_bytes_per_token * options.batch) * steps_per_second / 1e9;
     row.roofline_pct = bandwidth > 0 ? 100.0 * row.gbps / bandwidth : 0;
     rows.push_back(row);
+  }
   }
 
   const std::string name = model->file().get_string("general.name").value_or(path);
@@ -226,7 +273,9 @@ int run_bench(const BenchOptions& options) {
                               {"device", options.device},
                               {"bandwidth_probe_gbps", bandwidth},
                               {"repacked_bytes", bencher.forward().prepared_weight_bytes()},
-                              {"repack_ms", bencher.forward().prepare_ms()}};
+                              {"repack_ms", bencher.forward().prepare_ms()},
+                              {"cache_type_k", std::string(dtype_name(key_type))},
+                              {"cache_type_v", std::string(dtype_name(value_type))}};
       entry["gbps"] = row.gbps;
       entry["roofline_pct"] = row.roofline_pct;
       entry["batch"] = row.test.rfind("tg", 0) == 0 ? options.batch : 1;
@@ -235,9 +284,10 @@ int run_bench(const BenchOptions& options) {
     std::printf("%s\n", out.dump(2).c_str());
     return 0;
   }
-  std::printf("model: %s, %.1f MiB of weights, %zu threads, isa %s, device %s, %s probe %.1f GB/s\n\n", name.c_str(),
-              weight_bytes / 1048576.0, threads, std::string(isa_name(active_isa())).c_str(), device_text.c_str(),
-              on_gpu ? "device copy" : "memory read", bandwidth);
+  std::printf("model: %s, %.1f MiB of weights, %zu threads, isa %s, device %s, %s probe %.1f GB/s, KV cache %s/%s\n\n",
+              name.c_str(), weight_bytes / 1048576.0, threads, std::string(isa_name(active_isa())).c_str(),
+              device_text.c_str(), on_gpu ? "device copy" : "memory read", bandwidth, std::string(dtype_name(key_type)).c_str(),
+              std::string(dtype_name(value_type)).c_str());
   if (bencher.forward().prepared_weight_bytes() > 0)
     std::printf("prepared %.1f MiB of weight copies (repacked or on the device) at load in %.0f ms\n\n", bencher.forward().prepared_weight_bytes() / 1048576.0,
                 bencher.forward().prepare_ms());
@@ -265,6 +315,9 @@ CommandRegistrar registrar{"bench", "Measure prompt and generation speed against
                              command.add_flag("--json", options->json, "print one JSON array");
                              add_device_options(command, options->device, options->gpu_layers);
                              add_grid_options(command, options->grid);
+                             add_cache_type_options(command, options->cache_type_k, options->cache_type_v);
+                             command.add_option("-d,--n-depth", options->depths, "positions already in the KV cache when each test starts (llama-bench -d)")
+                                 ->delimiter(',');
                              command.add_flag("--no-probe", options->skip_probe, "skip the bandwidth probe");
                              add_speculative_options(command, options->speculative);
                              command.add_option("--spec-prompt", options->speculative_prompt,

@@ -10,11 +10,15 @@
 #include <memory>
 #include <optional>
 
+#include <jisu/engine.h>
+
+#include "cache_type_options.h"
 #include "command_registry.h"
 #include "compress/chunked_evaluation.h"
 #include "compress/kl_divergence.h"
 #include "core/error.h"
 #include "core/thread_pool.h"
+#include "kv/kv_cache.h"
 #include "models/model.h"
 #include "tokenizer/tokenizer.h"
 
@@ -30,6 +34,8 @@ struct PerplexityOptions {
   size_t chunks = 0;
   std::string kl_base;
   bool kl_divergence = false;
+  std::string cache_type_k = EngineOptions{}.cache_type_k;
+  std::string cache_type_v = EngineOptions{}.cache_type_v;
 };
 
 std::string read_text(const std::string& path) {
@@ -94,6 +100,8 @@ int run_perplexity(const PerplexityOptions& options) {
   const auto start = std::chrono::steady_clock::now();
   compress::EvaluationOptions evaluation;
   evaluation.batch_tokens = static_cast<size_t>(options.batch);
+  evaluation.cache_key_type = kv_cache_type_or_default(options.cache_type_k, false);
+  evaluation.cache_value_type = kv_cache_type_or_default(options.cache_type_v, false);
   compress::evaluate_chunks(*model, pool, tokens, plan, evaluation, [&](const compress::ScoredChunk& chunk) {
     for (size_t r = 0; r < chunk.targets.size(); ++r) {
       const std::span<const float> row(chunk.logits + r * n_vocab, n_vocab);
@@ -135,6 +143,7 @@ CommandRegistrar registrar{
       command.add_option("--kl-divergence-base", options->kl_base,
                          "file of the base model's log-probabilities: written, or read with --kl-divergence");
       command.add_flag("--kl-divergence", options->kl_divergence, "compare against --kl-divergence-base");
+      add_cache_type_options(command, options->cache_type_k, options->cache_type_v);
       return [options] { return run_perplexity(*options); };
     }};
 

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "command_registry.h"
+#include "cache_type_options.h"
 #include "device_options.h"
 #include "model_loading.h"
 #include "core/error.h"
@@ -44,6 +45,8 @@ struct ServeOptions {
   int32_t gpu_layers = -1;
   SpeculativeOptions speculative;
   ProcessGrid grid;
+  std::string cache_type_k = ServingOptions{}.cache_type_k;
+  std::string cache_type_v = ServingOptions{}.cache_type_v;
   double drain_timeout = 60;
   int32_t http_threads = 0;  // 0: max-seqs + max-queue + 8, at most kMaxDefaultHttpThreads
   server::HttpServerOptions limits;  // only its limit fields are read from flags
@@ -147,6 +150,8 @@ int run_serve(const ServeOptions& options) {
   options.speculative.apply(serving);
   if (!options.chat_template_file.empty()) serving.chat_template = read_text_file(options.chat_template_file, "--chat-template-file");
   serving.grid = options.grid;
+  serving.cache_type_k = options.cache_type_k;
+  serving.cache_type_v = options.cache_type_v;
   auto engine = load_with_loading_line(serving.model_path, false, [&] { return ServingEngine::create(serving); });
 
   server::HttpServerOptions http = options.limits;
@@ -200,6 +205,7 @@ CommandRegistrar registrar{
       add_device_options(command, options->device, options->gpu_layers);
       add_grid_options(command, options->grid);
       add_speculative_options(command, options->speculative);
+      add_cache_type_options(command, options->cache_type_k, options->cache_type_v);
       command.add_option("--drain-timeout", options->drain_timeout,
                          "seconds SIGTERM lets queued and running requests finish (0: stop at once)")
           ->check(CLI::Range(0.0, 86400.0));

@@ -1,6 +1,7 @@
 #include "model_loading.h"
 
 #include "command_registry.h"
+#include "cache_type_options.h"
 #include "device_options.h"
 #include "core/error.h"
 
@@ -23,6 +24,8 @@ EngineOptions ModelOptions::engine_options() const {
   options.device = device;
   options.gpu_layers = gpu_layers;
   options.grid = grid;
+  options.cache_type_k = cache_type_k;
+  options.cache_type_v = cache_type_v;
   return options;
 }
 
@@ -36,6 +39,8 @@ ServingOptions ModelOptions::serving_options() const {
   options.device = engine.device;
   options.gpu_layers = engine.gpu_layers;
   options.grid = engine.grid;
+  options.cache_type_k = engine.cache_type_k;
+  options.cache_type_v = engine.cache_type_v;
   options.max_sequences = 1;
   options.max_queue = 1;
   return options;
@@ -50,6 +55,7 @@ void add_model_options(CLI::App& command, ModelOptions& options) {
   command.add_option("-b,--batch-size", options.batch, "prompt tokens per forward")->check(CLI::Range(1, 1 << 16));
   add_device_options(command, options.device, options.gpu_layers);
   add_grid_options(command, options.grid);
+  add_cache_type_options(command, options.cache_type_k, options.cache_type_v);
 }
 
 std::string format_bytes(uint64_t bytes) {

@@ -22,6 +22,8 @@ struct ModelOptions {
   std::string device = "cpu";
   int32_t gpu_layers = -1;
   ProcessGrid grid;
+  std::string cache_type_k = EngineOptions{}.cache_type_k;
+  std::string cache_type_v = EngineOptions{}.cache_type_v;
 
   std::string model_path() const;
   EngineOptions engine_options() const;

@@ -26,6 +26,11 @@ struct EngineOptions {
   std::string draft_model_path;    // speculative decoding by a draft model of the same vocabulary ("": off)
   int32_t draft_max = 8;           // the draft model's most draft tokens per step
   ProcessGrid grid;                // --tp / --pp under mpirun
+  // KV cache element types: f32, f16, q8_0 or q4_0; empty: f16 (llama.cpp's default too; no
+  // measurable loss against f32 on the demo model, docs/quantization.md, at half the bytes),
+  // f32 with the cuda device, whose cache stores f32 only.
+  std::string cache_type_k;
+  std::string cache_type_v;
 };
 
 struct ModelSummary {

@@ -37,6 +37,8 @@ struct ServingOptions {
   int32_t draft_max = 8;          // the draft model's most draft tokens per step
   std::string chat_template;      // Jinja source replacing the model's chat template ("": the model's own)
   ProcessGrid grid;               // --tp / --pp under mpirun; rank 0 serves, the others follow its steps
+  std::string cache_type_k;  // KV cache element types: f32, f16, q8_0 or q4_0; empty: as EngineOptions says
+  std::string cache_type_v;
 };
 
 // One generated token, when the request asked for logprobs.

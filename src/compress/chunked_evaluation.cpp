@@ -33,6 +33,8 @@ void evaluate_chunks(const Model& model, ThreadPool& pool, std::span<const int32
   KvCacheOptions cache_options;
   cache_options.context_length = plan.n_ctx;
   cache_options.max_sequences = static_cast<int32_t>(n_seq);
+  cache_options.key_type = options.cache_key_type;
+  cache_options.value_type = options.cache_value_type;
   KvCache cache(std::max(config.context_length, plan.n_ctx), cache_options);
   const auto forward = make_forward_pass({Device::Cpu, -1}, config, model.weights(), pool,
                                          static_cast<int32_t>(n_seq * n_ctx), cache);

@@ -44,6 +44,8 @@ struct EvaluationOptions {
   size_t batch_tokens = 2048;  // tokens per forward: max(1, batch / n_ctx) chunks at a time
   bool all_logits = false;     // compute every position's logits (the output layer sees all rows)
   LinearObserver* linear_observer = nullptr;  // sees every linear layer's input rows (imatrix)
+  DType cache_key_type = DType::F32;            // KV cache element types (kv/kv_cache.h)
+  DType cache_value_type = DType::F32;
 };
 
 // Calls on_chunk for every chunk in order. The model runs on the CPU with `pool`.

@@ -1,5 +1,7 @@
 #include "kv/kv_cache.h"
 
+#include <string>
+
 #include "core/error.h"
 
 namespace jisu {
@@ -14,10 +16,45 @@ int32_t planned_blocks(int32_t model_context_length, const KvCacheOptions& optio
 }
 }  // namespace
 
+bool is_kv_cache_type(DType type) {
+  return type == DType::F32 || type == DType::F16 || type == DType::Q8_0 || type == DType::Q4_0;
+}
+
+DType parse_kv_cache_type(std::string_view name) {
+  const std::optional<DType> type = dtype_from_name(name);
+  if (!type || !is_kv_cache_type(*type))
+    throw Error("unknown KV cache type '" + std::string(name) + "'", "use f32, f16, q8_0 or q4_0");
+  return *type;
+}
+
+DType kv_cache_type_or_default(std::string_view name, bool f32_only_backend) {
+  if (!name.empty()) return parse_kv_cache_type(name);
+  return f32_only_backend ? DType::F32 : DType::F16;
+}
+
+size_t kv_position_bytes(DType key_type, DType value_type, int32_t kv_dim) {
+  return row_bytes(key_type, static_cast<size_t>(kv_dim)) + row_bytes(value_type, static_cast<size_t>(kv_dim));
+}
+
+void check_kv_cache_types(DType key_type, DType value_type, int32_t head_dim) {
+  for (const DType type : {key_type, value_type}) {
+    const size_t block = traits(type).block_elements;
+    if (head_dim <= 0 || static_cast<size_t>(head_dim) % block != 0)
+      throw Error("a " + std::string(dtype_name(type)) + " KV cache needs heads of a multiple of " +
+                      std::to_string(block) + " values; this model's heads have " + std::to_string(head_dim),
+                  "use --cache-type-k/--cache-type-v f32 or f16");
+  }
+}
+
 KvCache::KvCache(int32_t model_context_length, const KvCacheOptions& options)
     : block_size_(options.block_size),
       context_length_(options.context_length > 0 ? options.context_length : model_context_length),
+      key_type_(options.key_type),
+      value_type_(options.value_type),
       pool_(planned_blocks(model_context_length, options), options.block_size) {
+  if (!is_kv_cache_type(key_type_) || !is_kv_cache_type(value_type_))
+    throw Error("the KV cache cannot store " + std::string(dtype_name(is_kv_cache_type(key_type_) ? value_type_ : key_type_)),
+                "use f32, f16, q8_0 or q4_0");
   sequences_.resize(static_cast<size_t>(options.max_sequences));
   for (auto& sequence : sequences_) {
     sequence.block_table.reserve(static_cast<size_t>(blocks_for(context_length_, block_size_)));

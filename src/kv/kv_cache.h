@@ -8,8 +8,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string_view>
 #include <vector>
 
+#include "core/dtype.h"
 #include "kv/kv_block_pool.h"
 
 namespace jisu {
@@ -19,7 +21,25 @@ struct KvCacheOptions {
   int32_t n_blocks = 0;       // 0: enough for max_sequences full contexts
   int32_t max_sequences = 1;
   int32_t context_length = 0; // 0: the model's
+  // Element types of the stored keys and values (kv_cache_types: f32, f16, q8_0, q4_0). A
+  // backend stores each position's kv_dim values as one row of that type and its attention
+  // reads the rows as stored; one it cannot store refuses at plan_kv.
+  DType key_type = DType::F32;
+  DType value_type = DType::F32;
 };
+
+// The types a KV cache may store, and the one a --cache-type-k / --cache-type-v name stands for
+// (throws jisu::Error naming the allowed names for anything else).
+bool is_kv_cache_type(DType type);
+DType parse_kv_cache_type(std::string_view name);
+// An empty name: the default, f16, or f32 where the backend stores f32 only (cuda).
+DType kv_cache_type_or_default(std::string_view name, bool f32_only_backend);
+// Bytes of one position's keys plus values (kv_dim each) for one layer; kv_dim must be a
+// multiple of the types' block (checked by kv_cache_type_fits).
+size_t kv_position_bytes(DType key_type, DType value_type, int32_t kv_dim);
+// Throws jisu::Error unless heads of head_dim values are whole blocks of both types (each head
+// of a position row must start a block, so attention can read one head alone).
+void check_kv_cache_types(DType key_type, DType value_type, int32_t head_dim);
 
 // Where K/V of the cache's blocks live in a backend's storage: n_blocks * block_size rows.
 struct KvGeometry {
@@ -28,6 +48,8 @@ struct KvGeometry {
   // The most block-table entries all sequences can hold at once (max_sequences full contexts;
   // shared prefix blocks count once per table), for a backend that stages the tables.
   int32_t max_table_entries = 0;
+  DType key_type = DType::F32;    // element types of the rows (KvCacheOptions)
+  DType value_type = DType::F32;
 };
 
 class KvCache {
@@ -40,7 +62,8 @@ class KvCache {
   int32_t context_length() const { return context_length_; }
   const KvBlockPool& pool() const { return pool_; }
   KvGeometry geometry() const {
-    return {pool_.capacity(), block_size_, max_sequences() * ((context_length_ + block_size_ - 1) / block_size_)};
+    return {pool_.capacity(), block_size_, max_sequences() * ((context_length_ + block_size_ - 1) / block_size_),
+            key_type_, value_type_};
   }
 
   // Makes room for positions [0, n_positions) of `sequence`; false (and nothing changed) when
@@ -80,6 +103,7 @@ class KvCache {
   };
   int32_t block_size_;
   int32_t context_length_;
+  DType key_type_, value_type_;
   KvBlockPool pool_;
   std::vector<SequenceState> sequences_;
 };

@@ -177,7 +177,8 @@ void Transformer::run(const Batch& batch, KvCache& cache, float* logits, float* 
   JISU_ASSERT(first_layer_ == 0 && end_layer_ == config_.n_layer);
   const KvGeometry geometry = cache.geometry();
   if (geometry.n_blocks != kv_geometry_.n_blocks || geometry.block_size != kv_geometry_.block_size ||
-      geometry.max_table_entries != kv_geometry_.max_table_entries)
+      geometry.max_table_entries != kv_geometry_.max_table_entries || geometry.key_type != kv_geometry_.key_type ||
+      geometry.value_type != kv_geometry_.value_type)
     throw Error("the forward pass was planned for a KV cache of another shape");
   if (config_.arch.positions == PositionKind::Learned)
     for (const int32_t position : batch.positions)

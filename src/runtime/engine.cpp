@@ -41,6 +41,8 @@ std::unique_ptr<Engine> Engine::create(const EngineOptions& options) {
   serving.draft_model_path = options.draft_model_path;
   serving.draft_max = options.draft_max;
   serving.grid = options.grid;
+  serving.cache_type_k = options.cache_type_k;
+  serving.cache_type_v = options.cache_type_v;
   std::unique_ptr<Engine> engine(new Engine());
   engine->state_->serving = ServingEngine::create(serving);
   return engine;

@@ -207,8 +207,12 @@ ServingEngineImpl::ServingEngineImpl(const ServingOptions& options) {
   int32_t context = options.context_length > 0 ? options.context_length
                                                : std::min(config.context_length, kDefaultContextCap);
   const int32_t context_blocks = (context + kBlockSize - 1) / kBlockSize;
-  const uint64_t block_bytes = uint64_t{kBlockSize} * static_cast<uint64_t>(config.kv_dim()) *
-                               static_cast<uint64_t>(config.n_layer) * 2 * sizeof(float);
+  const bool f32_only_backend = options.device == "cuda" && options.gpu_layers != 0;
+  const DType key_type = kv_cache_type_or_default(options.cache_type_k, f32_only_backend);
+  const DType value_type = kv_cache_type_or_default(options.cache_type_v, f32_only_backend);
+  check_kv_cache_types(key_type, value_type, config.head_dim);
+  const uint64_t block_bytes = uint64_t{kBlockSize} * kv_position_bytes(key_type, value_type, config.kv_dim()) *
+                               static_cast<uint64_t>(config.n_layer);
   int64_t blocks = options.kv_blocks;
   if (blocks == 0 && options.kv_memory_bytes > 0) blocks = static_cast<int64_t>(options.kv_memory_bytes / block_bytes);
   const bool encoder = !config.arch.has_output_head;
@@ -232,6 +236,8 @@ ServingEngineImpl::ServingEngineImpl(const ServingOptions& options) {
   cache_options.n_blocks = static_cast<int32_t>(blocks);
   cache_options.max_sequences = options.max_sequences;
   cache_options.context_length = context;
+  cache_options.key_type = key_type;
+  cache_options.value_type = value_type;
   cache_ = std::make_unique<KvCache>(config.context_length, cache_options);
   // A step never holds more tokens than all sequences' contexts together.
   const int64_t all_contexts = int64_t{context} * options.max_sequences;

@@ -54,10 +54,12 @@ namespace {
 
 // Allocations made while decoding `steps` tokens in each of `sequences` sequences (after one
 // warm-up step, so lazily initialised state such as the pool's first wake-up is excluded).
-size_t allocations_while_decoding(const std::string& name, int32_t sequences, int32_t steps) {
+size_t allocations_while_decoding(const std::string& name, int32_t sequences, int32_t steps,
+                                  DType cache_type = DType::F32) {
   const auto model = Model::load(fixtures_dir() + "/models/" + name + ".gguf");
   ThreadPool pool(2);
   KvCacheOptions options;
+  options.key_type = options.value_type = cache_type;
   options.max_sequences = sequences;
   options.block_size = 16;
   options.context_length = steps + 1;
@@ -88,6 +90,14 @@ TEST(DecodeAllocations, HundredDecodeStepsAllocateNothing) {
                            "tiny-moe-s1.q8_0"}) {
     EXPECT_EQ(allocations_while_decoding(name, 1, 100), 0u) << name << ", one sequence";
     EXPECT_EQ(allocations_while_decoding(name, 3, 100), 0u) << name << ", three sequences";
+  }
+}
+
+TEST(DecodeAllocations, QuantizedKvCachesAllocateNothingEither) {
+  const int32_t head_dim = Model::load(fixtures_dir() + "/models/tiny-llama-s1.q8_0.gguf")->config().head_dim;
+  for (DType type : {DType::F16, DType::Q8_0, DType::Q4_0}) {
+    if (head_dim % 32 != 0 && type != DType::F16) continue;  // the block types need whole-block heads
+    EXPECT_EQ(allocations_while_decoding("tiny-llama-s1.q8_0", 3, 100, type), 0u) << dtype_name(type);
   }
 }
 

@@ -51,5 +51,13 @@ echo "{{ '%99999999999999999999s' % 'a' }}" >width.jinja
 expect_error "format width past 64 bits" "format width too large" \
   "$JISU" chat-template --template width.jinja --messages messages.json
 
+# KV cache types (issue 13): a type the cache cannot store, on each command that has one.
+expect_error "run with an unknown key cache type" "cache-type-k: q5_0 not in" "$JISU" run --cache-type-k q5_0 -p x -n 1
+expect_error "bench with an unknown value cache type" "cache-type-v: int8 not in" "$JISU" bench --cache-type-v int8 -p 0 -n 1
+expect_error "bench at a negative depth" "-d must not be negative" "$JISU" bench -d -5 -p 0 -n 1 -r 1 --no-probe
+printf 'To be, or not to be, that is the question.\n%.0s' $(seq 40) >text.txt
+expect_error "perplexity with an unknown key cache type" "cache-type-k: q4_k not in" \
+  "$JISU" perplexity -f text.txt -c 16 --cache-type-k q4_k
+
 [ $failures -eq 0 ] || { echo "hostile_cli: $failures failure(s)" >&2; exit 1; }
 echo "hostile_cli: all passed"

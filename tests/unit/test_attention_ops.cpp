@@ -5,6 +5,7 @@
 #include <cmath>
 #include <random>
 
+#include "attention_reference.h"
 #include "backends/cpu/attention.h"
 #include "backends/cpu/ops.h"
 #include "core/cpu_features.h"
@@ -19,32 +20,6 @@ std::vector<float> random_vector(size_t n, std::mt19937& rng, float scale = 1.0f
   std::vector<float> values(n);
   for (auto& v : values) v = normal(rng);
   return values;
-}
-
-// Two-pass float64 softmax attention of one query over the paged positions [0, n_positions).
-std::vector<double> reference_attention(const float* query, const KvLayerView& kv, int32_t kv_head, int32_t head_dim,
-                                        int32_t n_positions, float scale) {
-  auto row_of = [&](int32_t p) {
-    return (size_t(kv.block_table[p / kv.block_size]) * size_t(kv.block_size) + size_t(p % kv.block_size)) *
-               size_t(kv.kv_dim) + size_t(kv_head * head_dim);
-  };
-  std::vector<double> scores(static_cast<size_t>(n_positions));
-  double max_score = -1e300;
-  for (int32_t p = 0; p < n_positions; ++p) {
-    double score = 0;
-    for (int32_t d = 0; d < head_dim; ++d) score += double(query[d]) * kv.keys[row_of(p) + size_t(d)];
-    scores[size_t(p)] = score * scale;
-    max_score = std::max(max_score, scores[size_t(p)]);
-  }
-  std::vector<double> expected(static_cast<size_t>(head_dim), 0.0);
-  double total = 0;
-  for (int32_t p = 0; p < n_positions; ++p) {
-    const double weight = std::exp(scores[size_t(p)] - max_score);
-    total += weight;
-    for (int32_t d = 0; d < head_dim; ++d) expected[size_t(d)] += weight * kv.values[row_of(p) + size_t(d)];
-  }
-  for (double& e : expected) e = total > 0 ? e / total : 0.0;
-  return expected;
 }
 
 // A paged layer with a scattered block table: the sequence's positions live in non-contiguous blocks.

@@ -47,6 +47,9 @@ class GreedyLoop {
     KvCacheOptions options;
     options.context_length = context_length;
     options.max_sequences = 1;
+    // The serving engine's default cache types: the reference computes what it computes.
+    options.key_type = kv_cache_type_or_default(ServingOptions{}.cache_type_k, false);
+    options.value_type = kv_cache_type_or_default(ServingOptions{}.cache_type_v, false);
     cache_ = std::make_unique<KvCache>(model_->config().context_length, options);
     forward_ = make_forward_pass({}, model_->config(), model_->weights(), pool_, context_length, *cache_);
     logits_.resize(static_cast<size_t>(model_->config().n_vocab));

@@ -64,20 +64,10 @@ void attention_group_avx2(const float* queries, int32_t group, const KvLayerView
     const __m256 valid_high = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(count - 8), lane));
     for (int32_t g = 0; g < group; ++g) {
       const float* query = queries + static_cast<size_t>(g) * dim;
-      __m256 low = _mm256_mul_ps(scores8(query, keys, dim), scale_vector);
-      __m256 high = count > 8 ? _mm256_mul_ps(scores8(query, keys + 8, dim), scale_vector) : minus_infinity;
-      low = _mm256_blendv_ps(minus_infinity, low, valid_low);
-      high = _mm256_blendv_ps(minus_infinity, high, valid_high);
-      const float chunk_max = std::max(running_max[g], horizontal_max(_mm256_max_ps(low, high)));
-      const float correction = std::exp(running_max[g] - chunk_max);  // 0 on the first chunk
-      const __m256 m = _mm256_set1_ps(chunk_max);
-      const __m256 weight_low = _mm256_and_ps(exp_clamped(_mm256_sub_ps(low, m)), valid_low);
-      const __m256 weight_high = _mm256_and_ps(exp_clamped(_mm256_sub_ps(high, m)), valid_high);
-      running_sum[g] = running_sum[g] * correction + horizontal_sum(_mm256_add_ps(weight_low, weight_high));
-      running_max[g] = chunk_max;
+      const __m256 low = _mm256_mul_ps(scores8(query, keys, dim), scale_vector);
+      const __m256 high = count > 8 ? _mm256_mul_ps(scores8(query, keys + 8, dim), scale_vector) : minus_infinity;
       alignas(32) float weights[kAttentionChunk];
-      _mm256_store_ps(weights, weight_low);
-      _mm256_store_ps(weights + 8, weight_high);
+      const float correction = online_softmax_chunk(low, high, valid_low, valid_high, running_max[g], running_sum[g], weights);
       float* o = out + static_cast<size_t>(g) * dim;
       const __m256 correction_vector = _mm256_set1_ps(correction);
       for (size_t d = 0; d < dim; d += 8) {

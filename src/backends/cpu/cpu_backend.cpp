@@ -13,6 +13,7 @@
 #include "backends/cpu/int8_repacked_weights.h"
 #include "backends/cpu/int8_sparse_matmul.h"
 #include "backends/cpu/int8_super_block_matmul.h"
+#include "backends/cpu/kv_quantize.h"
 #include "backends/cpu/ops.h"
 #include "backends/cpu/quant_kernels.h"
 #include "core/arena.h"
@@ -191,21 +192,36 @@ class CpuBackend final : public Backend {
   }
 
   void plan_kv(int32_t first_layer, int32_t n_layers, const KvGeometry& geometry) override {
+    check_kv_cache_types(geometry.key_type, geometry.value_type, shape_.head_dim);
+    const bool rows = geometry.key_type != DType::F32 || geometry.value_type != DType::F32;
+    if (rows && shape_.head_dim > kAttentionMaxHeadDim)
+      throw Error("a " + std::string(dtype_name(geometry.key_type)) + "/" + std::string(dtype_name(geometry.value_type)) +
+                      " KV cache takes heads of at most " + std::to_string(kAttentionMaxHeadDim) + " values; this model's have " +
+                      std::to_string(shape_.head_dim),
+                  "use --cache-type-k f32 --cache-type-v f32");
     first_kv_layer_ = first_layer;
     block_size_ = geometry.block_size;
-    layer_stride_ = as_size(geometry.n_blocks) * as_size(geometry.block_size) * as_size(shape_.kv_dim());
-    const size_t total = layer_stride_ * as_size(n_layers);
+    key_type_ = geometry.key_type;
+    value_type_ = geometry.value_type;
+    const size_t kv_dim = as_size(shape_.kv_dim());
+    key_row_bytes_ = row_bytes(key_type_, kv_dim);
+    value_row_bytes_ = row_bytes(value_type_, kv_dim);
+    const size_t positions = as_size(geometry.n_blocks) * as_size(geometry.block_size);
+    key_layer_bytes_ = positions * key_row_bytes_;
+    value_layer_bytes_ = positions * value_row_bytes_;
+    const size_t total = (key_layer_bytes_ + value_layer_bytes_) * as_size(n_layers);
     try {
-      keys_.assign(total, 0.0f);
-      values_.assign(total, 0.0f);
+      // 64-byte aligned storage (f32 rows are read as floats).
+      keys_.assign((key_layer_bytes_ * as_size(n_layers) + 63) / 64, KvChunk{});
+      values_.assign((value_layer_bytes_ * as_size(n_layers) + 63) / 64, KvChunk{});
     } catch (const std::bad_alloc&) {
-      throw Error("cannot allocate the KV cache (" + std::to_string(total * 8 >> 20) + " MiB)",
-                  "use a shorter context (-c) or fewer KV blocks");
+      throw Error("cannot allocate the KV cache (" + std::to_string(total >> 20) + " MiB)",
+                  "use a shorter context (-c), fewer KV blocks or a smaller --cache-type-k/--cache-type-v");
     }
   }
 
   size_t weight_bytes() const override { return repacked_bytes_; }
-  size_t kv_bytes() const override { return (keys_.size() + values_.size()) * sizeof(float); }
+  size_t kv_bytes() const override { return (keys_.size() + values_.size()) * sizeof(KvChunk); }
 
   void begin_step(const Batch& batch, const KvCache& cache, const float* rope_cos_sin) override {
     JISU_ASSERT(batch.size() <= max_tokens_);
@@ -287,8 +303,8 @@ class CpuBackend final : public Backend {
     const size_t head_dim = as_size(shape_.head_dim), q_dim = as_size(shape_.q_dim()), kv_dim = as_size(shape_.kv_dim());
     const size_t rope_dims = as_size(shape_.rope.dims);
     const bool neox = shape_.rope.style == RopeStyle::NeoX;
-    float* keys = keys_.data() + kv_layer_offset(layer);
-    float* values = values_.data() + kv_layer_offset(layer);
+    uint8_t* keys = key_layer(layer);
+    uint8_t* values = value_layer(layer);
     pool_.parallel_for(n_tokens_, [&](size_t t, size_t) {
       float* q = qkv.data + t * qkv.stride;
       float* k = q + q_dim;
@@ -301,9 +317,9 @@ class CpuBackend final : public Backend {
       };
       for (size_t h = 0; h < as_size(shape_.n_head); ++h) rotate(q + h * head_dim, q_norm);
       for (size_t h = 0; h < as_size(shape_.n_head_kv); ++h) rotate(k + h * head_dim, k_norm);
-      const size_t row = as_size(cache_->row_of(batch_->sequences[t], batch_->positions[t])) * kv_dim;
-      std::memcpy(keys + row, k, kv_dim * sizeof(float));
-      std::memcpy(values + row, v, kv_dim * sizeof(float));
+      const size_t row = as_size(cache_->row_of(batch_->sequences[t], batch_->positions[t]));
+      quantize_kv_row(key_type_, k, keys + row * key_row_bytes_, kv_dim);
+      quantize_kv_row(value_type_, v, values + row * value_row_bytes_, kv_dim);
     });
   }
 
@@ -313,18 +329,27 @@ class CpuBackend final : public Backend {
     const size_t n_head_kv = as_size(shape_.n_head_kv);
     const size_t group = as_size(shape_.n_head) / n_head_kv;
     const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
-    const float* keys = keys_.data() + kv_layer_offset(layer);
-    const float* values = values_.data() + kv_layer_offset(layer);
+    const uint8_t* keys = key_layer(layer);
+    const uint8_t* values = value_layer(layer);
+    const bool float_rows = key_type_ == DType::F32 && value_type_ == DType::F32;
     // One task per (token, kv head): the query heads of a GQA group read each K/V row once.
     pool_.parallel_for(n_tokens_ * n_head_kv, [&](size_t task, size_t) {
       const size_t t = task / n_head_kv, kv_head = task % n_head_kv;
-      const KvLayerView view{keys, values, cache_->block_table(batch_->sequences[t]).data(), block_size_,
-                             shape_.kv_dim()};
+      const int32_t* table = cache_->block_table(batch_->sequences[t]).data();
       const size_t first_head_offset = kv_head * group * head_dim;
-      attention_group(qkv.data + t * qkv.stride + first_head_offset, static_cast<int32_t>(group), view,
-                      static_cast<int32_t>(kv_head), shape_.head_dim,
-                      shape_.causal ? batch_->positions[t] + 1 : sequence_end_[t], scale,
-                      out.data + t * out.stride + first_head_offset);
+      const int32_t n_positions = shape_.causal ? batch_->positions[t] + 1 : sequence_end_[t];
+      const float* queries = qkv.data + t * qkv.stride + first_head_offset;
+      float* result = out.data + t * out.stride + first_head_offset;
+      if (float_rows) {
+        const KvLayerView view{reinterpret_cast<const float*>(keys), reinterpret_cast<const float*>(values), table,
+                               block_size_, shape_.kv_dim()};
+        attention_group(queries, static_cast<int32_t>(group), view, static_cast<int32_t>(kv_head), shape_.head_dim,
+                        n_positions, scale, result);
+      } else {
+        const KvLayerRows rows{keys, values, table, block_size_, shape_.kv_dim(), key_type_, value_type_};
+        attention_group_rows(queries, static_cast<int32_t>(group), rows, static_cast<int32_t>(kv_head), shape_.head_dim,
+                             n_positions, scale, result);
+      }
     });
   }
 
@@ -503,7 +528,12 @@ class CpuBackend final : public Backend {
     return repacked;
   }
 
-  size_t kv_layer_offset(int32_t layer) const { return as_size(layer - first_kv_layer_) * layer_stride_; }
+  uint8_t* key_layer(int32_t layer) {
+    return reinterpret_cast<uint8_t*>(keys_.data()) + as_size(layer - first_kv_layer_) * key_layer_bytes_;
+  }
+  uint8_t* value_layer(int32_t layer) {
+    return reinterpret_cast<uint8_t*>(values_.data()) + as_size(layer - first_kv_layer_) * value_layer_bytes_;
+  }
 
   void apply_glu(float* gate, size_t gate_stride, const float* up, size_t up_stride, size_t n_rows) {
     const size_t ff = as_size(shape_.n_ff);
@@ -672,11 +702,17 @@ class CpuBackend final : public Backend {
   size_t quantized_stride_x_ = 0, quantized_cols_ = 0, quantized_tokens_ = 0;
   ActivationFormat quantized_format_ = ActivationFormat::Blocks;
 
-  // K/V of layers [first_kv_layer_, ...): [layer][block * block_size + slot][kv_dim].
+  // K/V of layers [first_kv_layer_, ...): [layer][block * block_size + slot] rows of kv_dim
+  // values stored as key_type_ / value_type_ (quantize_kv_row), in 64-byte chunks.
+  struct alignas(64) KvChunk {
+    uint8_t bytes[64];
+  };
   int32_t first_kv_layer_ = 0;
   int32_t block_size_ = 0;
-  size_t layer_stride_ = 0;
-  std::vector<float> keys_, values_;
+  DType key_type_ = DType::F32, value_type_ = DType::F32;
+  size_t key_row_bytes_ = 0, value_row_bytes_ = 0;
+  size_t key_layer_bytes_ = 0, value_layer_bytes_ = 0;
+  std::vector<KvChunk> keys_, values_;
 
   // The step in progress (begin_step).
   const Batch* batch_ = nullptr;

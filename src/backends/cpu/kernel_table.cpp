@@ -7,6 +7,8 @@
   namespace isa {                                                            \
   void dequantize_row(DType type, const void* src, float* dst, size_t n);   \
   void matmul_rows(const MatmulArgs& args);                                  \
+  void attention_group_rows(const float* queries, int32_t group, const KvLayerRows& kv, int32_t kv_head, \
+                            int32_t head_dim, int32_t n_positions, float scale, float* out);            \
   }
 #define JISU_DECLARE_INT8_KERNELS(isa)                                                       \
   namespace isa {                                                                            \
@@ -35,7 +37,8 @@ namespace {
     float_isa::dequantize_row, float_isa::matmul_rows, int8_isa::quantize_activations,          \
         int8_isa::matmul_rows_int8, int8_isa::quantize_activations_super_blocks,                \
         int8_isa::matmul_rows_int8_super_blocks, int8_isa::matmul_repacked_int8,                \
-        int8_isa::matmul_rows_sparse_int8                                                       \
+        int8_isa::matmul_rows_sparse_int8,                                             \
+        float_isa::attention_group_rows                                                        \
   }
 
 const KernelTable kScalar{dequantize_row_scalar,
@@ -45,7 +48,8 @@ const KernelTable kScalar{dequantize_row_scalar,
                           quantize_activations_super_blocks_scalar,
                           matmul_rows_int8_super_blocks_scalar,
                           matmul_repacked_int8_scalar,
-                          matmul_rows_sparse_int8_scalar};
+                          matmul_rows_sparse_int8_scalar,
+                          attention_group_rows_scalar};
 const KernelTable kAvx2 = JISU_KERNEL_TABLE(avx2, avx2);
 const KernelTable kAvxVnni = JISU_KERNEL_TABLE(avx2, avx_vnni);
 const KernelTable kAvx512 = JISU_KERNEL_TABLE(avx512, avx512);

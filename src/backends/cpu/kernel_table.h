@@ -9,6 +9,7 @@
 // (avx2, avx512): the VNNI paths use the float kernels of their width.
 #include <cstddef>
 
+#include "backends/cpu/attention.h"
 #include "backends/cpu/int8_matmul.h"
 #include "backends/cpu/int8_repacked_matmul.h"
 #include "backends/cpu/int8_sparse_matmul.h"
@@ -33,6 +34,9 @@ struct KernelTable {
   // int8_sparse_matmul.h: jisu-only sparse rows x activations quantized in blocks of 32. The
   // AVX-512 instantiations also need AVX512-VBMI2 (sparse_kernel_runs_on).
   void (*matmul_rows_sparse_int8)(const Int8MatmulArgs& args);
+  // attention.h: attention over K/V rows of a KV cache type (float family: per vector width).
+  void (*attention_group_rows)(const float* queries, int32_t group, const KvLayerRows& kv, int32_t kv_head,
+                               int32_t head_dim, int32_t n_positions, float scale, float* out);
 };
 
 // The kernels of `isa`; calling them when !isa_supported(isa) is undefined behaviour.

@@ -3,6 +3,10 @@
 // with at least the AVX2 flags).
 #include "backends/cpu/simd_prelude.h"
 
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
 #if defined(__AVX2__) && defined(__FMA__)
 
 namespace jisu::cpu {
@@ -42,6 +46,29 @@ inline __attribute__((always_inline)) __m256 exp_clamped(__m256 x) {
   p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
   const __m256i exponent = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
   return _mm256_mul_ps(p, _mm256_castsi256_ps(exponent));
+}
+
+// One chunk's step of the online softmax of the attention kernels: the scores of up to 16
+// positions in two 8-lane vectors, lanes where valid_low / valid_high are clear ignored.
+// Updates the running maximum and sum, stores the chunk's weights exp(score - new maximum)
+// (0 in ignored lanes) to weights[16], and returns exp(old maximum - new maximum), by which the
+// running output must be scaled (0 on the first chunk).
+inline __attribute__((always_inline)) float online_softmax_chunk(__m256 low, __m256 high, __m256 valid_low,
+                                                                 __m256 valid_high, float& running_max,
+                                                                 float& running_sum, float* weights) {
+  const __m256 minus_infinity = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+  low = _mm256_blendv_ps(minus_infinity, low, valid_low);
+  high = _mm256_blendv_ps(minus_infinity, high, valid_high);
+  const float chunk_max = std::max(running_max, horizontal_max(_mm256_max_ps(low, high)));
+  const float correction = std::exp(running_max - chunk_max);
+  const __m256 m = _mm256_set1_ps(chunk_max);
+  const __m256 weight_low = _mm256_and_ps(exp_clamped(_mm256_sub_ps(low, m)), valid_low);
+  const __m256 weight_high = _mm256_and_ps(exp_clamped(_mm256_sub_ps(high, m)), valid_high);
+  running_sum = running_sum * correction + horizontal_sum(_mm256_add_ps(weight_low, weight_high));
+  running_max = chunk_max;
+  _mm256_storeu_ps(weights, weight_low);
+  _mm256_storeu_ps(weights + 8, weight_high);
+  return correction;
 }
 
 }  // namespace jisu::cpu

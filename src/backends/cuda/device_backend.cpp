@@ -112,6 +112,10 @@ class CudaBackend final : public Backend {
   }
 
   void plan_kv(int32_t first_layer, int32_t n_layers, const KvGeometry& geometry) override {
+    if (geometry.key_type != DType::F32 || geometry.value_type != DType::F32)
+      throw Error("the cuda backend stores its KV cache as f32 only, not " + std::string(dtype_name(geometry.key_type)) +
+                      "/" + std::string(dtype_name(geometry.value_type)),
+                  "use --cache-type-k f32 --cache-type-v f32 with --device cuda");
     first_kv_layer_ = first_layer;
     n_blocks_ = geometry.n_blocks;
     block_size_ = geometry.block_size;
