@@ -207,9 +207,11 @@ ServingEngineImpl::ServingEngineImpl(const ServingOptions& options) {
   int32_t context = options.context_length > 0 ? options.context_length
                                                : std::min(config.context_length, kDefaultContextCap);
   const int32_t context_blocks = (context + kBlockSize - 1) / kBlockSize;
-  const bool f32_only_backend = options.device == "cuda" && options.gpu_layers != 0;
-  const DType key_type = kv_cache_type_or_default(options.cache_type_k, f32_only_backend);
-  const DType value_type = kv_cache_type_or_default(options.cache_type_v, f32_only_backend);
+  // An encoder's cache lives for one forward and holds one batch: f16 would save nothing worth
+  // its rounding (embeddings are compared at 1e-4), so it keeps f32 unless asked otherwise.
+  const bool default_f32 = (options.device == "cuda" && options.gpu_layers != 0) || !config.arch.has_output_head;
+  const DType key_type = kv_cache_type_or_default(options.cache_type_k, default_f32);
+  const DType value_type = kv_cache_type_or_default(options.cache_type_v, default_f32);
   check_kv_cache_types(key_type, value_type, config.head_dim);
   const uint64_t block_bytes = uint64_t{kBlockSize} * kv_position_bytes(key_type, value_type, config.kv_dim()) *
                                static_cast<uint64_t>(config.n_layer);
