@@ -18,6 +18,11 @@ if "$1" logits --tokens 1 -o /dev/null --tp 2 2>&1 | grep -q "built with MPI"; t
   echo "SKIP: this jisu was built without MPI"
   exit 77
 fi
-# Under AddressSanitizer: OpenMPI's allocations at start are never freed (see the file).
+# Under AddressSanitizer: OpenMPI's allocations at start are never freed (see the file). Some of
+# them come from its plugins, which it unloads before LeakSanitizer runs: their stacks end in an
+# "<unknown module>" that no suppression can name (seen with Debian 12's OpenMPI 4.1), so leak
+# checking is off for the ranks; ASan's memory-error checks stay on, and the one-process tests
+# leak-check the same forward pass, scheduler and server code.
 export LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}suppressions=$(cd "$(dirname "$0")" && pwd)/openmpi.lsan.supp"
+[[ -n ${ASAN_OPTIONS:-} ]] && export ASAN_OPTIONS="$ASAN_OPTIONS:detect_leaks=0"
 exec python3 "$(dirname "$0")/grid_parallel.py" "$1" "${JISU_SHARED_DIR:-$2/../shared}/fixtures"
