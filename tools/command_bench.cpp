@@ -23,6 +23,7 @@
 #include "models/model.h"
 #include "models/forward_factory.h"
 #include "kv/kv_cache.h"
+#include "bench_statistics.h"
 #include "speculative_bench.h"
 
 namespace jisu::cli {
@@ -55,19 +56,6 @@ struct BenchRow {
   double gbps = 0, roofline_pct = 0;  // generation rows only
 };
 
-double median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  const size_t n = values.size();
-  return n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
-}
-
-double stddev(const std::vector<double>& values) {
-  if (values.size() < 2) return 0;
-  const double mean = std::accumulate(values.begin(), values.end(), 0.0) / double(values.size());
-  double sum = 0;
-  for (double v : values) sum += (v - mean) * (v - mean);
-  return std::sqrt(sum / double(values.size() - 1));
-}
 
 class Bencher {
  public:

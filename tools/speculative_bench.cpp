@@ -8,6 +8,7 @@
 #include <iterator>
 #include <vector>
 
+#include "bench_statistics.h"
 #include "core/error.h"
 
 namespace jisu::cli {
@@ -21,12 +22,6 @@ constexpr const char* kDefaultPrompt =
     "Arise, fair sun, and kill the envious moon,\nWho is already sick and pale with grief,\n"
     "That thou her maid art far more fair than she.\n\n"
     "ROMEO:\nBut soft, what light through yonder window breaks?\n";
-
-double median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  const size_t n = values.size();
-  return n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
-}
 
 }  // namespace
 

@@ -7,6 +7,7 @@
 #include "compress/low_rank_factorization.h"
 #include "compress/quantize_row.h"
 #include "core/error.h"
+#include "core/splitmix64.h"
 #include "core/thread_pool.h"
 #include "format/gguf_writer.h"
 #include "format/weight_matrix.h"
@@ -43,13 +44,7 @@ bool uses_more_bits(int32_t layer, int32_t n_layer) {
 struct RowRandom {
   uint64_t state;
   explicit RowRandom(uint64_t seed) : state(seed * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull) {}
-  uint64_t next() {
-    state += 0x9E3779B97F4A7C15ull;
-    uint64_t z = state;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
+  uint64_t next() { return splitmix64(state); }
   // Uniform in [-a, a] with a chosen so the standard deviation is `deviation`.
   float uniform(float deviation) {
     const float unit = static_cast<float>(next() >> 40) * (1.0f / 16777216.0f);

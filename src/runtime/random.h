@@ -4,15 +4,9 @@
 // friends are deliberately not used; their output differs between implementations.
 #include <cstdint>
 
-namespace jisu {
+#include "core/splitmix64.h"
 
-// One splitmix64 step: advances state and returns the next value.
-inline uint64_t splitmix64(uint64_t& state) {
-  uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
+namespace jisu {
 
 class Rng {
  public:

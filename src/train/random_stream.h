@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstdint>
 
+#include "core/splitmix64.h"
+
 namespace jisu::train {
 
 class RandomStream {
@@ -13,13 +15,7 @@ class RandomStream {
       : state_(seed * 0x9E3779B97F4A7C15ull ^ (stream + 1) * 0xD1B54A32D192ED03ull) {
     next();
   }
-  uint64_t next() {
-    state_ += 0x9E3779B97F4A7C15ull;
-    uint64_t z = state_;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
+  uint64_t next() { return splitmix64(state_); }
   double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }  // [0, 1)
   uint64_t below(uint64_t bound) { return bound ? next() % bound : 0; }
   double normal() {  // Box-Muller
