@@ -6,8 +6,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "backends/linear_observer.h"
+#include "compress/chunked_evaluation.h"
 #include "core/thread_pool.h"
 #include "models/model.h"
 
@@ -18,6 +20,15 @@ struct CalibrationOptions {
   int32_t n_ctx = 128;
   size_t max_chunks = 0;  // 0: every whole chunk of the text
 };
+
+// The calibration text tokenized with the model's vocabulary and cut into chunks (BOS per chunk
+// when the vocabulary adds one). With max_chunks > 0 and `spread`, the chunks are taken evenly
+// across the whole text rather than from its start, and `tokens` holds just them, in order.
+struct CalibrationTokens {
+  std::vector<int32_t> tokens;
+  compress::ChunkPlan plan;
+};
+CalibrationTokens tokenize_calibration_text(const Model& model, const CalibrationOptions& options, bool spread);
 
 // Returns the number of tokens the observer saw. Throws jisu::Error naming the file when it is
 // unreadable or too short for one chunk of n_ctx tokens.

@@ -25,7 +25,12 @@ ChunkPlan plan_chunks(size_t n_tokens, int32_t n_ctx, size_t max_chunks, int32_t
 
 void evaluate_chunks(const Model& model, ThreadPool& pool, std::span<const int32_t> tokens, const ChunkPlan& plan,
                      const EvaluationOptions& options, const std::function<void(const ScoredChunk&)>& on_chunk) {
-  const ModelConfig& config = model.config();
+  evaluate_chunks(model.config(), model.weights(), pool, tokens, plan, options, on_chunk);
+}
+
+void evaluate_chunks(const ModelConfig& config, const ModelWeights& weights, ThreadPool& pool,
+                     std::span<const int32_t> tokens, const ChunkPlan& plan, const EvaluationOptions& options,
+                     const std::function<void(const ScoredChunk&)>& on_chunk) {
   const auto n_ctx = static_cast<size_t>(plan.n_ctx);
   const size_t per_batch = std::max<size_t>(1, options.batch_tokens / n_ctx);
   const size_t n_seq = std::min(per_batch, plan.n_chunks);
@@ -36,7 +41,7 @@ void evaluate_chunks(const Model& model, ThreadPool& pool, std::span<const int32
   cache_options.key_type = options.cache_key_type;
   cache_options.value_type = options.cache_value_type;
   KvCache cache(std::max(config.context_length, plan.n_ctx), cache_options);
-  const auto forward = make_forward_pass({Device::Cpu, -1}, config, model.weights(), pool,
+  const auto forward = make_forward_pass({Device::Cpu, -1}, config, weights, pool,
                                          static_cast<int32_t>(n_seq * n_ctx), cache);
   if (options.linear_observer) forward->set_linear_observer(options.linear_observer);
   const size_t first = plan.first_scored(), scored = plan.scored_per_chunk();

@@ -51,6 +51,11 @@ struct EvaluationOptions {
 // Calls on_chunk for every chunk in order. The model runs on the CPU with `pool`.
 void evaluate_chunks(const Model& model, ThreadPool& pool, std::span<const int32_t> tokens, const ChunkPlan& plan,
                      const EvaluationOptions& options, const std::function<void(const ScoredChunk&)>& on_chunk);
+// The same with weights other than the file's (one tensor swapped for a quantized copy while
+// measuring sensitivities, compress/mixed_precision.h); `weights` must outlive the call.
+void evaluate_chunks(const ModelConfig& config, const ModelWeights& weights, ThreadPool& pool,
+                     std::span<const int32_t> tokens, const ChunkPlan& plan, const EvaluationOptions& options,
+                     const std::function<void(const ScoredChunk&)>& on_chunk);
 
 // log-softmax of one logits row: log p(token) and the row's log normaliser, in double.
 struct LogSoftmax {

@@ -29,12 +29,16 @@ bool is_low_rank_factor(const std::string& name) {
   return ends_with(name, kLowRankASuffix) || ends_with(name, kLowRankBSuffix);
 }
 
-// Weights a quantizer changes: matrices named *.weight except norms, the MoE router (small,
-// and routing is sensitive) and BERT's position and token-type embeddings (llama.cpp keeps those
-// too; jisu reads them as float tables), as the GGUF ecosystem's quantizers do, and the factors
-// of low-rank pairs (each keeps its name and shape, so the pair stays a pair). Pruned matrices
-// in the jisu-only sparse types (already int8 values with block scales) are copied as they are,
-// which keeps their sparse structure: prune, then quantize the rest.
+using Clock = std::chrono::steady_clock;
+
+}  // namespace
+
+// Matrices named *.weight except norms, the MoE router (small, and routing is sensitive) and
+// BERT's position and token-type embeddings (llama.cpp keeps those too; jisu reads them as float
+// tables), as the GGUF ecosystem's quantizers do, and the factors of low-rank pairs (each keeps
+// its name and shape, so the pair stays a pair). Pruned matrices in the jisu-only sparse types
+// (already int8 values with block scales) are copied as they are, which keeps their sparse
+// structure: prune, then quantize the rest.
 bool is_quantizable(const gguf::TensorInfo& tensor) {
   return !is_jisu_only(tensor.type) && tensor.shape.size() >= 2 &&
          (ends_with(tensor.name, ".weight") || is_low_rank_factor(tensor.name)) &&
@@ -42,9 +46,37 @@ bool is_quantizable(const gguf::TensorInfo& tensor) {
          tensor.name != "position_embd.weight" && tensor.name != "token_types.weight";
 }
 
-using Clock = std::chrono::steady_clock;
+bool is_kept(const std::string& name, const std::vector<std::regex>& keep) {
+  return std::any_of(keep.begin(), keep.end(), [&](const std::regex& pattern) { return std::regex_search(name, pattern); });
+}
 
-}  // namespace
+const ImportanceEntry* importance_for(const ImportanceMatrix& imatrix, const gguf::TensorInfo& tensor) {
+  const ImportanceEntry* entry = imatrix.find(tensor.name);
+  if (!entry) return nullptr;
+  const uint64_t n_mat = tensor.element_count / (tensor.shape[0] * tensor.shape[1]);
+  if (entry->cols != tensor.shape[0] || entry->n_mat != n_mat)
+    throw Error("the importance matrix's " + tensor.name + " has " + std::to_string(entry->n_mat) + " x " +
+                    std::to_string(entry->cols) + " values, the tensor " + std::to_string(n_mat) + " x " +
+                    std::to_string(tensor.shape[0]),
+                "the imatrix was made from another model");
+  return entry;
+}
+
+void quantize_tensor(const gguf::TensorInfo& tensor, DType type, const ImportanceMatrix* imatrix,
+                     const ImportanceEntry* importance, uint8_t* out, ThreadPool& pool) {
+  const size_t cols = tensor.shape[0], rows = tensor.rows(), rows_per_matrix = tensor.shape[1];
+  const size_t out_row_bytes = row_bytes(type, cols);
+  std::vector<std::vector<float>> weights;
+  if (imatrix && importance)
+    for (size_t m = 0; m < importance->n_mat; ++m) weights.push_back(imatrix->mean_squares(tensor.name, *importance, m, cols));
+  std::vector<std::vector<float>> scratch(pool.size(), std::vector<float>(cols));
+  pool.parallel_for(rows, [&](size_t row, size_t thread) {
+    float* values = scratch[thread].data();
+    cpu::dequantize_row(tensor.type, tensor.data + row * tensor.row_bytes(), values, cols);
+    const float* row_weights = weights.empty() ? nullptr : weights[row / rows_per_matrix].data();
+    quantize_row(type, values, out + row * out_row_bytes, cols, row_weights);
+  });
+}
 
 QuantizeReport quantize_model(const QuantizeOptions& options, ThreadPool& pool, std::FILE* log) {
   const auto input = gguf::GgufFile::open(options.input);
@@ -64,6 +96,8 @@ QuantizeReport quantize_model(const gguf::GgufFile& input, const QuantizeOptions
     const gguf::TensorInfo* tensor;
     DType type;
     const ImportanceEntry* importance;
+    bool kept = false;
+    std::shared_ptr<const uint8_t> bytes;  // already quantized (ChosenType)
   };
   std::vector<Plan> plans;
   std::vector<std::string> missing_importance;
@@ -71,26 +105,26 @@ QuantizeReport quantize_model(const gguf::GgufFile& input, const QuantizeOptions
   QuantizeReport report;
   report.input_bytes = input.file_size();
   for (const gguf::TensorInfo& tensor : input.tensors()) {
-    Plan plan{&tensor, tensor.type, nullptr};
+    Plan plan{&tensor, tensor.type, nullptr, false, nullptr};
     if (is_jisu_only(tensor.type))
       std::fprintf(log, "keeping %s as %s (jisu sparse storage)\n", tensor.name.c_str(),
                    std::string(dtype_name(tensor.type)).c_str());
-    if (is_quantizable(tensor)) {
-      plan.type = mix.type_for(tensor.name, tensor.shape[0]);
+    const auto chosen = options.chosen_types.find(tensor.name);
+    if (is_quantizable(tensor) && is_kept(tensor.name, options.keep)) {
+      plan.kept = true;
+      report.weights += tensor.element_count;
+      std::fprintf(log, "keeping %s as %s (--keep)\n", tensor.name.c_str(), std::string(dtype_name(tensor.type)).c_str());
+    } else if (is_quantizable(tensor)) {
+      plan.type = chosen != options.chosen_types.end() ? chosen->second.type : mix.type_for(tensor.name, tensor.shape[0]);
+      if (chosen != options.chosen_types.end()) plan.bytes = chosen->second.bytes;
       if (!is_float_type(tensor.type) && !options.allow_requantize)
         throw Error("tensor " + tensor.name + " is already quantized (" + std::string(dtype_name(tensor.type)) + ")",
                     "quantize from an F32/F16/BF16 file, or pass --allow-requantize (quality suffers)");
       if (!dtype_traits(static_cast<uint32_t>(tensor.type)) || !quantize_supported(plan.type))
         throw Error("cannot quantize tensor " + tensor.name + " to " + std::string(dtype_name(plan.type)));
       if (imatrix && traits(plan.type).is_quantized) {
-        plan.importance = imatrix->find(tensor.name);
+        plan.importance = importance_for(*imatrix, tensor);
         if (plan.importance) {
-          const uint64_t n_mat = tensor.element_count / (tensor.shape[0] * tensor.shape[1]);
-          if (plan.importance->cols != tensor.shape[0] || plan.importance->n_mat != n_mat)
-            throw Error("the importance matrix's " + tensor.name + " has " + std::to_string(plan.importance->n_mat) +
-                            " x " + std::to_string(plan.importance->cols) + " values, the tensor " +
-                            std::to_string(n_mat) + " x " + std::to_string(tensor.shape[0]),
-                        "the imatrix was made from another model");
           ++report.imatrix_entries_used;
         } else if (tensor.name != "token_embd.weight" && !is_low_rank_factor(tensor.name)) {
           // token_embd is a lookup table (no linear input to measure); a factor's input is not
@@ -99,6 +133,7 @@ QuantizeReport quantize_model(const gguf::GgufFile& input, const QuantizeOptions
         }
       }
       total_weights += tensor.element_count;
+      report.weights += tensor.element_count;
     }
     plans.push_back(plan);
   }
@@ -122,9 +157,21 @@ QuantizeReport quantize_model(const gguf::GgufFile& input, const QuantizeOptions
   uint64_t done_weights = 0;
   size_t index = 0;
   const auto n_quantized = static_cast<size_t>(
-      std::count_if(plans.begin(), plans.end(), [](const Plan& p) { return is_quantizable(*p.tensor); }));
+      std::count_if(plans.begin(), plans.end(), [](const Plan& p) { return is_quantizable(*p.tensor) && !p.kept; }));
   for (const Plan& plan : plans) {
     const gguf::TensorInfo& tensor = *plan.tensor;
+    if (plan.kept) {
+      writer.add_tensor(tensor.name, tensor.type, tensor.shape, tensor.data);
+      continue;
+    }
+    if (plan.bytes) {
+      writer.add_tensor(tensor.name, plan.type, tensor.shape, plan.bytes.get());
+      done_weights += tensor.element_count;
+      std::fprintf(log, "[%3zu/%3zu] %-36s %-5s -> %-6s (quantized while measuring)\n", ++index, n_quantized,
+                   tensor.name.c_str(), std::string(dtype_name(tensor.type)).c_str(),
+                   std::string(dtype_name(plan.type)).c_str());
+      continue;
+    }
     if (!is_quantizable(tensor)) {
       if (options.others_to_f32 && tensor.type != DType::F32 && is_float_type(tensor.type)) {
         writer.add_tensor(tensor.name, DType::F32, tensor.shape, [&tensor](uint8_t* out, size_t) {
@@ -140,19 +187,8 @@ QuantizeReport quantize_model(const gguf::GgufFile& input, const QuantizeOptions
     }
     writer.add_tensor(tensor.name, plan.type, tensor.shape, [&, plan, position = ++index](uint8_t* out, size_t) {
       const gguf::TensorInfo& t = *plan.tensor;
-      const size_t cols = t.shape[0], rows = t.rows(), rows_per_matrix = t.shape[1];
-      const size_t out_row_bytes = row_bytes(plan.type, cols);
-      std::vector<std::vector<float>> importance;
-      if (plan.importance)
-        for (size_t m = 0; m < plan.importance->n_mat; ++m)
-          importance.push_back(imatrix->mean_squares(t.name, *plan.importance, m, cols));
-      std::vector<std::vector<float>> scratch(pool.size(), std::vector<float>(cols));
-      pool.parallel_for(rows, [&](size_t row, size_t thread) {
-        float* values = scratch[thread].data();
-        cpu::dequantize_row(t.type, t.data + row * t.row_bytes(), values, cols);
-        const float* weights = importance.empty() ? nullptr : importance[row / rows_per_matrix].data();
-        quantize_row(plan.type, values, out + row * out_row_bytes, cols, weights);
-      });
+      const size_t cols = t.shape[0], rows = t.rows();
+      quantize_tensor(t, plan.type, imatrix ? &*imatrix : nullptr, plan.importance, out, pool);
       done_weights += t.element_count;
       const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
       const double eta = done_weights ? elapsed * static_cast<double>(total_weights - done_weights) /
@@ -166,7 +202,6 @@ QuantizeReport quantize_model(const gguf::GgufFile& input, const QuantizeOptions
   }
   writer.write(options.output);
   report.output_bytes = std::filesystem::file_size(options.output);
-  report.weights = total_weights;
   report.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   return report;
 }

@@ -7,16 +7,31 @@
 // error at any point leaves no file.
 #include <cstdint>
 #include <cstdio>
+#include <map>
+#include <memory>
+#include <regex>
 #include <string>
+#include <vector>
 
 #include "compress/quantization_mix.h"
 #include "core/thread_pool.h"
 
 namespace jisu::gguf {
 class GgufFile;
-}
+struct TensorInfo;
+}  // namespace jisu::gguf
 
 namespace jisu::compress {
+
+class ImportanceMatrix;
+struct ImportanceEntry;
+
+// A type chosen for one tensor outside the mix (`--target-bpw`, compress/mixed_precision.h),
+// with the tensor's bytes in that type when they were already made (null: quantize when writing).
+struct ChosenType {
+  DType type = DType::F32;
+  std::shared_ptr<const uint8_t> bytes;  // rows x row_bytes(type, cols)
+};
 
 struct QuantizeOptions {
   std::string input, output;
@@ -27,14 +42,31 @@ struct QuantizeOptions {
   // Tensors left unquantized (norms, biases, the MoE router) written as F32, as llama.cpp's
   // convert_hf_to_gguf.py writes them (`jisu convert`); otherwise they keep their type.
   bool others_to_f32 = false;
+  // `--keep`: quantizable tensors whose name matches any of these keep their input type and bytes.
+  std::vector<std::regex> keep;
+  // Per-tensor types that replace the mix's (and its row fallback) for the tensors named.
+  std::map<std::string, ChosenType> chosen_types;
 };
 
 struct QuantizeReport {
   uint64_t input_bytes = 0, output_bytes = 0;
-  uint64_t weights = 0;  // elements of the quantized tensors
+  uint64_t weights = 0;  // elements of the quantizable tensors (--keep's too)
   double seconds = 0;
   size_t imatrix_entries_used = 0;
 };
+
+// Weights a quantizer changes (2-D *.weight matrices except norms, the MoE router and BERT's
+// position tables; low-rank factors; not jisu's sparse storage).
+bool is_quantizable(const gguf::TensorInfo& tensor);
+bool is_kept(const std::string& name, const std::vector<std::regex>& keep);  // matches a --keep pattern
+
+// The importance entry for `tensor` (null when the imatrix has none); throws jisu::Error when its
+// shape is another model's.
+const ImportanceEntry* importance_for(const ImportanceMatrix& imatrix, const gguf::TensorInfo& tensor);
+// Quantizes (or converts) every row of `tensor` to `type` into `out` (rows x row_bytes(type, cols)
+// bytes); each matrix of a stacked tensor weighted by its own importance when `importance` is set.
+void quantize_tensor(const gguf::TensorInfo& tensor, DType type, const ImportanceMatrix* imatrix,
+                     const ImportanceEntry* importance, uint8_t* out, ThreadPool& pool);
 
 // Progress (one line per tensor, with an ETA) goes to `log`; throws jisu::Error.
 QuantizeReport quantize_model(const QuantizeOptions& options, ThreadPool& pool, std::FILE* log);
