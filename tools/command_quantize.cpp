@@ -57,6 +57,9 @@ int run_quantize(const QuantizeCliOptions& cli) {
   if (!target_bpw && cli.type.empty()) throw Error("give a TYPE (e.g. Q4_K_M) or --target-bpw B --calib TEXT");
   if (!target_bpw && (!cli.target.calibration_text.empty() || !cli.target.candidates.empty()))
     throw Error("--calib and --candidates go with --target-bpw");
+  if (target_bpw && (cli.pure || !cli.tensor_types.empty() || !cli.output_type.empty() || !cli.embedding_type.empty()))
+    throw Error("--pure, --tensor-type, --output-tensor-type and --token-embedding-type go with a fixed TYPE",
+                "with --target-bpw, choose the types offered with --candidates and fix tensors with --keep");
   if (!target_bpw) {
     const auto file_type = compress::file_type_from_name(cli.type);
     if (!file_type)

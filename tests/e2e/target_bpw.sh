@@ -96,6 +96,7 @@ expect_error "--keep beyond the budget" "$JISU" quantize "$TINY" out/x.gguf --ta
 expect_error "TYPE and --target-bpw" "$JISU" quantize "$TINY" out/x.gguf q4_0 --target-bpw 4.5 "${C[@]}"
 expect_error "neither TYPE nor --target-bpw" "$JISU" quantize "$TINY" out/x.gguf
 expect_error "unknown candidate" "$JISU" quantize "$TINY" out/x.gguf --target-bpw 4.5 "${C[@]}" --candidates q4_k,q9_z
+expect_error "--tensor-type with --target-bpw" "$JISU" quantize "$TINY" out/x.gguf --target-bpw 4.5 "${C[@]}" --tensor-type 'ffn=q8_0'
 expect_error "--calib without --target-bpw" "$JISU" quantize "$TINY" out/x.gguf q4_0 --calib calib.txt
 
 [ $failures -eq 0 ] && echo "target bpw: all checks passed"
