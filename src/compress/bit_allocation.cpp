@@ -27,7 +27,7 @@ std::optional<Allocation> allocate_bits(const std::vector<std::vector<Allocation
   Allocation result;
   result.exact = true;
   if (unit == 0) unit = 1;  // every item has one size only
-  const size_t per_item = std::max<size_t>(1, max_cells / std::max<size_t>(1, items.size()));
+  const size_t per_item = std::max<size_t>(2, max_cells / std::max<size_t>(1, items.size()));
   if (spare_bits / unit + 1 > per_item) {
     unit = spare_bits / (per_item - 1) + 1;  // spare_bits / unit < per_item - 1
     result.exact = false;
