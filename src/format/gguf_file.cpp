@@ -320,6 +320,7 @@ void GgufFile::parse() {
                       ") extends past the end of the file (" + std::to_string(size) + " bytes)",
                   "the file is truncated or corrupted");
     tensor.data = file_->data() + data_offset_ + tensor.offset;
+    tensor.in_file_mapping = true;
   }
 }
 

@@ -50,6 +50,9 @@ struct TensorInfo {
   uint64_t offset = 0;          // from the start of the data section
   uint64_t byte_size = 0;
   const uint8_t* data = nullptr;
+  // `data` points into a read-only file mapping (not a heap copy): its pages may be dropped from
+  // memory and fault back in from the file, so a backend that repacked them may release them.
+  bool in_file_mapping = false;
 
   uint64_t rows() const { return element_count / shape[0]; }
   uint64_t row_bytes() const { return byte_size / rows(); }

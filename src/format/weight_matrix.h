@@ -30,6 +30,10 @@ struct WeightMatrix {
   // A backend that can run a shard makes its own copy of those columns at load.
   int64_t stored_cols = 0;
   int64_t column_first = 0;
+  // `data` lies in a read-only file mapping, so once copied its pages may be released (they
+  // fault back in from the file). False for heap or anonymous memory, whose pages would be
+  // zeroed by a release.
+  bool in_file_mapping = false;
 
   bool present() const { return data != nullptr || low_rank != nullptr; }
   const void* row(int64_t index) const { return static_cast<const char*>(data) + index * row_bytes; }

@@ -148,6 +148,7 @@ TensorInfo view_of(const safetensors::Tensor& source, std::string gguf_name) {
   tensor.element_count = source.element_count;
   tensor.byte_size = source.byte_size;
   tensor.data = source.data;
+  tensor.in_file_mapping = true;  // safetensors tensors are views into the file's read-only map
   return tensor;
 }
 

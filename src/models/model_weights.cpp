@@ -48,6 +48,7 @@ class WeightLoader {
     matrix.name = name;
     matrix.type = tensor->type;
     matrix.data = tensor->data;
+    matrix.in_file_mapping = tensor->in_file_mapping;
     matrix.rows = rows * (stacked > 0 ? stacked : 1);
     matrix.cols = cols;
     matrix.row_bytes = row_bytes(tensor->type, static_cast<size_t>(cols));
