@@ -3,9 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <memory>
 #include <optional>
-
-#include <sys/mman.h>
 
 #include "compress/bit_allocation.h"
 #include "compress/importance_matrix.h"
@@ -27,13 +26,10 @@ std::string bpw_text(double bits_per_weight) {
   return text;
 }
 
-// Memory for a quantized candidate that the forward pass may treat as mapped file pages: the CPU
-// backend drops a repacked matrix's original pages with MADV_DONTNEED, which zeroes private
-// anonymous (heap) memory but leaves a shared mapping's contents in place (they fault back in).
-std::shared_ptr<uint8_t> shared_weight_buffer(size_t size) {
-  void* memory = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  if (memory == MAP_FAILED) throw Error("cannot map " + std::to_string(size) + " bytes for a quantized tensor");
-  return {static_cast<uint8_t*>(memory), [size](uint8_t* pointer) { ::munmap(pointer, size); }};
+// Memory for a quantized candidate. Its views are marked as not in a file mapping
+// (replace_matrix), so a backend that repacks them keeps these pages.
+std::shared_ptr<uint8_t> weight_buffer(size_t size) {
+  return std::shared_ptr<uint8_t>(new uint8_t[size], std::default_delete<uint8_t[]>());
 }
 
 // Every matrix view of the model, for swapping one tensor's storage.
@@ -57,6 +53,7 @@ bool replace_matrix(ModelWeights& weights, const std::string& name, DType type, 
     if (matrix.is_column_shard()) throw Error("internal: a tensor-parallel shard cannot be measured");
     matrix.type = type;
     matrix.data = data;
+    matrix.in_file_mapping = false;  // heap bytes: releasing their pages would zero them
     matrix.row_bytes = row_bytes(type, static_cast<size_t>(matrix.cols));
     replaced = true;
   };
@@ -237,7 +234,7 @@ MixedPrecisionPlan plan_mixed_precision(const Model& model, const MixedPrecision
     std::string line;
     for (CandidateMeasurement& candidate : tensor.candidates) {
       const size_t size = candidate.bits / 8;
-      std::shared_ptr<uint8_t> bytes = shared_weight_buffer(size);
+      std::shared_ptr<uint8_t> bytes = weight_buffer(size);
       const ImportanceEntry* importance =
           imatrix && traits(candidate.type).is_quantized ? importance_for(*imatrix, info) : nullptr;
       quantize_tensor(info, candidate.type, imatrix ? &*imatrix : nullptr, importance, bytes.get(), pool);

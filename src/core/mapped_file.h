@@ -24,4 +24,9 @@ class MappedFile {
   size_t size_ = 0;
 };
 
+// Drops the whole pages of [data, data + bytes) from memory. Only for bytes inside a MappedFile
+// (a read-only private file mapping): they fault back in from the file if read again. On heap or
+// anonymous memory this would zero the data, so callers check WeightMatrix::in_file_mapping.
+void release_mapped_pages(const void* data, size_t bytes);
+
 }  // namespace jisu

@@ -1,11 +1,9 @@
 #include "parallel/shard_plan.h"
 
-#include <sys/mman.h>
-#include <unistd.h>
-
 #include <cstring>
 
 #include "core/error.h"
+#include "core/mapped_file.h"
 
 namespace jisu {
 
@@ -37,12 +35,10 @@ WeightMatrix gather_rows(const WeightMatrix& matrix, std::span<const ShardRange>
     at += bytes;
   }
   // Only the copy is read from now on; the file's pages would otherwise stay resident.
-  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
-  const auto begin = (reinterpret_cast<uintptr_t>(matrix.data) + page - 1) / page * page;
-  const auto end = (reinterpret_cast<uintptr_t>(matrix.data) + matrix.bytes()) / page * page;
-  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+  if (matrix.in_file_mapping) release_mapped_pages(matrix.data, matrix.bytes());
   WeightMatrix gathered = matrix;
   gathered.data = copy.data();
+  gathered.in_file_mapping = false;
   gathered.rows = rows;
   return gathered;
 }

@@ -17,6 +17,7 @@
 #include "backends/cpu/ops.h"
 #include "backends/cpu/quant_kernels.h"
 #include "core/arena.h"
+#include "core/mapped_file.h"
 #include "core/error.h"
 #include "parallel/communicator.h"
 
@@ -503,28 +504,22 @@ class CpuBackend final : public Backend {
         std::memcpy(out + r * shard.row_bytes, row_values.data() + first, cols * sizeof(float));
       }
     }
-    release_pages(matrix.data, rows * matrix.row_bytes);
+    if (matrix.in_file_mapping) release_mapped_pages(matrix.data, rows * matrix.row_bytes);
     shard.data = out;
+    shard.in_file_mapping = false;
     return shard;
-  }
-
-  static void release_pages(const void* data, size_t bytes) {
-    const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
-    const auto begin = (reinterpret_cast<uintptr_t>(data) + page - 1) / page * page;
-    const auto end = (reinterpret_cast<uintptr_t>(data) + bytes) / page * page;
-    if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
   }
 
   // A repacked copy when the type and shape allow one, else null. With release_original, the
   // mapped file pages of the matrix are dropped from memory afterwards: nothing reads them
   // again, and if something did, they would fault back in from the file (a read-only private
-  // mapping), so this only saves resident memory.
+  // mapping), so this only saves resident memory. Matrices not in a file mapping keep theirs.
   std::shared_ptr<const RepackedWeights> repack(const WeightMatrix& matrix, bool release_original) {
     const auto rows = as_size(matrix.rows), cols = as_size(matrix.cols);
     if (!can_repack(matrix.type, rows, cols)) return nullptr;
     auto repacked = std::make_shared<const RepackedWeights>(matrix.type, matrix.data, matrix.row_bytes, rows, cols);
     repacked_bytes_ += repacked->bytes();
-    if (release_original) release_pages(matrix.data, matrix.bytes());
+    if (release_original && matrix.in_file_mapping) release_mapped_pages(matrix.data, matrix.bytes());
     return repacked;
   }
 
