@@ -20,10 +20,10 @@ struct PrunedFirst {
   bool operator()(uint32_t a, uint32_t b) const { return scores[a] < scores[b] || (scores[a] == scores[b] && a < b); }
 };
 
-// One block: the header at `header` (mask bytes, then the f16 scale), the values at `values`.
-// Returns how many values it wrote.
-size_t encode_block(const float* weights, const uint8_t* keep, size_t block, uint8_t* header, size_t mask_bytes,
-                    int8_t* values) {
+// One block: its mask (mask_bytes, little-endian) at `mask`, its f16 scale at `scale_out`, its
+// values at `values`. Returns how many values it wrote.
+size_t encode_block(const float* weights, const uint8_t* keep, size_t block, uint8_t* mask_out, size_t mask_bytes,
+                    uint8_t* scale_out, int8_t* values) {
   uint64_t mask = 0;
   float largest = 0.0f;
   for (size_t j = 0; j < block; ++j)
@@ -33,8 +33,8 @@ size_t encode_block(const float* weights, const uint8_t* keep, size_t block, uin
     }
   const uint16_t scale_bits = cpu::fp32_to_fp16(largest / 127.0f);
   const float scale = cpu::fp16_to_fp32(scale_bits);
-  std::memcpy(header, &mask, mask_bytes);  // little-endian: the low mask_bytes bytes
-  std::memcpy(header + mask_bytes, &scale_bits, sizeof scale_bits);
+  std::memcpy(mask_out, &mask, mask_bytes);  // little-endian: the low mask_bytes bytes
+  std::memcpy(scale_out, &scale_bits, sizeof scale_bits);
   size_t count = 0;
   for (size_t j = 0; j < block; ++j) {
     if (!keep[j]) continue;
@@ -65,27 +65,29 @@ void keep_largest_per_group(std::span<const float> scores, size_t n, size_t m, s
 }
 
 void encode_sparse_row(DType type, const float* weights, const uint8_t* keep, size_t n, uint8_t* dst) {
-  if (type == kJisuNmQ8) {
-    if (n % cpu::kNmBlockElements != 0) throw Error("an N:M sparse row needs a multiple of 32 weights");
-    for (size_t b = 0; b < n / cpu::kNmBlockElements; ++b, dst += cpu::kNmBlockBytes) {
+  const bool nm = type == kJisuNmQ8;
+  if (nm && n % cpu::kNmBlockElements != 0) throw Error("an N:M sparse row needs a multiple of 32 weights");
+  if (!nm && (!is_jisu_sparse_q8(type) || n % cpu::kSparseBlockElements != 0))
+    throw Error("cannot write a row of " + std::to_string(n) + " weights as " + std::string(dtype_name(type)));
+  const cpu::SparseRowLayout layout = cpu::sparse_row_layout(type, n);
+  if (nm) {
+    for (size_t b = 0; b < layout.blocks; ++b) {
       const size_t first = b * cpu::kNmBlockElements;
       if (std::count(keep + first, keep + first + cpu::kNmBlockElements, uint8_t{1}) != cpu::kNmBlockKept)
         throw Error("block " + std::to_string(b) + " of an N:M sparse row does not keep 16 of its 32 weights");
-      encode_block(weights + first, keep + first, cpu::kNmBlockElements, dst, 4,
-                   reinterpret_cast<int8_t*>(dst + cpu::kNmBlockHeaderBytes));
     }
-    return;
+  } else {
+    const size_t kept = static_cast<size_t>(std::count(keep, keep + n, uint8_t{1}));
+    if (kept != n / cpu::kSparseBlockElements * sparse_q8_kept_per_64(type))
+      throw Error("a row keeping " + std::to_string(kept) + " of " + std::to_string(n) + " weights is not " +
+                  std::string(dtype_name(type)));
   }
-  if (!is_jisu_sparse_q8(type) || n % cpu::kSparseBlockElements != 0)
-    throw Error("cannot write a row of " + std::to_string(n) + " weights as " + std::string(dtype_name(type)));
-  const size_t kept = static_cast<size_t>(std::count(keep, keep + n, uint8_t{1}));
-  if (kept != n / cpu::kSparseBlockElements * sparse_q8_kept_per_64(type))
-    throw Error("a row keeping " + std::to_string(kept) + " of " + std::to_string(n) + " weights is not " +
-                std::string(dtype_name(type)));
-  for (size_t first = 0; first < n; first += cpu::kSparseBlockElements)
-    dst += cpu::kSparseBlockHeaderBytes +
-           encode_block(weights + first, keep + first, cpu::kSparseBlockElements, dst, 8,
-                        reinterpret_cast<int8_t*>(dst + cpu::kSparseBlockHeaderBytes));
+  auto* values = reinterpret_cast<int8_t*>(dst + layout.values_offset());
+  for (size_t b = 0; b < layout.blocks; ++b) {
+    const size_t first = b * layout.block_elements;
+    values += encode_block(weights + first, keep + first, layout.block_elements, dst + b * layout.mask_bytes,
+                           layout.mask_bytes, dst + layout.scales_offset() + 2 * b, values);
+  }
 }
 
 }  // namespace jisu::compress

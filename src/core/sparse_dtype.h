@@ -8,15 +8,27 @@
 //    32-bit mask of their positions.
 // They are DType values without enumerators so that core/dtype.h, which every source includes,
 // stays as ggml numbers it.
+//
+// Layout version 2 (the ids below): each row is its masks, then its scales, then its values
+// (sparse_blocks.h). Version 1 (ids 0x4A530001.. and 0x4A534D10) interleaved them per block;
+// files of version 1 are refused with retired_sparse_type_message, never misread.
 #include <cstdint>
 
 #include "core/dtype.h"
 
 namespace jisu {
 
-inline constexpr DType kJisuSparseQ8First = static_cast<DType>(0x4A530001u);
-inline constexpr DType kJisuNmQ8 = static_cast<DType>(0x4A534D10u);
+inline constexpr DType kJisuSparseQ8First = static_cast<DType>(0x4A530101u);
+inline constexpr DType kJisuNmQ8 = static_cast<DType>(0x4A534D20u);
 inline constexpr uint32_t kJisuSparseQ8MaxKept = 64;
+
+// The type ids of layout version 1 (no longer read).
+inline bool is_retired_jisu_sparse_id(uint32_t id) {
+  return (id >= 0x4A530001u && id < 0x4A530001u + kJisuSparseQ8MaxKept) || id == 0x4A534D10u;
+}
+inline const char* retired_sparse_type_message() {
+  return "is in the sparse layout of an older jisu (version 1), which this jisu no longer reads";
+}
 
 inline bool is_jisu_sparse_q8(DType type) {
   const auto id = static_cast<uint32_t>(type), first = static_cast<uint32_t>(kJisuSparseQ8First);

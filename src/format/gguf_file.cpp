@@ -5,6 +5,7 @@
 #include <unordered_set>
 
 #include "core/error.h"
+#include "core/sparse_dtype.h"
 
 namespace jisu::gguf {
 namespace {
@@ -288,6 +289,9 @@ void GgufFile::parse() {
     }
     const uint32_t raw_type = cursor.read<uint32_t>("tensor type");
     const auto traits = dtype_traits(raw_type);
+    if (!traits && is_retired_jisu_sparse_id(raw_type))
+      cursor.fail("tensor '" + printable(tensor.name) + "' " + retired_sparse_type_message() +
+                  ": prune the original model again with this jisu");
     if (!traits)
       cursor.fail("tensor '" + printable(tensor.name) + "' has unknown type id " + std::to_string(raw_type));
     tensor.type = traits->type;

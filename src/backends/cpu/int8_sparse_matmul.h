@@ -2,13 +2,14 @@
 // Sparse weight rows (sparse_blocks.h: jisu_sparse_q8_kK and jisu_nm_q8) x activations quantized
 // in blocks of 32 (int8_matmul.h: ActivationBlock). Only the kept weights are stored and read;
 // each block's mask places its int8 values among the 32 or 64 positions, and each 32-weight run
-// meets its activation block as Q8_0's blocks do (int8_matmul_scalar.cpp): 8 lanes of integer
-// sums (lane l: elements 4l .. 4l + 3), acc[l] = fma(float(lane sum), d_w * x.d, acc[l]) run
-// after run, and the lanes reduced in reduce_lanes' order at the end of the row. The SIMD
-// kernels (int8_sparse_matmul_isa.cpp) compute the integer sums exactly and the float steps in
-// the same order with explicit fused multiply-adds, so they agree with the scalar
-// reference bit for bit, whatever the tile, row range or thread (the determinism invariant of
-// int8_matmul.h).
+// (activation block a) meets its activation block as Q8_0's blocks do: 8 lanes of integer sums
+// (lane l: elements 4l .. 4l + 3), then acc[l] = fma(float(lane sum), d_w * x.d, acc[l]), with
+// one set of 8 float lanes for the even activation blocks and one for the odd (the 16 lanes of an
+// AVX-512 register covering 64 positions); at the end of the row the two sets are added lane by
+// lane and reduced in reduce_lanes' order. The SIMD kernels (int8_sparse_matmul_isa.cpp)
+// compute the integer sums exactly and the float steps in the same order with explicit fused
+// multiply-adds, so they agree with the scalar reference bit for bit, whatever the tile, row
+// range or thread (the determinism invariant of int8_matmul.h).
 #include <string>
 
 #include "backends/cpu/int8_matmul.h"

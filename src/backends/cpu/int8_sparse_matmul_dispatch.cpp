@@ -41,17 +41,25 @@ void matmul_rows_sparse_int8(const Int8MatmulArgs& args) {
   kernel_table(sparse_kernel_runs_on(isa) ? isa : Isa::Avx2).matmul_rows_sparse_int8(args);
 }
 
+namespace {
+
+// The mask of block b of a row (layout: sparse_blocks.h).
+uint64_t block_mask(const uint8_t* row, const SparseRowLayout& layout, size_t b) {
+  return layout.mask_bytes == 8 ? load_u64(row + 8 * b) : load_u32(row + 4 * b);
+}
+
+}  // namespace
+
 void dequantize_sparse_row(DType type, const void* src, float* dst, size_t n) {
   check_sparse_type(type, n);
-  const auto* p = static_cast<const uint8_t*>(src);
-  const bool nm = type == kJisuNmQ8;
-  const size_t block = nm ? kNmBlockElements : kSparseBlockElements;
-  for (size_t b = 0; b < n / block; ++b) {
-    const uint64_t mask = nm ? load_u32(p) : load_u64(p);
-    const float d = fp16_to_fp32(load_u16(p + (nm ? 4 : 8)));
-    const auto* values = reinterpret_cast<const int8_t*>(p + (nm ? kNmBlockHeaderBytes : kSparseBlockHeaderBytes));
-    for (size_t j = 0; j < block; ++j) dst[b * block + j] = ((mask >> j) & 1) ? d * static_cast<float>(*values++) : 0.0f;
-    p = nm ? p + kNmBlockBytes : reinterpret_cast<const uint8_t*>(values);
+  const auto* row = static_cast<const uint8_t*>(src);
+  const SparseRowLayout layout = sparse_row_layout(type, n);
+  const auto* values = reinterpret_cast<const int8_t*>(row + layout.values_offset());
+  for (size_t b = 0; b < layout.blocks; ++b) {
+    const uint64_t mask = block_mask(row, layout, b);
+    const float d = fp16_to_fp32(load_u16(row + layout.scales_offset() + 2 * b));
+    for (size_t j = 0; j < layout.block_elements; ++j)
+      dst[b * layout.block_elements + j] = ((mask >> j) & 1) ? d * static_cast<float>(*values++) : 0.0f;
   }
 }
 
@@ -61,25 +69,21 @@ void check_sparse_rows(DType type, const void* data, size_t rows, size_t row_byt
   if (row_bytes_given != row_bytes(type, n))
     throw Error("tensor '" + tensor + "' has rows of " + std::to_string(row_bytes_given) + " bytes, not the " +
                 std::to_string(row_bytes(type, n)) + " of " + std::string(dtype_name(type)));
+  const SparseRowLayout layout = sparse_row_layout(type, n);
   const auto* base = static_cast<const uint8_t*>(data);
   for (size_t r = 0; r < rows; ++r) {
-    const uint8_t* p = base + r * row_bytes_given;
+    const uint8_t* row = base + r * row_bytes_given;
     if (type == kJisuNmQ8) {
-      for (size_t b = 0; b < n / kNmBlockElements; ++b)
-        if (std::popcount(load_u32(p + b * kNmBlockBytes)) != static_cast<int>(kNmBlockKept))
+      for (size_t b = 0; b < layout.blocks; ++b)
+        if (std::popcount(block_mask(row, layout, b)) != static_cast<int>(kNmBlockKept))
           throw Error("tensor '" + tensor + "' row " + std::to_string(r) + " block " + std::to_string(b) +
                       " does not keep 16 of its 32 weights", "the file is damaged");
       continue;
     }
-    // Walking the blocks of the row must end exactly at its end, keeping n / 64 * K values.
-    const size_t kept_per_row = n / kSparseBlockElements * sparse_q8_kept_per_64(type);
+    // The masks must keep exactly n / 64 * K values: the values then fill the row to its end.
+    const size_t kept_per_row = layout.blocks * sparse_q8_kept_per_64(type);
     size_t kept = 0;
-    for (size_t b = 0; b < n / kSparseBlockElements; ++b) {
-      const size_t in_block = static_cast<size_t>(std::popcount(load_u64(p)));
-      kept += in_block;
-      if (kept > kept_per_row) break;
-      p += kSparseBlockHeaderBytes + in_block;
-    }
+    for (size_t b = 0; b < layout.blocks; ++b) kept += static_cast<size_t>(std::popcount(block_mask(row, layout, b)));
     if (kept != kept_per_row)
       throw Error("tensor '" + tensor + "' row " + std::to_string(r) + " keeps " + std::to_string(kept) +
                       " weights, not the " + std::to_string(kept_per_row) + " its type " +
