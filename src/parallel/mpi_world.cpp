@@ -62,6 +62,7 @@ class MpiCommunicator final : public Communicator {
     MPI_Comm_rank(comm_, &rank_);
     MPI_Comm_size(comm_, &size_);
     sends_.reserve(64);
+    receives_.reserve(64);
   }
   ~MpiCommunicator() override {
     if (!g_failed) MPI_Comm_free(&comm_);
@@ -104,6 +105,19 @@ class MpiCommunicator final : public Communicator {
     MPI_Request request;
     check(MPI_Irecv(data, as_count(bytes), MPI_BYTE, peer, tag, comm_, &request), "receive");
     wait(request, "receive from rank " + std::to_string(peer));
+  }
+
+  void start_receive(void* data, size_t bytes, int peer, int tag) override {
+    MPI_Request request;
+    check(MPI_Irecv(data, as_count(bytes), MPI_BYTE, peer, tag, comm_, &request), "receive");
+    receives_.push_back({request, peer});
+  }
+
+  void wait_oldest_receive() override {
+    JISU_ASSERT(!receives_.empty());
+    PendingReceive pending = receives_.front();
+    receives_.erase(receives_.begin());  // a few entries (one per pipeline stage): no allocation
+    wait(pending.request, "receive from rank " + std::to_string(pending.peer));
   }
 
   void start_send(const void* data, size_t bytes, int peer, int tag) override {
@@ -149,6 +163,11 @@ class MpiCommunicator final : public Communicator {
   int rank_ = 0, size_ = 1;
   std::vector<float> scratch_;
   std::vector<MPI_Request> sends_;
+  struct PendingReceive {
+    MPI_Request request;
+    int peer;
+  };
+  std::vector<PendingReceive> receives_;  // started, oldest first
 };
 
 }  // namespace

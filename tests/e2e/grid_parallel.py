@@ -98,11 +98,10 @@ else:
     print("mismatched models:", lines[0], flush=True)
 
 
-def start_server(np_, model, grid, extra=()):
-    port_file = os.path.join(work, "port")
+def start_server(np_, model, grid, extra=(), max_seqs=4):
     launcher = MPIRUN + ["-np", str(np_)] if np_ > 1 else []
     proc = subprocess.Popen(launcher + [JISU, "serve", "-m", model, "--port", "0", "-t", "1",
-                                      "--max-seqs", "4"] + grid + list(extra),
+                                      "--max-seqs", str(max_seqs)] + grid + list(extra),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
     if "listening on" not in line:
@@ -120,23 +119,28 @@ def complete(port, prompt, n):
 # Greedy decoding through a grid server, 4 requests at once so that steps batch several
 # sequences, gives the same tokens as one process (whose greedy output the fixture tests check
 # against llama.cpp's). Compared as the servers' texts of the fixture's continuation length.
-for name, grid in (("tiny-llama-s1.f32", ["--tp", "2"]), ("tiny-qwen2-s1.f16", ["--pp", "2"]),
-                   ("tiny-gemma-s1.f16", ["--tp", "2"]), ("tiny-phi3-s1.f32", ["--pp", "2"])):
+# Under --pp 2 the server keeps two steps in flight, each of its own group of sequences (2 of
+# the 4; in the last case 4 of 8, whose requests end at different lengths so the groups are
+# re-formed as they finish).
+for name, grid, n_requests in (("tiny-llama-s1.f32", ["--tp", "2"], 4), ("tiny-qwen2-s1.f16", ["--pp", "2"], 4),
+                               ("tiny-gemma-s1.f16", ["--tp", "2"], 4), ("tiny-phi3-s1.f32", ["--pp", "2"], 4),
+                               ("tiny-llama-s1.f32", ["--pp", "2"], 8)):
     meta = json.load(open(os.path.join(MODELS, name + ".json")))
     model = os.path.join(MODELS, name + ".gguf")
-    prompts = [meta["tokens"][: meta["greedy_prompt_len"] + i] for i in range(4)]
+    prompts = [meta["tokens"][: meta["greedy_prompt_len"] + i] for i in range(n_requests)]
     n = len(meta["greedy_output"])
+    lengths = [n - (i % 3) * max(1, n // 4) for i in range(n_requests)]
     texts = {}
     for label, np_, args in (("one process", 1, []), ("grid", 2, grid)):
         try:
-            proc, port = start_server(np_, model, args)
+            proc, port = start_server(np_, model, args, max_seqs=n_requests)
         except RuntimeError as error:
             fail(f"{name} serve {label} {grid}: {error}")
             break
         try:
             from concurrent.futures import ThreadPoolExecutor
-            with ThreadPoolExecutor(4) as pool:
-                texts[label] = list(pool.map(lambda prompt: complete(port, prompt, n), prompts))
+            with ThreadPoolExecutor(n_requests) as pool:
+                texts[label] = list(pool.map(lambda job: complete(port, *job), zip(prompts, lengths)))
         except Exception as error:  # noqa: BLE001 - the message is the test's output
             fail(f"{name} serve {label} {grid}: {error}")
         proc.send_signal(signal.SIGTERM)
@@ -149,7 +153,7 @@ for name, grid in (("tiny-llama-s1.f32", ["--tp", "2"]), ("tiny-qwen2-s1.f16", [
         if texts["grid"] != texts["one process"]:
             fail(f"{name} serve {grid}: greedy {texts['grid']!r} != one process's {texts['one process']!r}")
         else:
-            print(f"{name} serve {grid}: 4 concurrent greedy completions equal one process's", flush=True)
+            print(f"{name} serve {grid}: {n_requests} concurrent greedy completions equal one process's", flush=True)
 
 
 def rank_pid(mpirun_pid, rank):
