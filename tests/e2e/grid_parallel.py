@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -167,35 +168,56 @@ def rank_pid(mpirun_pid, rank):
     return None
 
 
+def keep_busy(port, stop):
+    # Requests until the server goes away, so that --pp 2 has steps of both groups in flight.
+    while not stop.is_set():
+        try:
+            complete(port, [1, 2, 3], 64)
+        except Exception:  # noqa: BLE001 - the server is expected to go away
+            return
+
+
 # A killed rank (SIGKILL) and a stalled one (SIGSTOP, found by the collectives' timeout): the
-# others exit non-zero within a bound, never hang.
-for how, sig, bound in (("killed", signal.SIGKILL, 30), ("stopped", signal.SIGSTOP, 30)):
+# others exit non-zero within a bound, never hang; under --pp 2 while serving 4 requests (a
+# step of each group in flight when it happens).
+for how, sig, bound, grid in (("killed", signal.SIGKILL, 30, ["--tp", "2"]), ("stopped", signal.SIGSTOP, 30, ["--tp", "2"]),
+                              ("killed", signal.SIGKILL, 30, ["--pp", "2"]), ("stopped", signal.SIGSTOP, 30, ["--pp", "2"])):
+    how = f"{how} rank ({' '.join(grid)})"
     try:
-        proc, port = start_server(2, llama, ["--tp", "2", "--grid-timeout", "3"])
+        proc, port = start_server(2, llama, grid + ["--grid-timeout", "3"])
     except RuntimeError as error:
-        fail(f"{how} rank: {error}")
+        fail(f"{how}: {error}")
         continue
+    stop_clients = threading.Event()
+    clients = []
+    if "--pp" in grid:
+        clients = [threading.Thread(target=keep_busy, args=(port, stop_clients), daemon=True) for _ in range(4)]
+        for client in clients:
+            client.start()
+        time.sleep(1)
     pid = rank_pid(proc.pid, 1)
     if pid is None:
-        fail(f"{how} rank: rank 1 not found")
+        fail(f"{how}: rank 1 not found")
+        stop_clients.set()
         proc.kill()
         continue
     os.kill(pid, sig)
     start = time.time()
-    if how == "stopped":
+    if how.startswith("stopped") and not clients:
         try:
             complete(port, [1, 2, 3], 4)
         except Exception:  # noqa: BLE001 - the server is expected to go away
             pass
     try:
         status = proc.wait(timeout=bound)
-        print(f"{how} rank: mpirun exited {status} after {time.time() - start:.1f} s", flush=True)
+        print(f"{how}: mpirun exited {status} after {time.time() - start:.1f} s", flush=True)
         if status == 0:
-            fail(f"{how} rank: the grid exited 0")
+            fail(f"{how}: the grid exited 0")
     except subprocess.TimeoutExpired:
-        fail(f"{how} rank: the others still run after {bound} s")
+        fail(f"{how}: the others still run after {bound} s")
         proc.kill()
-    if how == "stopped":
+    stop_clients.set()
+    if how.startswith("stopped"):
         try:
             os.kill(pid, signal.SIGKILL)
         except OSError:
