@@ -29,7 +29,7 @@ struct StepHeader {
   int64_t kind = 0;
   int64_t n_tokens = 0;
   int64_t n_table_ints = 0;
-  int64_t reserved = 0;
+  int64_t parts = 0;  // micro-batches the step is cut into
 };
 constexpr int kLogitsTag = 1 << 20;
 
@@ -222,18 +222,32 @@ class GridForward final : public ForwardPass {
     throw Error("encoder (embedding) models do not run on a process grid yet", "run without --tp and --pp");
   }
 
+  // One step whole: cut into micro-batches (default one per stage) so that the stages overlap
+  // within it.
   void forward(const Batch& batch, KvCache& cache, float* logits) override {
+    const size_t parts = options_.micro_batches > 0 ? as_size(options_.micro_batches) : as_size(grid_.pipeline_size);
+    begin_step(batch, cache, logits, parts);
+    finish_forward();
+  }
+
+  // Steps of disjoint sequence groups overlap across stages instead (the serving engine keeps
+  // pipeline_depth() of them in flight), so each stays one part unless --micro-batches says
+  // otherwise: smaller parts only cost matrix-multiply efficiency.
+  int32_t pipeline_depth() const override { return grid_.pipeline_size; }
+  void start_forward(const Batch& batch, KvCache& cache, float* logits) override {
+    begin_step(batch, cache, logits, options_.micro_batches > 0 ? as_size(options_.micro_batches) : 1);
+  }
+
+  void finish_forward() override {
     std::lock_guard lock(mutex_);
-    validate_and_reserve_batch(batch, cache, config_.n_vocab, max_batch_tokens_);
+    JISU_ASSERT(in_flight_ > 0);
+    --in_flight_;
+    if (grid_.pipeline_size == 1) return;  // rank 0 is the last stage: the logits are there
     try {
-      const StepHeader header = pack_step(batch, cache);
-      grid_.world->broadcast(const_cast<StepHeader*>(&header), sizeof header, 0);
-      grid_.world->broadcast(payload_.data(), as_size(header.n_tokens * 4 + header.n_table_ints) * sizeof(int32_t), 0);
-      run_step(batch, cache, logits);
+      grid_.world->wait_oldest_receive();
     } catch (const CommunicationError& error) {
       leave_broken_grid(error);
     }
-    for (size_t t = 0; t < batch.size(); ++t) cache.set_length(batch.sequences[t], batch.positions[t] + 1);
     last_step_ = std::chrono::steady_clock::now();
   }
 
@@ -246,11 +260,12 @@ class GridForward final : public ForwardPass {
         if (header.kind == kStop) return;
         if (header.kind == kHeartbeat) continue;
         if (header.kind != kStep || header.n_tokens <= 0 || header.n_tokens > max_batch_tokens_ ||
-            header.n_table_ints < 0 || as_size(header.n_tokens * 4 + header.n_table_ints) > payload_.size())
+            header.n_table_ints < 0 || as_size(header.n_tokens * 4 + header.n_table_ints) > payload_.size() ||
+            header.parts < 1 || header.parts > header.n_tokens)
           throw Error("rank 0 sent a malformed step");
         grid_.world->broadcast(payload_.data(), as_size(header.n_tokens * 4 + header.n_table_ints) * sizeof(int32_t), 0);
         unpack_step(header);
-        run_step(batch_, *mirror_, logits_.data());
+        run_step(batch_, *mirror_, logits_.data(), as_size(header.parts));
       }
     } catch (const CommunicationError& error) {
       leave_broken_grid(error);
@@ -259,11 +274,35 @@ class GridForward final : public ForwardPass {
 
  private:
   bool first_stage() const { return grid_.pipeline_rank == 0; }
+
+  // Rank 0: validate, broadcast the step, post the receive of its logits (from the last stage;
+  // posted first, so that the last stage's send completes while this rank already works on the
+  // next step), then run this rank's layers.
+  void begin_step(const Batch& batch, KvCache& cache, float* logits, size_t parts) {
+    std::lock_guard lock(mutex_);
+    JISU_ASSERT(in_flight_ < grid_.pipeline_size);
+    validate_and_reserve_batch(batch, cache, config_.n_vocab, max_batch_tokens_);
+    try {
+      const StepHeader header = pack_step(batch, cache, std::min(parts, batch.size()));
+      grid_.world->broadcast(const_cast<StepHeader*>(&header), sizeof header, 0);
+      grid_.world->broadcast(payload_.data(), as_size(header.n_tokens * 4 + header.n_table_ints) * sizeof(int32_t), 0);
+      if (grid_.pipeline_size > 1)
+        grid_.world->start_receive(logits, batch.n_outputs() * as_size(config_.n_vocab) * sizeof(float), last_stage_leader(),
+                                   kLogitsTag);
+      run_step(batch, cache, logits, as_size(header.parts));
+    } catch (const CommunicationError& error) {
+      leave_broken_grid(error);
+    }
+    ++in_flight_;
+    for (size_t t = 0; t < batch.size(); ++t) cache.set_length(batch.sequences[t], batch.positions[t] + 1);
+    last_step_ = std::chrono::steady_clock::now();
+  }
+  int last_stage_leader() const { return (grid_.pipeline_size - 1) * grid_.tensor_size; }
   bool last_stage() const { return grid_.pipeline_rank + 1 == grid_.pipeline_size; }
 
   // payload_: tokens, positions, sequences, wants_logits (n each), then per sequence of the
   // batch (first appearance): id, table length, the table.
-  StepHeader pack_step(const Batch& batch, const KvCache& cache) {
+  StepHeader pack_step(const Batch& batch, const KvCache& cache, size_t parts) {
     const size_t n = batch.size();
     int32_t* out = payload_.data();
     for (size_t t = 0; t < n; ++t) {
@@ -284,7 +323,7 @@ class GridForward final : public ForwardPass {
       at += table.size();
     }
     for (size_t t = 0; t < n; ++t) seen_[as_size(batch.sequences[t])] = 0;
-    return {kStep, static_cast<int64_t>(n), static_cast<int64_t>(at - 4 * n), 0};
+    return {kStep, static_cast<int64_t>(n), static_cast<int64_t>(at - 4 * n), static_cast<int64_t>(parts)};
   }
 
   void unpack_step(const StepHeader& header) {
@@ -305,12 +344,13 @@ class GridForward final : public ForwardPass {
     }
   }
 
-  // Every rank: this rank's layers over the batch, in micro-batches when pipelined.
-  void run_step(const Batch& batch, const KvCache& cache, float* logits) {
+  // Every rank: this rank's layers over the batch, in `parts` micro-batches when pipelined. The
+  // last stage sends rank 0 the logits (an empty message when the step wants none: rank 0
+  // posted a receive for every step).
+  void run_step(const Batch& batch, const KvCache& cache, float* logits, size_t parts) {
     Communicator& world = *grid_.world;
     const size_t n = batch.size(), d = as_size(config_.n_embd), vocab = as_size(config_.n_vocab);
-    const size_t wanted_parts = options_.micro_batches > 0 ? as_size(options_.micro_batches) : as_size(grid_.pipeline_size);
-    const size_t parts = grid_.pipeline_size > 1 ? std::min(n, wanted_parts) : 1;
+    if (grid_.pipeline_size == 1) parts = 1;
     const int previous = grid_.world_rank - grid_.tensor_size, next = grid_.world_rank + grid_.tensor_size;
     size_t outputs = 0;
     for (size_t p = 0; p < parts; ++p) {
@@ -335,13 +375,10 @@ class GridForward final : public ForwardPass {
     }
     world.wait_sends();
     if (last_stage() && !vocab_part_.empty() && outputs > 0) gather_vocabulary(outputs, logits);
-    if (grid_.pipeline_size == 1 || outputs == 0) return;
-    if (last_stage() && grid_.tensor_rank == 0) {
+    if (grid_.pipeline_size > 1 && last_stage() && grid_.tensor_rank == 0) {
       world.start_send(logits, outputs * vocab * sizeof(float), 0, kLogitsTag);
       world.wait_sends();
     }
-    if (grid_.world_rank == 0)
-      world.receive(logits, outputs * vocab * sizeof(float), (grid_.pipeline_size - 1) * grid_.tensor_size, kLogitsTag);
   }
 
   // The output layer split by vocabulary: every tensor rank of the last stage holds
@@ -393,6 +430,7 @@ class GridForward final : public ForwardPass {
   std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;
+  int32_t in_flight_ = 0;  // steps started and not finished
   std::chrono::steady_clock::time_point last_step_;
   std::chrono::duration<double> interval_;
   std::thread heartbeat_;

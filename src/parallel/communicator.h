@@ -34,6 +34,11 @@ class Communicator {
   // all[r * bytes ...] = member r's `mine`.
   virtual void all_gather(const void* mine, size_t bytes, void* all) = 0;
   virtual void receive(void* data, size_t bytes, int peer, int tag) = 0;
+  // Posts a receive without waiting (so that a peer's send completes while this process does
+  // other work); `data` must stay untouched until wait_oldest_receive() returned for it.
+  // Posted receives complete in the order they were started.
+  virtual void start_receive(void* data, size_t bytes, int peer, int tag) = 0;
+  virtual void wait_oldest_receive() = 0;
   // Sends without waiting; `data` must stay untouched until wait_sends().
   virtual void start_send(const void* data, size_t bytes, int peer, int tag) = 0;
   virtual void wait_sends() = 0;

@@ -3,11 +3,8 @@
 // the grid's timeout, never a hang. The process that saw one must leave without MPI_Finalize
 // (communication_failed()), which would wait for the dead peer.
 #include <mpi.h>
-#include <sched.h>
-#include <time.h>
 
 #include <atomic>
-#include <chrono>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
@@ -15,6 +12,7 @@
 #include <vector>
 
 #include "parallel/grid_checks.h"
+#include "parallel/polling_wait.h"
 #include "parallel/world.h"
 
 namespace jisu {
@@ -62,6 +60,7 @@ class MpiCommunicator final : public Communicator {
     MPI_Comm_rank(comm_, &rank_);
     MPI_Comm_size(comm_, &size_);
     sends_.reserve(64);
+    receives_.reserve(64);
   }
   ~MpiCommunicator() override {
     if (!g_failed) MPI_Comm_free(&comm_);
@@ -106,6 +105,19 @@ class MpiCommunicator final : public Communicator {
     wait(request, "receive from rank " + std::to_string(peer));
   }
 
+  void start_receive(void* data, size_t bytes, int peer, int tag) override {
+    MPI_Request request;
+    check(MPI_Irecv(data, as_count(bytes), MPI_BYTE, peer, tag, comm_, &request), "receive");
+    receives_.push_back({request, peer});
+  }
+
+  void wait_oldest_receive() override {
+    JISU_ASSERT(!receives_.empty());
+    PendingReceive pending = receives_.front();
+    receives_.erase(receives_.begin());  // a few entries (one per pipeline stage): no allocation
+    wait(pending.request, "receive from rank " + std::to_string(pending.peer));
+  }
+
   void start_send(const void* data, size_t bytes, int peer, int tag) override {
     MPI_Request request;
     check(MPI_Isend(data, as_count(bytes), MPI_BYTE, peer, tag, comm_, &request), "send");
@@ -118,30 +130,15 @@ class MpiCommunicator final : public Communicator {
   }
 
  private:
-  // Polls until done or the deadline. Spins (yielding the core, which matters when ranks share
-  // cores) for the first millisecond, the usual wait inside a step; then sleeps in growing
-  // steps, so an idle rank waiting for the next step costs no CPU.
+  // Polls until done or the deadline (parallel/polling_wait.h).
   void wait(MPI_Request& request, const std::string& what) {
-    using Clock = std::chrono::steady_clock;
-    const auto start = Clock::now();
-    long sleep_ns = 0;
-    for (int polls = 0;; ++polls) {
-      int done = 0;
-      check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), what.c_str());
-      if (done) return;
-      if (polls < 64) continue;
-      polls = 0;
-      const double waited = std::chrono::duration<double>(Clock::now() - start).count();
-      if (waited > timeout_)
-        fail(what + " timed out after " + std::to_string(static_cast<int>(timeout_)) + " s");
-      if (waited < 1e-3) {
-        sched_yield();
-        continue;
-      }
-      sleep_ns = std::min<long>(std::max<long>(sleep_ns * 2, 20'000), waited < 0.1 ? 100'000 : 2'000'000);
-      const timespec pause{0, sleep_ns};
-      nanosleep(&pause, nullptr);
-    }
+    poll_until(
+        [&] {
+          int done = 0;
+          check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), what.c_str());
+          return done != 0;
+        },
+        timeout_, [&] { fail(what + " timed out after " + std::to_string(static_cast<int>(timeout_)) + " s"); });
   }
 
   MPI_Comm comm_;
@@ -149,6 +146,11 @@ class MpiCommunicator final : public Communicator {
   int rank_ = 0, size_ = 1;
   std::vector<float> scratch_;
   std::vector<MPI_Request> sends_;
+  struct PendingReceive {
+    MPI_Request request;
+    int peer;
+  };
+  std::vector<PendingReceive> receives_;  // started, oldest first
 };
 
 }  // namespace

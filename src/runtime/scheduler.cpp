@@ -23,6 +23,13 @@ void Scheduler::add(SequenceEntry* entry) {
 }
 
 void Scheduler::remove(SequenceEntry* entry) {
+  JISU_ASSERT(!entry->in_flight || std::any_of(plan_.begin(), plan_.end(), [&](const ScheduledChunk& c) {
+    return c.entry == entry;
+  }));  // a step in the forward still uses its blocks; only the last, unstarted plan may name it
+  if (entry->in_flight) {
+    entry->in_flight = false;
+    --in_flight_;
+  }
   if (entry->running) {
     running_.erase(std::find(running_.begin(), running_.end(), entry));
     cache_.release(entry->slot);
@@ -50,10 +57,15 @@ void Scheduler::preempt(SequenceEntry* entry) {
 }
 
 // Reserves room for `entry`'s first n_positions, preempting the newest running requests while
-// the pool is short. False when `entry` itself had to be preempted.
+// the pool is short. False when `entry` itself had to be preempted, or when the victim would be
+// in flight (needs_drain_ then says so; nothing is preempted).
 bool Scheduler::reserve_or_preempt(SequenceEntry* entry, int32_t n_positions) {
   while (!cache_.reserve(entry->slot, n_positions)) {
     SequenceEntry* victim = running_.back();
+    if (in_flight_ > 0) {
+      needs_drain_ = true;
+      return false;
+    }
     running_.pop_back();
     preempt(victim);
     if (victim == entry) return false;
@@ -115,13 +127,21 @@ bool Scheduler::admit(SequenceEntry* entry, int32_t budget) {
   return true;
 }
 
-const std::vector<ScheduledChunk>& Scheduler::schedule() {
+size_t Scheduler::schedulable_count() const {
+  return waiting_.size() + running_.size() - static_cast<size_t>(in_flight_);
+}
+
+const std::vector<ScheduledChunk>& Scheduler::schedule(int32_t max_sequences) {
+  JISU_ASSERT(!needs_drain_ || in_flight_ == 0);
+  needs_drain_ = false;
   plan_.clear();
   inflight_hashes_.clear();
   int32_t budget = options_.max_batch_tokens;
   bool preempted = false;
-  for (size_t i = 0; i < running_.size() && budget > 0; ++i) {
+  const auto room = [&] { return plan_.size() < static_cast<size_t>(std::max(max_sequences, 1)); };
+  for (size_t i = 0; i < running_.size() && budget > 0 && room(); ++i) {
     SequenceEntry* entry = running_[i];
+    if (entry->in_flight) continue;
     const auto total = static_cast<int32_t>(entry->tokens.size());
     int32_t n = std::min(total - entry->computed, budget);
     if (n <= 0) continue;
@@ -132,29 +152,38 @@ const std::vector<ScheduledChunk>& Scheduler::schedule() {
     n += n_draft;
     const size_t before = running_.size();
     const bool kept = reserve_or_preempt(entry, entry->computed + n);
-    preempted = preempted || running_.size() != before;
-    if (!kept) break;  // entry was the newest: nothing after it runs
+    preempted = preempted || running_.size() != before || needs_drain_;
+    if (!kept) break;  // entry was the newest (nothing after it runs), or a drain is needed
     plan_chunk(entry, entry->computed, n, n_draft);
     budget -= n;
   }
-  while (!preempted && budget > 0 && !waiting_.empty() && !free_slots_.empty()) {
+  while (!preempted && budget > 0 && room() && !waiting_.empty() && !free_slots_.empty()) {
     SequenceEntry* entry = waiting_.front();
     if (!admit(entry, budget)) break;
     waiting_.pop_front();
     budget -= plan_.back().n_tokens;
   }
+  for (const ScheduledChunk& chunk : plan_) chunk.entry->in_flight = true;
+  in_flight_ += static_cast<int32_t>(plan_.size());
   return plan_;
 }
 
 void Scheduler::complete() {
-  for (const ScheduledChunk& chunk : plan_) {
+  complete(plan_);
+  plan_.clear();
+}
+
+void Scheduler::complete(std::span<const ScheduledChunk> plan) {
+  for (const ScheduledChunk& chunk : plan) {
     SequenceEntry* entry = chunk.entry;
+    JISU_ASSERT(entry->in_flight);
+    entry->in_flight = false;
+    --in_flight_;
     entry->computed = chunk.first + chunk.n_tokens - chunk.n_draft;
     // The forward recorded the drafts' positions as valid; until accept_draft() they are not.
     if (chunk.n_draft > 0) cache_.set_length(entry->slot, entry->computed);
     cache_.publish_prefix(entry->slot, entry->tokens);
   }
-  plan_.clear();
 }
 
 void Scheduler::accept_draft(SequenceEntry* entry, int32_t n_accepted) {

@@ -19,6 +19,13 @@
 //    logits, so one forward verifies them all; complete() counts only the last real token as
 //    computed, and accept_draft() then adds the drafts the owner accepted (appended to tokens)
 //    and gives back the blocks of the rejected ones. Drafts are never published as prefixes.
+//  - Pipelined steps: a pipeline-parallel forward works on several steps at once, each of its
+//    own sequences. schedule(max_sequences) then plans a group of at most that many requests
+//    from those not in flight (admissions included) and marks them in flight until
+//    complete(plan); the caller completes each group's plan after its forward. A request in
+//    flight is never preempted (its step is using its blocks): when a reservation would need
+//    that, planning stops and needs_drain() tells the caller to complete every step in flight
+//    first; the next schedule() then has everyone to choose from, so the policy above holds.
 //  - Admission first reuses cached prefix blocks (KvCache::reuse_prefix), so shared prefixes
 //    are computed once. A request whose next block is being computed in this very step by
 //    another request (same prefix, arrived together) waits one step for it instead of
@@ -27,6 +34,8 @@
 // The scheduler allocates only when requests are added (queue growth); schedule() and
 // complete() reuse their buffers.
 #include <cstdint>
+#include <climits>
+#include <span>
 #include <deque>
 #include <vector>
 
@@ -44,6 +53,7 @@ struct SequenceEntry {
   int32_t prefix_hit_tokens = 0;  // positions reused from the prefix cache, over all admissions
   int32_t preemptions = 0;
   bool running = false;
+  bool in_flight = false;  // in a planned step not yet completed
   // Proposed continuation to verify after the last token, set by the owner before schedule()
   // (capacity reserved by the owner: no allocation per step). Used only when the request is
   // running with just its last token uncomputed, and cut to the budget and the context.
@@ -73,11 +83,20 @@ class Scheduler {
   // Drops a request wherever it is (finished or cancelled), releasing its blocks and slot.
   void remove(SequenceEntry* entry);
 
-  // Plans one step; empty when nothing can run. The chunks are in batch order.
-  const std::vector<ScheduledChunk>& schedule();
-  // After the forward of the last schedule(): marks the chunks computed and publishes their
-  // full blocks to the prefix cache.
+  // Plans one step of at most `max_sequences` requests not in flight, and marks them in flight;
+  // empty when nothing can run. The chunks are in batch order.
+  const std::vector<ScheduledChunk>& schedule(int32_t max_sequences = INT32_MAX);
+  // After the forward of a plan (a copy of what schedule() returned; several may be in flight
+  // and complete in any order): marks the chunks computed and no longer in flight, and
+  // publishes their full blocks to the prefix cache.
+  void complete(std::span<const ScheduledChunk> plan);
+  // complete() of the last schedule()'s plan.
   void complete();
+  // True after a schedule() stopped short because only a request in flight could have been
+  // preempted: complete every plan in flight before the next schedule().
+  bool needs_drain() const { return needs_drain_; }
+  // Requests that can be scheduled: waiting, or running and not in flight.
+  size_t schedulable_count() const;
   // After complete(), for a chunk with drafts: the owner appended the first `n_accepted` drafts
   // to entry->tokens (their K/V is already in the cache); they become computed, the rejected
   // drafts' positions and blocks are released.
@@ -102,6 +121,8 @@ class Scheduler {
   std::vector<ScheduledChunk> plan_;
   std::vector<uint64_t> inflight_hashes_;  // prefix hashes of the blocks the plan completes
   uint64_t preemptions_ = 0;
+  int32_t in_flight_ = 0;  // running requests in a plan not yet completed
+  bool needs_drain_ = false;
 };
 
 }  // namespace jisu

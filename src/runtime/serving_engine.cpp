@@ -2,6 +2,11 @@
 // KV cache, the scheduler and every active request; other threads only touch the submission
 // queue (under mutex_) and request channels. Each step: scheduler plan -> one Batch -> one
 // Transformer::forward -> one sample per finished chunk -> text into the request's channel.
+// A pipeline-parallel forward (pipeline_depth() M > 1) works on M steps at once: the running
+// requests are split into M groups and each group's step is started (start_forward) while the
+// others' are in the pipeline; the oldest step is then finished (its logits sampled) and its
+// group's next step started, so every stage always has a step to work on. A request belongs to
+// at most one step in flight, and its KV cache is its own, so the groups never interfere.
 #include <jisu/serving_engine.h>
 
 #include <algorithm>
@@ -122,7 +127,10 @@ class ServingEngineImpl final : public ServingEngine {
   }
   void loop();
   bool take_incoming();
-  void step();
+  // Starts the next group's step; false when the scheduler planned nothing.
+  bool start_step();
+  // Waits for the oldest step in flight and samples its requests.
+  void finish_step();
   void propose_drafts();
   // Returns how many of the n_draft drafts were accepted.
   int32_t verify(ActiveRequest& request, const float* logits, int32_t n_draft, Clock::time_point now);
@@ -158,12 +166,20 @@ class ServingEngineImpl final : public ServingEngine {
   // Loop-thread state.
   std::vector<std::unique_ptr<ActiveRequest>> active_;
   Batch batch_;
-  std::vector<float> logits_;               // one row per sampling chunk
   struct SamplingChunk {
     ActiveRequest* request;
     int32_t n_draft;  // logits rows: 1 + n_draft
   };
-  std::vector<SamplingChunk> to_sample_;    // the step's sampling chunks, in row order
+  // A started step: what complete() and sampling need once its logits are in. A ring of
+  // pipeline_depth() of them, sized at load.
+  struct StepInFlight {
+    std::vector<ScheduledChunk> plan;
+    std::vector<SamplingChunk> to_sample;  // the step's sampling chunks, in row order
+    std::vector<float> logits;             // one row per sampling chunk
+    size_t batch_tokens = 0;
+  };
+  std::vector<StepInFlight> steps_;
+  size_t oldest_step_ = 0, steps_in_flight_ = 0;
   std::vector<TokenLogprob> top_buffer_;
   std::vector<DraftRequest> draft_requests_;  // the step's requests drafted by the draft model
   std::vector<int32_t> refused_;            // sample_constrained's refused draws (capacity reserved)
@@ -260,10 +276,14 @@ ServingEngineImpl::ServingEngineImpl(const ServingOptions& options) {
   // Each sequence samples from 1 + (its drafts) rows; all rows fit in one batch.
   const int32_t max_draft = std::max(max_ngram_draft_, max_model_draft_);
   const auto logits_rows = std::min<int64_t>(int64_t{options.max_sequences} * (1 + max_draft), batch_tokens);
-  if (!encoder)  // an encoder never gives logits
-    logits_.resize(static_cast<size_t>(std::max<int64_t>(logits_rows, options.max_sequences)) *
-                   static_cast<size_t>(n_vocab_));
-  to_sample_.reserve(static_cast<size_t>(options.max_sequences));
+  steps_.resize(static_cast<size_t>(std::max(1, transformer_->pipeline_depth())));
+  for (StepInFlight& step : steps_) {
+    if (!encoder)  // an encoder never gives logits
+      step.logits.resize(static_cast<size_t>(std::max<int64_t>(logits_rows, options.max_sequences)) *
+                         static_cast<size_t>(n_vocab_));
+    step.plan.reserve(static_cast<size_t>(options.max_sequences));
+    step.to_sample.reserve(static_cast<size_t>(options.max_sequences));
+  }
   top_buffer_.resize(SamplingParams::kMaxTopLogprobs);
   refused_.reserve(16);
   active_.reserve(static_cast<size_t>(options.max_sequences) + static_cast<size_t>(options.max_queue));
@@ -422,17 +442,23 @@ bool ServingEngineImpl::take_incoming() {
 
 void ServingEngineImpl::loop() {
   while (take_incoming()) {
+    // A request in flight ends after its step: the forward is still using its cache blocks.
     for (auto& request : active_)
-      if (request->channel->cancelled()) finish(*request, FinishReason::Cancelled);
+      if (request->channel->cancelled() && !request->in_flight) finish(*request, FinishReason::Cancelled);
     drop_done();
     if (!scheduler_->idle()) {
       try {
-        step();
+        // Fill the pipeline with steps of groups not in flight, then finish the oldest. After a
+        // needed drain (scheduler.h) nothing starts until every step in flight has finished.
+        while (steps_in_flight_ < steps_.size() && !(scheduler_->needs_drain() && steps_in_flight_ > 0) &&
+               scheduler_->schedulable_count() > 0 && start_step()) {
+        }
+        if (steps_in_flight_ > 0) finish_step();
       } catch (const std::exception&) {
-        // A forward failure (it validates its batch) must not kill the server: end the step's
-        // requests so the loop cannot spin on them.
+        // A failure while sampling must not kill the server: end the requests it may concern
+        // (those not in a forward still running) so the loop cannot spin on them.
         for (auto& request : active_)
-          if (request->running) finish(*request, FinishReason::Cancelled);
+          if (request->running && !request->in_flight) finish(*request, FinishReason::Cancelled);
       }
       drop_done();
     }
@@ -440,7 +466,13 @@ void ServingEngineImpl::loop() {
     scheduler_waiting_ = scheduler_->waiting_count();
     scheduler_running_ = scheduler_->running_count();
   }
-  // Shutdown: every request still known ends as cancelled.
+  // Shutdown: the steps in flight complete (the forward owns their buffers until then), then
+  // every request still known ends as cancelled.
+  for (; steps_in_flight_ > 0; --steps_in_flight_) {
+    transformer_->finish_forward();
+    scheduler_->complete(steps_[oldest_step_].plan);
+    oldest_step_ = (oldest_step_ + 1) % steps_.size();
+  }
   for (auto& request : active_) finish(*request, FinishReason::Cancelled);
   std::deque<std::unique_ptr<ActiveRequest>> never_started;
   {
@@ -461,7 +493,7 @@ void ServingEngineImpl::loop() {
 void ServingEngineImpl::propose_drafts() {
   draft_requests_.clear();
   for (auto& request : active_) {
-    if (!request->speculates()) continue;
+    if (!request->speculates() || request->in_flight) continue;
     request->draft.clear();
     const auto total = static_cast<int32_t>(request->tokens.size());
     if (!request->running || request->computed != total - 1) continue;
@@ -476,12 +508,19 @@ void ServingEngineImpl::propose_drafts() {
   if (!draft_requests_.empty()) draft_model_->propose(draft_requests_);
 }
 
-void ServingEngineImpl::step() {
+bool ServingEngineImpl::start_step() {
   propose_drafts();
-  const std::vector<ScheduledChunk>& plan = scheduler_->schedule();
-  if (plan.empty()) return;
+  // One group of the running requests per pipeline stage (all of them in one process).
+  const size_t depth = steps_.size();
+  const size_t candidates = std::min(scheduler_->running_count() + scheduler_->waiting_count(),
+                                     static_cast<size_t>(max_sequences_));
+  const auto group = static_cast<int32_t>((candidates + depth - 1) / depth);
+  const std::vector<ScheduledChunk>& plan = scheduler_->schedule(group);
+  if (plan.empty()) return false;
+  StepInFlight& step = steps_[(oldest_step_ + steps_in_flight_) % depth];
+  step.plan.assign(plan.begin(), plan.end());
+  step.to_sample.clear();
   batch_.clear();
-  to_sample_.clear();
   for (const ScheduledChunk& chunk : plan) {
     auto* request = static_cast<ActiveRequest*>(chunk.entry);
     const int32_t n_real = chunk.n_tokens - chunk.n_draft;
@@ -492,16 +531,34 @@ void ServingEngineImpl::step() {
     }
     for (int32_t i = 0; i < chunk.n_draft; ++i)
       batch_.add(request->draft[static_cast<size_t>(i)], chunk.first + n_real + i, request->slot, true);
-    if (chunk.samples) to_sample_.push_back({request, chunk.n_draft});
+    if (chunk.samples) step.to_sample.push_back({request, chunk.n_draft});
   }
-  transformer_->forward(batch_, *cache_, logits_.data());
-  scheduler_->complete();
+  step.batch_tokens = batch_.size();
+  try {
+    transformer_->start_forward(batch_, *cache_, step.logits.data());
+  } catch (const std::exception&) {
+    // It validates its batch before starting anything: end this step's requests (the
+    // scheduler's last plan names them) so the loop cannot spin on them; the others go on.
+    for (const ScheduledChunk& chunk : step.plan) finish(*static_cast<ActiveRequest*>(chunk.entry), FinishReason::Cancelled);
+    return false;
+  }
+  ++steps_in_flight_;
+  return true;
+}
+
+void ServingEngineImpl::finish_step() {
+  StepInFlight& step = steps_[oldest_step_];
+  oldest_step_ = (oldest_step_ + 1) % steps_.size();
+  --steps_in_flight_;
+  transformer_->finish_forward();
+  scheduler_->complete(step.plan);
+  const std::vector<SamplingChunk>& to_sample = step.to_sample;
   const Clock::time_point now = Clock::now();
   {
     // Latencies of the whole step under one lock: the metrics lock is taken per step, not per
     // token. Each sampled request's token arrives at `now`.
     std::lock_guard lock(metrics_mutex_);
-    for (const auto& [request, n_draft] : to_sample_) {
+    for (const auto& [request, n_draft] : to_sample) {
       if (request->generated == 0)
         metrics_.time_to_first_token.observe(seconds_between(request->submitted, now));
       else
@@ -509,16 +566,16 @@ void ServingEngineImpl::step() {
     }
   }
   size_t row = 0;
-  for (const auto& [request, n_draft] : to_sample_) {
-    verify(*request, logits_.data() + row * static_cast<size_t>(n_vocab_), n_draft, now);
+  for (const auto& [request, n_draft] : to_sample) {
+    verify(*request, step.logits.data() + row * static_cast<size_t>(n_vocab_), n_draft, now);
     row += static_cast<size_t>(1 + n_draft);
   }
 
   std::lock_guard lock(metrics_mutex_);
   ++metrics_.forward_steps;
-  metrics_.forward_tokens += batch_.size();
+  metrics_.forward_tokens += step.batch_tokens;
   metrics_.preemptions = scheduler_->preemption_count();
-  for (const auto& [request, n_draft] : to_sample_) report_drafts(*request);
+  for (const auto& [request, n_draft] : to_sample) report_drafts(*request);
 }
 
 // Rows: the logits after the last real token, then after each draft token. Draft i is accepted

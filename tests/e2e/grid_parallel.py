@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -98,11 +99,10 @@ else:
     print("mismatched models:", lines[0], flush=True)
 
 
-def start_server(np_, model, grid, extra=()):
-    port_file = os.path.join(work, "port")
+def start_server(np_, model, grid, extra=(), max_seqs=4):
     launcher = MPIRUN + ["-np", str(np_)] if np_ > 1 else []
     proc = subprocess.Popen(launcher + [JISU, "serve", "-m", model, "--port", "0", "-t", "1",
-                                      "--max-seqs", "4"] + grid + list(extra),
+                                      "--max-seqs", str(max_seqs)] + grid + list(extra),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
     if "listening on" not in line:
@@ -120,23 +120,28 @@ def complete(port, prompt, n):
 # Greedy decoding through a grid server, 4 requests at once so that steps batch several
 # sequences, gives the same tokens as one process (whose greedy output the fixture tests check
 # against llama.cpp's). Compared as the servers' texts of the fixture's continuation length.
-for name, grid in (("tiny-llama-s1.f32", ["--tp", "2"]), ("tiny-qwen2-s1.f16", ["--pp", "2"]),
-                   ("tiny-gemma-s1.f16", ["--tp", "2"]), ("tiny-phi3-s1.f32", ["--pp", "2"])):
+# Under --pp 2 the server keeps two steps in flight, each of its own group of sequences (2 of
+# the 4; in the last case 4 of 8, whose requests end at different lengths so the groups are
+# re-formed as they finish).
+for name, grid, n_requests in (("tiny-llama-s1.f32", ["--tp", "2"], 4), ("tiny-qwen2-s1.f16", ["--pp", "2"], 4),
+                               ("tiny-gemma-s1.f16", ["--tp", "2"], 4), ("tiny-phi3-s1.f32", ["--pp", "2"], 4),
+                               ("tiny-llama-s1.f32", ["--pp", "2"], 8)):
     meta = json.load(open(os.path.join(MODELS, name + ".json")))
     model = os.path.join(MODELS, name + ".gguf")
-    prompts = [meta["tokens"][: meta["greedy_prompt_len"] + i] for i in range(4)]
+    prompts = [meta["tokens"][: meta["greedy_prompt_len"] + i] for i in range(n_requests)]
     n = len(meta["greedy_output"])
+    lengths = [n - (i % 3) * max(1, n // 4) for i in range(n_requests)]
     texts = {}
     for label, np_, args in (("one process", 1, []), ("grid", 2, grid)):
         try:
-            proc, port = start_server(np_, model, args)
+            proc, port = start_server(np_, model, args, max_seqs=n_requests)
         except RuntimeError as error:
             fail(f"{name} serve {label} {grid}: {error}")
             break
         try:
             from concurrent.futures import ThreadPoolExecutor
-            with ThreadPoolExecutor(4) as pool:
-                texts[label] = list(pool.map(lambda prompt: complete(port, prompt, n), prompts))
+            with ThreadPoolExecutor(n_requests) as pool:
+                texts[label] = list(pool.map(lambda job: complete(port, *job), zip(prompts, lengths)))
         except Exception as error:  # noqa: BLE001 - the message is the test's output
             fail(f"{name} serve {label} {grid}: {error}")
         proc.send_signal(signal.SIGTERM)
@@ -149,7 +154,7 @@ for name, grid in (("tiny-llama-s1.f32", ["--tp", "2"]), ("tiny-qwen2-s1.f16", [
         if texts["grid"] != texts["one process"]:
             fail(f"{name} serve {grid}: greedy {texts['grid']!r} != one process's {texts['one process']!r}")
         else:
-            print(f"{name} serve {grid}: 4 concurrent greedy completions equal one process's", flush=True)
+            print(f"{name} serve {grid}: {n_requests} concurrent greedy completions equal one process's", flush=True)
 
 
 def rank_pid(mpirun_pid, rank):
@@ -163,35 +168,56 @@ def rank_pid(mpirun_pid, rank):
     return None
 
 
+def keep_busy(port, stop):
+    # Requests until the server goes away, so that --pp 2 has steps of both groups in flight.
+    while not stop.is_set():
+        try:
+            complete(port, [1, 2, 3], 64)
+        except Exception:  # noqa: BLE001 - the server is expected to go away
+            return
+
+
 # A killed rank (SIGKILL) and a stalled one (SIGSTOP, found by the collectives' timeout): the
-# others exit non-zero within a bound, never hang.
-for how, sig, bound in (("killed", signal.SIGKILL, 30), ("stopped", signal.SIGSTOP, 30)):
+# others exit non-zero within a bound, never hang; under --pp 2 while serving 4 requests (a
+# step of each group in flight when it happens).
+for how, sig, bound, grid in (("killed", signal.SIGKILL, 30, ["--tp", "2"]), ("stopped", signal.SIGSTOP, 30, ["--tp", "2"]),
+                              ("killed", signal.SIGKILL, 30, ["--pp", "2"]), ("stopped", signal.SIGSTOP, 30, ["--pp", "2"])):
+    how = f"{how} rank ({' '.join(grid)})"
     try:
-        proc, port = start_server(2, llama, ["--tp", "2", "--grid-timeout", "3"])
+        proc, port = start_server(2, llama, grid + ["--grid-timeout", "3"])
     except RuntimeError as error:
-        fail(f"{how} rank: {error}")
+        fail(f"{how}: {error}")
         continue
+    stop_clients = threading.Event()
+    clients = []
+    if "--pp" in grid:
+        clients = [threading.Thread(target=keep_busy, args=(port, stop_clients), daemon=True) for _ in range(4)]
+        for client in clients:
+            client.start()
+        time.sleep(1)
     pid = rank_pid(proc.pid, 1)
     if pid is None:
-        fail(f"{how} rank: rank 1 not found")
+        fail(f"{how}: rank 1 not found")
+        stop_clients.set()
         proc.kill()
         continue
     os.kill(pid, sig)
     start = time.time()
-    if how == "stopped":
+    if how.startswith("stopped") and not clients:
         try:
             complete(port, [1, 2, 3], 4)
         except Exception:  # noqa: BLE001 - the server is expected to go away
             pass
     try:
         status = proc.wait(timeout=bound)
-        print(f"{how} rank: mpirun exited {status} after {time.time() - start:.1f} s", flush=True)
+        print(f"{how}: mpirun exited {status} after {time.time() - start:.1f} s", flush=True)
         if status == 0:
-            fail(f"{how} rank: the grid exited 0")
+            fail(f"{how}: the grid exited 0")
     except subprocess.TimeoutExpired:
-        fail(f"{how} rank: the others still run after {bound} s")
+        fail(f"{how}: the others still run after {bound} s")
         proc.kill()
-    if how == "stopped":
+    stop_clients.set()
+    if how.startswith("stopped"):
         try:
             os.kill(pid, signal.SIGKILL)
         except OSError:

@@ -57,6 +57,12 @@ struct Harness {
       cache.set_length(chunk.entry->slot, chunk.first + chunk.n_tokens);
     }
     scheduler.complete();
+    sample(plan);
+    return summary;
+  }
+
+  // After a plan completed: a token for every chunk that reached the end; finished ones removed.
+  void sample(const std::vector<ScheduledChunk>& plan) {
     for (const ScheduledChunk& chunk : plan) {
       if (!chunk.samples) continue;
       SequenceEntry* entry = chunk.entry;
@@ -66,7 +72,48 @@ struct Harness {
         finished.push_back(entry->id);
       }
     }
-    return summary;
+  }
+
+  // As a pipeline of `depth` stages drives it (serving_engine.cpp): plans of at most `group`
+  // requests started while fewer than `depth` are in flight (none after a needed drain until
+  // all finished), then the oldest completed and sampled. Checks that no request is in two
+  // plans at once and that a request in flight keeps its slot and its running state (never
+  // preempted). Returns how many drains the scheduler asked for.
+  int run_pipelined(size_t depth, int32_t group, int max_rounds = 1000) {
+    std::vector<std::vector<ScheduledChunk>> in_flight;
+    std::vector<std::vector<int32_t>> slots;
+    int drains = 0;
+    for (int round = 0; round < max_rounds && !scheduler.idle(); ++round) {
+      while (in_flight.size() < depth && !(scheduler.needs_drain() && !in_flight.empty())) {
+        const std::vector<ScheduledChunk> plan = scheduler.schedule(group);
+        if (plan.empty()) break;
+        EXPECT_LE(plan.size(), static_cast<size_t>(group));
+        std::vector<int32_t> plan_slots;
+        for (const ScheduledChunk& chunk : plan) {
+          for (const auto& other : in_flight)
+            for (const ScheduledChunk& busy : other) EXPECT_NE(busy.entry, chunk.entry);
+          EXPECT_EQ(cache.length(chunk.entry->slot), chunk.first);
+          EXPECT_TRUE(cache.reserve(chunk.entry->slot, chunk.first + chunk.n_tokens));
+          cache.set_length(chunk.entry->slot, chunk.first + chunk.n_tokens);
+          plan_slots.push_back(chunk.entry->slot);
+        }
+        drains += scheduler.needs_drain();
+        in_flight.push_back(plan);
+        slots.push_back(plan_slots);
+      }
+      if (in_flight.empty()) continue;
+      for (size_t p = 0; p < in_flight.size(); ++p)
+        for (size_t c = 0; c < in_flight[p].size(); ++c) {
+          EXPECT_TRUE(in_flight[p][c].entry->running && in_flight[p][c].entry->in_flight);
+          EXPECT_EQ(in_flight[p][c].entry->slot, slots[p][c]);
+        }
+      const std::vector<ScheduledChunk> plan = in_flight.front();
+      in_flight.erase(in_flight.begin());
+      slots.erase(slots.begin());
+      scheduler.complete(plan);
+      sample(plan);
+    }
+    return drains;
   }
 };
 
@@ -240,6 +287,51 @@ TEST(Scheduler, DraftsAreVerifiedInTheDecodeChunkAndRejectedOnesGiveBackTheirBlo
   b->draft.assign(4, 7);
   const auto plan_b = tight.scheduler.schedule();
   for (const ScheduledChunk& chunk : plan_b) EXPECT_EQ(chunk.entry == b ? chunk.n_draft : 0, 0);
+}
+
+// A pipeline of two stages: the running requests form two groups, each with one step in
+// flight; the second schedule() picks only requests the first did not, and everyone ends with
+// exactly its tokens.
+TEST(Scheduler, PipelinedGroupsAreDisjointAndEveryoneFinishes) {
+  Harness h(64, 64, 4);
+  for (uint64_t id = 1; id <= 4; ++id) h.add(id, 5, 3 + static_cast<int32_t>(id), static_cast<int32_t>(id * 100));
+  const std::vector<ScheduledChunk> a = h.scheduler.schedule(2);
+  const std::vector<ScheduledChunk> b = h.scheduler.schedule(2);
+  ASSERT_EQ(a.size(), 2u);
+  ASSERT_EQ(b.size(), 2u);
+  EXPECT_EQ(a[0].entry->id + a[1].entry->id, 3u);  // oldest first: 1 and 2, then 3 and 4
+  EXPECT_EQ(b[0].entry->id + b[1].entry->id, 7u);
+  EXPECT_TRUE(h.scheduler.schedule(2).empty());  // everyone is in flight
+  EXPECT_EQ(h.scheduler.schedulable_count(), 0u);
+  for (const auto* plan : {&b, &a})  // completion in any order
+    for (const ScheduledChunk& chunk : *plan) h.cache.set_length(chunk.entry->slot, chunk.first + chunk.n_tokens);
+  h.scheduler.complete(b);
+  EXPECT_EQ(h.scheduler.schedulable_count(), 2u);
+  h.scheduler.complete(a);
+  for (const auto& entry : h.entries) {
+    EXPECT_FALSE(entry->in_flight);
+    EXPECT_EQ(entry->computed, 5);
+    entry->tokens.push_back(7);  // each prompt chunk sampled its first token
+    --h.max_new[entry->id];
+  }
+  h.run_pipelined(2, 2);
+  EXPECT_TRUE(h.scheduler.idle());
+  EXPECT_EQ(h.finished.size(), 4u);
+  for (const auto& entry : h.entries) EXPECT_EQ(entry->tokens.size(), 5u + 3u + entry->id);
+  EXPECT_EQ(h.cache.pool().used_count(), 0);
+}
+
+// Tight memory under a pipeline: a reservation that would have to preempt a request in flight
+// asks for a drain instead, nobody in flight is ever preempted, and everyone still finishes.
+TEST(Scheduler, PipelinedNeverPreemptsAStepInFlightAndNobodyStarves) {
+  Harness h(8, 6, 4);
+  for (uint64_t id = 1; id <= 6; ++id) h.add(id, 5 + static_cast<int32_t>(id % 3), 12, static_cast<int32_t>(id * 100));
+  const int drains = h.run_pipelined(2, 2);
+  EXPECT_TRUE(h.scheduler.idle());
+  EXPECT_EQ(h.finished.size(), 6u);
+  EXPECT_GT(drains, 0);
+  EXPECT_GT(h.scheduler.preemption_count(), 0u);
+  for (const auto& entry : h.entries) EXPECT_EQ(entry->tokens.size(), 5u + entry->id % 3 + 12);
 }
 
 }  // namespace
