@@ -259,12 +259,18 @@ const uint64_t* GrammarMatcher::allowed_tokens() {
   return at_start_ ? automaton_->start_mask_of(state_).data() : automaton_->mask_of(state_).data();
 }
 
-bool GrammarMatcher::accept_token(int32_t token) {
+int32_t GrammarMatcher::state_after(int32_t token) {
   const GrammarVocabulary& vocabulary = automaton_->vocabulary;
-  if (token < 0 || token >= vocabulary.n_vocab() || vocabulary.end_of_generation(token)) return false;
+  if (token < 0 || token >= vocabulary.n_vocab() || vocabulary.end_of_generation(token)) return -1;
   const std::string& bytes = at_start_ ? vocabulary.start_bytes(token) : vocabulary.bytes(token);
-  if (bytes.empty() || vocabulary.bytes(token).empty()) return false;
-  const int32_t next = automaton_->walk_bytes(state_, bytes);
+  if (bytes.empty() || vocabulary.bytes(token).empty()) return -1;
+  return automaton_->walk_bytes(state_, bytes);
+}
+
+bool GrammarMatcher::allows(int32_t token) { return state_after(token) >= 0; }
+
+bool GrammarMatcher::accept_token(int32_t token) {
+  const int32_t next = state_after(token);
   if (next < 0) return false;
   state_ = next;
   at_start_ = false;
