@@ -14,7 +14,6 @@
 #include "core/error.h"
 
 namespace jisu {
-
 namespace {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
@@ -208,8 +207,8 @@ bool Sampler::sample_filtered(const float* logits, TokenFilter& filter, size_t m
   uint64_t min_p_threshold = 0;  // on the keys' high halves; 0: none yet
   bool below_min_p = false;
   while (kept < k && !below_min_p && selected < max_tested) {
-    const size_t chunk = std::min(max_tested - selected,
-                                  selected > 0 ? size_t{64} : params_.min_p > 0.0f ? size_t{16} : k);
+    // The first chunk is what top-k alone selects (one pass, as unconstrained sampling makes).
+    const size_t chunk = std::min(max_tested - selected, selected > 0 ? size_t{64} : params_.top_k > 0 ? k : size_t{16});
     if (selected + chunk < n_vocab) {
       select_top(selected, selected + chunk, n_vocab);
     } else {
@@ -226,6 +225,9 @@ bool Sampler::sample_filtered(const float* logits, TokenFilter& filter, size_t m
       keys[kept++] = keys[i];
     }
     selected += chunk;
+    // Not one allowed token among the best: a place where the grammar allows few tokens (JSON
+    // punctuation) that the model does not expect. Further chunks would rarely settle it.
+    if (kept == 0) break;
   }
   // Not every survivor seen, or only impossible tokens allowed (the mask path then picks its
   // degenerate token among all tokens): the caller masks.
