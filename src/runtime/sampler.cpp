@@ -14,7 +14,6 @@
 #include "core/error.h"
 
 namespace jisu {
-
 namespace {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
@@ -187,6 +186,63 @@ int32_t Sampler::sample(const float* logits) { return sample_verifying(logits, -
 
 int32_t Sampler::sample_verifying(const float* logits, int32_t proposed, const uint64_t* allowed,
                                   std::span<const int32_t> banned) {
+  prepare_logits(logits, allowed, banned);
+  last_token_ = params_.temperature == 0.0f ? sample_greedy() : sample_stochastic(proposed);
+  return last_token_;
+}
+
+bool Sampler::sample_filtered(const float* logits, TokenFilter& filter, size_t max_tested, int32_t& token) {
+  JISU_ASSERT(params_.temperature > 0.0f && (params_.top_k > 0 || params_.min_p > 0.0f));
+  const size_t n_vocab = size_t(n_vocab_);
+  const size_t k = params_.top_k > 0 ? std::min(size_t(params_.top_k), n_vocab) : n_vocab;
+  max_tested = std::min(n_vocab, std::max(max_tested, params_.top_k > 0 ? k : size_t{1}));
+  prepare_logits(logits, nullptr, {});
+  uint64_t* keys = keys_.data();
+  for (size_t i = 0; i < n_vocab; ++i) keys[i] = candidate_key(logits_[i], int32_t(i));
+  // Walk the tokens best first, in chunks selected from the rest ([selected, n_vocab) holds only
+  // tokens after the chunks), keeping the allowed ones in order, until k are kept or, with
+  // min-p, a token falls below min_p times the best allowed one (min-p, after top-k, would drop
+  // it and everything after it). The threshold is computed as apply_min_p computes it.
+  size_t kept = 0, selected = 0;
+  uint64_t min_p_threshold = 0;  // on the keys' high halves; 0: none yet
+  bool below_min_p = false;
+  while (kept < k && !below_min_p && selected < max_tested) {
+    // The first chunk is what top-k alone selects (one pass, as unconstrained sampling makes).
+    const size_t chunk = std::min(max_tested - selected, selected > 0 ? size_t{64} : params_.top_k > 0 ? k : size_t{16});
+    if (selected + chunk < n_vocab) {
+      select_top(selected, selected + chunk, n_vocab);
+    } else {
+      sort_candidates(selected, n_vocab);
+    }
+    for (size_t i = selected; i < selected + chunk && kept < k; ++i) {
+      if ((keys[i] >> 32) < min_p_threshold) {
+        below_min_p = true;
+        break;
+      }
+      if (!filter.allows(key_token(keys[i]))) continue;
+      if (kept == 0 && params_.min_p > 0.0f)
+        min_p_threshold = candidate_key(key_logit(keys[i]) + std::log(params_.min_p), 0) >> 32;
+      keys[kept++] = keys[i];
+    }
+    selected += chunk;
+    // Not one allowed token among the best: a place where the grammar allows few tokens (JSON
+    // punctuation) that the model does not expect. Further chunks would rarely settle it.
+    if (kept == 0) break;
+  }
+  // Not every survivor seen, or only impossible tokens allowed (the mask path then picks its
+  // degenerate token among all tokens): the caller masks.
+  const bool complete = kept == k || below_min_p || selected == n_vocab;
+  if (kept == 0 || !complete || key_logit(keys[0]) == kNegInf) return false;
+  // The draw walks the candidates in the order the mask path leaves them: best first after a
+  // top-k or top-p, else by token id.
+  const bool mask_path_sorts = (params_.top_k > 0 && size_t(params_.top_k) < n_vocab) || params_.top_p < 1.0f;
+  if (!mask_path_sorts)
+    std::sort(keys, keys + kept, [](uint64_t a, uint64_t b) { return key_token(a) < key_token(b); });
+  last_token_ = token = sample_candidates(kept, mask_path_sorts, -1);
+  return true;
+}
+
+void Sampler::prepare_logits(const float* logits, const uint64_t* allowed, std::span<const int32_t> banned) {
   const size_t n = size_t(n_vocab_);
   float* out = logits_.data();
   for (size_t i = 0; i < n; ++i) {
@@ -211,8 +267,6 @@ int32_t Sampler::sample_verifying(const float* logits, int32_t proposed, const u
   }
   for (int32_t token : banned) out[size_t(token)] = kNegInf;
   greedy_lse_valid_ = false;
-  last_token_ = params_.temperature == 0.0f ? sample_greedy() : sample_stochastic(proposed);
-  return last_token_;
 }
 
 int32_t Sampler::sample_greedy() {
@@ -243,8 +297,13 @@ void Sampler::sort_candidates(size_t begin, size_t end) {
 // keys_[k, n) in some order. One pass keeps a heap of the best k seen so far (its root is the
 // worst of them), so most candidates cost one integer comparison: O(n) in practice, O(n log k) at
 // worst, and cheaper than nth_element's partitioning passes.
-void Sampler::select_top(size_t k, size_t n) {
-  uint64_t* keys = keys_.data();
+void Sampler::select_top(size_t k, size_t n) { select_top(0, k, n); }
+
+// The same over keys_[begin, n): moves its best (k - begin) to keys_[begin, k), sorted.
+void Sampler::select_top(size_t begin, size_t end, size_t n) {
+  uint64_t* keys = keys_.data() + begin;
+  const size_t k = end - begin;
+  n -= begin;
   const std::greater<uint64_t> better;
   std::make_heap(keys, keys + k, better);
   uint64_t worst = keys[0];
@@ -322,6 +381,11 @@ int32_t Sampler::sample_stochastic(int32_t proposed) {
     select_top(n, size_t(n_vocab_));
     sorted = true;
   }
+  return sample_candidates(n, sorted, proposed);
+}
+
+int32_t Sampler::sample_candidates(size_t n, bool sorted, int32_t proposed) {
+  uint64_t* keys = keys_.data();
   if (sorted) {
     max_logit_ = key_logit(keys[0]);
   } else {

@@ -26,6 +26,15 @@
 
 namespace jisu {
 
+// A yes/no verdict per token asked lazily while sampling (a grammar: may this token come next?).
+class TokenFilter {
+ public:
+  virtual bool allows(int32_t token) = 0;
+
+ protected:
+  ~TokenFilter() = default;
+};
+
 struct TokenLogprob {
   int32_t token = -1;
   float logprob = 0.0f;
@@ -50,6 +59,16 @@ class Sampler {
   // tokens (ones a grammar refused).
   int32_t sample_verifying(const float* logits, int32_t proposed, const uint64_t* allowed = nullptr,
                            std::span<const int32_t> banned = {});
+
+  // Sampling under `filter` without knowing the whole allowed set, for top-k and/or min-p
+  // sampling: the same token (and RNG use) as sample_verifying() with a mask allowing exactly
+  // the tokens `filter` allows. Top-k keeps the k best allowed tokens, min-p (after it) those
+  // within min_p of the best allowed one, and everything after looks only at those: so the best
+  // tokens are asked in order until k are allowed or one falls below the min-p threshold. False
+  // (nothing drawn, the RNG untouched) when the best max_tested tokens do not settle it (or allow
+  // only impossible tokens): the caller then computes the mask. Needs temperature > 0 and
+  // top_k > 0 or min_p > 0.
+  bool sample_filtered(const float* logits, TokenFilter& filter, size_t max_tested, int32_t& token);
 
   // Records a token in the penalty history (throws jisu::Error for an id outside the vocabulary).
   void accept(int32_t token);
@@ -78,10 +97,14 @@ class Sampler {
  private:
   enum class Mode { None, Greedy, Stochastic, Degenerate };
 
+  void prepare_logits(const float* logits, const uint64_t* allowed, std::span<const int32_t> banned);
   void apply_penalties();
   int32_t sample_greedy();
   int32_t sample_stochastic(int32_t proposed);
+  // The chain after top-k: keys_[0, n) are the candidates (sorted best first when `sorted`).
+  int32_t sample_candidates(size_t n, bool sorted, int32_t proposed);
   void select_top(size_t k, size_t n);
+  void select_top(size_t begin, size_t end, size_t n);
   size_t apply_min_p(size_t n, bool sorted);
   size_t apply_top_p(size_t n, bool& sorted);
   void sort_candidates(size_t begin, size_t end);

@@ -37,6 +37,9 @@ namespace {
 
 constexpr int32_t kDefaultContextCap = 4096;
 constexpr int32_t kBlockSize = 16;
+// Constrained top-k sampling asks the grammar about at most top_k + this many best tokens before
+// it computes the mask instead.
+constexpr size_t kTopKTested = 64;
 using Clock = std::chrono::steady_clock;
 
 double seconds_between(Clock::time_point from, Clock::time_point to) {
@@ -611,6 +614,10 @@ int32_t ServingEngineImpl::verify(ActiveRequest& request, const float* logits, i
 // token follows p(x) / Z over the allowed ones (Z: their mass): exactly the masked distribution,
 // and greedy keeps the allowed argmax. Most tokens then need no mask, so grammar states met once
 // (counters of minLength/maxItems...) never pay for a vocabulary walk.
+// With top-k or min-p sampling (the CLI's and llama.cpp's defaults), the surviving allowed
+// tokens are found by asking the grammar about the best tokens in order
+// (Sampler::sample_filtered): the same draw as with the mask, and no mask unless the best
+// top_k + kTopKTested tokens do not settle it (between JSON tokens few tokens are allowed).
 // Returns -1 when the grammar cannot go on (the request is then finished).
 int32_t ServingEngineImpl::sample_constrained(ActiveRequest& request, const float* logits) {
   static constexpr size_t kMaxRejections = 8;
@@ -619,6 +626,21 @@ int32_t ServingEngineImpl::sample_constrained(ActiveRequest& request, const floa
   const bool draw_first = !params.logprobs && (params.temperature == 0.0f || (params.top_k <= 0 && params.top_p >= 1.0f &&
                                                                              params.min_p <= 0.0f));
   try {
+    if (!params.logprobs && params.temperature > 0.0f && (params.top_k > 0 || params.min_p > 0.0f)) {
+      struct GrammarFilter final : TokenFilter {
+        GrammarMatcher& grammar;
+        const Tokenizer& tokenizer;
+        GrammarFilter(GrammarMatcher& g, const Tokenizer& t) : grammar(g), tokenizer(t) {}
+        bool allows(int32_t token) override {
+          return tokenizer.is_end_of_generation(token) ? grammar.can_end() : grammar.allows(token);
+        }
+      } filter(grammar, *tokenizer_);
+      const size_t tested = static_cast<size_t>(std::max(params.top_k, 0)) + kTopKTested;
+      if (int32_t token = -1; request.sampler.sample_filtered(logits, filter, tested, token)) {
+        if (tokenizer_->is_end_of_generation(token)) return token;  // the filter checked can_end()
+        return grammar.accept_token(token) ? token : -1;
+      }
+    }
     refused_.clear();
     while (draw_first && refused_.size() < kMaxRejections) {
       const int32_t token = request.sampler.sample_verifying(logits, -1, nullptr, refused_);

@@ -46,11 +46,14 @@ N = 4
 REQUESTS_PER_SCHEMA = OUTPUTS // (N * len(SCHEMAS))
 
 
-def structured(schema_index, seed):
+def structured(schema_index, seed, truncated):
     schema = SCHEMAS[schema_index]
+    # Half the requests sample as llama.cpp does (top-k, min-p): the grammar is then asked token
+    # by token (Sampler::sample_filtered), the other half draw first (OpenAI's defaults).
     response = client.chat.completions.create(
         model="demo", messages=[{"role": "user", "content": "Describe a character as JSON."}],
         temperature=1.0, max_tokens=160, n=N, seed=seed,
+        extra_body={"top_k": 40, "min_p": 0.05} if truncated else None,
         response_format={"type": "json_schema", "json_schema": {"name": f"s{schema_index}", "schema": schema,
                                                                 "strict": True}})
     results = []
@@ -64,7 +67,7 @@ def structured(schema_index, seed):
     return results
 
 
-jobs = [(i, 1000 * i + N * k) for i in range(len(SCHEMAS)) for k in range(REQUESTS_PER_SCHEMA)]
+jobs = [(i, 1000 * i + N * k, k % 2 == 1) for i in range(len(SCHEMAS)) for k in range(REQUESTS_PER_SCHEMA)]
 with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
     outcomes = [result for batch in pool.map(lambda job: structured(*job), jobs) for result in batch]
 invalid = [detail for ok, reason, detail in outcomes if not ok or reason != "stop"]

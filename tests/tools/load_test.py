@@ -6,25 +6,21 @@ with text, divided over the tokens they carry).
 
   python3 tests/tools/load_test.py --url http://127.0.0.1:8080 --levels 1,8,32,64 --seconds 20
   python3 tests/tools/load_test.py --jisu build/jisu --levels 1,8,32,64   # starts its own server
+benchmarks/serving_load.py measures non-streamed requests and compares servers (llama-server too).
 """
 import argparse
 import http.client
 import json
+import pathlib
 import re
 import subprocess
+import sys
 import threading
 import time
 import urllib.parse
 
-PROMPTS = ["ROMEO:", "JULIET:\nO Romeo, Romeo,", "First Citizen:\nBefore we proceed", "KING HENRY:\n",
-           "HAMLET:\nTo be, or not to be,", "MENENIUS:\nWhat work's, my countrymen,", "Nurse:\n", "GLOUCESTER:\n"]
-
-
-def percentile(values, fraction):
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "benchmarks"))
+from serving_load import PROMPTS, percentile  # noqa: E402  (one prompt mix and percentile for both tools)
 
 
 def one_stream(host, port, body, record):

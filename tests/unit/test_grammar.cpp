@@ -185,6 +185,7 @@ void check_masks_against_reference(const std::string& gbnf, uint32_t seed, int w
   std::mt19937 rng(seed);
   for (int walk = 0; walk < walks; ++walk) {
     GrammarMatcher m(grammar, vocabulary);  // its caches fill as it walks: every step rechecks them
+    GrammarMatcher lazy(grammar, vocabulary);  // asked token by token, never for a mask
     std::string text;
     for (int step = 0; step < steps; ++step) {
       const uint64_t* mask = m.allowed_tokens();
@@ -205,11 +206,13 @@ void check_masks_against_reference(const std::string& gbnf, uint32_t seed, int w
         ASSERT_EQ(bit, expected) << "token " << t << " '" << (step == 0 ? tv.start[size_t(t)] : tv.bytes[size_t(t)])
                                  << "' after '" << text << "'";
         if (bit && !tv.eog[size_t(t)]) allowed.push_back(t);
+        ASSERT_EQ(lazy.allows(t), expected && !tv.eog[size_t(t)]) << "allows(" << t << ") after '" << text << "'";
       }
       if (allowed.empty()) break;
       const int32_t chosen = allowed[rng() % allowed.size()];
       text += step == 0 ? tv.start[size_t(chosen)] : tv.bytes[size_t(chosen)];
       ASSERT_TRUE(m.accept_token(chosen));
+      ASSERT_TRUE(lazy.accept_token(chosen));
       if (m.must_end()) break;
     }
   }

@@ -525,6 +525,102 @@ TEST(Sampler, VerifyingAProposalKeepsTheDistribution) {
   EXPECT_EQ(greedy.sample_verifying(logits.data(), 3), 3);
 }
 
+// A filter over a fixed set of allowed tokens that counts how often it is asked.
+struct SetFilter final : TokenFilter {
+  explicit SetFilter(std::vector<char> allowed) : allowed(std::move(allowed)) {}
+  bool allows(int32_t token) override {
+    ++asked;
+    return allowed[size_t(token)] != 0;
+  }
+  std::vector<uint64_t> mask() const {
+    std::vector<uint64_t> words((allowed.size() + 63) / 64, 0);
+    for (size_t t = 0; t < allowed.size(); ++t)
+      if (allowed[t]) words[t / 64] |= uint64_t{1} << (t % 64);
+    return words;
+  }
+  std::vector<char> allowed;
+  size_t asked = 0;
+};
+
+// Top-k under a filter, against a closed form: the k best *allowed* tokens, softmax at T.
+TEST(Sampler, FilteredDrawsFollowTheMaskedTopKDistribution) {
+  const std::vector<float> logits = {0.1f, 1.2f, -0.5f, 2.0f, 0.0f, 1.0f, -1.0f, 0.7f};
+  SamplingParams params = plain(0.8f, 31337);
+  params.top_k = 3;
+  Sampler sampler(params, 8);
+  SetFilter filter({1, 0, 1, 1, 0, 1, 1, 1});  // 1 (second best) and 4 refused
+  const int draws = 20000;
+  std::vector<int> counts(8, 0);
+  for (int i = 0; i < draws; ++i) {
+    int32_t token = -1;
+    ASSERT_TRUE(sampler.sample_filtered(logits.data(), filter, 8, token));
+    ++counts[size_t(token)];
+  }
+  const std::vector<int32_t> kept = {3, 5, 7};  // the 3 best of the allowed ones
+  EXPECT_EQ(draws, counts[3] + counts[5] + counts[7]);
+  std::vector<int> kept_counts;
+  std::vector<float> kept_logits;
+  for (int32_t token : kept) {
+    kept_counts.push_back(counts[size_t(token)]);
+    kept_logits.push_back(logits[size_t(token)]);
+  }
+  // 2 degrees of freedom: 13.82 is the 0.1% critical value.
+  EXPECT_LT(chi_square(kept_counts, softmax(kept_logits, 0.8), draws), 13.82);
+}
+
+// The filtered path draws exactly what the masked path draws (same seed, same token, same RNG
+// use), across truncation settings and densities of the allowed set; it gives up (false, RNG
+// untouched) only when the tested tokens cannot settle the draw.
+TEST(Sampler, FilteredSamplingEqualsMaskedSampling) {
+  struct Setting {
+    int32_t top_k;
+    float top_p, min_p, temperature;
+  };
+  const Setting settings[] = {{40, 1.0f, 0.0f, 1.0f},  {5, 0.9f, 0.0f, 0.7f},   {0, 1.0f, 0.05f, 1.0f},
+                              {40, 0.95f, 0.05f, 0.8f}, {0, 0.9f, 0.2f, 1.5f}, {5000, 1.0f, 0.0f, 1.0f}};
+  const double densities[] = {0.97, 0.5, 0.05, 0.002};
+  const size_t n_vocab = 3000;
+  Rng chooser(5);
+  size_t filtered = 0, fallbacks = 0;
+  for (const Setting& setting : settings) {
+    for (double density : densities) {
+      SamplingParams params = plain(setting.temperature, 2024);
+      params.top_k = setting.top_k;
+      params.top_p = setting.top_p;
+      params.min_p = setting.min_p;
+      params.repetition_penalty = 1.2f;
+      params.logit_bias = {{7, 5.0f}, {8, -100.0f}};
+      Sampler lazy(params, int32_t(n_vocab)), masked(params, int32_t(n_vocab));
+      for (int step = 0; step < 60; ++step) {
+        std::vector<char> allowed(n_vocab);
+        for (char& a : allowed) a = chooser.uniform() < density;
+        allowed[size_t(step) % n_vocab] = 1;  // never empty
+        SetFilter filter(allowed);
+        const std::vector<uint64_t> mask = filter.mask();
+        const std::vector<float> logits = random_logits(n_vocab, uint64_t(step) * 7 + 1, 4.0f);
+        const int32_t expected = masked.sample_verifying(logits.data(), -1, mask.data());
+        int32_t token = -1;
+        const size_t max_tested = size_t(std::max(setting.top_k, 0)) + 64;
+        if (lazy.sample_filtered(logits.data(), filter, max_tested, token)) {
+          ++filtered;
+          EXPECT_LE(filter.asked, std::max(max_tested, size_t(setting.top_k)));
+        } else {
+          ++fallbacks;
+          token = lazy.sample_verifying(logits.data(), -1, mask.data());
+        }
+        ASSERT_EQ(token, expected) << "top_k " << setting.top_k << " min_p " << setting.min_p << " density "
+                                   << density << " step " << step;
+        EXPECT_TRUE(allowed[size_t(token)]);
+        EXPECT_FLOAT_EQ(lazy.last_logprob(), masked.last_logprob());
+        lazy.accept(token);
+        masked.accept(token);
+      }
+    }
+  }
+  EXPECT_GT(filtered, 600u);  // most draws need no mask
+  EXPECT_GT(fallbacks, 50u);  // sparse sets do
+}
+
 TEST(Sampler, LogprobOfTheChosenTokenMatchesTheFinalDistribution) {
   const std::vector<float> logits = {0.1f, 1.2f, -0.5f, 2.0f};
   Sampler sampler(plain(0.5f, 3), 4);
@@ -652,6 +748,9 @@ TEST(Sampler, SampleAndAcceptNeverAllocate) {
   SamplingParams unfiltered = plain(1.0f, 3);
   unfiltered.min_p = 0.01f;
 
+  std::vector<char> even(size_t(n_vocab), 0);
+  for (size_t t = 0; t < even.size(); t += 2) even[t] = 1;
+  SetFilter every_other(even);
   for (const SamplingParams& params : {defaults, nucleus_only, greedy, unfiltered}) {
     Sampler sampler(params, n_vocab);
     std::array<TokenLogprob, 5> top{};
@@ -663,6 +762,12 @@ TEST(Sampler, SampleAndAcceptNeverAllocate) {
       const int32_t token = sampler.sample(rows[size_t(i) % rows.size()].data());
       sampler.accept(token);
       checksum += token + long(sampler.top_logprobs(top)) + (sampler.last_logprob() <= 0.0f);
+    }
+    if (params.temperature > 0.0f && (params.top_k > 0 || params.min_p > 0.0f)) {
+      for (int i = 0; i < 100; ++i) {
+        int32_t token = -1;
+        checksum += sampler.sample_filtered(rows[size_t(i) % rows.size()].data(), every_other, 200, token);
+      }
     }
     sampler.reset();
     const long allocations = end_counting_allocations();

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "core/error.h"
+#include "core/splitmix64.h"
 
 namespace jisu {
 
@@ -61,6 +62,57 @@ struct VectorHash {
   }
 };
 
+// Open-addressing map from a 64-bit key (never kEmptyKey) to an id, for the stack-node intern
+// table: it is asked for every stack after every byte, and std::unordered_map allocated a node
+// per entry. Linear probing, at most half full.
+class NodeIdMap {
+ public:
+  static constexpr uint64_t kEmptyKey = ~uint64_t{0};
+  // The id stored under `key`, or `id` stored now (then inserted is true).
+  int32_t emplace(uint64_t key, int32_t id, bool& inserted) {
+    if ((size_ + 1) * 2 > slots_.size()) grow();
+    const size_t mask = slots_.size() - 1;
+    for (uint64_t state = key, i = splitmix64(state) & mask;; i = (i + 1) & mask) {
+      Slot& slot = slots_[i];
+      if (slot.key == key) {
+        inserted = false;
+        return slot.id;
+      }
+      if (slot.key == kEmptyKey) {
+        slot = {key, id};
+        ++size_;
+        inserted = true;
+        return id;
+      }
+    }
+  }
+  // The id stored under `key`, or -1.
+  int32_t find(uint64_t key) const {
+    if (slots_.empty()) return -1;
+    const size_t mask = slots_.size() - 1;
+    for (uint64_t state = key, i = splitmix64(state) & mask;; i = (i + 1) & mask) {
+      if (slots_[i].key == key) return slots_[i].id;
+      if (slots_[i].key == kEmptyKey) return -1;
+    }
+  }
+
+ private:
+  struct Slot {
+    uint64_t key = kEmptyKey;
+    int32_t id = 0;
+  };
+  void grow() {
+    std::vector<Slot> old(std::max<size_t>(64, slots_.size() * 2));
+    old.swap(slots_);
+    size_ = 0;
+    bool inserted = false;
+    for (const Slot& slot : old)
+      if (slot.key != kEmptyKey) emplace(slot.key, slot.id, inserted);
+  }
+  std::vector<Slot> slots_;
+  size_t size_ = 0;
+};
+
 constexpr int32_t kUnknown = -2;
 constexpr int32_t kDead = -1;
 
@@ -81,7 +133,7 @@ struct GrammarMatcher::Automaton {
   std::shared_ptr<const Grammar> grammar;
   const GrammarVocabulary& vocabulary;
   std::vector<Node> nodes;
-  std::unordered_map<uint64_t, int32_t> node_ids;
+  NodeIdMap node_ids;
   std::vector<State> states;
   std::unordered_map<std::vector<int32_t>, int32_t, VectorHash> state_ids;  // key: stacks + accepting flag
   std::vector<uint64_t> start_mask;
@@ -93,15 +145,16 @@ struct GrammarMatcher::Automaton {
   Automaton(std::shared_ptr<const Grammar> g, const GrammarVocabulary& v) : grammar(std::move(g)), vocabulary(v) {}
 
   int32_t intern_node(int32_t pos, int32_t parent) {
-    const uint64_t key = (uint64_t(uint32_t(pos)) << 32) | uint32_t(parent + 1);
-    const auto [it, inserted] = node_ids.emplace(key, int32_t(nodes.size()));
-    if (inserted) {
-      if (nodes.size() >= kMaxStackNodes)
-        throw Error("grammar: the generation nests deeper than the matcher's bound (" +
-                    std::to_string(kMaxStackNodes) + " stack nodes)");
-      nodes.push_back({pos, parent});
+    const uint64_t key = (uint64_t(uint32_t(pos)) << 32) | uint32_t(parent + 1);  // pos < 2^31: never kEmptyKey
+    if (nodes.size() >= kMaxStackNodes) {
+      if (const int32_t id = node_ids.find(key); id >= 0) return id;
+      throw Error("grammar: the generation nests deeper than the matcher's bound (" +
+                  std::to_string(kMaxStackNodes) + " stack nodes)");
     }
-    return it->second;
+    bool inserted = false;
+    const int32_t id = node_ids.emplace(key, int32_t(nodes.size()), inserted);
+    if (inserted) nodes.push_back({pos, parent});
+    return id;
   }
 
   // Adds to `scratch` every stack reachable from (pos, parent) without consuming a byte; sets
@@ -259,12 +312,18 @@ const uint64_t* GrammarMatcher::allowed_tokens() {
   return at_start_ ? automaton_->start_mask_of(state_).data() : automaton_->mask_of(state_).data();
 }
 
-bool GrammarMatcher::accept_token(int32_t token) {
+int32_t GrammarMatcher::state_after(int32_t token) {
   const GrammarVocabulary& vocabulary = automaton_->vocabulary;
-  if (token < 0 || token >= vocabulary.n_vocab() || vocabulary.end_of_generation(token)) return false;
+  if (token < 0 || token >= vocabulary.n_vocab() || vocabulary.end_of_generation(token)) return -1;
   const std::string& bytes = at_start_ ? vocabulary.start_bytes(token) : vocabulary.bytes(token);
-  if (bytes.empty() || vocabulary.bytes(token).empty()) return false;
-  const int32_t next = automaton_->walk_bytes(state_, bytes);
+  if (bytes.empty() || vocabulary.bytes(token).empty()) return -1;
+  return automaton_->walk_bytes(state_, bytes);
+}
+
+bool GrammarMatcher::allows(int32_t token) { return state_after(token) >= 0; }
+
+bool GrammarMatcher::accept_token(int32_t token) {
+  const int32_t next = state_after(token);
   if (next < 0) return false;
   state_ = next;
   at_start_ = false;

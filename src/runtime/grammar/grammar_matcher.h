@@ -78,6 +78,9 @@ class GrammarMatcher {
   // Advances by a token that allowed_tokens() allows (false, unchanged, otherwise). End-of-
   // generation tokens are not accepted here: they end the text.
   bool accept_token(int32_t token);
+  // Whether accept_token(token) would succeed, without advancing and without computing the
+  // mask: one token's bytes walked through the (cached) transitions.
+  bool allows(int32_t token);
   // Advances by raw bytes (tests, prefilled text); false (unchanged) when refused.
   bool accept_bytes(std::string_view bytes);
 
@@ -87,6 +90,8 @@ class GrammarMatcher {
 
  private:
   struct Automaton;
+  int32_t state_after(int32_t token);  // the state accept_token(token) would reach; < 0: refused
+
   std::unique_ptr<Automaton> automaton_;
   int32_t state_ = 0;
   bool at_start_ = true;
