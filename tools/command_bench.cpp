@@ -255,6 +255,7 @@ int run_bench(const BenchOptions& options) {
                               {"model_bytes", model->weights().total_bytes},
                               {"threads", threads},
                               {"isa", std::string(isa_name(active_isa()))},
+                              {"kernel_path", on_gpu ? device_text : std::string(isa_kernel_path(active_isa()))},
                               {"test", row.test},
                               {"tokens_per_second", row.median_tps},
                               {"stddev", row.stddev_tps},
@@ -276,6 +277,7 @@ int run_bench(const BenchOptions& options) {
               name.c_str(), weight_bytes / 1048576.0, threads, std::string(isa_name(active_isa())).c_str(),
               device_text.c_str(), on_gpu ? "device copy" : "memory read", bandwidth, std::string(dtype_name(key_type)).c_str(),
               std::string(dtype_name(value_type)).c_str());
+  if (!on_gpu) std::printf("kernels: %s\n\n", std::string(isa_kernel_path(active_isa())).c_str());
   if (bencher.forward().prepared_weight_bytes() > 0)
     std::printf("prepared %.1f MiB of weight copies (repacked or on the device) at load in %.0f ms\n\n", bencher.forward().prepared_weight_bytes() / 1048576.0,
                 bencher.forward().prepare_ms());

@@ -149,7 +149,7 @@ TEST(Int8Repacked, SimdMatchesScalarBitForBitForEveryTileShape) {
   // 272 rows of 2048 columns span more than one 256 KiB row block of the kernel.
   expect_simd_matches_scalar_for_every_tile_shape<ActivationBlock>(
       {std::begin(kRepackTypes), std::end(kRepackTypes)}, {32, 256, 2048}, [](size_t n) -> size_t { return n == 2048 ? 272 : 24; },
-      {1, 2, 3, 4, 5, 6, 7, 8, 9, 13}, 12);
+      {1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 16, 35}, 12);
 }
 
 // Extreme values: Q8_0 weights of -128 and 127 against activations of +-127 (the largest
@@ -185,7 +185,7 @@ TEST(Int8Repacked, ExtremeValuesDoNotSaturate) {
     const auto scalar = run_repacked(matmul_repacked_int8_scalar, type, packed, rows, n, xq, 1, 0, rows);
     for (size_t r = 0; r < rows; ++r) EXPECT_EQ(scalar[r], expected[r]) << dtype_name(type) << " " << r;  // exact integers
     for (Isa isa : simd_isas())
-      for (size_t tokens : {1, 4}) {
+      for (size_t tokens : {1, 4, 16, 17}) {
         std::vector<ActivationBlock> batch;
         for (size_t t = 0; t < tokens; ++t) batch.insert(batch.end(), xq.begin(), xq.end());
         const auto simd = run_repacked(kernel_table(isa).matmul_repacked_int8, type, packed, rows, n, batch, tokens, 0, rows);

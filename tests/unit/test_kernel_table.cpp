@@ -15,7 +15,10 @@
 namespace jisu::cpu {
 namespace {
 
-const Isa kAllIsas[] = {Isa::Scalar, Isa::Avx2, Isa::AvxVnni, Isa::Avx512, Isa::Avx512Vnni};
+const Isa kAllIsas[] = {Isa::Scalar, Isa::Avx2, Isa::AvxVnni, Isa::Avx512, Isa::Avx512Vnni, Isa::Avx512Amx};
+// The paths with int8 kernels of their own (Avx512Amx is Avx512Vnni's with AMX tiles for the
+// repacked prompt matmuls).
+const Isa kInt8Isas[] = {Isa::Scalar, Isa::Avx2, Isa::AvxVnni, Isa::Avx512, Isa::Avx512Vnni};
 
 TEST(KernelTable, SupportedIsasStartWithScalarAndEndWithTheDetectedOne) {
   const std::vector<Isa> isas = supported_isas();
@@ -30,6 +33,9 @@ TEST(KernelTable, SupportedIsasStartWithScalarAndEndWithTheDetectedOne) {
   if (isa_supported(Isa::Avx512Vnni)) {
     EXPECT_TRUE(isa_supported(Isa::Avx512));
   }
+  if (isa_supported(Isa::Avx512Amx)) {
+    EXPECT_TRUE(isa_supported(Isa::Avx512Vnni));
+  }
 }
 
 TEST(KernelTable, IsaNamesAreDistinct) {
@@ -37,6 +43,7 @@ TEST(KernelTable, IsaNamesAreDistinct) {
   for (Isa isa : kAllIsas) names.insert(std::string(isa_name(isa)));
   EXPECT_EQ(names.size(), std::size(kAllIsas));
   EXPECT_EQ(isa_name(Isa::Avx512Vnni), "avx512_vnni");  // the JISU_ISA spelling
+  EXPECT_EQ(isa_name(Isa::Avx512Amx), "avx512_amx");
 }
 
 // Only addresses are compared here, so this holds whatever the CPU has.
@@ -49,12 +56,18 @@ TEST(KernelTable, EveryPathHasItsOwnInt8KernelsAndItsWidthsFloatKernels) {
   }
   std::set<void (*)(const RepackedMatmulArgs&)> repacked;
   std::set<void (*)(const Int8MatmulArgs&)> row_major;
-  for (Isa isa : kAllIsas) {
+  for (Isa isa : kInt8Isas) {
     repacked.insert(kernel_table(isa).matmul_repacked_int8);
     row_major.insert(kernel_table(isa).matmul_rows_int8);
   }
-  EXPECT_EQ(repacked.size(), std::size(kAllIsas));
-  EXPECT_EQ(row_major.size(), std::size(kAllIsas));
+  EXPECT_EQ(repacked.size(), std::size(kInt8Isas));
+  EXPECT_EQ(row_major.size(), std::size(kInt8Isas));
+  // The AMX path: its own repacked kernel where it can run, Avx512Vnni's for everything else.
+  EXPECT_EQ(kernel_table(Isa::Avx512Amx).matmul_rows_int8, kernel_table(Isa::Avx512Vnni).matmul_rows_int8);
+  EXPECT_EQ(kernel_table(Isa::Avx512Amx).matmul_rows, kernel_table(Isa::Avx512).matmul_rows);
+  if (isa_supported(Isa::Avx512Amx)) {
+    EXPECT_NE(kernel_table(Isa::Avx512Amx).matmul_repacked_int8, kernel_table(Isa::Avx512Vnni).matmul_repacked_int8);
+  }
   // The float kernels exist per vector width: the VNNI paths share their width's.
   EXPECT_EQ(kernel_table(Isa::AvxVnni).matmul_rows, kernel_table(Isa::Avx2).matmul_rows);
   EXPECT_EQ(kernel_table(Isa::Avx512Vnni).matmul_rows, kernel_table(Isa::Avx512).matmul_rows);

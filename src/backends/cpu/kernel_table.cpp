@@ -28,6 +28,11 @@ JISU_DECLARE_INT8_KERNELS(avx2)
 JISU_DECLARE_INT8_KERNELS(avx_vnni)
 JISU_DECLARE_INT8_KERNELS(avx512)
 JISU_DECLARE_INT8_KERNELS(avx512_vnni)
+#if JISU_HAVE_AMX_KERNELS
+namespace amx {
+void matmul_repacked_int8(const RepackedMatmulArgs& args);  // int8_repacked_matmul_amx.cpp
+}
+#endif
 
 namespace {
 
@@ -54,6 +59,15 @@ const KernelTable kAvx2 = JISU_KERNEL_TABLE(avx2, avx2);
 const KernelTable kAvxVnni = JISU_KERNEL_TABLE(avx2, avx_vnni);
 const KernelTable kAvx512 = JISU_KERNEL_TABLE(avx512, avx512);
 const KernelTable kAvx512Vnni = JISU_KERNEL_TABLE(avx512, avx512_vnni);
+// Avx512Vnni's kernels, with AMX tiles for the repacked prompt matmuls. Without the compiler's
+// AMX support the path is never supported (cpu_features.cpp), and the table is Avx512Vnni's.
+const KernelTable kAvx512Amx = [] {
+  KernelTable table = kAvx512Vnni;
+#if JISU_HAVE_AMX_KERNELS
+  table.matmul_repacked_int8 = amx::matmul_repacked_int8;
+#endif
+  return table;
+}();
 
 }  // namespace
 
@@ -64,6 +78,7 @@ const KernelTable& kernel_table(Isa isa) {
     case Isa::AvxVnni: return kAvxVnni;
     case Isa::Avx512: return kAvx512;
     case Isa::Avx512Vnni: return kAvx512Vnni;
+    case Isa::Avx512Amx: return kAvx512Amx;
   }
   return kScalar;
 }
