@@ -30,6 +30,11 @@ struct WeightMatrix {
   // A backend that can run a shard makes its own copy of those columns at load.
   int64_t stored_cols = 0;
   int64_t column_first = 0;
+  // cb4 (core/sparse_dtype.h): the 16 int8 levels of this matrix, from the file's
+  // "<name>.codebook" tensor (a stacked tensor's: 16 per matrix, in matrix order); else null.
+  const int8_t* codebook = nullptr;
+  // i8_row: one float32 scale per row, from "<name>.row_scale" (rows in this matrix's order).
+  const float* row_scales = nullptr;
 
   bool present() const { return data != nullptr || low_rank != nullptr; }
   const void* row(int64_t index) const { return static_cast<const char*>(data) + index * row_bytes; }
@@ -38,6 +43,7 @@ struct WeightMatrix {
     WeightMatrix slice = *this;
     slice.data = row(first);
     slice.rows = count;
+    if (slice.row_scales) slice.row_scales += first;
     return slice;
   }
   size_t bytes() const { return static_cast<size_t>(rows) * row_bytes; }
