@@ -7,8 +7,9 @@
 #    f32 model. The yardstick is independent of jisu: the distance of llama.cpp's own Q8_0 /
 #    IQ4_NL files' exact (float64) logits from the f32 reference, i.e. what the weight rounding
 #    of a comparable 8-bit / 4-bit type costs, times 2 (i8_row: one scale per row of 256 instead
-#    of per block of 32; measured ratio 1.3) or 1.5 (cb4), plus 3e-2, the fixtures' allowance
-#    for the int8 activation rounding of integer paths (../shared/fixtures/README.md);
+#    of per block of 32; measured 2.1e-2 against 1.4e-2) or 1.5 (cb4; measured 0.178 against
+#    0.188), plus 3e-2, the fixtures' allowance for the int8 activation rounding of integer paths
+#    (../shared/fixtures/README.md); top-1 agreement at most 0.1 below the yardstick's;
 #  - bad input: a cb4 file whose codebook is missing, of the wrong shape or type, an i8_row file
 #    without its row scales, a cb4 / i8_row embedding, prune of a jisu-only type: one "error:"
 #    line, exit 1, no file left.
@@ -52,8 +53,12 @@ for name, yardstick, factor in [("i8_row", "q8_0", 2.0), ("cb4", "iq4_nl", 1.5)]
     got = np.fromfile(name + ".logits", dtype=np.float32).astype(np.float64)
     weight_cost = rel(exact(yardstick))
     bound = factor * weight_cost + 3e-2
-    print(f"{name}: relative L2 {rel(got):.3e} (bound {bound:.3e}; llama.cpp {yardstick} weights alone {weight_cost:.3e}), top-1 {top(got):.3f}")
-    ok &= rel(got) <= bound and top(got) >= 0.9
+    # Top-1 against the f32 reference: no more than 0.1 below the yardstick's own (llama.cpp's
+    # q8_0 weights keep 1.000 of the argmaxes of this random-weight model, its iq4_nl 0.604).
+    top_bound = top(exact(yardstick)) - 0.1
+    print(f"{name}: relative L2 {rel(got):.3e} (bound {bound:.3e}; llama.cpp {yardstick} weights alone {weight_cost:.3e}),"
+          f" top-1 {top(got):.3f} (bound {top_bound:.3f})")
+    ok &= rel(got) <= bound and top(got) >= top_bound
 sys.exit(0 if ok else 1)
 PY
 
