@@ -38,7 +38,7 @@ for type in $types; do
   "$jisu" quantize -t 1 "$demo/model.f32.gguf" "$work/$type.gguf" "$type" 2>/dev/null
   plain=$(measure "$work/$type.gguf")
   with=" | "
-  if [[ $type == q* || $type == iq* ]]; then
+  if [[ $type == q* || $type == iq* || $type == cb4 || $type == i8_row ]]; then
     "$jisu" quantize -t 1 "$demo/model.f32.gguf" "$work/$type.imatrix.gguf" "$type" --imatrix "$work/imatrix.gguf" 2>/dev/null
     with=$(measure "$work/$type.imatrix.gguf" | awk -F' [|] ' '{print $2 " | " $3}')
   fi

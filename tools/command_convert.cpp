@@ -11,6 +11,7 @@
 #include "command_registry.h"
 #include "compress/quantize_model.h"
 #include "core/error.h"
+#include "core/sparse_dtype.h"
 #include "core/thread_pool.h"
 #include "format/gguf_file.h"
 #include "models/hf_folder.h"
@@ -46,6 +47,10 @@ int run_convert(const ConvertOptions& cli) {
   const auto file_type = compress::file_type_from_name(type);
   if (!file_type)
     throw Error("--type: unknown type '" + cli.type + "'", "use auto or one of " + compress::file_type_names());
+  if (is_jisu_only(file_type->base))
+    throw Error("--type " + cli.type + ": " + std::string(dtype_name(file_type->base)) +
+                    " is a jisu-only type, which other GGUF readers would misread",
+                "convert to f16 or a GGUF type, then `jisu quantize` to it for jisu alone");
   options.file_type = *file_type;
   options.others_to_f32 = true;
   ThreadPool pool(cli.threads > 0 ? static_cast<size_t>(cli.threads) : ThreadPool::default_thread_count());

@@ -228,8 +228,9 @@ int run_info(const InfoOptions& options) {
                   t.count, format_count(t.elements).c_str(), format_bytes(t.bytes).c_str(),
                   tensor_bytes ? 100.0 * static_cast<double>(t.bytes) / static_cast<double>(tensor_bytes) : 0.0);
     if (std::any_of(totals.begin(), totals.end(), [](const TypeTotal& t) { return is_jisu_only(t.type); }))
-      std::printf("  (jisu_* types are jisu-only sparse storage written by `jisu prune`: other GGUF readers cannot "
-                  "load this file; `jisu prune --dense-output` writes one they can)\n");
+      std::printf("  (jisu_*, i8_row and cb4 are jisu-only types (`jisu prune`, `jisu quantize`): other GGUF "
+                  "readers cannot load this file; `jisu prune --dense-output` or quantizing the float model to a "
+                  "GGUF type writes one they can)\n");
   }
   std::printf("total          %zu tensors, %" PRIu64 " parameters (%s), %s of tensor data", file->tensors().size(),
               parameters, format_count(parameters).c_str(), format_bytes(tensor_bytes).c_str());

@@ -28,6 +28,8 @@ constexpr std::array kRows = {
     WeightTypeRow{DType::IQ4_NL, Int8Path::Blocks, true, false},
     WeightTypeRow{DType::IQ4_XS, Int8Path::None, false, false},
     WeightTypeRow{kJisuNmQ8, Int8Path::Sparse, false, false},
+    WeightTypeRow{kJisuI8Row, Int8Path::Blocks, false, false},
+    WeightTypeRow{kJisuCb4, Int8Path::Blocks, false, false},
 };
 // Every jisu_sparse_q8_kK (K = 1 .. 64) shares this row (its type is the family's first).
 constexpr WeightTypeRow kSparseQ8Row{kJisuSparseQ8First, Int8Path::Sparse, false, false};

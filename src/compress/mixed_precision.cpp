@@ -11,6 +11,7 @@
 #include "compress/quantization_mix.h"
 #include "compress/quantize_row.h"
 #include "core/error.h"
+#include "core/sparse_dtype.h"
 #include "format/gguf_file.h"
 
 namespace jisu::compress {
@@ -149,6 +150,10 @@ MixedPrecisionPlan plan_mixed_precision(const Model& model, const MixedPrecision
   if (options.candidates.empty()) throw Error("--candidates lists no type");
   for (const DType type : options.candidates)
     if (!quantize_supported(type)) throw Error("--candidates: cannot quantize to " + std::string(dtype_name(type)));
+  for (const DType type : options.candidates)
+    if (is_jisu_only(type))  // their companion tensors (codebook, row scales) are not measured here
+      throw Error("--candidates: " + std::string(dtype_name(type)) + " is a jisu-only type",
+                  "--target-bpw chooses among standard GGUF types");
   const ChunkPlan& chunks = options.calibration_plan;
   if (chunks.n_chunks == 0 || options.calibration_tokens.size() < chunks.n_chunks * static_cast<size_t>(chunks.n_ctx))
     throw Error("internal: the calibration tokens do not fill the chunk plan");

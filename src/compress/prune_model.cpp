@@ -132,8 +132,9 @@ PruneReport prune_model(const PruneOptions& options, ThreadPool& pool, std::FILE
     if (tensor.name == "token_embd.weight")
       throw Error("--tensors matches token_embd.weight, a lookup table, not a linear weight", "narrow --tensors");
     if (is_jisu_only(tensor.type))
-      throw Error("tensor " + tensor.name + " is already pruned (" + std::string(dtype_name(tensor.type)) + ")",
-                  "prune the dense model");
+      throw Error("tensor " + tensor.name + " is in the jisu-only type " + std::string(dtype_name(tensor.type)) +
+                      ", which pruning cannot read back (already pruned, or i8_row / cb4)",
+                  "prune the float model");
     if (!find_weight_type(tensor.type))
       throw Error("tensor " + tensor.name + " has type " + std::string(dtype_name(tensor.type)) + ", which jisu cannot read");
     const size_t cols = tensor.shape[0];

@@ -5,6 +5,7 @@
 #include <cctype>
 
 #include "core/error.h"
+#include "core/sparse_dtype.h"
 
 namespace jisu::compress {
 namespace {
@@ -17,6 +18,8 @@ constexpr std::array kFileTypes = {
     FileType{"Q4_K_S", 14, DType::Q4_K}, FileType{"Q4_K_M", 15, DType::Q4_K},  FileType{"Q5_K_S", 16, DType::Q5_K},
     FileType{"Q5_K_M", 17, DType::Q5_K}, FileType{"Q6_K", 18, DType::Q6_K},    FileType{"IQ4_NL", 25, DType::IQ4_NL},
     FileType{"IQ4_XS", 30, DType::IQ4_XS},
+    // jisu-only (core/sparse_dtype.h): numbers no llama.cpp file type uses.
+    FileType{"I8_ROW", kJisuI8RowFileType, kJisuI8Row}, FileType{"CB4", kJisuCb4FileType, kJisuCb4},
 };
 // Single-type aliases: Q3_K, Q4_K and Q5_K mean their _M mix, as llama-quantize reads them.
 constexpr std::array<std::pair<std::string_view, std::string_view>, 3> kAliases = {
@@ -81,9 +84,15 @@ DType QuantizationMix::mixed_type(const std::string& name) const {
   const DType base = file_type_.base;
   const std::string_view ft = file_type_.name;
   const bool float_type = !traits(base).is_quantized;
+  // An embedding table is read row by row without its tensor's codebook or row scales: cb4
+  // files keep it in IQ4_NL (the same bits and block layout with the fixed levels), i8_row files
+  // in Q8_0, --pure included.
+  if (name == "token_embd.weight" && base == kJisuCb4) return DType::IQ4_NL;
+  if (name == "token_embd.weight" && base == kJisuI8Row) return DType::Q8_0;
   if (float_type || options_.pure) return base;
   const int32_t layer = layer_of(name), n = n_layer_;
-  if (name == "output.weight") return base == DType::Q8_0 ? base : DType::Q6_K;
+  if (name == "output.weight") return base == DType::Q8_0 || base == kJisuI8Row ? base : DType::Q6_K;
+
   if (contains(name, "attn_v.weight")) {
     if (ft == "Q2_K") return DType::Q3_K;
     if (ft == "Q3_K_M") return layer < 2 ? DType::Q5_K : DType::Q4_K;
@@ -98,7 +107,7 @@ DType QuantizationMix::mixed_type(const std::string& name) const {
     if (ft == "Q3_K_L") return DType::Q5_K;
     if ((ft == "Q4_K_M" || ft == "Q5_K_M") && gets_more_bits(layer, n)) return DType::Q6_K;
     if (ft == "Q4_K_S" && layer < n / 8) return DType::Q5_K;
-    if (ft == "IQ4_NL" && layer < n / 8) return DType::Q5_K;
+    if ((ft == "IQ4_NL" || ft == "CB4") && layer < n / 8) return DType::Q5_K;
     return base;
   }
   if (contains(name, "attn_output.weight")) {
@@ -124,6 +133,10 @@ DType QuantizationMix::type_for(const std::string& name, uint64_t cols) const {
       type = override_rule.type;
       break;
     }
+  if ((type == kJisuCb4 || type == kJisuI8Row) && name == "token_embd.weight")
+    throw Error("token_embd.weight cannot be " + std::string(dtype_name(type)) +
+                    ": an embedding table is read by row, without its codebook or row scales",
+                "choose another type for it with --token-embedding-type");
   const std::optional<DType> fitted = row_fallback(type, cols);
   if (!fitted)
     throw Error("tensor " + name + " has rows of " + std::to_string(cols) + " values, which " +

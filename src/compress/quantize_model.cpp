@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "backends/cpu/quant_kernels.h"
+#include "compress/codebook_learning.h"
 #include "compress/importance_matrix.h"
 #include "compress/quantize_row.h"
 #include "core/error.h"
@@ -63,7 +64,8 @@ const ImportanceEntry* importance_for(const ImportanceMatrix& imatrix, const ggu
 }
 
 void quantize_tensor(const gguf::TensorInfo& tensor, DType type, const ImportanceMatrix* imatrix,
-                     const ImportanceEntry* importance, uint8_t* out, ThreadPool& pool) {
+                     const ImportanceEntry* importance, uint8_t* out, ThreadPool& pool, const int8_t* codebooks,
+                     float* row_scales) {
   const size_t cols = tensor.shape[0], rows = tensor.rows(), rows_per_matrix = tensor.shape[1];
   const size_t out_row_bytes = row_bytes(type, cols);
   std::vector<std::vector<float>> weights;
@@ -74,8 +76,32 @@ void quantize_tensor(const gguf::TensorInfo& tensor, DType type, const Importanc
     float* values = scratch[thread].data();
     cpu::dequantize_row(tensor.type, tensor.data + row * tensor.row_bytes(), values, cols);
     const float* row_weights = weights.empty() ? nullptr : weights[row / rows_per_matrix].data();
-    quantize_row(type, values, out + row * out_row_bytes, cols, row_weights);
+    const int8_t* codebook = codebooks ? codebooks + row / rows_per_matrix * kCodebookLevels : nullptr;
+    quantize_row(type, values, out + row * out_row_bytes, cols, row_weights, codebook,
+                 row_scales ? row_scales + row : nullptr);
   });
+}
+
+// cb4: one codebook per matrix (compress/codebook_learning.h), learned from at most
+// kCodebookSampleBlocks blocks of 32 of evenly spaced rows (a 16-level codebook needs far fewer
+// values than a large matrix holds; this bounds the time and memory of learning).
+constexpr size_t kCodebookSampleBlocks = 8192;
+
+static std::vector<int8_t> learn_codebooks(const gguf::TensorInfo& tensor, const std::vector<std::vector<float>>& importance,
+                                    ThreadPool& pool) {
+  const size_t cols = tensor.shape[0], rows_per_matrix = tensor.shape[1], n_mat = tensor.rows() / rows_per_matrix;
+  const size_t sample_rows = std::clamp<size_t>(kCodebookSampleBlocks * 32 / cols, 1, rows_per_matrix);
+  std::vector<int8_t> codebooks;
+  std::vector<float> values(sample_rows * cols);
+  for (size_t m = 0; m < n_mat; ++m) {
+    for (size_t i = 0; i < sample_rows; ++i) {
+      const size_t row = m * rows_per_matrix + i * rows_per_matrix / sample_rows;
+      cpu::dequantize_row(tensor.type, tensor.data + row * tensor.row_bytes(), values.data() + i * cols, cols);
+    }
+    const Codebook levels = learn_codebook(values, cols, importance.empty() ? nullptr : importance[m].data(), pool);
+    codebooks.insert(codebooks.end(), levels.begin(), levels.end());
+  }
+  return codebooks;
 }
 
 QuantizeReport quantize_model(const QuantizeOptions& options, ThreadPool& pool, std::FILE* log) {
@@ -98,6 +124,8 @@ QuantizeReport quantize_model(const gguf::GgufFile& input, const QuantizeOptions
     const ImportanceEntry* importance;
     bool kept = false;
     std::shared_ptr<const uint8_t> bytes;  // already quantized (ChosenType)
+    std::vector<int8_t> codebooks;         // cb4: 16 levels per matrix
+    std::vector<float> row_scales;         // i8_row: one per row, filled while the tensor is written
   };
   std::vector<Plan> plans;
   std::vector<std::string> missing_importance;
@@ -105,9 +133,9 @@ QuantizeReport quantize_model(const gguf::GgufFile& input, const QuantizeOptions
   QuantizeReport report;
   report.input_bytes = input.file_size();
   for (const gguf::TensorInfo& tensor : input.tensors()) {
-    Plan plan{&tensor, tensor.type, nullptr, false, nullptr};
+    Plan plan{&tensor, tensor.type, nullptr, false, nullptr, {}, {}};
     if (is_jisu_only(tensor.type))
-      std::fprintf(log, "keeping %s as %s (jisu sparse storage)\n", tensor.name.c_str(),
+      std::fprintf(log, "keeping %s as %s (jisu-only storage)\n", tensor.name.c_str(),
                    std::string(dtype_name(tensor.type)).c_str());
     const auto chosen = options.chosen_types.find(tensor.name);
     if (is_quantizable(tensor) && is_kept(tensor.name, options.keep)) {
@@ -135,8 +163,18 @@ QuantizeReport quantize_model(const gguf::GgufFile& input, const QuantizeOptions
       total_weights += tensor.element_count;
       report.weights += tensor.element_count;
     }
-    plans.push_back(plan);
+    plans.push_back(std::move(plan));
   }
+  for (Plan& plan : plans) {
+    if (plan.type == kJisuI8Row && is_quantizable(*plan.tensor) && !plan.kept && !plan.bytes) plan.row_scales.resize(plan.tensor->rows());
+    if (plan.type != kJisuCb4 || !is_quantizable(*plan.tensor) || plan.kept || plan.bytes) continue;
+    std::vector<std::vector<float>> importance;
+    if (plan.importance)
+      for (size_t m = 0; m < plan.importance->n_mat; ++m)
+        importance.push_back(imatrix->mean_squares(plan.tensor->name, *plan.importance, m, plan.tensor->shape[0]));
+    plan.codebooks = learn_codebooks(*plan.tensor, importance, pool);
+  }
+
   if (imatrix && report.imatrix_entries_used == 0)
     throw Error("the importance matrix '" + options.imatrix + "' has no entry for any tensor of this model",
                 "the imatrix was made from another model");
@@ -158,7 +196,7 @@ QuantizeReport quantize_model(const gguf::GgufFile& input, const QuantizeOptions
   size_t index = 0;
   const auto n_quantized = static_cast<size_t>(
       std::count_if(plans.begin(), plans.end(), [](const Plan& p) { return is_quantizable(*p.tensor) && !p.kept; }));
-  for (const Plan& plan : plans) {
+  for (Plan& plan : plans) {
     const gguf::TensorInfo& tensor = *plan.tensor;
     if (plan.kept) {
       writer.add_tensor(tensor.name, tensor.type, tensor.shape, tensor.data);
@@ -185,10 +223,12 @@ QuantizeReport quantize_model(const gguf::GgufFile& input, const QuantizeOptions
       }
       continue;
     }
-    writer.add_tensor(tensor.name, plan.type, tensor.shape, [&, plan, position = ++index](uint8_t* out, size_t) {
+    writer.add_tensor(tensor.name, plan.type, tensor.shape, [&, &plan = plan, position = ++index](uint8_t* out, size_t) {
       const gguf::TensorInfo& t = *plan.tensor;
       const size_t cols = t.shape[0], rows = t.rows();
-      quantize_tensor(t, plan.type, imatrix ? &*imatrix : nullptr, plan.importance, out, pool);
+      quantize_tensor(t, plan.type, imatrix ? &*imatrix : nullptr, plan.importance, out, pool,
+                      plan.codebooks.empty() ? nullptr : plan.codebooks.data(),
+                      plan.row_scales.empty() ? nullptr : plan.row_scales.data());
       done_weights += t.element_count;
       const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
       const double eta = done_weights ? elapsed * static_cast<double>(total_weights - done_weights) /
@@ -199,6 +239,18 @@ QuantizeReport quantize_model(const gguf::GgufFile& input, const QuantizeOptions
                    cols, rows, plan.importance ? " imatrix" : "", elapsed, eta);
       std::fflush(log);
     });
+    if (!plan.codebooks.empty()) {  // cb4: the levels as "<name>.codebook", I8 [16] or [16, n_mat]
+      std::vector<uint64_t> shape = {kCodebookLevels};
+      if (plan.codebooks.size() > kCodebookLevels) shape.push_back(plan.codebooks.size() / kCodebookLevels);
+      writer.add_tensor(tensor.name + std::string(kCodebookSuffix), DType::I8, shape, plan.codebooks.data());
+    }
+    if (!plan.row_scales.empty()) {  // i8_row: "<name>.row_scale", F32 [rows] or [rows, n_mat]
+      // Written after the matrix, whose filler computes them (the writer fills in order).
+      const std::vector<uint64_t> shape(tensor.shape.begin() + 1, tensor.shape.end());
+      writer.add_tensor(tensor.name + std::string(kRowScaleSuffix), DType::F32, shape, [&scales = plan.row_scales](uint8_t* out, size_t size) {
+        std::memcpy(out, scales.data(), size);
+      });
+    }
   }
   writer.write(options.output);
   report.output_bytes = std::filesystem::file_size(options.output);

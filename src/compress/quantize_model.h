@@ -65,8 +65,10 @@ bool is_kept(const std::string& name, const std::vector<std::regex>& keep);  // 
 const ImportanceEntry* importance_for(const ImportanceMatrix& imatrix, const gguf::TensorInfo& tensor);
 // Quantizes (or converts) every row of `tensor` to `type` into `out` (rows x row_bytes(type, cols)
 // bytes); each matrix of a stacked tensor weighted by its own importance when `importance` is set.
+// cb4 needs `codebooks` (16 levels per matrix); i8_row fills `row_scales` (one per row).
 void quantize_tensor(const gguf::TensorInfo& tensor, DType type, const ImportanceMatrix* imatrix,
-                     const ImportanceEntry* importance, uint8_t* out, ThreadPool& pool);
+                     const ImportanceEntry* importance, uint8_t* out, ThreadPool& pool,
+                     const int8_t* codebooks = nullptr, float* row_scales = nullptr);
 
 // Progress (one line per tensor, with an ETA) goes to `log`; throws jisu::Error.
 QuantizeReport quantize_model(const QuantizeOptions& options, ThreadPool& pool, std::FILE* log);

@@ -8,8 +8,10 @@
 
 #include "backends/cpu/quant_blocks.h"
 #include "backends/cpu/quant_kernels.h"
+#include "compress/codebook_learning.h"
 #include "compress/scale_search.h"
 #include "core/error.h"
+#include "core/sparse_dtype.h"
 
 namespace jisu::compress {
 namespace {
@@ -97,24 +99,25 @@ void quantize_q5_1(const Group& g, void* out) {
   pack_fifth_bits(levels, block->qh);
 }
 
-void quantize_iq4_nl(const Group& g, void* out) {
+// IQ4_NL (fixed levels) and cb4 (the tensor's learned levels): compress/codebook_learning.h.
+void codebook_block(const Group& g, std::span<const int8_t> levels, void* out) {
   auto* block = static_cast<BlockIQ4_NL*>(out);
   uint8_t indices[kQK];
-  const std::span<const int8_t> codebook(kValuesIq4nl, 16);
-  block->d = half(search_codebook_scale(g.x, g.w, codebook, indices));
-  // Re-pick the nearest code for the stored scale.
-  const float d = stored(block->d);
-  for (size_t j = 0; j < kQK; ++j) {
-    if (d == 0) break;
-    float best = INFINITY;
-    for (uint8_t c = 0; c < 16; ++c) {
-      const float error = std::fabs(g.x[j] - d * static_cast<float>(kValuesIq4nl[c]));
-      if (error < best) best = error, indices[j] = c;
-    }
-  }
+  block->d = quantize_codebook_block(g.x, g.w, levels, indices);
   int packed[kQK];
   for (size_t j = 0; j < kQK; ++j) packed[j] = indices[j];
   pack_nibbles(packed, block->qs);
+}
+
+void quantize_iq4_nl(const Group& g, void* out) { codebook_block(g, std::span<const int8_t>(kValuesIq4nl, 16), out); }
+
+// i8_row: one float32 scale for the whole row, found by the weighted search over the row, then
+// every value rounded for it in [-127, 127].
+float quantize_i8_row(const float* src, const float* weights, size_t n, uint8_t* out) {
+  auto* levels = reinterpret_cast<int8_t*>(out);
+  const float scale = search_symmetric_scale({src, n}, {weights, n}, -127, 127, levels);
+  round_levels({src, n}, scale, 0, -127, 127, levels);
+  return scale;
 }
 
 // ---- super-blocks of 256 ----
@@ -422,10 +425,12 @@ BlockQuantizer block_quantizer(DType type) {
 }  // namespace
 
 bool quantize_supported(DType type) {
-  return type == DType::F32 || type == DType::F16 || type == DType::BF16 || block_quantizer(type) != nullptr;
+  return type == DType::F32 || type == DType::F16 || type == DType::BF16 || type == kJisuI8Row || type == kJisuCb4 ||
+         block_quantizer(type) != nullptr;
 }
 
-void quantize_row(DType type, const float* src, void* dst, size_t n, const float* importance) {
+void quantize_row(DType type, const float* src, void* dst, size_t n, const float* importance,
+                  const int8_t* codebook, float* row_scale) {
   if (n % traits(type).block_elements != 0)
     throw Error("cannot quantize a row of " + std::to_string(n) + " values to " + std::string(dtype_name(type)),
                 "the row length must be a multiple of " + std::to_string(traits(type).block_elements));
@@ -437,7 +442,10 @@ void quantize_row(DType type, const float* src, void* dst, size_t n, const float
     default: break;
   }
   const BlockQuantizer quantize = block_quantizer(type);
-  if (!quantize) throw Error("quantizing to " + std::string(dtype_name(type)) + " is not supported");
+  if (!quantize && type != kJisuI8Row && type != kJisuCb4)
+    throw Error("quantizing to " + std::string(dtype_name(type)) + " is not supported");
+  if (type == kJisuCb4 && !codebook) throw Error("quantizing a row to cb4 needs its tensor's codebook");
+  if (type == kJisuI8Row && !row_scale) throw Error("quantizing a row to i8_row needs a place for its scale");
   // Search weights: the imatrix's mean squared input of each column, or 1 (plain squared
   // error). Measured on the demo model (docs/quantization.md), weighting by the weight's own
   // magnitude as well (sqrt(sigma^2 + x^2), x^2) gave higher KL divergence at most 4- to 5-bit types.
@@ -445,9 +453,17 @@ void quantize_row(DType type, const float* src, void* dst, size_t n, const float
       importance ? std::vector<float>(importance, importance + n) : std::vector<float>(n, 1.0f);
   const DTypeTraits& t = traits(type);
   auto* out = static_cast<uint8_t*>(dst);
+  if (type == kJisuI8Row) {
+    *row_scale = quantize_i8_row(src, weights.data(), n, out);
+    return;
+  }
   for (size_t b = 0; b < n / t.block_elements; ++b) {
     const size_t first = b * t.block_elements;
-    quantize(Group{{src + first, t.block_elements}, {weights.data() + first, t.block_elements}}, out + b * t.block_bytes);
+    const Group group{{src + first, t.block_elements}, {weights.data() + first, t.block_elements}};
+    if (type == kJisuCb4)
+      codebook_block(group, std::span<const int8_t>(codebook, kCodebookLevels), out + b * t.block_bytes);
+    else
+      quantize(group, out + b * t.block_bytes);
   }
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 namespace jisu::compress {
 namespace {
@@ -95,7 +96,10 @@ float search_symmetric_scale(std::span<const float> x, std::span<const float> w,
     std::fill(levels, levels + n, int8_t{0});
     return 0;
   }
-  int8_t trial[256];
+  // Blocks use the stack; a whole row (i8_row) a heap buffer.
+  int8_t block_trial[256];
+  std::vector<int8_t> row_trial(n > 256 ? n : 0);
+  int8_t* trial = n > 256 ? row_trial.data() : block_trial;
   SymmetricFit best;
   std::fill(levels, levels + n, int8_t{0});
   // The largest |x| goes near either extreme level; a negative inverse maps it to the other.

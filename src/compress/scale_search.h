@@ -16,7 +16,8 @@ namespace jisu::compress {
 
 // x ~= scale * level, level an integer in [low, high] (low < 0 < high; the range may be
 // asymmetric, e.g. [-8, 7]: both signs of the scale are tried). Writes the levels; returns the
-// scale (0 when every x or every weight is 0).
+// scale (0 when every x or every weight is 0). Any length (a whole row for i8_row); the others
+// take at most 256 values.
 float search_symmetric_scale(std::span<const float> x, std::span<const float> weights, int low, int high,
                              int8_t* levels);
 

@@ -38,6 +38,10 @@ constexpr std::array kTraits = {
     DTypeTraits{DType::BF16, "bf16", 1, 2, false},
     // jisu-only (core/sparse_dtype.h): 32 weights as a u32 mask, an f16 scale, 16 int8 values.
     DTypeTraits{kJisuNmQ8, "jisu_nm_q8", 32, 22, true},
+    // jisu-only dense types (core/sparse_dtype.h): int8 values (the row scales in a companion
+    // tensor); and IQ4_NL's block layout into a per-tensor learned codebook.
+    DTypeTraits{kJisuI8Row, "i8_row", 32, 32, true},
+    DTypeTraits{kJisuCb4, "cb4", 32, 18, true},
 };
 
 // The unstructured sparse family (core/sparse_dtype.h): per 64 weights a u64 mask and an f16

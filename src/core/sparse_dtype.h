@@ -6,13 +6,21 @@
 //    K = 1 .. 64 is how many of every 64 weights each row keeps (on average over the row).
 //  - kJisuNmQ8, "jisu_nm_q8": N:M sparse (2:4, 4:8): 16 int8 values of every 32 weights plus a
 //    32-bit mask of their positions.
+//    Layout version 2 (the ids below): each row is its masks, then its scales, then its values
+//    (sparse_blocks.h). Version 1 (ids 0x4A530001.. and 0x4A534D10) interleaved them per block;
+//    files of version 1 are refused with retired_sparse_type_message, never misread.
+// Two dense jisu-only types (docs/quantization.md, "jisu-only weight types"):
+//  - kJisuI8Row, "i8_row": per-channel int8. Rows of int8 values (symmetric, [-127, 127], in
+//    "blocks" of 32 bytes) and one float32 scale per row, x = scale * q, stored as the F32
+//    tensor "<name>.row_scale" of shape [rows] ([rows, n_mat] for a stacked tensor).
+//  - kJisuCb4, "cb4": a learned 4-bit codebook. Blocks of 32 as IQ4_NL (an fp16 scale and 16
+//    bytes of 4-bit indices) into 16 int8 levels learned per tensor, stored as the I8 tensor
+//    "<name>.codebook" of shape [16] (shape [16, n_mat] for a stacked tensor: one per matrix).
 // They are DType values without enumerators so that core/dtype.h, which every source includes,
-// stays as ggml numbers it.
-//
-// Layout version 2 (the ids below): each row is its masks, then its scales, then its values
-// (sparse_blocks.h). Version 1 (ids 0x4A530001.. and 0x4A534D10) interleaved them per block;
-// files of version 1 are refused with retired_sparse_type_message, never misread.
+// keeps only ggml's numbers.
+#include <cstddef>
 #include <cstdint>
+#include <string_view>
 
 #include "core/dtype.h"
 
@@ -21,6 +29,14 @@ namespace jisu {
 inline constexpr DType kJisuSparseQ8First = static_cast<DType>(0x4A530101u);
 inline constexpr DType kJisuNmQ8 = static_cast<DType>(0x4A534D20u);
 inline constexpr uint32_t kJisuSparseQ8MaxKept = 64;
+inline constexpr DType kJisuI8Row = static_cast<DType>(0x4A535201u);
+inline constexpr DType kJisuCb4 = static_cast<DType>(0x4A534304u);
+inline constexpr size_t kCodebookLevels = 16;
+inline constexpr std::string_view kCodebookSuffix = ".codebook";
+inline constexpr std::string_view kRowScaleSuffix = ".row_scale";
+// Their general.file_type numbers (far above llama.cpp's LLAMA_FTYPE_*, which end below 1025).
+inline constexpr uint32_t kJisuI8RowFileType = 0x4A530101u;
+inline constexpr uint32_t kJisuCb4FileType = 0x4A530102u;
 
 // The type ids of layout version 1 (no longer read).
 inline bool is_retired_jisu_sparse_id(uint32_t id) {
@@ -34,7 +50,9 @@ inline bool is_jisu_sparse_q8(DType type) {
   const auto id = static_cast<uint32_t>(type), first = static_cast<uint32_t>(kJisuSparseQ8First);
   return id >= first && id < first + kJisuSparseQ8MaxKept;
 }
-inline bool is_jisu_only(DType type) { return is_jisu_sparse_q8(type) || type == kJisuNmQ8; }
+inline bool is_jisu_only(DType type) {
+  return is_jisu_sparse_q8(type) || type == kJisuNmQ8 || type == kJisuI8Row || type == kJisuCb4;
+}
 // Weights kept per 64 of an unstructured sparse type (1 .. 64).
 inline uint32_t sparse_q8_kept_per_64(DType type) {
   return static_cast<uint32_t>(type) - static_cast<uint32_t>(kJisuSparseQ8First) + 1;

@@ -34,6 +34,11 @@ struct WeightMatrix {
   // fault back in from the file). False for heap or anonymous memory, whose pages would be
   // zeroed by a release.
   bool in_file_mapping = false;
+  // cb4 (core/sparse_dtype.h): the 16 int8 levels of this matrix, from the file's
+  // "<name>.codebook" tensor (a stacked tensor's: 16 per matrix, in matrix order); else null.
+  const int8_t* codebook = nullptr;
+  // i8_row: one float32 scale per row, from "<name>.row_scale" (rows in this matrix's order).
+  const float* row_scales = nullptr;
 
   bool present() const { return data != nullptr || low_rank != nullptr; }
   const void* row(int64_t index) const { return static_cast<const char*>(data) + index * row_bytes; }
@@ -42,6 +47,7 @@ struct WeightMatrix {
     WeightMatrix slice = *this;
     slice.data = row(first);
     slice.rows = count;
+    if (slice.row_scales) slice.row_scales += first;
     return slice;
   }
   size_t bytes() const { return static_cast<size_t>(rows) * row_bytes; }

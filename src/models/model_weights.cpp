@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/half_float.h"
+#include "core/sparse_dtype.h"
 #include "format/gguf_file.h"
 
 namespace jisu {
@@ -52,8 +53,40 @@ class WeightLoader {
     matrix.rows = rows * (stacked > 0 ? stacked : 1);
     matrix.cols = cols;
     matrix.row_bytes = row_bytes(tensor->type, static_cast<size_t>(cols));
+    if (tensor->type == kJisuCb4) matrix.codebook = codebook(name, stacked > 0 ? stacked : 1);
+    if (tensor->type == kJisuI8Row) matrix.row_scales = row_scales(name, rows, stacked);
     total_bytes_ += tensor->byte_size;
     return matrix;
+  }
+
+  // The companion tensor of a jisu-only matrix (core/sparse_dtype.h): "<name><suffix>" of
+  // `type` and `shape`, or an error naming what is missing or wrong.
+  const uint8_t* companion(const std::string& name, DType matrix_type, std::string_view suffix, DType type,
+                           const std::vector<uint64_t>& shape, const std::string& what) {
+    const std::string companion_name = name + std::string(suffix);
+    const gguf::TensorInfo* tensor = find(companion_name);
+    if (!tensor)
+      throw Error("tensor '" + name + "' is " + std::string(dtype_name(matrix_type)) + " but the file lacks its " + what +
+                      " '" + companion_name + "'",
+                  "the file is incomplete; quantize it again with jisu quantize");
+    if (tensor->type != type || tensor->shape != shape)
+      throw Error(what + " '" + companion_name + "' is " + std::string(dtype_name(tensor->type)) + " of shape " +
+                      shape_text(tensor->shape) + ", expected " + std::string(dtype_name(type)) + " of shape " +
+                      shape_text(shape),
+                  "the file is damaged or not written by jisu quantize");
+    total_bytes_ += tensor->byte_size;
+    return tensor->data;
+  }
+  // i8_row: F32 [rows] ([rows, n_mat] stacked). cb4: I8 [16] ([16, n_mat] stacked).
+  const float* row_scales(const std::string& name, int64_t rows, int64_t stacked) {
+    std::vector<uint64_t> shape = {static_cast<uint64_t>(rows)};
+    if (stacked > 0) shape.push_back(static_cast<uint64_t>(stacked));
+    return reinterpret_cast<const float*>(companion(name, kJisuI8Row, kRowScaleSuffix, DType::F32, shape, "row scales"));
+  }
+  const int8_t* codebook(const std::string& name, int64_t n_mat) {
+    std::vector<uint64_t> shape = {kCodebookLevels};
+    if (n_mat > 1) shape.push_back(static_cast<uint64_t>(n_mat));
+    return reinterpret_cast<const int8_t*>(companion(name, kJisuCb4, kCodebookSuffix, DType::I8, shape, "codebook"));
   }
 
   // A 1-D tensor of `length` values converted to float.

@@ -33,7 +33,10 @@ std::unique_ptr<TensorShard> make_tensor_shard(const ModelConfig& config, const 
   for (const LayerWeights& layer : weights.layers)
     for (const WeightMatrix* matrix : {&layer.wq, &layer.wk, &layer.wv, &layer.wqkv, &layer.wo, &layer.ffn_gate,
                                        &layer.ffn_up, &layer.ffn_gate_up, &layer.ffn_down})
-      if (matrix->low_rank)
+      if (matrix->row_scales)
+        throw Error("--tp does not split i8_row matrices (their row scales) yet: '" + matrix->name + "' is one",
+                    "run without --tp, or quantize to Q8_0");
+      else if (matrix->low_rank)
         throw Error("--tp does not split low-rank pairs (jisu lowrank) yet: '" + matrix->name + "' is one",
                     "run without --tp, or write a dense twin with jisu lowrank --dense-output");
   ModelConfig& local = shard->config;

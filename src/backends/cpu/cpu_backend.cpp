@@ -19,6 +19,7 @@
 #include "core/arena.h"
 #include "core/mapped_file.h"
 #include "core/error.h"
+#include "core/sparse_dtype.h"
 #include "parallel/communicator.h"
 
 namespace jisu::cpu {
@@ -134,7 +135,9 @@ class CpuBackend final : public Backend {
       const int64_t first = i * rows;
       // The repacked copy serves a slice of whole groups; any other slice uses the file rows.
       const bool whole_groups = first % static_cast<int64_t>(kRepackRows) == 0 && rows % static_cast<int64_t>(kRepackRows) == 0;
-      slices.push_back(std::make_unique<CpuLinear>(stacked.slice_rows(first, rows), whole_groups ? repacked : nullptr,
+      WeightMatrix slice = stacked.slice_rows(first, rows);
+      if (slice.codebook) slice.codebook += as_size(i) * kCodebookLevels;  // one codebook per matrix
+      slices.push_back(std::make_unique<CpuLinear>(slice, whole_groups ? repacked : nullptr,
                                                    whole_groups ? as_size(first) / kRepackRows : 0, i));
     }
     return slices;
@@ -148,6 +151,10 @@ class CpuBackend final : public Backend {
 
   void prepare_embedding(const WeightMatrix& embedding) override {
     check_type(embedding);
+    if (embedding.type == kJisuCb4 || embedding.type == kJisuI8Row)
+      throw Error("tensor '" + embedding.name + "' is " + std::string(dtype_name(embedding.type)) +
+                      ", which runs only as a linear weight, not as an embedding table",
+                  "quantize token_embd.weight to another type (jisu quantize --token-embedding-type)");
     embedding_ = embedding;
   }
 
@@ -664,7 +671,8 @@ class CpuBackend final : public Backend {
       const auto* xq = reinterpret_cast<const ActivationBlock*>(quantized_);
       pool_.parallel_for(n_tasks, [&](size_t task, size_t) {
         const Int8MatmulArgs args{matrix.type, matrix.data, matrix.row_bytes, cols, xq, quantized_stride_, n_tokens,
-                                  out, y_stride, task * rows_per_task, std::min(rows, (task + 1) * rows_per_task)};
+                                  out, y_stride, task * rows_per_task, std::min(rows, (task + 1) * rows_per_task),
+                                  matrix.codebook, matrix.row_scales};
         super_blocks ? matmul_rows_int8_super_blocks(args) : matmul_rows_int8(args);
       });
       return;

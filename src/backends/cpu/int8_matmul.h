@@ -63,6 +63,8 @@ struct Int8MatmulArgs {
   size_t y_stride;
   size_t row_begin;
   size_t row_end;
+  const int8_t* codebook = nullptr;   // cb4: the tensor's 16 levels (core/sparse_dtype.h)
+  const float* row_scales = nullptr;  // i8_row: one scale per weight row, indexed like the rows
 };
 
 void matmul_rows_int8(const Int8MatmulArgs& args);  // validates, dispatches on active_isa()

@@ -9,6 +9,7 @@
 #include "backends/weight_types.h"
 #include "core/cpu_features.h"
 #include "core/error.h"
+#include "core/sparse_dtype.h"
 
 namespace jisu::cpu {
 
@@ -36,6 +37,8 @@ void matmul_rows_int8(const Int8MatmulArgs& args) {
   if (!takes_int8_activations(args.type))
     throw Error("weight type " + std::string(dtype_name(args.type)) + " has no integer dot-product kernel");
   check_int8_matmul_args(args, traits(args.type).block_elements, "blocks");
+  if (args.type == kJisuCb4 && !args.codebook) throw Error("a cb4 matmul needs its tensor's codebook");
+  if (args.type == kJisuI8Row && !args.row_scales) throw Error("an i8_row matmul needs its row scales");
   active_kernels().matmul_rows_int8(args);
 }
 

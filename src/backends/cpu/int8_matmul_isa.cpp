@@ -21,6 +21,7 @@
 #include "backends/cpu/int8_tile_driver.h"
 #include "backends/cpu/quant_blocks.h"
 #include "backends/cpu/quant_kernels.h"
+#include "core/sparse_dtype.h"
 
 namespace jisu::cpu::JISU_KERNEL_ISA {
 namespace {
@@ -43,19 +44,26 @@ struct XBlock {
   __m256 d;  // broadcast scale
 };
 
+// What a tile reads once for the whole matrix: a cb4 tensor's 16 levels in both 128-bit
+// halves (the shuffle table); unused by the other types.
+struct MatrixContext {
+  __m256i table;
+};
+
 // Weight decoders. kBytes / kChunks: bytes and 32-element chunks of one block; kScaleOffset:
-// where the block's fp16 scale sits (the tile converts its rows' scales at once);
-// prep<C>(block) -> State of chunk C; dot(State, XBlock) -> int32 lane sums, already times the
-// chunk's integer sub-scales.
+// where the block's fp16 scale sits (the tile converts its rows' scales at once); kRowScale
+// (i8_row): no block scale, the row's float32 scale (Int8MatmulArgs::row_scales) multiplies
+// the row's sum at the end; prep<C>(block, context) -> State of chunk C; dot(State, XBlock) ->
+// int32 lane sums, already times the chunk's integer sub-scales.
 struct WQ4_0 {
   static constexpr size_t kBytes = 18, kScaleOffset = 0;
   static constexpr int kChunks = 1;
-  static constexpr bool kOffset = true;
+  static constexpr bool kOffset = true, kRowScale = false;
   struct State {
     __m256i u;
   };
   template <int C>
-  static JISU_AI State prep(const uint8_t* p) { return {unpack_nibbles(p + 2)}; }
+  static JISU_AI State prep(const uint8_t* p, const MatrixContext&) { return {unpack_nibbles(p + 2)}; }
   static JISU_AI __m256i dot(const State& s, const XBlock& x) {
     return IntDot::dot_minus_offset(s.u, x.q, x.offset);
   }
@@ -63,7 +71,7 @@ struct WQ4_0 {
 
 // Signed weights: dot(|w|, sign(x, w)) = sums of w * x (|x| <= 127, so negation is safe).
 struct WSigned {
-  static constexpr bool kOffset = false;
+  static constexpr bool kOffset = false, kRowScale = false;
   static constexpr size_t kScaleOffset = 0;
   static constexpr int kChunks = 1;
   struct State {
@@ -78,16 +86,33 @@ struct WSigned {
 struct WQ8_0 : WSigned {
   static constexpr size_t kBytes = 34;
   template <int C>
-  static JISU_AI State prep(const uint8_t* p) { return make(load_256(p + 2)); }
+  static JISU_AI State prep(const uint8_t* p, const MatrixContext&) { return make(load_256(p + 2)); }
 };
 
 struct WIQ4_NL : WSigned {
   static constexpr size_t kBytes = 18;
   template <int C>
-  static JISU_AI State prep(const uint8_t* p) {
+  static JISU_AI State prep(const uint8_t* p, const MatrixContext&) {
     const __m256i table = _mm256_broadcastsi128_si256(load_128(kValuesIq4nl));
     return make(_mm256_shuffle_epi8(table, unpack_nibbles(p + 2)));
   }
+};
+
+// cb4: IQ4_NL's shape with the tensor's learned levels as the shuffle table.
+struct WCb4 : WSigned {
+  static constexpr size_t kBytes = 18;
+  template <int C>
+  static JISU_AI State prep(const uint8_t* p, const MatrixContext& m) {
+    return make(_mm256_shuffle_epi8(m.table, unpack_nibbles(p + 2)));
+  }
+};
+
+// i8_row: 32 int8 values per block, one float32 scale per row (levels in [-127, 127]).
+struct WI8Row : WSigned {
+  static constexpr size_t kBytes = 32;
+  static constexpr bool kRowScale = true;
+  template <int C>
+  static JISU_AI State prep(const uint8_t* p, const MatrixContext&) { return make(load_256(p)); }
 };
 
 template <class W>
@@ -104,6 +129,8 @@ template <class W, int NR, int NT, bool kPrefetch>
 void tile(const Int8MatmulArgs& a, size_t r0, size_t t0) {
   const uint8_t* w[NR];
   for (int i = 0; i < NR; ++i) w[i] = static_cast<const uint8_t*>(a.w) + (r0 + i) * a.w_row_bytes;
+  MatrixContext context{};
+  if (a.codebook) context.table = _mm256_broadcastsi128_si256(load_128(a.codebook));
   const ActivationBlock* x[NT];
   for (int t = 0; t < NT; ++t)
     x[t] = reinterpret_cast<const ActivationBlock*>(reinterpret_cast<const uint8_t*>(a.xq) + (t0 + t) * a.xq_stride_bytes);
@@ -117,13 +144,17 @@ void tile(const Int8MatmulArgs& a, size_t r0, size_t t0) {
     if constexpr (kPrefetch)
       for (int i = 0; i < NR; ++i) prefetch_block_ahead<W::kBytes>(w[i] + b * W::kBytes);
     // The NR fp16 scales gathered with scalar integer ops into one register, converted at once.
-    uint64_t halves = 0;
-    for (int i = 0; i < NR; ++i) halves |= uint64_t(load_u16(w[i] + b * W::kBytes + W::kScaleOffset)) << (16 * i);
-    const __m256 dw = _mm256_castps128_ps256(_mm_cvtph_ps(_mm_cvtsi64_si128(static_cast<long long>(halves))));
+    // (i8_row: d_w = 1, so the scale below is d_x exactly, as the reference's 1.0f * d_x.)
+    __m256 dw = _mm256_set1_ps(1.0f);
+    if constexpr (!W::kRowScale) {
+      uint64_t halves = 0;
+      for (int i = 0; i < NR; ++i) halves |= uint64_t(load_u16(w[i] + b * W::kBytes + W::kScaleOffset)) << (16 * i);
+      dw = _mm256_castps128_ps256(_mm_cvtph_ps(_mm_cvtsi64_si128(static_cast<long long>(halves))));
+    }
     static_for<W::kChunks>([&](auto chunk) __attribute__((always_inline)) {
       constexpr int C = decltype(chunk)::value;
       typename W::State st[NR];
-      for (int i = 0; i < NR; ++i) st[i] = W::template prep<C>(w[i] + b * W::kBytes);
+      for (int i = 0; i < NR; ++i) st[i] = W::template prep<C>(w[i] + b * W::kBytes, context);
       for (int t = 0; t < NT; ++t) {
         const XBlock xb = load_x<W>(x[t][b * W::kChunks + C]);
         const __m256 scales = _mm256_mul_ps(dw, xb.d);  // lane i: d_w(row i) * d_x, as the reference
@@ -137,7 +168,9 @@ void tile(const Int8MatmulArgs& a, size_t r0, size_t t0) {
     });
   }
   for (int t = 0; t < NT; ++t)
-    for (int i = 0; i < NR; ++i) a.y[(t0 + t) * a.y_stride + r0 + i] = horizontal_sum(acc[i][t]);
+    for (int i = 0; i < NR; ++i)
+      a.y[(t0 + t) * a.y_stride + r0 + i] =
+          W::kRowScale ? a.row_scales[r0 + i] * horizontal_sum(acc[i][t]) : horizontal_sum(acc[i][t]);
 }
 
 template <class W>
@@ -165,6 +198,8 @@ void quantize_activations(const float* x, size_t n, ActivationBlock* out) {
 }
 
 void matmul_rows_int8(const Int8MatmulArgs& a) {
+  if (a.type == kJisuCb4) return matmul_tiles<Kernel<WCb4>, 4, 2, 4>(a);
+  if (a.type == kJisuI8Row) return matmul_tiles<Kernel<WI8Row>, 4, 2, 4>(a);
   switch (a.type) {
     case DType::Q4_0: return matmul_tiles<Kernel<WQ4_0>, 4, 2, 4>(a);
     case DType::Q8_0: return matmul_tiles<Kernel<WQ8_0>, 4, 2, 4>(a);

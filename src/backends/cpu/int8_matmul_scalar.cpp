@@ -3,12 +3,15 @@
 //   per 32-element block: 8 integer lane sums s[l] over elements 4l..4l+3 (exact), then
 //   acc[l] = fma(float(s[l]), d_w * d_x, acc[l]), block after block; at the end of the row
 //   ((acc0 + acc4) + (acc2 + acc6)) + ((acc1 + acc5) + (acc3 + acc7)).
+// i8_row (one float scale per row) uses d_w = 1 per block and multiplies the row's reduced sum
+// by its scale.
 #include <cmath>
 
 #include "backends/cpu/int8_matmul.h"
 #include "backends/cpu/int8_weight_blocks.h"
 #include "backends/cpu/quant_blocks.h"
 #include "backends/cpu/quant_kernels.h"
+#include "core/sparse_dtype.h"
 
 namespace jisu::cpu {
 float activation_scale(const float* x, size_t n) {
@@ -34,6 +37,7 @@ void quantize_activations_scalar(const float* x, size_t n, ActivationBlock* out)
 void matmul_rows_int8_scalar(const Int8MatmulArgs& a) {
   const size_t nb = a.n / kActivationBlockElements;
   const size_t block_bytes = traits(a.type).block_bytes;
+  const bool row_scaled = a.type == kJisuI8Row;  // its row scale multiplies the row's sum
   for (size_t t = 0; t < a.n_tokens; ++t) {
     const auto* x = reinterpret_cast<const ActivationBlock*>(reinterpret_cast<const uint8_t*>(a.xq) + t * a.xq_stride_bytes);
     for (size_t r = a.row_begin; r < a.row_end; ++r) {
@@ -41,14 +45,14 @@ void matmul_rows_int8_scalar(const Int8MatmulArgs& a) {
       float acc[8] = {};
       for (size_t b = 0; b < nb; ++b) {
         int8_t w[32];
-        const float scale = int8_weight_block(a.type, row + b * block_bytes, w) * x[b].d;
+        const float scale = int8_weight_block(a.type, row + b * block_bytes, w, a.codebook) * x[b].d;
         for (int l = 0; l < 8; ++l) {
           int32_t s = 0;
           for (int j = 4 * l; j < 4 * l + 4; ++j) s += int32_t(w[j]) * int32_t(x[b].qs[j]);
           acc[l] = std::fma(static_cast<float>(s), scale, acc[l]);
         }
       }
-      a.y[t * a.y_stride + r] = reduce_lanes(acc);
+      a.y[t * a.y_stride + r] = row_scaled ? a.row_scales[r] * reduce_lanes(acc) : reduce_lanes(acc);
     }
   }
 }

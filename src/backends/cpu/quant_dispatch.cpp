@@ -6,6 +6,7 @@
 #include "backends/cpu/kernel_table.h"
 #include "backends/cpu/quant_kernels.h"
 #include "core/error.h"
+#include "core/sparse_dtype.h"
 
 namespace jisu::cpu {
 namespace {
@@ -24,6 +25,9 @@ void check_length(DType type, size_t n) {
 void dequantize_row(DType type, const void* src, float* dst, size_t n) {
   if (takes_sparse_int8(type)) return dequantize_sparse_row(type, src, dst, n);  // not a hot path
   check_length(type, n);
+  // The jisu-only dense types have no vector decoder: they are decoded here only off the hot
+  // path (embedding rows, the quantizer); cb4 refuses there (it needs its tensor's codebook).
+  if (type == kJisuI8Row || type == kJisuCb4) return dequantize_row_scalar(type, src, dst, n);
   active_kernels().dequantize_row(type, src, dst, n);
 }
 
@@ -33,6 +37,7 @@ void matmul_rows(const MatmulArgs& args) {
   if (args.w_row_bytes < row_bytes(args.type, args.n))
     throw Error("matmul weight rows of " + std::to_string(args.w_row_bytes) + " bytes cannot hold " +
                 std::to_string(args.n) + " " + std::string(dtype_name(args.type)) + " elements");
+  if (args.type == kJisuI8Row || args.type == kJisuCb4) return matmul_rows_scalar(args);  // not reached: int8 path
   active_kernels().matmul_rows(args);
 }
 

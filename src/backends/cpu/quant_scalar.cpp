@@ -3,10 +3,12 @@
 #include <cstring>
 #include <string>
 
+#include "backends/cpu/companion_rows.h"
 #include "backends/cpu/quant_blocks.h"
 #include "backends/cpu/quant_kernels.h"
 #include "backends/weight_types.h"
 #include "core/error.h"
+#include "core/sparse_dtype.h"
 
 namespace jisu::cpu {
 namespace {
@@ -66,14 +68,17 @@ void decode_q8_0(const uint8_t* p, float* y) {
   for (int j = 0; j < 32; ++j) y[j] = static_cast<float>(qs[j]) * d;
 }
 
-void decode_iq4_nl(const uint8_t* p, float* y) {
+// IQ4_NL's block into a 16-level table: its fixed kValuesIq4nl, or a cb4 tensor's codebook.
+void decode_codebook_block(const uint8_t* p, const int8_t* levels, float* y) {
   const float d = half_to_float(load_u16(p));
   const uint8_t* qs = p + 2;
   for (int j = 0; j < 16; ++j) {
-    y[j] = d * static_cast<float>(kValuesIq4nl[qs[j] & 0x0f]);
-    y[j + 16] = d * static_cast<float>(kValuesIq4nl[qs[j] >> 4]);
+    y[j] = d * static_cast<float>(levels[qs[j] & 0x0f]);
+    y[j + 16] = d * static_cast<float>(levels[qs[j] >> 4]);
   }
 }
+void decode_iq4_nl(const uint8_t* p, float* y) { decode_codebook_block(p, kValuesIq4nl, y); }
+
 
 void decode_iq4_xs(const uint8_t* p, float* y) {
   const float d = half_to_float(load_u16(p));
@@ -204,6 +209,10 @@ void decode(DType type, const uint8_t* row, size_t first, size_t count, float* y
   }
   const DTypeTraits& t = traits(type);
   const uint8_t* p = row + first / t.block_elements * t.block_bytes;
+  if (type == kJisuI8Row || type == kJisuCb4)
+    throw Error(std::string(dtype_name(type)) + " weights are decoded with their tensor's " +
+                    (type == kJisuCb4 ? "codebook" : "row scales") + ", which this path does not have",
+                "they run only as linear weights on the CPU (not as an embedding, on CUDA, or re-quantized)");
   switch (type) {
     case DType::Q4_0: return decode_q4_0(p, y);
     case DType::Q4_1: return decode_q4_1(p, y);
@@ -236,6 +245,17 @@ void throw_unsupported_weight_type(DType type) {
 }
 
 bool weight_type_supported(DType type) { return find_weight_type(type) != nullptr; }
+
+void dequantize_cb4_row(const void* src, const int8_t* codebook, float* dst, size_t n) {
+  if (n % kQK != 0) throw Error("a cb4 row of " + std::to_string(n) + " values is not a whole number of blocks of 32");
+  const auto* row = static_cast<const uint8_t*>(src);
+  for (size_t b = 0; b < n / kQK; ++b) decode_codebook_block(row + b * sizeof(BlockIQ4_NL), codebook, dst + b * kQK);
+}
+
+void dequantize_i8_row(const void* src, float row_scale, float* dst, size_t n) {
+  const auto* values = static_cast<const int8_t*>(src);
+  for (size_t i = 0; i < n; ++i) dst[i] = static_cast<float>(values[i]) * row_scale;
+}
 
 void dequantize_row_scalar(DType type, const void* src, float* dst, size_t n) {
   if (!weight_type_supported(type)) unsupported(type);

@@ -330,12 +330,13 @@ class CudaBackend final : public Backend {
   // A matrix in its file type when the kernels read it (kernels.h: device_reads_type),
   // otherwise dequantized to F16 on the host first.
   DeviceMatrix upload(const WeightMatrix& matrix) {
-    // The jisu-only sparse types (pruned models) have CPU kernels only; check_supported sees
-    // shapes, not types, so they are refused here, before anything is uploaded.
+    // The jisu-only types (pruned models, i8_row, cb4) have CPU kernels only; check_supported
+    // sees shapes, not types, so they are refused here, before anything is uploaded.
     if (is_jisu_only(matrix.type))
       throw Error("tensor " + matrix.name + " is stored as " + std::string(dtype_name(matrix.type)) +
-                      ", a jisu-only sparse type the CUDA backend does not run",
-                  "run this model with --device cpu, or prune with --dense-output");
+                      ", a jisu-only type the CUDA backend does not run",
+                  "run this model with --device cpu, or write a GGUF type (prune --dense-output, or quantize the "
+                  "float model)");
     if (matrix.cols % 32 != 0)
       throw Error("tensor " + matrix.name + " has " + std::to_string(matrix.cols) +
                       " columns; the CUDA backend needs multiples of 32",
