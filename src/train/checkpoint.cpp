@@ -46,6 +46,10 @@ void write_checkpoint(const std::string& path, const TrainShape& shape, const fl
   writer.set_float32(arch + ".attention.layer_norm_rms_epsilon", shape.rms_eps);
   writer.set_float32(arch + ".rope.freq_base", shape.rope_base);
   writer.set_uint32(arch + ".rope.dimension_count", uint32_t(shape.head_dim()));
+  if (shape.q_width() != shape.dim) {  // heads pruned: the head width is not dim / heads
+    writer.set_uint32(arch + ".attention.key_length", uint32_t(shape.head_dim()));
+    writer.set_uint32(arch + ".attention.value_length", uint32_t(shape.head_dim()));
+  }
   writer.set_uint32(arch + ".vocab_size", uint32_t(shape.n_vocab));
   writer.set_int64("jisu.train.step", step);
   for (const auto& [key, value] : tokenizer_file.metadata())
@@ -65,15 +69,16 @@ LoadedParameters read_parameters(const std::string& path) {
   TrainShape& shape = loaded.shape;
   const bool supported = !config.is_moe() && config.activation == FeedForwardActivation::SiLU &&
                          !config.scale_embeddings && config.rope.scaling == RopeScaling::None &&
-                         config.head_dim * config.n_head == config.n_embd && config.rope.dims == config.head_dim;
+                         config.rope.dims == config.head_dim;
   if (!supported)
     throw Error("'" + path + "' (" + config.arch.name + ") is not a model the trainer has backward passes for",
-                "the trainer handles dense llama-family models: SiLU gate, full RoPE, head_dim = dim / heads");
+                "the trainer handles dense llama-family models: SiLU gate, full RoPE");
   shape.n_vocab = config.n_vocab;
   shape.dim = config.n_embd;
   shape.n_layer = config.n_layer;
   shape.n_head = config.n_head;
   shape.n_head_kv = config.n_head_kv;
+  if (config.head_dim * config.n_head != config.n_embd) shape.key_length = config.head_dim;
   shape.n_ff = config.n_ff;
   shape.context_length = config.context_length;
   shape.rope_base = config.rope.freq_base;

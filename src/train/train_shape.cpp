@@ -14,8 +14,10 @@ void TrainShape::validate() const {
   require(n_vocab > 0 && n_vocab <= (1 << 20), "vocabulary of " + std::to_string(n_vocab) + " tokens");
   require(dim > 0 && dim <= 16384, "--dim " + std::to_string(dim));
   require(n_layer > 0 && n_layer <= 256, "--layers " + std::to_string(n_layer));
-  require(n_head > 0 && dim % n_head == 0, "--heads " + std::to_string(n_head) + " must divide --dim");
-  require(head_dim() % 2 == 0, "the head dimension (dim / heads) must be even for RoPE");
+  require(n_head > 0 && n_head <= 4096 && (key_length > 0 || dim % n_head == 0),
+          "--heads " + std::to_string(n_head) + " must divide --dim");
+  require(key_length >= 0 && key_length <= 4096, "head dimension " + std::to_string(key_length));
+  require(head_dim() > 0 && head_dim() % 2 == 0, "the head dimension (dim / heads) must be even for RoPE");
   require(n_head_kv > 0 && n_head % n_head_kv == 0, "--kv-heads " + std::to_string(n_head_kv) + " must divide --heads");
   require(n_ff > 0 && n_ff <= 65536, "--ffn " + std::to_string(n_ff));
   require(context_length > 0 && context_length <= (1 << 16), "--ctx " + std::to_string(context_length));
@@ -32,6 +34,7 @@ size_t ParameterLayout::add(std::string name, size_t rows, size_t cols, bool is_
 ParameterLayout::ParameterLayout(const TrainShape& shape) {
   shape.validate();
   const auto d = size_t(shape.dim), kv = size_t(shape.head_dim()) * size_t(shape.n_head_kv);
+  const auto qd = size_t(shape.q_width());
   const auto ff = size_t(shape.n_ff), vocab = size_t(shape.n_vocab);
   token_embd_ = add("token_embd.weight", vocab, d, false);
   output_norm_ = add("output_norm.weight", 1, d, true);
@@ -40,10 +43,10 @@ ParameterLayout::ParameterLayout(const TrainShape& shape) {
     const std::string prefix = "blk." + std::to_string(layer) + ".";
     Layer offsets{};
     offsets.attn_norm = add(prefix + "attn_norm.weight", 1, d, true);
-    offsets.wq = add(prefix + "attn_q.weight", d, d, false);
+    offsets.wq = add(prefix + "attn_q.weight", qd, d, false);
     offsets.wk = add(prefix + "attn_k.weight", kv, d, false);
     offsets.wv = add(prefix + "attn_v.weight", kv, d, false);
-    offsets.wo = add(prefix + "attn_output.weight", d, d, false);
+    offsets.wo = add(prefix + "attn_output.weight", d, qd, false);
     offsets.ffn_norm = add(prefix + "ffn_norm.weight", 1, d, true);
     offsets.w_gate = add(prefix + "ffn_gate.weight", ff, d, false);
     offsets.w_up = add(prefix + "ffn_up.weight", ff, d, false);

@@ -21,8 +21,12 @@ struct TrainShape {
   float rms_eps = 1e-5f;
   bool tied_output = false;  // logits use token_embd (no output.weight)
   bool rope_neox = false;    // NeoX half-split RoPE instead of llama's interleaved pairs
+  // The head dimension when it is not dim / n_head (a structured-pruned model keeps its heads'
+  // width but fewer heads: attn_q is then [n_head * head_dim, dim]); 0: dim / n_head.
+  int32_t key_length = 0;
 
-  int32_t head_dim() const { return n_head > 0 ? dim / n_head : 0; }
+  int32_t head_dim() const { return key_length > 0 ? key_length : (n_head > 0 ? dim / n_head : 0); }
+  int32_t q_width() const { return n_head * head_dim(); }  // rows of attn_q, columns of attn_output
   // Throws jisu::Error naming the first impossible value.
   void validate() const;
 };

@@ -45,10 +45,11 @@ TransformerGradients<T>::TransformerGradients(const TrainShape& shape, size_t n_
   if (n_seq == 0 || seq_len == 0) throw Error("a training batch needs at least one sequence of one token");
   const size_t M = n_tokens(), d = size_t(shape.dim), hd = size_t(shape.head_dim());
   const size_t kv = hd * size_t(shape.n_head_kv), ff = size_t(shape.n_ff), vocab = size_t(shape.n_vocab);
+  const size_t qd = size_t(shape.q_width());  // == d unless the heads were pruned
   // Bounded memory: refuse a batch whose saved activations would not fit a machine, before
   // allocating any of them.
-  const double per_token_values = double(shape.n_layer) * double(9 * d + 2 * kv + 3 * ff + 2) +
-                                  double(3 * d + 2 * vocab) + double(5 * d + 2 * kv + 3 * ff);
+  const double per_token_values = double(shape.n_layer) * double(7 * d + 2 * qd + 2 * kv + 3 * ff + 2) +
+                                  double(3 * d + 2 * vocab) + double(3 * d + 2 * qd + 2 * kv + 3 * ff);
   const double values = double(M) * per_token_values +
                         double(shape.n_layer) * double(n_seq) * double(shape.n_head) * double(seq_len) * double(seq_len);
   constexpr double kMaxBytes = 64.0 * (1ull << 30);
@@ -64,11 +65,11 @@ TransformerGradients<T>::TransformerGradients(const TrainShape& shape, size_t n_
     layer.x_in.resize(M * d);
     layer.n1.resize(M * d);
     layer.inv1.resize(M);
-    layer.q.resize(M * d);
+    layer.q.resize(M * qd);
     layer.k.resize(M * kv);
     layer.v.resize(M * kv);
     layer.probs.resize(n_seq * size_t(shape.n_head) * seq_len * seq_len);
-    layer.o.resize(M * d);
+    layer.o.resize(M * qd);
     layer.x_mid.resize(M * d);
     layer.n2.resize(M * d);
     layer.inv2.resize(M);
@@ -83,14 +84,14 @@ TransformerGradients<T>::TransformerGradients(const TrainShape& shape, size_t n_
   act_->dlogits.resize(M * vocab);
   act_->dx.resize(M * d);
   act_->dn.resize(M * d);
-  act_->dq.resize(M * d);
+  act_->dq.resize(M * qd);
   act_->dk.resize(M * kv);
   act_->dv.resize(M * kv);
-  act_->dattn.resize(M * d);
+  act_->dattn.resize(M * qd);
   act_->da.resize(M * ff);
   act_->dgate.resize(M * ff);
   act_->dup.resize(M * ff);
-  act_->scratch.resize(std::max({vocab * d, ff * d, M * vocab, M * ff, M * d}));  // a transposed weight or dy
+  act_->scratch.resize(std::max({vocab * d, ff * d, qd * d, M * vocab, M * ff, M * d, M * qd}));  // a transposed weight or dy
 }
 
 template <class T>
@@ -110,6 +111,7 @@ template <class T>
 void TransformerGradients<T>::forward(const T* params, const int32_t* tokens) {
   const size_t M = n_tokens(), d = size_t(shape_.dim), hd = size_t(shape_.head_dim());
   const size_t kv = hd * size_t(shape_.n_head_kv), ff = size_t(shape_.n_ff), vocab = size_t(shape_.n_vocab);
+  const size_t qd = size_t(shape_.q_width());
   const double eps = shape_.rms_eps;
   const AttentionShape attention{n_seq_, seq_len_, size_t(shape_.n_head), size_t(shape_.n_head_kv), hd};
   T* scratch = act_->scratch.data();
@@ -127,14 +129,14 @@ void TransformerGradients<T>::forward(const T* params, const int32_t* tokens) {
     auto& L = act_->layers[l];
     const auto& W = layout_.layers()[l];
     rms_norm_forward(pool_, L.x_in.data(), params + W.attn_norm, L.n1.data(), L.inv1.data(), M, d, eps);
-    linear_forward(pool_, L.n1.data(), params + W.wq, L.q.data(), M, d, d, scratch);
+    linear_forward(pool_, L.n1.data(), params + W.wq, L.q.data(), M, d, qd, scratch);
     linear_forward(pool_, L.n1.data(), params + W.wk, L.k.data(), M, d, kv, scratch);
     linear_forward(pool_, L.n1.data(), params + W.wv, L.v.data(), M, d, kv, scratch);
     rope_apply(pool_, L.q.data(), rope_table_.data(), M, seq_len_, size_t(shape_.n_head), hd, shape_.rope_neox, T(1));
     rope_apply(pool_, L.k.data(), rope_table_.data(), M, seq_len_, size_t(shape_.n_head_kv), hd, shape_.rope_neox,
                T(1));
     attention_forward(pool_, attention, L.q.data(), L.k.data(), L.v.data(), L.probs.data(), L.o.data());
-    linear_forward(pool_, L.o.data(), params + W.wo, L.x_mid.data(), M, d, d, scratch);
+    linear_forward(pool_, L.o.data(), params + W.wo, L.x_mid.data(), M, qd, d, scratch);
     for (size_t i = 0; i < M * d; ++i) L.x_mid[i] += L.x_in[i];
     rms_norm_forward(pool_, L.x_mid.data(), params + W.ffn_norm, L.n2.data(), L.inv2.data(), M, d, eps);
     linear_forward(pool_, L.n2.data(), params + W.w_gate, L.gate.data(), M, d, ff, scratch);
@@ -153,6 +155,7 @@ template <class T>
 void TransformerGradients<T>::backward(const T* params, T* grads) {
   const size_t M = n_tokens(), d = size_t(shape_.dim), hd = size_t(shape_.head_dim());
   const size_t kv = hd * size_t(shape_.n_head_kv), ff = size_t(shape_.n_ff), vocab = size_t(shape_.n_vocab);
+  const size_t qd = size_t(shape_.q_width());
   const AttentionShape attention{n_seq_, seq_len_, size_t(shape_.n_head), size_t(shape_.n_head_kv), hd};
   Activations& A = *act_;
   T* scratch = A.scratch.data();
@@ -176,13 +179,13 @@ void TransformerGradients<T>::backward(const T* params, T* grads) {
     rms_norm_backward(pool_, A.dn.data(), L.x_mid.data(), params + W.ffn_norm, L.inv2.data(), A.dx.data(),
                       grads + W.ffn_norm, M, d);
     // Attention branch: dx now holds d/d x_mid = d/d x_in through the residual.
-    linear_backward(pool_, A.dx.data(), L.o.data(), params + W.wo, A.dattn.data(), false, grads + W.wo, M, d, d, scratch);
+    linear_backward(pool_, A.dx.data(), L.o.data(), params + W.wo, A.dattn.data(), false, grads + W.wo, M, qd, d, scratch);
     attention_backward(pool_, attention, L.q.data(), L.k.data(), L.v.data(), L.probs.data(), L.o.data(),
                        A.dattn.data(), A.dq.data(), A.dk.data(), A.dv.data());
     rope_apply(pool_, A.dq.data(), rope_table_.data(), M, seq_len_, size_t(shape_.n_head), hd, shape_.rope_neox, T(-1));
     rope_apply(pool_, A.dk.data(), rope_table_.data(), M, seq_len_, size_t(shape_.n_head_kv), hd, shape_.rope_neox,
                T(-1));
-    linear_backward(pool_, A.dq.data(), L.n1.data(), params + W.wq, A.dn.data(), false, grads + W.wq, M, d, d, scratch);
+    linear_backward(pool_, A.dq.data(), L.n1.data(), params + W.wq, A.dn.data(), false, grads + W.wq, M, d, qd, scratch);
     linear_backward(pool_, A.dk.data(), L.n1.data(), params + W.wk, A.dn.data(), true, grads + W.wk, M, d, kv, scratch);
     linear_backward(pool_, A.dv.data(), L.n1.data(), params + W.wv, A.dn.data(), true, grads + W.wv, M, d, kv, scratch);
     rms_norm_backward(pool_, A.dn.data(), L.x_in.data(), params + W.attn_norm, L.inv1.data(), A.dx.data(),

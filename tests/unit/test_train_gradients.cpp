@@ -231,6 +231,31 @@ TEST(TrainModel, EveryParameterGradientMatchesFiniteDifferences) {
     }
 }
 
+// A structured-pruned model keeps its heads' width but has fewer of them: attn_q is
+// [n_head * head_dim, dim] with n_head * head_dim != dim (here 3 heads of 4 over dim 8).
+TEST(TrainModel, PrunedHeadWidthGradientMatchesFiniteDifferences) {
+  TrainShape shape = tiny_shape(false, false);
+  shape.n_head = 3;
+  shape.n_head_kv = 1;
+  shape.key_length = 4;
+  ASSERT_EQ(shape.q_width(), 12);
+  const size_t n_seq = 1, seq = 4, vocab = 11;
+  TransformerGradients<double> model(shape, n_seq, seq, nullptr);
+  EXPECT_EQ(model.layout().find("blk.0.attn_q.weight").rows, 12u);
+  EXPECT_EQ(model.layout().find("blk.0.attn_output.weight").cols, 12u);
+  std::vector<double> params = tiny_parameters(model.layout(), 33);
+  const std::vector<int32_t> tokens = {3, 1, 10, 5}, targets = {1, 10, 5, 0};
+  const auto loss = [&] {
+    model.forward(params.data(), tokens.data());
+    return cross_entropy<double>(nullptr, model.logits(), targets.data(), nullptr, seq, vocab, 1.0);
+  };
+  model.forward(params.data(), tokens.data());
+  cross_entropy<double>(nullptr, model.logits(), targets.data(), model.logits_gradient(), seq, vocab, 1.0);
+  std::vector<double> grads(params.size(), 0.0);
+  model.backward(params.data(), grads.data());
+  expect_matches_finite_differences(params, loss, grads, "pruned heads");
+}
+
 TEST(TrainModel, DistillationGradientMatchesFiniteDifferences) {
   const TrainShape shape = tiny_shape(false, false);
   const size_t n_seq = 1, seq = 5, vocab = 11;
