@@ -6,6 +6,7 @@
 #include "backends/cpu/quant_kernels.h"
 #include "core/error.h"
 #include "format/gguf_writer.h"
+#include "format/weight_matrix.h"
 #include "models/model_config.h"
 
 namespace jisu::train {
@@ -85,6 +86,10 @@ LoadedParameters read_parameters(const std::string& path) {
   shape.rms_eps = config.rms_eps;
   shape.rope_neox = config.rope.style == RopeStyle::NeoX;
   shape.tied_output = file->find_tensor("output.weight") == nullptr;
+  // Low-rank pairs (jisu lowrank): A is [rank, rows] in ggml order, so its rank is shape[0].
+  for (const auto& info : file->tensors())
+    if (info.name.ends_with(kLowRankASuffix) && info.shape.size() == 2 && info.shape[0] <= (1u << 20))
+      shape.low_rank[info.name.substr(0, info.name.size() - kLowRankASuffix.size())] = int32_t(info.shape[0]);
   const ParameterLayout layout(shape);
   std::set<std::string> known;
   for (const auto& tensor : layout.tensors()) known.insert(tensor.name);

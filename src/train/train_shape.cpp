@@ -1,5 +1,6 @@
 #include "train/train_shape.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
@@ -43,16 +44,35 @@ ParameterLayout::ParameterLayout(const TrainShape& shape) {
     const std::string prefix = "blk." + std::to_string(layer) + ".";
     Layer offsets{};
     offsets.attn_norm = add(prefix + "attn_norm.weight", 1, d, true);
-    offsets.wq = add(prefix + "attn_q.weight", qd, d, false);
-    offsets.wk = add(prefix + "attn_k.weight", kv, d, false);
-    offsets.wv = add(prefix + "attn_v.weight", kv, d, false);
-    offsets.wo = add(prefix + "attn_output.weight", d, qd, false);
+    offsets.wq = add_linear(shape, prefix + "attn_q.weight", qd, d);
+    offsets.wk = add_linear(shape, prefix + "attn_k.weight", kv, d);
+    offsets.wv = add_linear(shape, prefix + "attn_v.weight", kv, d);
+    offsets.wo = add_linear(shape, prefix + "attn_output.weight", d, qd);
     offsets.ffn_norm = add(prefix + "ffn_norm.weight", 1, d, true);
-    offsets.w_gate = add(prefix + "ffn_gate.weight", ff, d, false);
-    offsets.w_up = add(prefix + "ffn_up.weight", ff, d, false);
-    offsets.w_down = add(prefix + "ffn_down.weight", d, ff, false);
+    offsets.w_gate = add_linear(shape, prefix + "ffn_gate.weight", ff, d);
+    offsets.w_up = add_linear(shape, prefix + "ffn_up.weight", ff, d);
+    offsets.w_down = add_linear(shape, prefix + "ffn_down.weight", d, ff);
     layers_.push_back(offsets);
   }
+  size_t pairs = 0;
+  for (const auto& tensor : tensors_) pairs += tensor.name.ends_with(".lowrank_a") ? 1 : 0;
+  if (pairs != shape.low_rank.size())
+    throw Error("impossible model shape: a low-rank pair names no layer linear ('" + shape.low_rank.begin()->first + "'...)");
+}
+
+ParameterLayout::Linear ParameterLayout::add_linear(const TrainShape& shape, const std::string& name, size_t rows,
+                                                    size_t cols) {
+  const auto pair = shape.low_rank.find(name);
+  if (pair == shape.low_rank.end()) return {add(name, rows, cols, false), 0, 0};
+  const auto rank = size_t(std::max(pair->second, 0));
+  if (rank < 1 || rank > std::min(rows, cols))
+    throw Error("impossible model shape: rank " + std::to_string(pair->second) + " of the low-rank pair '" + name +
+                "' (" + std::to_string(rows) + " x " + std::to_string(cols) + ")");
+  Linear linear;
+  linear.rank = rank;
+  linear.a = add(name + ".lowrank_a", rows, rank, false);
+  linear.b = add(name + ".lowrank_b", rank, cols, false);
+  return linear;
 }
 
 const ParameterTensor& ParameterLayout::find(const std::string& name) const {

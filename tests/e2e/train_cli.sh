@@ -66,6 +66,15 @@ cmp -s full.gguf.optimizer resumed.gguf.optimizer || fail "resumed optimizer sta
 "$JISU" perplexity -m recovered.gguf -f valid.txt -c 16 2> /dev/null | grep -q "Final estimate" ||
   fail "jisu perplexity cannot run the recovered student"
 
+# 3b'. Recovery after low-rank factoring: the pairs are trained as two matrices each.
+"$JISU" lowrank -m full.gguf --ratio 0.5 --rank-multiple 4 -t 2 -o lowrank.gguf 2> lowrank.log ||
+  fail "lowrank: $(tail -1 lowrank.log)"
+"$JISU" distill --teacher full.gguf --student lowrank.gguf --ctx 16 --batch 2 --steps 2 -t 2 -f train.txt \
+  -o lowrank-recovered.gguf 2> lowrank-recovered.log || fail "distill into the low-rank student: $(tail -1 lowrank-recovered.log)"
+grep -aq "blk.0.ffn_up.weight.lowrank_b" lowrank-recovered.gguf || fail "the recovered student lost its low-rank pairs"
+"$JISU" perplexity -m lowrank-recovered.gguf -f valid.txt -c 16 2> /dev/null | grep -q "Final estimate" ||
+  fail "jisu perplexity cannot run the recovered low-rank student"
+
 # 3c. Teacher top-k cache: written by the first run, read by the second (same file, byte for
 #     byte); with k = vocab the first step's loss is the uncached one.
 KD=(--dim 32 --layers 1 --heads 4 --kv-heads 2 --ffn 64 --ctx 16 --batch 2 --steps 3 --temperature 2 --alpha 0.5
