@@ -49,6 +49,11 @@ CommandRegistrar registrar{
           ->check(CLI::Range(0.05, 100.0));
       command.add_option("--alpha", options->flags.options.alpha, "weight of the hard-label cross-entropy")
           ->check(CLI::Range(0.0, 1.0));
+      command.add_option("--teacher-cache", options->flags.teacher_cache,
+                         "file of the teacher's top-k log-probabilities: written by the first run, read by later "
+                         "ones (KL over the top-k plus a tail bucket)");
+      command.add_option("--teacher-top-k", options->flags.teacher_top_k, "tokens per position in --teacher-cache")
+          ->check(CLI::Range(1, 1 << 20));
       add_training_flags(command, options->flags);
       return [options] { return run_distill(*options); };
     }};

@@ -105,8 +105,26 @@ int run_training_command(const TrainingFlags& flags, const std::string& tokenize
   train::check_training_data(data, options);
 
   ThreadPool pool(flags.threads > 0 ? size_t(flags.threads) : ThreadPool::default_thread_count());
+  std::unique_ptr<train::TeacherTopKCache> teacher_cache;
+  if (!flags.teacher_cache.empty()) {
+    if (teacher_path.empty()) throw Error("--teacher-cache is for jisu distill");
+    train::TeacherCacheKey key;
+    key.vocab = uint32_t(shape.n_vocab);
+    key.k = flags.teacher_top_k;
+    key.batch = options.batch;
+    key.seq_len = options.seq_len;
+    key.grad_accum = options.grad_accum;
+    key.steps = uint64_t(options.steps);
+    key.seed = options.seed;
+    key.temperature = options.temperature;
+    key.teacher_fingerprint = train::teacher_file_fingerprint(teacher_path);
+    key.tokens_fingerprint = train::tokens_fingerprint(data.train);
+    teacher_cache = std::make_unique<train::TeacherTopKCache>(flags.teacher_cache, key);
+    std::fprintf(stderr, "distill: teacher top-%u %s %s\n", key.k,
+                 teacher_cache->reading() ? "read from" : "written to", flags.teacher_cache.c_str());
+  }
   std::unique_ptr<train::EngineTeacher> teacher;
-  if (!teacher_path.empty()) {
+  if (!teacher_path.empty() && !(teacher_cache && teacher_cache->reading())) {
     // The student's vocabulary is the tokenizer file's (checked by the caller for --student,
     // here for a shape): the teacher's logits must index the same tokens.
     if (shape.n_vocab != train::vocabulary_size(*tokenizer_file))
@@ -117,7 +135,7 @@ int run_training_command(const TrainingFlags& flags, const std::string& tokenize
   std::fprintf(stderr,
                "%s: %zu parameters (dim %d, %d layers, %d heads, %d KV heads, ffn %d, vocab %d%s), %zu training "
                "tokens, %zu validation tokens, %lld steps of %zu x %zu x %zu tokens, %zu threads\n",
-               teacher ? "distill" : "train", n_params, shape.dim, shape.n_layer, shape.n_head, shape.n_head_kv,
+               teacher_path.empty() ? "train" : "distill", n_params, shape.dim, shape.n_layer, shape.n_head, shape.n_head_kv,
                shape.n_ff, shape.n_vocab, shape.tied_output ? ", tied" : "", data.train.size(), data.valid.size(),
                (long long)options.steps, options.grad_accum, options.batch, options.seq_len, pool.size());
   if (optimizer.step >= options.steps)
@@ -128,7 +146,8 @@ int run_training_command(const TrainingFlags& flags, const std::string& tokenize
     train::write_optimizer_state(flags.output, optimizer);
   };
   const train::TrainReport report =
-      train::run_training(shape, params, optimizer, data, options, pool, teacher.get(), save, stderr);
+      train::run_training(shape, params, optimizer, data, options, pool, teacher.get(), save, stderr,
+                          teacher_cache.get());
   std::fprintf(stderr, "wrote %s (step %lld, loss %.4f%s, %.0f training tokens/s)\n", flags.output.c_str(),
                (long long)report.last_step, report.last_loss,
                report.valid_perplexity > 0 ? (", valid perplexity " + std::to_string(report.valid_perplexity)).c_str()

@@ -20,6 +20,9 @@ struct TrainingFlags {
   int32_t dim = 0, layers = 0, heads = 0, kv_heads = 0, ffn = 0, context = 0;
   bool tied = false;
   int32_t threads = 0;
+  // Distillation only: the teacher's top-k cached in this file (train/teacher_cache.h).
+  std::string teacher_cache;
+  uint32_t teacher_top_k = 32;
   train::TrainOptions options;
 
   bool shape_given() const { return !shape.empty() || dim || layers || heads || kv_heads || ffn; }

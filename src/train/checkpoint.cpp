@@ -6,6 +6,7 @@
 #include "backends/cpu/quant_kernels.h"
 #include "core/error.h"
 #include "format/gguf_writer.h"
+#include "format/weight_matrix.h"
 #include "models/model_config.h"
 
 namespace jisu::train {
@@ -46,6 +47,10 @@ void write_checkpoint(const std::string& path, const TrainShape& shape, const fl
   writer.set_float32(arch + ".attention.layer_norm_rms_epsilon", shape.rms_eps);
   writer.set_float32(arch + ".rope.freq_base", shape.rope_base);
   writer.set_uint32(arch + ".rope.dimension_count", uint32_t(shape.head_dim()));
+  if (shape.q_width() != shape.dim) {  // heads pruned: the head width is not dim / heads
+    writer.set_uint32(arch + ".attention.key_length", uint32_t(shape.head_dim()));
+    writer.set_uint32(arch + ".attention.value_length", uint32_t(shape.head_dim()));
+  }
   writer.set_uint32(arch + ".vocab_size", uint32_t(shape.n_vocab));
   writer.set_int64("jisu.train.step", step);
   for (const auto& [key, value] : tokenizer_file.metadata())
@@ -65,21 +70,26 @@ LoadedParameters read_parameters(const std::string& path) {
   TrainShape& shape = loaded.shape;
   const bool supported = !config.is_moe() && config.activation == FeedForwardActivation::SiLU &&
                          !config.scale_embeddings && config.rope.scaling == RopeScaling::None &&
-                         config.head_dim * config.n_head == config.n_embd && config.rope.dims == config.head_dim;
+                         config.rope.dims == config.head_dim;
   if (!supported)
     throw Error("'" + path + "' (" + config.arch.name + ") is not a model the trainer has backward passes for",
-                "the trainer handles dense llama-family models: SiLU gate, full RoPE, head_dim = dim / heads");
+                "the trainer handles dense llama-family models: SiLU gate, full RoPE");
   shape.n_vocab = config.n_vocab;
   shape.dim = config.n_embd;
   shape.n_layer = config.n_layer;
   shape.n_head = config.n_head;
   shape.n_head_kv = config.n_head_kv;
+  if (config.head_dim * config.n_head != config.n_embd) shape.key_length = config.head_dim;
   shape.n_ff = config.n_ff;
   shape.context_length = config.context_length;
   shape.rope_base = config.rope.freq_base;
   shape.rms_eps = config.rms_eps;
   shape.rope_neox = config.rope.style == RopeStyle::NeoX;
   shape.tied_output = file->find_tensor("output.weight") == nullptr;
+  // Low-rank pairs (jisu lowrank): A is [rank, rows] in ggml order, so its rank is shape[0].
+  for (const auto& info : file->tensors())
+    if (info.name.ends_with(kLowRankASuffix) && info.shape.size() == 2 && info.shape[0] <= (1u << 20))
+      shape.low_rank[info.name.substr(0, info.name.size() - kLowRankASuffix.size())] = int32_t(info.shape[0]);
   const ParameterLayout layout(shape);
   std::set<std::string> known;
   for (const auto& tensor : layout.tensors()) known.insert(tensor.name);

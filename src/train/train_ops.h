@@ -244,6 +244,17 @@ double cross_entropy(ThreadPool* pool, const T* logits, const int32_t* targets, 
   return total;
 }
 
+// out[i] = log softmax(z / divisor)[i], in double.
+template <class V>
+void log_softmax_row(const V* z, size_t vocab, double divisor, double* out) {
+  double max_value = double(z[0]) / divisor;
+  for (size_t i = 1; i < vocab; ++i) max_value = std::max(max_value, double(z[i]) / divisor);
+  double sum = 0;
+  for (size_t i = 0; i < vocab; ++i) sum += std::exp(double(z[i]) / divisor - max_value);
+  const double log_sum = std::log(sum) + max_value;
+  for (size_t i = 0; i < vocab; ++i) out[i] = double(z[i]) / divisor - log_sum;
+}
+
 // Knowledge distillation (Hinton et al.): row loss = alpha * CE(target) + (1 - alpha) * T^2 *
 // KL(softmax(t / T) || softmax(s / T)); its gradient is alpha * (p_s - onehot) + (1 - alpha) *
 // T * (q_s - q_t). teacher: [rows, vocab] float logits from the inference engine.
@@ -253,22 +264,12 @@ double distillation_loss(ThreadPool* pool, const T* logits, const float* teacher
   std::vector<double> row_loss(rows, 0.0);
   for_row_blocks(pool, rows, 16, [&](size_t begin, size_t end) {
     std::vector<double> soft_student(vocab), soft_teacher(vocab), hard_student(vocab);
-    // out = log softmax(value / divisor), in double.
-    const auto log_softmax = [vocab](auto value, double divisor, std::vector<double>& out) {
-      double max_value = double(value(0)) / divisor;
-      for (size_t i = 1; i < vocab; ++i) max_value = std::max(max_value, double(value(i)) / divisor);
-      double sum = 0;
-      for (size_t i = 0; i < vocab; ++i) sum += std::exp(double(value(i)) / divisor - max_value);
-      const double log_sum = std::log(sum) + max_value;
-      for (size_t i = 0; i < vocab; ++i) out[i] = double(value(i)) / divisor - log_sum;
-    };
     for (size_t r = begin; r < end; ++r) {
       const T* z = logits + r * vocab;
-      const float* zt = teacher + r * vocab;
       T* dz = dlogits ? dlogits + r * vocab : nullptr;
-      log_softmax([&](size_t i) { return zt[i]; }, temperature, soft_teacher);
-      log_softmax([&](size_t i) { return z[i]; }, temperature, soft_student);
-      log_softmax([&](size_t i) { return z[i]; }, 1.0, hard_student);
+      log_softmax_row(teacher + r * vocab, vocab, temperature, soft_teacher.data());
+      log_softmax_row(z, vocab, temperature, soft_student.data());
+      log_softmax_row(z, vocab, 1.0, hard_student.data());
       double kl = 0;
       for (size_t i = 0; i < vocab; ++i) kl += std::exp(soft_teacher[i]) * (soft_teacher[i] - soft_student[i]);
       const bool scored = targets[r] >= 0;
@@ -281,6 +282,92 @@ double distillation_loss(ThreadPool* pool, const T* logits, const float* teacher
           dz[i] = static_cast<T>(scale * (hard_weight * hard_gradient + (1 - alpha) * soft_gradient));
         }
       row_loss[r] = hard_weight * hard + (1 - alpha) * temperature * temperature * kl;
+    }
+  });
+  double total = 0;
+  for (const double loss : row_loss) total += loss;
+  return total;
+}
+
+// The teacher's top-k at temperature T of each row (the cache of `jisu distill --teacher-cache`):
+// ids[r * k + j] and log_probs[r * k + j] = log softmax(teacher_r / T)[id], by falling
+// probability (ties: the lower id first, so the selection is deterministic).
+inline void teacher_top_k(ThreadPool* pool, const float* teacher, size_t rows, size_t vocab, size_t k,
+                          double temperature, int32_t* ids, float* log_probs) {
+  for_row_blocks(pool, rows, 16, [&](size_t begin, size_t end) {
+    std::vector<double> log_q(vocab);
+    std::vector<int32_t> order(vocab);
+    for (size_t r = begin; r < end; ++r) {
+      log_softmax_row(teacher + r * vocab, vocab, temperature, log_q.data());
+      for (size_t i = 0; i < vocab; ++i) order[i] = int32_t(i);
+      std::partial_sort(order.begin(), order.begin() + std::ptrdiff_t(k), order.end(), [&](int32_t a, int32_t b) {
+        return log_q[size_t(a)] > log_q[size_t(b)] || (log_q[size_t(a)] == log_q[size_t(b)] && a < b);
+      });
+      for (size_t j = 0; j < k; ++j) {
+        ids[r * k + j] = order[j];
+        log_probs[r * k + j] = static_cast<float>(log_q[size_t(order[j])]);
+      }
+    }
+  });
+}
+
+// distillation_loss with the teacher known only by its top-k log-probabilities at T (ids,
+// log_probs as teacher_top_k writes them). The KL runs over the k tokens plus one tail bucket:
+// the teacher's tail mass q_t,R = 1 - sum_top q_t against the student's q_s,R = sum over the
+// other tokens of q_s:
+//   KL ~ sum_top q_t,i log(q_t,i / q_s,i) + q_t,R log(q_t,R / q_s,R).
+// Its gradient in z is T (q_s - q~_t), where q~_t is q_t on the top-k and spreads the tail mass
+// over the other tokens in the student's own proportions (q_t,R q_s,j / q_s,R). With k = vocab
+// there is no tail and this is distillation_loss exactly (up to the float log-probabilities).
+template <class T>
+double distillation_loss_top_k(ThreadPool* pool, const T* logits, const int32_t* ids, const float* log_probs,
+                               size_t k, const int32_t* targets, T* dlogits, size_t rows, size_t vocab,
+                               double temperature, double alpha, double scale) {
+  std::vector<double> row_loss(rows, 0.0);
+  for_row_blocks(pool, rows, 16, [&](size_t begin, size_t end) {
+    std::vector<double> log_q_student(vocab), log_p_student(vocab), teacher_q(vocab);
+    std::vector<char> in_top(vocab);
+    for (size_t r = begin; r < end; ++r) {
+      const T* z = logits + r * vocab;
+      T* dz = dlogits ? dlogits + r * vocab : nullptr;
+      log_softmax_row(z, vocab, temperature, log_q_student.data());
+      log_softmax_row(z, vocab, 1.0, log_p_student.data());
+      std::fill(in_top.begin(), in_top.end(), char(0));
+      double kl = 0, top_mass = 0;
+      for (size_t j = 0; j < k; ++j) {
+        const auto id = size_t(ids[r * k + j]);
+        const double log_q_teacher = log_probs[r * k + j];
+        in_top[id] = 1;
+        teacher_q[id] = std::exp(log_q_teacher);
+        top_mass += teacher_q[id];
+        kl += teacher_q[id] * (log_q_teacher - log_q_student[id]);
+      }
+      // The tail bucket (empty when k == vocab).
+      const double tail_teacher = k < vocab ? std::max(0.0, 1.0 - top_mass) : 0.0;
+      double log_tail_student = -INFINITY;
+      if (tail_teacher > 0) {
+        double max_value = -INFINITY;
+        for (size_t i = 0; i < vocab; ++i)
+          if (!in_top[i]) max_value = std::max(max_value, log_q_student[i]);
+        double sum = 0;
+        for (size_t i = 0; i < vocab; ++i)
+          if (!in_top[i]) sum += std::exp(log_q_student[i] - max_value);
+        log_tail_student = std::log(sum) + max_value;
+        kl += tail_teacher * (std::log(tail_teacher) - log_tail_student);
+      }
+      const bool scored = targets[r] >= 0;
+      const double hard_weight = scored ? alpha : 0.0;
+      if (dz)
+        for (size_t i = 0; i < vocab; ++i) {
+          const double hard_gradient = std::exp(log_p_student[i]) - (scored && i == size_t(targets[r]) ? 1.0 : 0.0);
+          const double completed_teacher =
+              in_top[i] ? teacher_q[i]
+                        : (tail_teacher > 0 ? tail_teacher * std::exp(log_q_student[i] - log_tail_student) : 0.0);
+          const double soft_gradient = temperature * (std::exp(log_q_student[i]) - completed_teacher);
+          dz[i] = static_cast<T>(scale * (hard_weight * hard_gradient + (1 - alpha) * soft_gradient));
+        }
+      row_loss[r] = (scored ? alpha * -log_p_student[size_t(targets[r])] : 0.0) +
+                    (1 - alpha) * temperature * temperature * kl;
     }
   });
   double total = 0;

@@ -95,7 +95,8 @@ double validation_perplexity(const TrainShape& shape, const std::vector<float>& 
 
 TrainReport run_training(const TrainShape& shape, std::vector<float>& params, OptimizerState& optimizer,
                          const TrainData& data, const TrainOptions& options, ThreadPool& pool, EngineTeacher* teacher,
-                         const std::function<void(int64_t step)>& save, std::FILE* log) {
+                         const std::function<void(int64_t step)>& save, std::FILE* log,
+                         TeacherTopKCache* teacher_cache) {
   check_training_data(data, options);
   if (options.grad_accum == 0 || options.grad_accum > 4096) throw Error("--grad-accum must be 1 to 4096");
   const size_t n = params.size(), seq = options.seq_len, batch = options.batch, vocab = size_t(shape.n_vocab);
@@ -106,6 +107,16 @@ TrainReport run_training(const TrainShape& shape, std::vector<float>& params, Op
   TransformerGradients<float> model(shape, batch, seq, &pool);
   if (model.layout().total() != n) throw Error("parameter count does not match the model shape");
   std::vector<float> grads(n), teacher_logits(teacher ? batch * seq * vocab : 0);
+  const size_t top_k = teacher_cache ? teacher_cache->key().k : 0;
+  std::vector<int32_t> top_ids(batch * seq * top_k);
+  std::vector<float> top_log_probs(batch * seq * top_k);
+  if (teacher_cache) {
+    const TeacherCacheKey& key = teacher_cache->key();
+    if (key.vocab != vocab || key.positions() != batch * seq || key.grad_accum != options.grad_accum ||
+        key.steps != uint64_t(options.steps) || key.seed != options.seed || key.temperature != options.temperature)
+      throw Error("the teacher cache was opened for another run shape");
+    if (!teacher_cache->reading() && !teacher) throw Error("writing a teacher cache needs the teacher");
+  }
   std::vector<int32_t> inputs, targets;
   const LearningRateSchedule schedule{options.learning_rate, options.warmup, options.steps, 0.1};
   const double scale = 1.0 / double(batch * seq * options.grad_accum);
@@ -132,6 +143,10 @@ TrainReport run_training(const TrainShape& shape, std::vector<float>& params, Op
   };
 
   const int64_t last = options.stop_at > 0 ? std::min(options.stop_at, options.steps) : options.steps;
+  if (teacher_cache && !teacher_cache->reading() && (optimizer.step != 0 || last != options.steps))
+    throw Error("the teacher cache is written by a run from step 1 to the last step (this one runs steps " +
+                    std::to_string(optimizer.step + 1) + " to " + std::to_string(last) + ")",
+                "run without --resume / --stop-at once to write it, or drop --teacher-cache");
   for (int64_t step = optimizer.step + 1; step <= last; ++step) {
     const auto start = Clock::now();
     std::fill(grads.begin(), grads.end(), 0.0f);
@@ -140,7 +155,19 @@ TrainReport run_training(const TrainShape& shape, std::vector<float>& params, Op
       gather_windows(data.train, window_offsets(options.seed, step, micro, batch, data.train.size(), seq), seq, inputs,
                      targets);
       model.forward(params.data(), inputs.data());
-      if (teacher) {
+      if (teacher_cache) {
+        if (teacher_cache->reading()) {
+          teacher_cache->read(step, micro, top_ids.data(), top_log_probs.data());
+        } else {
+          teacher->logits(inputs.data(), teacher_logits.data());
+          teacher_top_k(&pool, teacher_logits.data(), batch * seq, vocab, top_k, options.temperature, top_ids.data(),
+                        top_log_probs.data());
+          teacher_cache->append(step, micro, top_ids.data(), top_log_probs.data());
+        }
+        loss += distillation_loss_top_k<float>(&pool, model.logits(), top_ids.data(), top_log_probs.data(), top_k,
+                                               targets.data(), model.logits_gradient(), batch * seq, vocab,
+                                               options.temperature, options.alpha, scale) * scale;
+      } else if (teacher) {
         teacher->logits(inputs.data(), teacher_logits.data());
         loss += distillation_loss<float>(&pool, model.logits(), teacher_logits.data(), targets.data(),
                                          model.logits_gradient(), batch * seq, vocab, options.temperature,
@@ -181,6 +208,7 @@ TrainReport run_training(const TrainShape& shape, std::vector<float>& params, Op
     validate(report.last_step);
     checkpoint(report.last_step);
   }
+  if (teacher_cache && !teacher_cache->reading()) teacher_cache->commit();
   return report;
 }
 

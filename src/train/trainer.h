@@ -16,6 +16,7 @@
 #include "train/adamw.h"
 #include "train/checkpoint.h"
 #include "train/engine_teacher.h"
+#include "train/teacher_cache.h"
 #include "train/train_shape.h"
 
 namespace jisu::train {
@@ -62,9 +63,14 @@ std::vector<size_t> window_offsets(uint64_t seed, int64_t step, size_t micro_bat
 // Runs steps optimizer.step + 1 .. options.steps, updating params and optimizer. save(step) is
 // called every save_every steps and at the end, only with finite parameters. A non-finite loss
 // or gradient stops the run with jisu::Error (the last saved checkpoint is left as it was).
+// With a teacher cache the distillation loss is the top-k one (distillation_loss_top_k): read
+// from the cache when it exists (the teacher may then be null), else computed from the teacher
+// and appended, the file committed when the run reaches options.steps (a cache is written only
+// by a run from step 1 to the end: jisu::Error before any step otherwise).
 TrainReport run_training(const TrainShape& shape, std::vector<float>& params, OptimizerState& optimizer,
                          const TrainData& data, const TrainOptions& options, ThreadPool& pool, EngineTeacher* teacher,
-                         const std::function<void(int64_t step)>& save, std::FILE* log);
+                         const std::function<void(int64_t step)>& save, std::FILE* log,
+                         TeacherTopKCache* teacher_cache = nullptr);
 
 // exp(mean cross-entropy) over `windows` fixed windows of `tokens` (every position scored).
 double validation_perplexity(const TrainShape& shape, const std::vector<float>& params,

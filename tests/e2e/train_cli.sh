@@ -57,6 +57,41 @@ cmp -s full.gguf.optimizer resumed.gguf.optimizer || fail "resumed optimizer sta
   -o student2.gguf 2> distill2.log || fail "distill --student: $(tail -1 distill2.log)"
 "$JISU" logits -m student2.gguf --tokens 1,2,3 -o s.bin 2> /dev/null || fail "engine cannot run the student"
 
+# 3b. Recovery after structured pruning: the pruned student (fewer heads of the same width,
+#     half the FFN) distils from its original (the F32 checkpoint of 1.) in one command.
+"$JISU" prune --structured --ffn-keep 0.5 --heads-keep 0.5 -m full.gguf --calib train.txt --calib-chunks 2 \
+  -t 2 -o pruned.gguf 2> prune.log || fail "structured prune: $(tail -1 prune.log)"
+"$JISU" distill --teacher full.gguf --student pruned.gguf --ctx 16 --batch 2 --steps 2 -t 2 -f train.txt \
+  -o recovered.gguf 2> recovered.log || fail "distill into the pruned student: $(tail -1 recovered.log)"
+"$JISU" perplexity -m recovered.gguf -f valid.txt -c 16 2> /dev/null | grep -q "Final estimate" ||
+  fail "jisu perplexity cannot run the recovered student"
+
+# 3b'. Recovery after low-rank factoring: the pairs are trained as two matrices each.
+"$JISU" lowrank -m full.gguf --ratio 0.5 --rank-multiple 4 -t 2 -o lowrank.gguf 2> lowrank.log ||
+  fail "lowrank: $(tail -1 lowrank.log)"
+"$JISU" distill --teacher full.gguf --student lowrank.gguf --ctx 16 --batch 2 --steps 2 -t 2 -f train.txt \
+  -o lowrank-recovered.gguf 2> lowrank-recovered.log || fail "distill into the low-rank student: $(tail -1 lowrank-recovered.log)"
+grep -aq "blk.0.ffn_up.weight.lowrank_b" lowrank-recovered.gguf || fail "the recovered student lost its low-rank pairs"
+"$JISU" perplexity -m lowrank-recovered.gguf -f valid.txt -c 16 2> /dev/null | grep -q "Final estimate" ||
+  fail "jisu perplexity cannot run the recovered low-rank student"
+
+# 3c. Teacher top-k cache: written by the first run, read by the second (same file, byte for
+#     byte); with k = vocab the first step's loss is the uncached one.
+KD=(--dim 32 --layers 1 --heads 4 --kv-heads 2 --ffn 64 --ctx 16 --batch 2 --steps 3 --temperature 2 --alpha 0.5
+  -t 2 -f train.txt --log-every 1)
+"$JISU" distill --teacher "$TOKENIZER" "${KD[@]}" -o plain.gguf 2> plain.log || fail "uncached distill"
+"$JISU" distill --teacher "$TOKENIZER" "${KD[@]}" --teacher-cache top.bin --teacher-top-k 1024 -o cached1.gguf \
+  2> cached1.log || fail "cache-writing distill: $(tail -1 cached1.log)"
+grep -q "written to top.bin" cached1.log && [[ -f top.bin ]] || fail "no teacher cache written"
+"$JISU" distill --teacher "$TOKENIZER" "${KD[@]}" --teacher-cache top.bin --teacher-top-k 1024 -o cached2.gguf \
+  2> cached2.log || fail "cache-reading distill: $(tail -1 cached2.log)"
+grep -q "read from top.bin" cached2.log || fail "the second run did not read the cache"
+cmp -s cached1.gguf cached2.gguf || fail "the run reading the cache differs from the run writing it"
+[[ $(grep "^step 1/" plain.log | cut -d' ' -f4) == $(grep "^step 1/" cached2.log | cut -d' ' -f4) ]] ||
+  fail "cached loss (k = vocab) differs from the uncached one: $(grep '^step 1/' plain.log cached2.log)"
+expect_error_later=("stale teacher cache" "teacher cache of another run: its seed" \
+  "$JISU" distill --teacher "$TOKENIZER" "${KD[@]}" --seed 2 --teacher-cache top.bin --teacher-top-k 1024 -o bad.gguf)
+
 # 4. Bad inputs: one "error:" line, exit 1.
 expect_error() {  # expect_error "what" "pattern" command...
   local what=$1 pattern=$2
@@ -68,6 +103,7 @@ expect_error() {  # expect_error "what" "pattern" command...
   grep -q "error:.*$pattern" <<<"$output" || fail "$what: no error line matching '$pattern': $output"
   [[ $(grep -c "error:" <<<"$output") == 1 ]] || fail "$what: not exactly one error line: $output"
 }
+expect_error "${expect_error_later[@]}"
 expect_error "tokenizer without vocabulary" "no vocabulary" \
   "$JISU" train --tokenizer full.gguf.optimizer -f train.txt "${TINY[@]}" --steps 1 -o bad.gguf
 echo "too short" > short.txt

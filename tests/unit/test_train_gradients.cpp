@@ -9,6 +9,7 @@
 #include <random>
 #include <vector>
 
+#include "core/error.h"
 #include "core/thread_pool.h"
 #include "train/gemm.h"
 #include "train/train_ops.h"
@@ -229,6 +230,60 @@ TEST(TrainModel, EveryParameterGradientMatchesFiniteDifferences) {
       expect_matches_finite_differences(params, loss, grads,
                                         std::string(tied ? "tied" : "untied") + (neox ? " neox" : " interleaved"));
     }
+}
+
+// A structured-pruned model keeps its heads' width but has fewer of them: attn_q is
+// [n_head * head_dim, dim] with n_head * head_dim != dim (here 3 heads of 4 over dim 8).
+TEST(TrainModel, PrunedHeadWidthGradientMatchesFiniteDifferences) {
+  TrainShape shape = tiny_shape(false, false);
+  shape.n_head = 3;
+  shape.n_head_kv = 1;
+  shape.key_length = 4;
+  ASSERT_EQ(shape.q_width(), 12);
+  const size_t n_seq = 1, seq = 4, vocab = 11;
+  TransformerGradients<double> model(shape, n_seq, seq, nullptr);
+  EXPECT_EQ(model.layout().find("blk.0.attn_q.weight").rows, 12u);
+  EXPECT_EQ(model.layout().find("blk.0.attn_output.weight").cols, 12u);
+  std::vector<double> params = tiny_parameters(model.layout(), 33);
+  const std::vector<int32_t> tokens = {3, 1, 10, 5}, targets = {1, 10, 5, 0};
+  const auto loss = [&] {
+    model.forward(params.data(), tokens.data());
+    return cross_entropy<double>(nullptr, model.logits(), targets.data(), nullptr, seq, vocab, 1.0);
+  };
+  model.forward(params.data(), tokens.data());
+  cross_entropy<double>(nullptr, model.logits(), targets.data(), model.logits_gradient(), seq, vocab, 1.0);
+  std::vector<double> grads(params.size(), 0.0);
+  model.backward(params.data(), grads.data());
+  expect_matches_finite_differences(params, loss, grads, "pruned heads");
+}
+
+// Low-rank pairs (jisu lowrank) are trained as their two matrices: W = A B in place of some
+// linears of both layers, every A and B entry against finite differences.
+TEST(TrainModel, LowRankPairGradientsMatchFiniteDifferences) {
+  TrainShape shape = tiny_shape(false, false);
+  shape.low_rank = {{"blk.0.attn_q.weight", 2}, {"blk.0.ffn_down.weight", 3}, {"blk.1.attn_output.weight", 1},
+                    {"blk.1.ffn_gate.weight", 4}, {"blk.1.attn_k.weight", 2}};
+  const size_t n_seq = 1, seq = 4, vocab = 11;
+  TransformerGradients<double> model(shape, n_seq, seq, nullptr);
+  EXPECT_EQ(model.layout().find("blk.0.ffn_down.weight.lowrank_a").cols, 3u);
+  EXPECT_EQ(model.layout().find("blk.0.ffn_down.weight.lowrank_b").cols, 12u);
+  EXPECT_THROW(model.layout().find("blk.0.ffn_down.weight"), Error);
+  std::vector<double> params = tiny_parameters(model.layout(), 34);
+  const std::vector<int32_t> tokens = {3, 1, 10, 5}, targets = {1, 10, 5, 0};
+  const auto loss = [&] {
+    model.forward(params.data(), tokens.data());
+    return cross_entropy<double>(nullptr, model.logits(), targets.data(), nullptr, seq, vocab, 1.0);
+  };
+  model.forward(params.data(), tokens.data());
+  cross_entropy<double>(nullptr, model.logits(), targets.data(), model.logits_gradient(), seq, vocab, 1.0);
+  std::vector<double> grads(params.size(), 0.0);
+  model.backward(params.data(), grads.data());
+  expect_matches_finite_differences(params, loss, grads, "low-rank pairs");
+  // A rank outside [1, min(rows, cols)] or a pair on no layer linear is refused.
+  shape.low_rank = {{"blk.0.attn_q.weight", 9}};
+  EXPECT_THROW(ParameterLayout{shape}, Error);
+  shape.low_rank = {{"output.weight", 2}};
+  EXPECT_THROW(ParameterLayout{shape}, Error);
 }
 
 TEST(TrainModel, DistillationGradientMatchesFiniteDifferences) {

@@ -307,7 +307,7 @@ TEST(TrainBadInput, TextShorterThanOneBatchNaNLossAndMissingVocabulary) {
   const ParameterLayout layout(shape);
   std::vector<float> params(layout.total());
   initialize_parameters(layout, 3, params.data());
-  params[layout.layers()[0].wq] = NAN;
+  params[layout.layers()[0].wq.a] = NAN;
   data.train = tiny_text(200, 2);
   ThreadPool pool(1);
   OptimizerState optimizer;
