@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "attention_reference.h"
+#include "stored_kv_layer.h"
 #include "backends/cpu/attention.h"
 #include "backends/cpu/kernel_table.h"
 #include "backends/cpu/kv_quantize.h"
@@ -23,13 +24,6 @@ namespace jisu::cpu {
 namespace {
 
 constexpr DType kCacheTypes[] = {DType::F32, DType::F16, DType::Q8_0, DType::Q4_0};
-
-std::vector<float> normal_values(size_t n, std::mt19937& rng, float scale = 1.0f) {
-  std::normal_distribution<float> normal(0.0f, scale);
-  std::vector<float> values(n);
-  for (auto& v : values) v = normal(rng);
-  return values;
-}
 
 std::vector<float> round_trip(DType type, const std::vector<float>& x) {
   std::vector<uint8_t> row(row_bytes(type, x.size()));
@@ -81,38 +75,6 @@ TEST(KvCacheRows, RoundTripWithinTheTypesBounds) {
     }
   }
 }
-
-// A layer of K/V rows of the given types with a scattered block table, plus the rows as decoded
-// floats (what every kernel must compute with).
-struct StoredLayer {
-  std::vector<uint8_t> keys, values;
-  std::vector<float> original_keys, original_values, decoded_keys, decoded_values;
-  std::vector<int32_t> table{9, 2, 14, 5, 0, 11, 7, 3, 15, 1, 12, 4, 8, 13, 6, 10};
-  KvLayerRows rows;
-  KvLayerView decoded, original;
-  StoredLayer(DType key_type, DType value_type, int32_t head_dim, int32_t n_kv_heads, int32_t block_size,
-              std::mt19937& rng) {
-    const int32_t kv_dim = head_dim * n_kv_heads;
-    const size_t n_rows = 16 * size_t(block_size), dim = size_t(kv_dim);
-    original_keys = normal_values(n_rows * dim, rng);
-    original_values = normal_values(n_rows * dim, rng);
-    keys.resize(n_rows * row_bytes(key_type, dim));
-    values.resize(n_rows * row_bytes(value_type, dim));
-    decoded_keys.resize(n_rows * dim);
-    decoded_values.resize(n_rows * dim);
-    for (size_t r = 0; r < n_rows; ++r) {
-      uint8_t* key_row = keys.data() + r * row_bytes(key_type, dim);
-      uint8_t* value_row = values.data() + r * row_bytes(value_type, dim);
-      quantize_kv_row(key_type, original_keys.data() + r * dim, key_row, dim);
-      quantize_kv_row(value_type, original_values.data() + r * dim, value_row, dim);
-      dequantize_row_scalar(key_type, key_row, decoded_keys.data() + r * dim, dim);
-      dequantize_row_scalar(value_type, value_row, decoded_values.data() + r * dim, dim);
-    }
-    rows = KvLayerRows{keys.data(), values.data(), table.data(), block_size, kv_dim, key_type, value_type};
-    decoded = KvLayerView{decoded_keys.data(), decoded_values.data(), table.data(), block_size, kv_dim};
-    original = KvLayerView{original_keys.data(), original_values.data(), table.data(), block_size, kv_dim};
-  }
-};
 
 TEST(KvCacheAttention, EveryIsaMatchesScalarAndFloat64OnTheStoredRows) {
   std::mt19937 rng(11);

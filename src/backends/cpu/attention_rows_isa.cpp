@@ -39,8 +39,9 @@ JISU_AI float dot(const float* a, const float* b, size_t n) {
 
 }  // namespace
 
-void attention_group_rows(const float* queries, int32_t group, const KvLayerRows& kv, int32_t kv_head,
-                          int32_t head_dim, int32_t n_positions, float scale, float* out) {
+void attention_group_rows_part(const float* queries, int32_t group, const KvLayerRows& kv, int32_t kv_head,
+                               int32_t head_dim, int32_t first_position, int32_t end_position, float scale,
+                               const AttentionPart& part) {
   static_assert(kAttentionChunk == 16, "two 8-lane score vectors per chunk");
   const size_t dim = static_cast<size_t>(head_dim);
   const size_t key_row = row_bytes(kv.key_type, static_cast<size_t>(kv.kv_dim));
@@ -49,13 +50,15 @@ void attention_group_rows(const float* queries, int32_t group, const KvLayerRows
   const size_t value_head = row_bytes(kv.value_type, dim) * static_cast<size_t>(kv_head);
   alignas(64) float keys[kAttentionChunk][kAttentionMaxHeadDim];
   alignas(64) float values[kAttentionChunk][kAttentionMaxHeadDim];
-  float running_max[kAttentionMaxGroup], running_sum[kAttentionMaxGroup];
+  float* running_max = part.running_max;
+  float* running_sum = part.running_sum;
+  float* out = part.out;
   std::fill(out, out + static_cast<size_t>(group) * dim, 0.0f);
   std::fill(running_max, running_max + group, -std::numeric_limits<float>::infinity());
   std::fill(running_sum, running_sum + group, 0.0f);
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  for (int32_t first = 0; first < n_positions; first += kAttentionChunk) {
-    const int32_t count = std::min(kAttentionChunk, n_positions - first);
+  for (int32_t first = first_position; first < end_position; first += kAttentionChunk) {
+    const int32_t count = std::min(kAttentionChunk, end_position - first);
     for (int32_t c = 0; c < count; ++c) {
       const int32_t position = first + c;
       const size_t row = static_cast<size_t>(kv.block_table[position / kv.block_size]) * static_cast<size_t>(kv.block_size) +
@@ -88,6 +91,13 @@ void attention_group_rows(const float* queries, int32_t group, const KvLayerRows
       }
     }
   }
+}
+
+void attention_group_rows(const float* queries, int32_t group, const KvLayerRows& kv, int32_t kv_head,
+                          int32_t head_dim, int32_t n_positions, float scale, float* out) {
+  float running_max[kAttentionMaxGroup], running_sum[kAttentionMaxGroup];
+  JISU_KERNEL_ISA::attention_group_rows_part(queries, group, kv, kv_head, head_dim, 0, n_positions, scale, {out, running_max, running_sum});
+  const size_t dim = static_cast<size_t>(head_dim);
   for (int32_t g = 0; g < group; ++g) {
     const float inverse = running_sum[g] > 0 ? 1.0f / running_sum[g] : 0.0f;
     float* o = out + static_cast<size_t>(g) * dim;

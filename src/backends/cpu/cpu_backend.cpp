@@ -179,11 +179,19 @@ class CpuBackend final : public Backend {
                Arena::bytes_for<float>(max_tokens * d) + Arena::bytes_for<float>(max_tokens * used * d) +
                2 * Arena::bytes_for<float>(max_tokens * ff) + Arena::bytes_for<float>(max_tokens * d);
     }
+    const size_t tile_scratch = attention_tile_scratch_floats(attention_group_size(), shape_.head_dim);
+    const size_t part_floats = attention_part_floats();
+    bytes += Arena::bytes_for<float>(pool_.size() * tile_scratch) + Arena::bytes_for<float>(max_attention_parts() * part_floats);
     arena_ = std::make_unique<Arena>(bytes);
     if (tensor_group_) tensor_group_->reserve(max_tokens * as_size(shape_.n_embd));
     std::vector<Activations> buffers;
     for (size_t cols : columns) buffers.push_back({arena_->allocate<float>(max_tokens * cols), cols});
     quantized_ = arena_->allocate<uint8_t>(max_tokens * quantized_stride_);
+    attention_scratch_ = arena_->allocate<float>(pool_.size() * tile_scratch);
+    attention_scratch_stride_ = tile_scratch;
+    attention_parts_ = arena_->allocate<float>(max_attention_parts() * part_floats);
+    visible_end_.assign(max_tokens, 0);
+    attention_work_.assign(max_tokens + max_attention_parts(), AttentionWork{});
     if (max_rank_ > 0) low_rank_scratch_ = arena_->allocate<float>(max_tokens * max_rank_);
     if (shape_.is_moe()) {
       moe_.router = arena_->allocate<float>(max_tokens * experts);
@@ -239,6 +247,7 @@ class CpuBackend final : public Backend {
     n_tokens_ = batch.size();
     quantized_source_ = nullptr;
     if (!shape_.causal) find_sequence_ends(batch, cache);
+    plan_attention_work();
   }
 
   void embed(Activations hidden) override {
@@ -331,34 +340,57 @@ class CpuBackend final : public Backend {
     });
   }
 
+  // One task per (work item, kv head) (plan_attention_work): a tile of a sequence's
+  // consecutive tokens (attention_tile_rows: the tile's query heads of that kv head read each
+  // key tile once), or one token over all its positions, or one part of a token's positions
+  // (flash-decoding: parts of one query run on different threads, combined exactly after; the
+  // combine rounds differently from one pass, so a split token's logits differ from the
+  // unsplit ones by float rounding; splits happen only past 2 * kMinPartPositions positions
+  // and depend on the step's tokens, not on the thread count).
   void attention(int32_t layer, Activations qkv, Activations out) override {
     quantized_source_ = nullptr;
     const size_t head_dim = as_size(shape_.head_dim);
     const size_t n_head_kv = as_size(shape_.n_head_kv);
-    const size_t group = as_size(shape_.n_head) / n_head_kv;
+    const int32_t group = attention_group_size();
     const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
     const uint8_t* keys = key_layer(layer);
     const uint8_t* values = value_layer(layer);
-    const bool float_rows = key_type_ == DType::F32 && value_type_ == DType::F32;
-    // One task per (token, kv head): the query heads of a GQA group read each K/V row once.
-    pool_.parallel_for(n_tokens_ * n_head_kv, [&](size_t task, size_t) {
-      const size_t t = task / n_head_kv, kv_head = task % n_head_kv;
+    pool_.parallel_for(n_attention_work_ * n_head_kv, [&](size_t task, size_t thread) {
+      const AttentionWork& work = attention_work_[task / n_head_kv];
+      const size_t kv_head = task % n_head_kv;
+      const size_t t = as_size(work.first_token);
       const int32_t* table = cache_->block_table(batch_->sequences[t]).data();
-      const size_t first_head_offset = kv_head * group * head_dim;
-      const int32_t n_positions = shape_.causal ? batch_->positions[t] + 1 : sequence_end_[t];
+      const size_t first_head_offset = kv_head * as_size(group) * head_dim;
       const float* queries = qkv.data + t * qkv.stride + first_head_offset;
       float* result = out.data + t * out.stride + first_head_offset;
-      if (float_rows) {
-        const KvLayerView view{reinterpret_cast<const float*>(keys), reinterpret_cast<const float*>(values), table,
-                               block_size_, shape_.kv_dim()};
-        attention_group(queries, static_cast<int32_t>(group), view, static_cast<int32_t>(kv_head), shape_.head_dim,
-                        n_positions, scale, result);
+      const KvLayerRows rows{keys, values, table, block_size_, shape_.kv_dim(), key_type_, value_type_};
+      if (work.n_parts > 1) {
+        attention_group_rows_part(queries, group, rows, static_cast<int32_t>(kv_head), shape_.head_dim, work.first_position,
+                                  work.end_position, scale, attention_part(work.part_slot, kv_head));
       } else {
-        const KvLayerRows rows{keys, values, table, block_size_, shape_.kv_dim(), key_type_, value_type_};
-        attention_group_rows(queries, static_cast<int32_t>(group), rows, static_cast<int32_t>(kv_head), shape_.head_dim,
-                             n_positions, scale, result);
+        // A single token runs the tile kernel too (one row vector), so that a token's output
+        // has the same bits whether it is decoded alone or computed in a prompt's tile.
+        const AttentionTile tile{queries, qkv.stride, result, out.stride, visible_end_.data() + t, work.n_tokens};
+        attention_tile_rows(tile, group, rows, static_cast<int32_t>(kv_head), shape_.head_dim, scale,
+                            attention_scratch_ + thread * attention_scratch_stride_);
       }
     });
+    // The split tokens' parts, combined (a few thousand flops each: not worth waking the pool).
+    for (size_t w = 0; w < n_attention_work_;) {
+      const AttentionWork& work = attention_work_[w];
+      if (work.n_parts <= 1) {
+        ++w;
+        continue;
+      }
+      const size_t t = as_size(work.first_token);
+      for (size_t kv_head = 0; kv_head < n_head_kv; ++kv_head) {
+        AttentionPart parts[kMaxAttentionParts];
+        for (int32_t p = 0; p < work.n_parts; ++p) parts[p] = attention_part(attention_work_[w + as_size(p)].part_slot, kv_head);
+        combine_attention_parts(parts, work.n_parts, group, shape_.head_dim,
+                                out.data + t * out.stride + kv_head * as_size(group) * head_dim);
+      }
+      w += as_size(work.n_parts);
+    }
   }
 
   void glu(Activations gate, Activations up, size_t n_rows) override {
@@ -535,6 +567,103 @@ class CpuBackend final : public Backend {
   }
   uint8_t* value_layer(int32_t layer) {
     return reinterpret_cast<uint8_t*>(values_.data()) + as_size(layer - first_kv_layer_) * value_layer_bytes_;
+  }
+
+  // Attention work items of a step (see attention()). A token's query heads for one kv head
+  // are `group` consecutive heads.
+  struct AttentionWork {
+    int32_t first_token = 0;
+    int32_t n_tokens = 0;       // > 1: a tile of consecutive tokens of one sequence
+    int32_t n_parts = 1;        // > 1: this item is part of a split token's positions
+    int32_t first_position = 0, end_position = 0;  // the part's positions
+    int32_t part_slot = 0;      // its storage (attention_part)
+  };
+  // Positions below which a token's attention is not split (the parts' combine and the extra
+  // tasks cost about what a few hundred positions do), and the most parts of one token.
+  static constexpr int32_t kMinPartPositions = 512;
+  static constexpr int32_t kMaxAttentionParts = 16;
+
+  int32_t attention_group_size() const { return shape_.n_head / shape_.n_head_kv; }
+  // Tasks a step wants at least before splitting tokens: enough for every core of a small
+  // machine with uneven parts. A constant, not a multiple of the thread count, so that -t
+  // never changes which tokens are split (and so never the logits' rounding).
+  static constexpr size_t wanted_attention_tasks() { return 16; }
+  // Part slots: splitting happens only while tasks < wanted, so the parts of all split tokens
+  // number below wanted + work items < 2 * wanted per kv head.
+  size_t max_attention_parts() const { return 2 * wanted_attention_tasks(); }
+  size_t attention_part_floats() const {
+    const size_t group = as_size(attention_group_size());
+    return as_size(shape_.n_head_kv) * (group * as_size(shape_.head_dim) + 2 * group);
+  }
+  AttentionPart attention_part(int32_t slot, size_t kv_head) const {
+    const size_t group = as_size(attention_group_size());
+    float* base = attention_parts_ + as_size(slot) * attention_part_floats() +
+                  kv_head * (group * as_size(shape_.head_dim) + 2 * group);
+    float* out = base + 2 * group;
+    return {out, base, base + group};
+  }
+
+  // Splits the step's tokens into attention work items: runs of one sequence's consecutive
+  // positions (consecutive in the batch) in tiles of attention_tile_tokens(group); single tokens
+  // (decode) alone, each split into parts of its positions when there are too few tasks to
+  // keep every thread busy. Tiles are listed last token first (the longest first, since the
+  // pool hands out tasks in order), so that no long tile starts last.
+  void plan_attention_work() {
+    const size_t n = n_tokens_;
+    for (size_t t = 0; t < n; ++t)
+      visible_end_[t] = shape_.causal ? batch_->positions[t] + 1 : sequence_end_[t];
+    const int32_t tile_tokens = attention_tile_tokens(attention_group_size());
+    size_t items = 0;
+    size_t singles = 0;
+    for (size_t end = n; end > 0;) {
+      size_t begin = end - 1;
+      while (begin > 0 && batch_->sequences[begin - 1] == batch_->sequences[end - 1] &&
+             batch_->positions[begin - 1] + 1 == batch_->positions[begin])
+        --begin;
+      // [begin, end): one run; tiles from its end.
+      while (end > begin) {
+        const size_t first = end - std::min(end - begin, as_size(tile_tokens));
+        attention_work_[items++] = {static_cast<int32_t>(first), static_cast<int32_t>(end - first), 1, 0, 0, 0};
+        if (end - first == 1) ++singles;
+        end = first;
+      }
+    }
+    n_attention_work_ = items;
+    const size_t n_head_kv = as_size(shape_.n_head_kv);
+    const size_t tasks = items * n_head_kv;
+    if (singles == 0 || tasks >= wanted_attention_tasks()) return;
+    // Split each single token into parts of at least kMinPartPositions positions, as many as
+    // bring the step's tasks to about wanted (ceil), at most kMaxAttentionParts. Items are
+    // rewritten in place from the back (a split item becomes consecutive part items).
+    const size_t parts_wanted = (wanted_attention_tasks() + tasks - 1) / tasks;
+    size_t total = 0;
+    for (size_t i = 0; i < items; ++i) {
+      const AttentionWork& work = attention_work_[i];
+      total += work.n_tokens == 1 ? part_count(visible_end_[as_size(work.first_token)], parts_wanted) : 1;
+    }
+    JISU_ASSERT(total <= attention_work_.size());
+    int32_t slot = 0;
+    for (size_t i = items, out = total; i > 0;) {
+      const AttentionWork work = attention_work_[--i];
+      const int32_t positions = visible_end_[as_size(work.first_token)];
+      const size_t parts = work.n_tokens == 1 ? part_count(positions, parts_wanted) : 1;
+      if (parts == 1) {
+        attention_work_[--out] = work;
+        continue;
+      }
+      out -= parts;
+      for (size_t p = 0; p < parts; ++p) {
+        const auto first = static_cast<int32_t>(as_size(positions) * p / parts);
+        const auto end = static_cast<int32_t>(as_size(positions) * (p + 1) / parts);
+        JISU_ASSERT(as_size(slot) < max_attention_parts());
+        attention_work_[out + p] = {work.first_token, 1, static_cast<int32_t>(parts), first, end, slot++};
+      }
+    }
+    n_attention_work_ = total;
+  }
+
+  static size_t part_count(int32_t positions, size_t parts_wanted) {
+    return std::clamp<size_t>(std::min(parts_wanted, as_size(positions / kMinPartPositions)), 1, kMaxAttentionParts);
   }
 
   void apply_glu(float* gate, size_t gate_stride, const float* up, size_t up_stride, size_t n_rows) {
@@ -723,6 +852,12 @@ class CpuBackend final : public Backend {
   const float* rope_cos_sin_ = nullptr;
   size_t n_tokens_ = 0;
   std::vector<int32_t> sequence_end_;    // [tokens], non-causal attention only
+  std::vector<int32_t> visible_end_;     // [tokens]: token t attends positions [0, visible_end_[t])
+  std::vector<AttentionWork> attention_work_;  // the step's work items (plan_attention_work)
+  size_t n_attention_work_ = 0;
+  float* attention_scratch_ = nullptr;   // [threads][attention_scratch_stride_] for attention_tile_rows
+  size_t attention_scratch_stride_ = 0;
+  float* attention_parts_ = nullptr;     // [max_attention_parts()][attention_part_floats()]
   std::vector<int32_t> end_by_sequence_;  // [sequence slot] scratch of find_sequence_ends
 };
 

@@ -9,6 +9,11 @@
   void matmul_rows(const MatmulArgs& args);                                  \
   void attention_group_rows(const float* queries, int32_t group, const KvLayerRows& kv, int32_t kv_head, \
                             int32_t head_dim, int32_t n_positions, float scale, float* out);            \
+  void attention_group_rows_part(const float* queries, int32_t group, const KvLayerRows& kv, int32_t kv_head, \
+                                 int32_t head_dim, int32_t first_position, int32_t end_position, float scale, \
+                                 const AttentionPart& part);                                                 \
+  void attention_tile_rows(const AttentionTile& tile, int32_t group, const KvLayerRows& kv, int32_t kv_head,  \
+                           int32_t head_dim, float scale, float* scratch);                                   \
   }
 #define JISU_DECLARE_INT8_KERNELS(isa)                                                       \
   namespace isa {                                                                            \
@@ -43,7 +48,8 @@ namespace {
         int8_isa::matmul_rows_int8, int8_isa::quantize_activations_super_blocks,                \
         int8_isa::matmul_rows_int8_super_blocks, int8_isa::matmul_repacked_int8,                \
         int8_isa::matmul_rows_sparse_int8,                                             \
-        float_isa::attention_group_rows                                                        \
+        float_isa::attention_group_rows, float_isa::attention_group_rows_part,                \
+        float_isa::attention_tile_rows                                                         \
   }
 
 const KernelTable kScalar{dequantize_row_scalar,
@@ -54,7 +60,9 @@ const KernelTable kScalar{dequantize_row_scalar,
                           matmul_rows_int8_super_blocks_scalar,
                           matmul_repacked_int8_scalar,
                           matmul_rows_sparse_int8_scalar,
-                          attention_group_rows_scalar};
+                          attention_group_rows_scalar,
+                          attention_group_rows_part_scalar,
+                          attention_tile_rows_scalar};
 const KernelTable kAvx2 = JISU_KERNEL_TABLE(avx2, avx2);
 const KernelTable kAvxVnni = JISU_KERNEL_TABLE(avx2, avx_vnni);
 const KernelTable kAvx512 = JISU_KERNEL_TABLE(avx512, avx512);

@@ -37,6 +37,11 @@ struct KernelTable {
   // attention.h: attention over K/V rows of a KV cache type (float family: per vector width).
   void (*attention_group_rows)(const float* queries, int32_t group, const KvLayerRows& kv, int32_t kv_head,
                                int32_t head_dim, int32_t n_positions, float scale, float* out);
+  void (*attention_group_rows_part)(const float* queries, int32_t group, const KvLayerRows& kv, int32_t kv_head,
+                                    int32_t head_dim, int32_t first_position, int32_t end_position, float scale,
+                                    const AttentionPart& part);
+  void (*attention_tile_rows)(const AttentionTile& tile, int32_t group, const KvLayerRows& kv, int32_t kv_head,
+                              int32_t head_dim, float scale, float* scratch);
 };
 
 // The kernels of `isa`; calling them when !isa_supported(isa) is undefined behaviour.

@@ -122,6 +122,11 @@ struct FloatVec {
   static JISU_AI I value_where_none(I v, I bits, I value) {
     return _mm512_maskz_mov_epi32(_mm512_testn_epi32_mask(v, bits), value);
   }
+  // Lanes where a < b: value; the others: otherwise.
+  static JISU_AI F where_less(F a, F b, F value, F otherwise) {
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, b, _CMP_LT_OQ), otherwise, value);
+  }
+  static JISU_AI F round_nearest(F v) { return _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
 #else
   using F = __m256;
   using I = __m256i;
@@ -145,6 +150,10 @@ struct FloatVec {
   static JISU_AI I value_where_none(I v, I bits, I value) {
     return _mm256_and_si256(_mm256_cmpeq_epi32(_mm256_and_si256(v, bits), _mm256_setzero_si256()), value);
   }
+  static JISU_AI F where_less(F a, F b, F value, F otherwise) {
+    return _mm256_blendv_ps(otherwise, value, _mm256_cmp_ps(a, b, _CMP_LT_OQ));
+  }
+  static JISU_AI F round_nearest(F v) { return _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
 #endif
 
   static JISU_AI F zero() { return JISU_PS(setzero)(); }
@@ -155,6 +164,26 @@ struct FloatVec {
   static JISU_AI F mul(F a, F b) { return JISU_PS(mul)(a, b); }
   static JISU_AI F fmadd(F a, F b, F c) { return JISU_PS(fmadd)(a, b, c); }
   static JISU_AI F fmsub(F a, F b, F c) { return JISU_PS(fmsub)(a, b, c); }
+  static JISU_AI F sub(F a, F b) { return JISU_PS(sub)(a, b); }
+  static JISU_AI F max(F a, F b) { return JISU_PS(max)(a, b); }
+  static JISU_AI F min(F a, F b) { return JISU_PS(min)(a, b); }
+  // exp(x) for x clamped to [-87, 88], simd_math.h's exp_clamped at this width (the same
+  // polynomial, so the same values lane for lane): -inf and NaN give about 1e-38, never 0.
+  static JISU_AI F exp_clamped(F x) {
+    x = min(max(x, set1(-87.0f)), set1(88.0f));
+    const F n = round_nearest(mul(x, set1(1.44269504088896341f)));
+    F r = JISU_PS(fnmadd)(n, set1(0.693359375f), x);
+    r = JISU_PS(fnmadd)(n, set1(-2.12194440e-4f), r);
+    F p = set1(1.9875691500e-4f);
+    p = fmadd(p, r, set1(1.3981999507e-3f));
+    p = fmadd(p, r, set1(8.3334519073e-3f));
+    p = fmadd(p, r, set1(4.1665795894e-2f));
+    p = fmadd(p, r, set1(1.6666665459e-1f));
+    p = fmadd(p, r, set1(5.0000001201e-1f));
+    p = fmadd(p, mul(r, r), add(r, set1(1.0f)));
+    const I exponent = shift_left(JISU_EPI32(add)(JISU_EPI32(cvtps)(n), splat(127)), 23);
+    return mul(p, bits_as_float(exponent));
+  }
   // kLanes fp16 / bf16 values from p.
   static JISU_AI F from_half(const uint8_t* p) { return JISU_PS(cvtph)(load_halfwords(p)); }
   static JISU_AI F from_bfloat(const uint8_t* p) {
