@@ -80,6 +80,9 @@ const std::vector<ModelShape>& known_model_shapes() {
   static const std::vector<ModelShape> shapes = {
       {"tinyllama", 2048, 22, 32, 4, 5632, 32000, 2048, 10000.0f},
       {"llama-7b", 4096, 32, 32, 32, 11008, 32000, 4096, 10000.0f},
+      // Sheared-LLaMA-1.3B (princeton-nlp): multi-head attention (a KV head per query head) at a
+      // small size, so the K/V cache is a large share of what a long-context decode reads.
+      {"sheared-llama-1.3b", 2048, 24, 16, 16, 5504, 32000, 4096, 10000.0f},
       {"llama-8b", 4096, 32, 32, 8, 14336, 128256, 8192, 500000.0f},
       {"qwen2-0.5b", 896, 24, 14, 2, 4864, 151936, 4096, 1000000.0f},
       {"demo", 256, 4, 8, 4, 768, 1024, 512, 10000.0f},

@@ -5,19 +5,19 @@
 //
 // Arithmetic: exactly the repacked contract (int8_repacked_matmul.h). Per 32-element block b,
 // one TDPBSSD multiplies 16 tokens' activation bytes (A: 16 rows x 32 bytes, straight from the
-// ActivationBlock rows, xq_stride_bytes apart) by one 8-row group's weights (B: 8 rows of 32
-// bytes, row k lane r = elements 4k..4k+3 of weight row r, which is the repacked Q8_0 layout
-// as it is; Q4_0 and IQ4_NL are widened to signed bytes first) into C = the exact int32 block
-// sums isum_b of 16 tokens x 8 rows. Then, per token, acc = fma(float(isum_b), d_w * x.d, acc)
-// in block order: the same float operations as the scalar reference, so the results agree bit
-// for bit, and a token's value does not depend on which path (tiles or AVX-512 VNNI) ran it.
+// ActivationBlock rows, xq_stride_bytes apart) by two 8-row groups' weights (B: 8 rows of 64
+// bytes, row k lane r = elements 4k..4k+3 of weight row r of the pair) into C = the exact int32
+// block sums isum_b of 16 tokens x 16 rows. Then, per token, acc = fma(float(isum_b), d_w * x.d,
+// acc) in block order: the same float operations as the scalar reference, so the results agree
+// bit for bit, and a token's value does not depend on which path (tiles or AVX-512 VNNI) ran it.
 //
-// Work shape: two groups (16 rows, two C tiles) per pass, so one zmm holds a token's 16 row
-// accumulators; tokens in tiles of 16. Per group pair the weights are read from memory once
-// (Q4_0 and IQ4_NL: widened once into a per-thread buffer) and every token tile passes over
-// them from cache. Tokens past the last whole tile of 16, and calls with fewer than 16 tokens
-// (decode, small batches), run the AVX-512 VNNI kernels, which win there: a tile pass costs
-// about as much for 1 token as for 16.
+// Work shape: a group pair (16 rows, one zmm of a token's row accumulators) per pass, tokens in
+// tiles of 16. Per group pair the weights are read from memory once into a per-thread buffer of
+// B tiles (Q8_0: its two groups' rows side by side; Q4_0 and IQ4_NL: widened to signed bytes)
+// and every token tile passes over them from cache. Within a pass the tile unit runs ahead of
+// the vector units: a block's sums are stored and scaled kPostLag blocks later. Tokens past the
+// last whole tile of 16, and calls with fewer than 16 tokens (decode, small batches), run the
+// AVX-512 VNNI kernels, which win there: a tile pass costs about as much for 1 token as for 16.
 #include "backends/cpu/int8_repacked_matmul.h"
 
 #if JISU_HAVE_AMX_KERNELS
@@ -47,15 +47,29 @@ constexpr size_t kTileTokens = 16;
 // The zero-masking forms with every lane on: the same instructions, but GCC 12 warns
 // (-Wmaybe-uninitialized, a false positive on its _mm512_undefined_*) about the plain ones.
 constexpr __mmask16 kAllLanes = 0xffff;
-constexpr size_t kBlockWeightBytes = kRepackRows * kQK;  // one group's block as signed bytes (B)
 
-// Tile numbers: A (activations), B0 / B1 (the two groups' weights), C0 / C1 (their sums).
-// Macros, not constants: GCC's tile intrinsics paste the number into the instruction text.
-#define JISU_TILE_A 0
-#define JISU_TILE_B0 1
-#define JISU_TILE_B1 2
-#define JISU_TILE_C0 3
-#define JISU_TILE_C1 4
+// Tile numbers: two A (activations) and two B (weights) tiles alternate between blocks, and
+// four C tiles hold the sums of four blocks in flight while the vector units scale the sums of
+// earlier blocks. Macros, not constants: GCC's tile intrinsics paste the number into the
+// instruction text.
+#define JISU_TILE_A0 0
+#define JISU_TILE_A1 1
+#define JISU_TILE_B0 2
+#define JISU_TILE_B1 3
+#define JISU_TILE_C0 4
+#define JISU_TILE_C1 5
+#define JISU_TILE_C2 6
+#define JISU_TILE_C3 7
+
+// Bytes of one block of a group pair as a B tile: 8 rows (K = 32 in fours) of 16 weight rows x 4.
+constexpr size_t kPairBlockBytes = 2 * kRepackRows * kQK;
+constexpr size_t kPairRowBytes = 4 * 2 * kRepackRows;  // one B tile row: 16 weight rows x 4 bytes
+// A block's sums are read back this many blocks after its tile store: by then the store has
+// left the tile unit, so the vector loads do not wait on it (reading them at once stalled every
+// block on the store and left the tile unit idle while the vector units scaled).
+constexpr size_t kPostLag = 4;
+constexpr size_t kSumSlots = 8;  // a slot is rewritten only after its block was scaled
+static_assert(kSumSlots >= kPostLag + 4);
 
 // LDTILECFG's 64-byte operand, palette 1.
 struct alignas(64) TileConfig {
@@ -77,22 +91,20 @@ void configure_tiles() {
     config.rows[tile] = rows;
     config.colsb[tile] = bytes_per_row;
   };
-  set(JISU_TILE_A, kTileTokens, kQK);                  // 16 tokens x 32 activation bytes
-  set(JISU_TILE_B0, kQK / 4, 4 * kRepackRows);         // 8 rows of (8 weight rows x 4 bytes)
-  set(JISU_TILE_B1, kQK / 4, 4 * kRepackRows);
-  set(JISU_TILE_C0, kTileTokens, 4 * kRepackRows);     // 16 tokens x 8 int32
-  set(JISU_TILE_C1, kTileTokens, 4 * kRepackRows);
+  for (int a : {JISU_TILE_A0, JISU_TILE_A1}) set(a, kTileTokens, kQK);   // 16 tokens x 32 activation bytes
+  for (int b : {JISU_TILE_B0, JISU_TILE_B1}) set(b, kQK / 4, kPairRowBytes);  // 8 rows of (16 weight rows x 4 bytes)
+  for (int c : {JISU_TILE_C0, JISU_TILE_C1, JISU_TILE_C2, JISU_TILE_C3}) set(c, kTileTokens, kPairRowBytes);  // 16 tokens x 16 int32
   compiler_memory_barrier();  // GCC's ldtilecfg names only the first 8 bytes as its input
   _tile_loadconfig(&config);
 }
 
-// Per-thread buffer of widened weights (two groups), grown to the longest row seen; a model
-// grows it once, at its first prompt.
+// Per-thread buffer of a group pair's blocks as B tiles, grown to the longest row seen; a
+// model grows it once, at its first prompt.
 struct AlignedDelete {
   void operator()(int8_t* p) const { ::operator delete[](p, std::align_val_t(64)); }
 };
 
-int8_t* widened_buffer(size_t bytes) {
+int8_t* pair_buffer(size_t bytes) {
   thread_local std::unique_ptr<int8_t[], AlignedDelete> buffer;
   thread_local size_t capacity = 0;
   if (bytes > capacity) {
@@ -102,62 +114,96 @@ int8_t* widened_buffer(size_t bytes) {
   return buffer.get();
 }
 
-// One group's repacked 4-bit quants (nb blocks of 4 vectors of 32 bytes) as B tiles of signed
-// bytes: vector k's low nibbles are B row k, its high nibbles B row 4 + k (int8_repacked_weights.h).
-// Q4_0: nibble - 8; IQ4_NL: the table value.
-template <bool kTable>
-void widen_nibbles(const uint8_t* quants, size_t nb, int8_t* out) {
-  const __m512i mask = _mm512_set1_epi8(15);
-  const __m512i eight = _mm512_set1_epi8(8);
-  const __m512i table = _mm512_maskz_broadcast_i32x4(kAllLanes, _mm_loadu_si128(reinterpret_cast<const __m128i*>(kValuesIq4nl)));
+// Writes group `half`'s (0: the first 8 weight rows, 1: the next 8) signed bytes of every block
+// into the pair's B tiles: B row k of block b is at out + b * kPairBlockBytes + k * kPairRowBytes,
+// this group's 32 bytes (8 weight rows x 4) at offset 32 * half of it.
+// Q8_0: the repacked quants are already B rows (nb blocks of 8 rows of 32 bytes).
+void place_q8_0(const uint8_t* quants, size_t nb, size_t half, int8_t* out) {
   for (size_t b = 0; b < nb; ++b) {
-    for (size_t half = 0; half < 2; ++half) {  // vectors 2 * half, 2 * half + 1
-      const __m512i v = _mm512_load_si512(quants + b * 128 + 64 * half);
-      __m512i lo = _mm512_and_si512(v, mask), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), mask);
-      if constexpr (kTable) {
-        lo = _mm512_shuffle_epi8(table, lo);
-        hi = _mm512_shuffle_epi8(table, hi);
-      } else {
-        lo = _mm512_sub_epi8(lo, eight);
-        hi = _mm512_sub_epi8(hi, eight);
-      }
-      _mm512_store_si512(out + b * kBlockWeightBytes + 64 * half, lo);
-      _mm512_store_si512(out + b * kBlockWeightBytes + 128 + 64 * half, hi);
+    for (size_t k = 0; k < kQK / 4; ++k) {
+      const __m256i row = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(quants + b * kRepackRows * kQK + k * 32));
+      _mm256_store_si256(reinterpret_cast<__m256i*>(out + b * kPairBlockBytes + k * kPairRowBytes + 32 * half), row);
     }
   }
 }
 
-// Tokens [t0, t0 + 16) of groups g and g + 1 (or g alone: pair false). weights[i]: group i's
-// blocks as B tiles (kBlockWeightBytes apart); scales[i]: its fp16 scales (8 per block).
-void group_pair_tile(const RepackedMatmulArgs& a, size_t g, bool pair, const int8_t* const weights[2],
+// 4-bit quants (nb blocks of 4 vectors of 32 bytes): vector k's low nibbles are B row k, its
+// high nibbles B row 4 + k (int8_repacked_weights.h). Q4_0: nibble - 8; IQ4_NL: the table value.
+template <bool kTable>
+void place_nibbles(const uint8_t* quants, size_t nb, size_t half, int8_t* out) {
+  const __m256i mask = _mm256_set1_epi8(15);
+  const __m256i eight = _mm256_set1_epi8(8);
+  const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kValuesIq4nl)));
+  for (size_t b = 0; b < nb; ++b) {
+    int8_t* block = out + b * kPairBlockBytes + 32 * half;
+    for (size_t k = 0; k < 4; ++k) {
+      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(quants + b * 128 + 32 * k));
+      __m256i lo = _mm256_and_si256(v, mask), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), mask);
+      if constexpr (kTable) {
+        lo = _mm256_shuffle_epi8(table, lo);
+        hi = _mm256_shuffle_epi8(table, hi);
+      } else {
+        lo = _mm256_sub_epi8(lo, eight);
+        hi = _mm256_sub_epi8(hi, eight);
+      }
+      _mm256_store_si256(reinterpret_cast<__m256i*>(block + k * kPairRowBytes), lo);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(block + (4 + k) * kPairRowBytes), hi);
+    }
+  }
+}
+
+// Tokens [t0, t0 + 16) of groups g and g + 1 (or g alone: pair false, the second group's
+// bytes in `weights` are zero). weights: the pair's blocks as B tiles (kPairBlockBytes apart);
+// scales[i]: group i's fp16 scales (8 per block).
+void group_pair_tile(const RepackedMatmulArgs& a, size_t g, bool pair, const int8_t* weights,
                      const uint8_t* const scales[2], size_t t0) {
   const size_t nb = a.n / kQK;
   const auto* x0 = static_cast<const uint8_t*>(a.xq) + t0 * a.xq_stride_bytes;
-  alignas(64) int32_t sums[kTileTokens][2 * kRepackRows];  // row t: C0 row t, then C1 row t
-  if (!pair) std::memset(sums, 0, sizeof sums);             // C1's half stays 0
+  const auto activation = [&](size_t b) { return reinterpret_cast<const ActivationBlock*>(x0) + b; };
+  alignas(64) int32_t sums[kSumSlots][kTileTokens][2 * kRepackRows];  // slot: block % kSumSlots
   __m512 acc[kTileTokens];
   for (auto& v : acc) v = _mm512_setzero_ps();
-  for (size_t b = 0; b < nb; ++b) {
-    const auto* block = reinterpret_cast<const ActivationBlock*>(x0) + b;
-    _tile_loadd(JISU_TILE_A, block->qs, static_cast<long>(a.xq_stride_bytes));
-    _tile_loadd(JISU_TILE_B0, weights[0] + b * kBlockWeightBytes, 4 * kRepackRows);
-    _tile_zero(JISU_TILE_C0);
-    _tile_dpbssd(JISU_TILE_C0, JISU_TILE_A, JISU_TILE_B0);
-    _tile_stored(JISU_TILE_C0, &sums[0][0], sizeof sums[0]);
+  // acc[t] += float(sum) * (d_w * d_x) for block b, in block order as the scalar reference does.
+  const auto scale_block = [&](size_t b) {
     __m256i halves = _mm256_castsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(scales[0] + b * 2 * kRepackRows)));
-    if (pair) {
-      _tile_loadd(JISU_TILE_B1, weights[1] + b * kBlockWeightBytes, 4 * kRepackRows);
-      _tile_zero(JISU_TILE_C1);
-      _tile_dpbssd(JISU_TILE_C1, JISU_TILE_A, JISU_TILE_B1);
-      _tile_stored(JISU_TILE_C1, &sums[0][kRepackRows], sizeof sums[0]);
-      halves = _mm256_inserti128_si256(halves, _mm_load_si128(reinterpret_cast<const __m128i*>(scales[1] + b * 2 * kRepackRows)), 1);
-    }
+    if (pair) halves = _mm256_inserti128_si256(halves, _mm_load_si128(reinterpret_cast<const __m128i*>(scales[1] + b * 2 * kRepackRows)), 1);
     const __m512 dw = _mm512_maskz_cvtph_ps(kAllLanes, halves);
+    const auto& block_sums = sums[b % kSumSlots];
     for (size_t t = 0; t < kTileTokens; ++t) {
       const float dx = reinterpret_cast<const ActivationBlock*>(x0 + t * a.xq_stride_bytes)[b].d;
-      acc[t] = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(kAllLanes, _mm512_load_si512(sums[t])), _mm512_mul_ps(dw, _mm512_set1_ps(dx)), acc[t]);
+      acc[t] = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(kAllLanes, _mm512_load_si512(block_sums[t])), _mm512_mul_ps(dw, _mm512_set1_ps(dx)), acc[t]);
     }
+  };
+  const auto stride = static_cast<long>(a.xq_stride_bytes);
+// Block `blk`'s products on tiles TA, TB into TC, stored to its sums slot.
+#define JISU_BLOCK_PRODUCT(TA, TB, TC, blk)                                          \
+  _tile_loadd(TA, activation(blk)->qs, stride);                                      \
+  _tile_loadd(TB, weights + (blk) * kPairBlockBytes, kPairRowBytes);                 \
+  _tile_zero(TC);                                                                    \
+  _tile_dpbssd(TC, TA, TB)
+#define JISU_BLOCK_STORE(TC, blk) _tile_stored(TC, &sums[(blk) % kSumSlots][0][0], sizeof sums[0][0])
+  size_t scaled = 0;  // blocks whose sums are in acc
+  size_t b = 0;
+  // Four blocks in flight on four C tiles: a block's product, store and the next use of its C
+  // tile form a chain, so fewer chains leave the tile unit waiting on their latency.
+  for (; b + 4 <= nb; b += 4) {
+    JISU_BLOCK_PRODUCT(JISU_TILE_A0, JISU_TILE_B0, JISU_TILE_C0, b);
+    JISU_BLOCK_PRODUCT(JISU_TILE_A1, JISU_TILE_B1, JISU_TILE_C1, b + 1);
+    JISU_BLOCK_PRODUCT(JISU_TILE_A0, JISU_TILE_B0, JISU_TILE_C2, b + 2);
+    JISU_BLOCK_PRODUCT(JISU_TILE_A1, JISU_TILE_B1, JISU_TILE_C3, b + 3);
+    JISU_BLOCK_STORE(JISU_TILE_C0, b);
+    JISU_BLOCK_STORE(JISU_TILE_C1, b + 1);
+    JISU_BLOCK_STORE(JISU_TILE_C2, b + 2);
+    JISU_BLOCK_STORE(JISU_TILE_C3, b + 3);
+    for (; scaled + kPostLag <= b + 3; ++scaled) scale_block(scaled);
   }
+  for (; b < nb; ++b) {
+    JISU_BLOCK_PRODUCT(JISU_TILE_A0, JISU_TILE_B0, JISU_TILE_C0, b);
+    JISU_BLOCK_STORE(JISU_TILE_C0, b);
+  }
+#undef JISU_BLOCK_PRODUCT
+#undef JISU_BLOCK_STORE
+  for (; scaled < nb; ++scaled) scale_block(scaled);
   const __mmask16 columns = pair ? 0xffff : 0x00ff;
   for (size_t t = 0; t < kTileTokens; ++t) _mm512_mask_storeu_ps(a.y + (t0 + t) * a.y_stride + g * kRepackRows, columns, acc[t]);
 }
@@ -165,22 +211,22 @@ void group_pair_tile(const RepackedMatmulArgs& a, size_t g, bool pair, const int
 void tiles(const RepackedMatmulArgs& a, size_t whole_tokens) {
   const size_t nb = a.n / kQK;
   const size_t quant_bytes = repacked_quant_bytes(a.type);
-  int8_t* widened = a.type == DType::Q8_0 ? nullptr : widened_buffer(2 * nb * kBlockWeightBytes);
+  int8_t* weights = pair_buffer(nb * kPairBlockBytes);
   configure_tiles();
   const size_t g_end = a.row_end / kRepackRows;
   for (size_t g = a.row_begin / kRepackRows; g < g_end; g += 2) {
     const bool pair = g + 1 < g_end;
-    const int8_t* weights[2] = {nullptr, nullptr};
     const uint8_t* scales[2] = {nullptr, nullptr};
+    if (!pair) std::memset(weights, 0, nb * kPairBlockBytes);  // the missing group's sums stay 0
     for (size_t i = 0; i < (pair ? 2u : 1u); ++i) {
       const uint8_t* quants = a.w + (g + i) * a.group_bytes;
       scales[i] = quants + nb * quant_bytes;
       if (a.type == DType::Q8_0) {
-        weights[i] = reinterpret_cast<const int8_t*>(quants);
+        place_q8_0(quants, nb, i, weights);
+      } else if (a.type == DType::IQ4_NL) {
+        place_nibbles<true>(quants, nb, i, weights);
       } else {
-        int8_t* out = widened + i * nb * kBlockWeightBytes;
-        a.type == DType::IQ4_NL ? widen_nibbles<true>(quants, nb, out) : widen_nibbles<false>(quants, nb, out);
-        weights[i] = out;
+        place_nibbles<false>(quants, nb, i, weights);
       }
     }
     compiler_memory_barrier();
