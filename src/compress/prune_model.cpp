@@ -148,7 +148,7 @@ PruneReport prune_model(const PruneOptions& options, ThreadPool& pool, std::FILE
         throw Error("tensor " + tensor.name + " has type " + std::string(dtype_name(tensor.type)) +
                     ", which --dense-output cannot write back");
     } else {
-      const size_t block = n_m ? 32 : 64;
+      const size_t block = 64;  // both sparse types (backends/cpu/sparse_blocks.h)
       if (cols % block != 0)
         throw Error("tensor " + tensor.name + " has rows of " + std::to_string(cols) + " weights; sparse " +
                         prune_pattern_name(options.pattern) + " storage needs a multiple of " + std::to_string(block),

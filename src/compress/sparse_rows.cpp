@@ -20,26 +20,25 @@ struct PrunedFirst {
   bool operator()(uint32_t a, uint32_t b) const { return scores[a] < scores[b] || (scores[a] == scores[b] && a < b); }
 };
 
-// One block: its mask (mask_bytes, little-endian) at `mask`, its f16 scale at `scale_out`, its
-// values at `values`. Returns how many values it wrote.
-size_t encode_block(const float* weights, const uint8_t* keep, size_t block, uint8_t* mask_out, size_t mask_bytes,
-                    uint8_t* scale_out, int8_t* values) {
+// One block of 64: its u64 mask at `mask_out`, its f16 scale at `scale_out`, its values (biased:
+// sparse_blocks.h) at `values`. Returns how many values it wrote.
+size_t encode_block(const float* weights, const uint8_t* keep, uint8_t* mask_out, uint8_t* scale_out, uint8_t* values) {
   uint64_t mask = 0;
   float largest = 0.0f;
-  for (size_t j = 0; j < block; ++j)
+  for (size_t j = 0; j < cpu::kSparseBlockElements; ++j)
     if (keep[j]) {
       mask |= uint64_t{1} << j;
       largest = std::max(largest, std::fabs(weights[j]));
     }
   const uint16_t scale_bits = cpu::fp32_to_fp16(largest / 127.0f);
   const float scale = cpu::fp16_to_fp32(scale_bits);
-  std::memcpy(mask_out, &mask, mask_bytes);  // little-endian: the low mask_bytes bytes
+  std::memcpy(mask_out, &mask, sizeof mask);  // little-endian
   std::memcpy(scale_out, &scale_bits, sizeof scale_bits);
   size_t count = 0;
-  for (size_t j = 0; j < block; ++j) {
+  for (size_t j = 0; j < cpu::kSparseBlockElements; ++j) {
     if (!keep[j]) continue;
     const float q = scale > 0.0f ? std::nearbyint(weights[j] / scale) : 0.0f;
-    values[count++] = static_cast<int8_t>(std::clamp(q, -127.0f, 127.0f));
+    values[count++] = static_cast<uint8_t>(static_cast<int>(std::clamp(q, -127.0f, 127.0f)) + cpu::kSparseValueBias);
   }
   return count;
 }
@@ -66,15 +65,14 @@ void keep_largest_per_group(std::span<const float> scores, size_t n, size_t m, s
 
 void encode_sparse_row(DType type, const float* weights, const uint8_t* keep, size_t n, uint8_t* dst) {
   const bool nm = type == kJisuNmQ8;
-  if (nm && n % cpu::kNmBlockElements != 0) throw Error("an N:M sparse row needs a multiple of 32 weights");
-  if (!nm && (!is_jisu_sparse_q8(type) || n % cpu::kSparseBlockElements != 0))
+  if ((!nm && !is_jisu_sparse_q8(type)) || n % cpu::kSparseBlockElements != 0)
     throw Error("cannot write a row of " + std::to_string(n) + " weights as " + std::string(dtype_name(type)));
-  const cpu::SparseRowLayout layout = cpu::sparse_row_layout(type, n);
+  const cpu::SparseRowLayout layout = cpu::sparse_row_layout(n);
   if (nm) {
     for (size_t b = 0; b < layout.blocks; ++b) {
-      const size_t first = b * cpu::kNmBlockElements;
-      if (std::count(keep + first, keep + first + cpu::kNmBlockElements, uint8_t{1}) != cpu::kNmBlockKept)
-        throw Error("block " + std::to_string(b) + " of an N:M sparse row does not keep 16 of its 32 weights");
+      const size_t first = b * cpu::kSparseBlockElements;
+      if (std::count(keep + first, keep + first + cpu::kSparseBlockElements, uint8_t{1}) != cpu::kNmBlockKept)
+        throw Error("block " + std::to_string(b) + " of an N:M sparse row does not keep 32 of its 64 weights");
     }
   } else {
     const size_t kept = static_cast<size_t>(std::count(keep, keep + n, uint8_t{1}));
@@ -82,11 +80,10 @@ void encode_sparse_row(DType type, const float* weights, const uint8_t* keep, si
       throw Error("a row keeping " + std::to_string(kept) + " of " + std::to_string(n) + " weights is not " +
                   std::string(dtype_name(type)));
   }
-  auto* values = reinterpret_cast<int8_t*>(dst + layout.values_offset());
+  uint8_t* values = dst + layout.values_offset();
   for (size_t b = 0; b < layout.blocks; ++b) {
-    const size_t first = b * layout.block_elements;
-    values += encode_block(weights + first, keep + first, layout.block_elements, dst + b * layout.mask_bytes,
-                           layout.mask_bytes, dst + layout.scales_offset() + 2 * b, values);
+    const size_t first = b * cpu::kSparseBlockElements;
+    values += encode_block(weights + first, keep + first, dst + 8 * b, dst + layout.scales_offset() + 2 * b, values);
   }
 }
 

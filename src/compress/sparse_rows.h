@@ -18,9 +18,10 @@ void keep_largest(std::span<const float> scores, size_t n_keep, std::span<uint8_
 void keep_largest_per_group(std::span<const float> scores, size_t n, size_t m, std::span<uint8_t> keep);
 
 // Writes `weights` where keep[j] (the others are pruned) as one row of `type`
-// (jisu_sparse_q8_kK: exactly n / 64 * K kept; jisu_nm_q8: exactly 16 of each 32 kept) into
-// row_bytes(type, n) bytes at dst. Per block the scale is max |kept weight| / 127 (as f16) and
-// each kept weight is rounded to the nearest int8 multiple of it. Throws jisu::Error when the
+// (jisu_sparse_q8_kK: exactly n / 64 * K kept; jisu_nm_q8: exactly 32 of each 64 kept; n a
+// multiple of 64) into row_bytes(type, n) bytes at dst. Per block of 64 the scale is
+// max |kept weight| / 127 (as f16) and each kept weight is rounded to the nearest int8 multiple
+// of it (stored biased by +128). Throws jisu::Error when the
 // kept counts do not fit the type.
 void encode_sparse_row(DType type, const float* weights, const uint8_t* keep, size_t n, uint8_t* dst);
 

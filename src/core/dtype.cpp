@@ -36,8 +36,8 @@ constexpr std::array kTraits = {
     DTypeTraits{DType::I64, "i64", 1, 8, false},
     DTypeTraits{DType::F64, "f64", 1, 8, false},
     DTypeTraits{DType::BF16, "bf16", 1, 2, false},
-    // jisu-only (core/sparse_dtype.h): 32 weights as a u32 mask, an f16 scale, 16 int8 values.
-    DTypeTraits{kJisuNmQ8, "jisu_nm_q8", 32, 22, true},
+    // jisu-only (core/sparse_dtype.h): 64 weights as a u64 mask, an f16 scale, 32 int8 values.
+    DTypeTraits{kJisuNmQ8, "jisu_nm_q8", 64, 42, true},
     // jisu-only dense types (core/sparse_dtype.h): int8 values (the row scales in a companion
     // tensor); and IQ4_NL's block layout into a per-tensor learned codebook.
     DTypeTraits{kJisuI8Row, "i8_row", 32, 32, true},

@@ -4,11 +4,13 @@
 // so no ggml file carries them by accident and `jisu info` marks them jisu-only:
 //  - kJisuSparseQ8First .. + 63, "jisu_sparse_q8_kK": unstructured sparse rows of int8 values;
 //    K = 1 .. 64 is how many of every 64 weights each row keeps (on average over the row).
-//  - kJisuNmQ8, "jisu_nm_q8": N:M sparse (2:4, 4:8): 16 int8 values of every 32 weights plus a
-//    32-bit mask of their positions.
-//    Layout version 2 (the ids below): each row is its masks, then its scales, then its values
-//    (sparse_blocks.h). Version 1 (ids 0x4A530001.. and 0x4A534D10) interleaved them per block;
-//    files of version 1 are refused with retired_sparse_type_message, never misread.
+//  - kJisuNmQ8, "jisu_nm_q8": N:M sparse (2:4, 4:8): 32 int8 values of every 64 weights plus a
+//    64-bit mask of their positions.
+//    Layout version 3 (the ids below): each row is its masks, then its scales, then its values
+//    stored biased by +128 (sparse_blocks.h). Version 1 (ids 0x4A530001.. and 0x4A534D10)
+//    interleaved them per block; version 2 (ids 0x4A530101.. and 0x4A534D20) stored the values
+//    unbiased and N:M blocks of 32 weights. Files of either are refused with
+//    retired_sparse_type_message, never misread.
 // Two dense jisu-only types (docs/quantization.md, "jisu-only weight types"):
 //  - kJisuI8Row, "i8_row": per-channel int8. Rows of int8 values (symmetric, [-127, 127], in
 //    "blocks" of 32 bytes) and one float32 scale per row, x = scale * q, stored as the F32
@@ -26,8 +28,8 @@
 
 namespace jisu {
 
-inline constexpr DType kJisuSparseQ8First = static_cast<DType>(0x4A530101u);
-inline constexpr DType kJisuNmQ8 = static_cast<DType>(0x4A534D20u);
+inline constexpr DType kJisuSparseQ8First = static_cast<DType>(0x4A530201u);
+inline constexpr DType kJisuNmQ8 = static_cast<DType>(0x4A534D30u);
 inline constexpr uint32_t kJisuSparseQ8MaxKept = 64;
 inline constexpr DType kJisuI8Row = static_cast<DType>(0x4A535201u);
 inline constexpr DType kJisuCb4 = static_cast<DType>(0x4A534304u);
@@ -38,12 +40,16 @@ inline constexpr std::string_view kRowScaleSuffix = ".row_scale";
 inline constexpr uint32_t kJisuI8RowFileType = 0x4A530101u;
 inline constexpr uint32_t kJisuCb4FileType = 0x4A530102u;
 
-// The type ids of layout version 1 (no longer read).
-inline bool is_retired_jisu_sparse_id(uint32_t id) {
-  return (id >= 0x4A530001u && id < 0x4A530001u + kJisuSparseQ8MaxKept) || id == 0x4A534D10u;
+// The layout version (1 or 2) of a type id of an older jisu's sparse types, no longer read;
+// 0 for any other id.
+inline int retired_jisu_sparse_version(uint32_t id) {
+  if ((id >= 0x4A530001u && id < 0x4A530001u + kJisuSparseQ8MaxKept) || id == 0x4A534D10u) return 1;
+  if ((id >= 0x4A530101u && id < 0x4A530101u + kJisuSparseQ8MaxKept) || id == 0x4A534D20u) return 2;
+  return 0;
 }
-inline const char* retired_sparse_type_message() {
-  return "is in the sparse layout of an older jisu (version 1), which this jisu no longer reads";
+inline const char* retired_sparse_type_message(int version) {
+  return version == 1 ? "is in the sparse layout of an older jisu (version 1), which this jisu no longer reads"
+                      : "is in the sparse layout of an older jisu (version 2), which this jisu no longer reads";
 }
 
 inline bool is_jisu_sparse_q8(DType type) {

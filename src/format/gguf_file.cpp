@@ -289,8 +289,8 @@ void GgufFile::parse() {
     }
     const uint32_t raw_type = cursor.read<uint32_t>("tensor type");
     const auto traits = dtype_traits(raw_type);
-    if (!traits && is_retired_jisu_sparse_id(raw_type))
-      cursor.fail("tensor '" + printable(tensor.name) + "' " + retired_sparse_type_message() +
+    if (const int version = retired_jisu_sparse_version(raw_type); !traits && version != 0)
+      cursor.fail("tensor '" + printable(tensor.name) + "' " + retired_sparse_type_message(version) +
                   ": prune the original model again with this jisu");
     if (!traits)
       cursor.fail("tensor '" + printable(tensor.name) + "' has unknown type id " + std::to_string(raw_type));

@@ -639,10 +639,15 @@ TEST_P(GgufCorrupt, TensorInfoFields) {
   expect_bad(bytes, {"unknown type id 4"}, "type 4");
   put<uint32_t>(bytes, t.type_at, 1000);
   expect_bad(bytes, {"unknown type id 1000"}, "type 1000");
-  // The jisu sparse types of layout version 1 (interleaved blocks) are named, not misread.
+  // The jisu sparse types of layout versions 1 (interleaved blocks) and 2 (unbiased values) are
+  // named, not misread.
   for (uint32_t retired : {0x4A530001u, 0x4A530013u, 0x4A534D10u}) {
     put<uint32_t>(bytes, t.type_at, retired);
     expect_bad(bytes, {"older jisu (version 1)", "prune the original model again"}, "retired sparse type");
+  }
+  for (uint32_t retired : {0x4A530101u, 0x4A530113u, 0x4A530140u, 0x4A534D20u}) {
+    put<uint32_t>(bytes, t.type_at, retired);
+    expect_bad(bytes, {"older jisu (version 2)", "prune the original model again"}, "retired sparse type v2");
   }
 
   bytes = copy();  // rows of 100 elements cannot be q4_K (256 per block)

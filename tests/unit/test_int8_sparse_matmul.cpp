@@ -8,10 +8,12 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "backends/cpu/int8_sparse_matmul.h"
 #include "backends/cpu/kernel_table.h"
+#include "backends/cpu/quant_kernels.h"
 #include "backends/cpu/sparse_blocks.h"
 #include "compress/sparse_rows.h"
 #include "core/error.h"
@@ -29,10 +31,15 @@ struct SparseMatrix {
 };
 
 // Random weights pruned by magnitude: `kept_per_64` per 64 of each row (unstructured), or 2:4.
-SparseMatrix make_sparse(DType type, size_t rows, size_t n, std::mt19937& rng) {
+// `skewed`: the first 64 weights of each row are 10 times larger, so an unstructured row keeps
+// many (up to all 64) of its first block.
+SparseMatrix make_sparse(DType type, size_t rows, size_t n, std::mt19937& rng, bool skewed = false) {
   SparseMatrix m{type, rows, n, std::vector<float>(rows * n), std::vector<uint8_t>(rows * n), {}};
   std::normal_distribution<float> normal(0.0f, 0.05f);
   for (float& w : m.dense) w = normal(rng);
+  if (skewed)
+    for (size_t i = 0; i < m.dense.size(); ++i)
+      if (i % n < 64) m.dense[i] *= 10.0f;
   if (rows > 1)
     for (size_t j = 0; j < n; ++j) m.dense[n + j] = 0.0f;  // row 1: all zero (scale 0)
   m.bytes.resize(rows * row_bytes(type, n));
@@ -71,7 +78,7 @@ TEST(Int8SparseRows, DecodingGivesTheKeptWeightsWithinHalfAScaleStepAndZerosElse
     std::vector<float> row(n);
     for (size_t r = 0; r < m.rows; ++r) {
       dequantize_sparse_row(type, m.bytes.data() + r * row_bytes(type, n), row.data(), n);
-      const size_t block = type == kJisuNmQ8 ? 32 : 64;
+      const size_t block = 64;
       for (size_t b = 0; b < n / block; ++b) {
         float largest = 0;
         for (size_t j = b * block; j < (b + 1) * block; ++j)
@@ -101,9 +108,32 @@ TEST(Int8SparseRows, DamagedMasksAreRefused) {
       std::memset(m.bytes.data() + row_bytes(type, 128) * 2, 0xFF, 8);
     EXPECT_THROW(check_sparse_rows(type, m.bytes.data(), m.rows, row_bytes(type, 128), 128, "w"), Error) << dtype_name(type);
   }
-  std::vector<float> w(64, 1.0f);
-  std::vector<uint8_t> keep(64, 1), out(row_bytes(sparse_q8_type(19), 64));
+  std::vector<float> w(96, 1.0f);
+  std::vector<uint8_t> keep(96, 1), out(row_bytes(sparse_q8_type(19), 64));
   EXPECT_THROW(compress::encode_sparse_row(sparse_q8_type(19), w.data(), keep.data(), 64, out.data()), Error);
+  // N:M rows are blocks of 64 (layout version 3): 96 weights cannot be written, 2:4 or not.
+  for (size_t j = 0; j < 96; ++j) keep[j] = j % 4 < 2;
+  out.resize(200);
+  EXPECT_THROW(compress::encode_sparse_row(kJisuNmQ8, w.data(), keep.data(), 96, out.data()), Error);
+}
+
+TEST(Int8SparseRows, TheLayoutIsMasksThenScalesThenValuesBiasedBy128) {
+  // Two blocks of 64: block 0 keeps positions 0, 5, 63 (values 127, -127, 64 of scale 1/127),
+  // block 1 keeps positions 1 and 2 (all zero: scale 0, values 0).
+  const DType type = sparse_q8_type(2);  // 2 per 64 on average: 4 in the row
+  std::vector<float> w(128, 0.0f);
+  std::vector<uint8_t> keep(128, 0);
+  keep[0] = keep[5] = keep[63] = keep[64 + 1] = 1;
+  w[0] = 1.0f, w[5] = -1.0f, w[63] = 64.0f / 127.0f, w[7] = 0.5f;  // w[7] is pruned
+  std::vector<uint8_t> out(row_bytes(type, 128));
+  ASSERT_EQ(out.size(), 2 * 10 + 4u);
+  compress::encode_sparse_row(type, w.data(), keep.data(), 128, out.data());
+  EXPECT_EQ(load_u64(out.data()), (uint64_t{1} << 0) | (uint64_t{1} << 5) | (uint64_t{1} << 63));
+  EXPECT_EQ(load_u64(out.data() + 8), uint64_t{1} << 1);
+  EXPECT_EQ(fp16_to_fp32(load_u16(out.data() + 16)), fp16_to_fp32(fp32_to_fp16(1.0f / 127.0f)));
+  EXPECT_EQ(load_u16(out.data() + 18), 0);
+  const std::vector<uint8_t> values(out.begin() + 20, out.end());
+  EXPECT_EQ(values, (std::vector<uint8_t>{127 + 128, 128 - 127, 64 + 128, 128}));
 }
 
 // y for tokens x rows by the kernels of `isa`.
@@ -144,10 +174,13 @@ TEST(Int8SparseMatmul, ScalarMatchesExactProductsOfTheDecodedWeights) {
 TEST(Int8SparseMatmul, EverySimdPathMatchesTheScalarReferenceBitForBit) {
   std::mt19937 rng(4);
   for (DType type : kTypes)
-    for (size_t n : {64, 96, 320, 2048}) {
-      if (type != kJisuNmQ8 && n == 96) continue;  // N:M only: an odd count of 32-blocks
+    // 1088: 17 blocks, past one chunk of 16 scales; skewed: first blocks keeping more than 32.
+    for (const auto& [n, skewed] : {std::pair<size_t, bool>{64, false}, {320, false}, {1088, false}, {2048, false}, {2048, true}}) {
       const size_t rows = 9, tokens = 7;
-      const SparseMatrix m = make_sparse(type, rows, n, rng);
+      const SparseMatrix m = make_sparse(type, rows, n, rng, skewed);
+      if (skewed && type == sparse_q8_type(19)) {
+        ASSERT_GT(std::popcount(load_u64(m.bytes.data())), 32);
+      }
       const std::vector<float> x = random_activations(tokens * n, rng);
       const auto xq = quantize(x, n, tokens, Isa::Scalar);
       const std::vector<float> expected = run(Isa::Scalar, m, xq, tokens, 0, rows);
@@ -155,7 +188,7 @@ TEST(Int8SparseMatmul, EverySimdPathMatchesTheScalarReferenceBitForBit) {
         if (!sparse_kernel_runs_on(isa)) continue;  // an AVX-512 CPU without VBMI2: the avx2 kernel serves
         const std::vector<float> got = run(isa, m, xq, tokens, 0, rows);
         ASSERT_EQ(std::memcmp(got.data(), expected.data(), got.size() * sizeof(float)), 0)
-            << isa_name(isa) << " " << dtype_name(type) << " n=" << n;
+            << isa_name(isa) << " " << dtype_name(type) << " n=" << n << (skewed ? " skewed" : "");
         // A row slice and a single token give the same values (the determinism invariant).
         const std::vector<float> slice = run(isa, m, xq, 1, 3, 8);
         for (size_t r = 3; r < 8; ++r) ASSERT_EQ(slice[r], expected[r]) << isa_name(isa) << " " << dtype_name(type);

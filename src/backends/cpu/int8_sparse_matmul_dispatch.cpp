@@ -41,25 +41,16 @@ void matmul_rows_sparse_int8(const Int8MatmulArgs& args) {
   kernel_table(sparse_kernel_runs_on(isa) ? isa : Isa::Avx2).matmul_rows_sparse_int8(args);
 }
 
-namespace {
-
-// The mask of block b of a row (layout: sparse_blocks.h).
-uint64_t block_mask(const uint8_t* row, const SparseRowLayout& layout, size_t b) {
-  return layout.mask_bytes == 8 ? load_u64(row + 8 * b) : load_u32(row + 4 * b);
-}
-
-}  // namespace
-
 void dequantize_sparse_row(DType type, const void* src, float* dst, size_t n) {
   check_sparse_type(type, n);
   const auto* row = static_cast<const uint8_t*>(src);
-  const SparseRowLayout layout = sparse_row_layout(type, n);
-  const auto* values = reinterpret_cast<const int8_t*>(row + layout.values_offset());
+  const SparseRowLayout layout = sparse_row_layout(n);
+  const uint8_t* values = row + layout.values_offset();
   for (size_t b = 0; b < layout.blocks; ++b) {
-    const uint64_t mask = block_mask(row, layout, b);
+    const uint64_t mask = load_u64(row + 8 * b);
     const float d = fp16_to_fp32(load_u16(row + layout.scales_offset() + 2 * b));
-    for (size_t j = 0; j < layout.block_elements; ++j)
-      dst[b * layout.block_elements + j] = ((mask >> j) & 1) ? d * static_cast<float>(*values++) : 0.0f;
+    for (size_t j = 0; j < kSparseBlockElements; ++j)
+      dst[b * kSparseBlockElements + j] = ((mask >> j) & 1) ? d * static_cast<float>(sparse_value(*values++)) : 0.0f;
   }
 }
 
@@ -69,21 +60,21 @@ void check_sparse_rows(DType type, const void* data, size_t rows, size_t row_byt
   if (row_bytes_given != row_bytes(type, n))
     throw Error("tensor '" + tensor + "' has rows of " + std::to_string(row_bytes_given) + " bytes, not the " +
                 std::to_string(row_bytes(type, n)) + " of " + std::string(dtype_name(type)));
-  const SparseRowLayout layout = sparse_row_layout(type, n);
+  const SparseRowLayout layout = sparse_row_layout(n);
   const auto* base = static_cast<const uint8_t*>(data);
   for (size_t r = 0; r < rows; ++r) {
     const uint8_t* row = base + r * row_bytes_given;
     if (type == kJisuNmQ8) {
       for (size_t b = 0; b < layout.blocks; ++b)
-        if (std::popcount(block_mask(row, layout, b)) != static_cast<int>(kNmBlockKept))
+        if (std::popcount(load_u64(row + 8 * b)) != static_cast<int>(kNmBlockKept))
           throw Error("tensor '" + tensor + "' row " + std::to_string(r) + " block " + std::to_string(b) +
-                      " does not keep 16 of its 32 weights", "the file is damaged");
+                      " does not keep 32 of its 64 weights", "the file is damaged");
       continue;
     }
     // The masks must keep exactly n / 64 * K values: the values then fill the row to its end.
     const size_t kept_per_row = layout.blocks * sparse_q8_kept_per_64(type);
     size_t kept = 0;
-    for (size_t b = 0; b < layout.blocks; ++b) kept += static_cast<size_t>(std::popcount(block_mask(row, layout, b)));
+    for (size_t b = 0; b < layout.blocks; ++b) kept += static_cast<size_t>(std::popcount(load_u64(row + 8 * b)));
     if (kept != kept_per_row)
       throw Error("tensor '" + tensor + "' row " + std::to_string(r) + " keeps " + std::to_string(kept) +
                       " weights, not the " + std::to_string(kept_per_row) + " its type " +
