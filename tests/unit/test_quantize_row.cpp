@@ -11,6 +11,7 @@
 #include "compress/quantization_mix.h"
 #include "compress/quantize_row.h"
 #include "core/error.h"
+#include "core/sparse_dtype.h"
 
 namespace jisu::compress {
 namespace {
@@ -103,6 +104,25 @@ TEST(QuantizationMix, RowsATypeCannotHoldAreAnError) {
   EXPECT_EQ(mix.type_for("blk.3.ffn_down.weight", 256), DType::Q6_K);
   EXPECT_THROW(mix.type_for("blk.0.ffn_gate.weight", 100), Error);
   EXPECT_FALSE(file_type_from_name("Q4_Z"));
+}
+
+// CB4's mix gives attn_v Q5_K in the first 3 layers (Q4_K_S: 4; the one fewer pays for the
+// codebooks) and ffn_down what Q4_K_S gives it; the embedding stays IQ4_NL.
+TEST(QuantizationMix, Cb4SpendsBitsAsQ4_K_SDoesButOneAttnVFewer) {
+  const QuantizationMix cb4(*file_type_from_name("CB4"), {}, 22), q4_k_s(*file_type_from_name("Q4_K_S"), {}, 22);
+  for (const char* name : {"blk.0.attn_v.weight", "blk.2.attn_v.weight", "blk.4.attn_v.weight", "blk.0.ffn_down.weight",
+                           "blk.1.ffn_down.weight", "blk.2.ffn_down.weight", "blk.9.attn_q.weight", "output.weight"}) {
+    const DType k_type = q4_k_s.type_for(name, 2048);
+    EXPECT_EQ(cb4.type_for(name, 2048), k_type == DType::Q4_K ? kJisuCb4 : k_type) << name;
+  }
+  EXPECT_EQ(q4_k_s.type_for("blk.3.attn_v.weight", 2048), DType::Q5_K);
+  EXPECT_EQ(cb4.type_for("blk.3.attn_v.weight", 2048), kJisuCb4);
+  EXPECT_EQ(cb4.type_for("token_embd.weight", 2048), DType::IQ4_NL);
+  MixOptions pure;
+  pure.pure = true;
+  const QuantizationMix cb4_pure(*file_type_from_name("CB4"), pure, 22);
+  EXPECT_EQ(cb4_pure.type_for("blk.0.attn_v.weight", 2048), kJisuCb4);
+  EXPECT_EQ(cb4_pure.type_for("output.weight", 2048), kJisuCb4);
 }
 
 }  // namespace
