@@ -15,6 +15,7 @@
 #include "core/error.h"
 #include "models/batch_validation.h"
 #include "models/forward_factory.h"
+#include "models/pipeline_stages.h"
 #include "models/tensor_shards.h"
 #include "models/transformer.h"
 
@@ -156,7 +157,7 @@ class GridForward final : public ForwardPass {
     // Phase 2: load this rank's share.
     report = {};
     try {
-      layers_ = layer_range(config.n_layer, grid_.pipeline_rank, grid_.pipeline_size);
+      layers_ = pipeline_stage_layers(config, weights, grid_.tensor_size, grid_.pipeline_rank, grid_.pipeline_size);
       shard_ = make_tensor_shard(config, weights, grid_.tensor_rank, grid_.tensor_size, layers_);
       std::vector<Stage> stages;
       stages.push_back({make_backend(device.device, shard_->config, pool, grid_.tensor.get()),

@@ -4,7 +4,8 @@
 // forward() calls broadcasts the step (the batch and the block tables of its sequences) to every
 // rank; all ranks then step the same batch. Within a pipeline stage the tensor ranks split each
 // layer (models/tensor_shards.h) and all-reduce after attention and after the FFN; stages hold
-// contiguous layer ranges and pass hidden rows point to point, one micro-batch after another so
+// contiguous layer ranges balanced by weight bytes, the output layer counted on the last
+// (models/pipeline_stages.h), and pass hidden rows point to point, one micro-batch after another so
 // that stage k works on part i+1 while stage k+1 works on part i. The last stage sends the
 // logits to rank 0.
 //

@@ -1,11 +1,18 @@
 #include "parallel/shard_plan.h"
 
+#include <algorithm>
 #include <cstring>
+#include <limits>
 
 #include "core/error.h"
 #include "core/mapped_file.h"
 
 namespace jisu {
+namespace {
+
+size_t as_index(int64_t value) { return static_cast<size_t>(value); }
+
+}  // namespace
 
 ShardRange equal_part(int64_t total, int rank, int size) {
   JISU_ASSERT(size > 0 && total % size == 0);
@@ -18,6 +25,42 @@ ShardRange layer_range(int64_t n_layer, int rank, int size) {
   const int64_t base = n_layer / size, extra = n_layer % size;
   const int64_t first = base * rank + std::min<int64_t>(rank, extra);
   return {first, base + (rank < extra ? 1 : 0)};
+}
+
+std::vector<ShardRange> balanced_layer_ranges(std::span<const uint64_t> layer_cost, uint64_t head_cost, int size) {
+  const auto n = static_cast<int64_t>(layer_cost.size());
+  JISU_ASSERT(size > 0 && size <= n);
+  std::vector<uint64_t> prefix(as_index(n) + 1, 0);  // prefix[i]: cost of layers [0, i)
+  for (int64_t i = 0; i < n; ++i) prefix[as_index(i) + 1] = prefix[as_index(i)] + layer_cost[as_index(i)];
+  const auto cost = [&](int64_t first, int64_t end, bool last) {
+    return prefix[as_index(end)] - prefix[as_index(first)] + (last ? head_cost : 0);
+  };
+  // least[k][j]: the least maximum cost of layers [j, n) on the last k stages (head included),
+  // each of them one layer or more; kNone where there are fewer than k layers.
+  constexpr uint64_t kNone = std::numeric_limits<uint64_t>::max();
+  std::vector<std::vector<uint64_t>> least(as_index(size) + 1, std::vector<uint64_t>(as_index(n) + 1, kNone));
+  least[0][as_index(n)] = 0;
+  for (int64_t k = 1; k <= size; ++k)
+    for (int64_t j = n - k; j >= 0; --j)
+      for (int64_t end = j + 1; end <= n - (k - 1); ++end) {
+        const uint64_t rest = least[as_index(k - 1)][as_index(end)];
+        if (rest == kNone) continue;
+        least[as_index(k)][as_index(j)] =
+            std::min(least[as_index(k)][as_index(j)], std::max(cost(j, end, k == 1), rest));
+      }
+  const uint64_t bound = least[as_index(size)][0];
+  // The same bound, each stage taking the most layers that leave the rest within it.
+  std::vector<ShardRange> ranges;
+  int64_t first = 0;
+  for (int64_t stage = 0; stage < size; ++stage) {
+    const int64_t left = size - stage - 1;
+    int64_t end = n - left;
+    while (end > first + 1 && (cost(first, end, left == 0) > bound || least[as_index(left)][as_index(end)] > bound)) --end;
+    ranges.push_back({first, end - first});
+    first = end;
+  }
+  JISU_ASSERT(first == n);
+  return ranges;
 }
 
 WeightMatrix gather_rows(const WeightMatrix& matrix, std::span<const ShardRange> ranges, ShardStore& store) {
