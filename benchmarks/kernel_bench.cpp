@@ -4,7 +4,8 @@
 // and attention. Reports GB/s of weights read and GFLOP/s (2 flops per weight per token).
 // One thread; the matrices (4096 x 2048) fit the last-level cache, so this measures kernel
 // throughput, not DRAM bandwidth (`jisu bench` measures the model against the roofline), except
-// matmul_repacked_from_dram (16 times the rows).
+// matmul_repacked_from_dram (16 times the rows) and the one-token *_decode_stream cases (32-64
+// times the rows).
 #include <benchmark/benchmark.h>
 
 #include <immintrin.h>
@@ -76,16 +77,20 @@ void set_counters(benchmark::State& state, DType type, size_t tokens, size_t row
                                                  benchmark::Counter::kIsRate);
 }
 
-void matmul_float(benchmark::State& state, DType type, size_t tokens) {
-  const std::vector<uint8_t> w = random_matrix(type);
+// copies > 1: the matrix is that many copies of the 4096 rows stacked (see matmul_repacked).
+void matmul_float(benchmark::State& state, DType type, size_t tokens, size_t copies = 1) {
+  const std::vector<uint8_t> one = random_matrix(type);
+  std::vector<uint8_t> w(one.size() * copies);
+  for (size_t c = 0; c < copies; ++c) std::memcpy(w.data() + c * one.size(), one.data(), one.size());
+  const size_t rows = kRows * copies;
   const std::vector<float> x = random_floats(tokens * kCols, 3);
-  std::vector<float> y(tokens * kRows);
-  const cpu::MatmulArgs args{type, w.data(), row_bytes(type, kCols), kCols, x.data(), kCols, tokens, y.data(), kRows, 0, kRows};
+  std::vector<float> y(tokens * rows);
+  const cpu::MatmulArgs args{type, w.data(), row_bytes(type, kCols), kCols, x.data(), kCols, tokens, y.data(), rows, 0, rows};
   for (auto _ : state) {
     cpu::matmul_rows(args);
     benchmark::DoNotOptimize(y.data());
   }
-  set_counters(state, type, tokens);
+  set_counters(state, type, tokens, rows);
 }
 
 void quantize_row(const float* x, size_t n, cpu::ActivationBlock* out) { cpu::quantize_activations(x, n, out); }
@@ -241,7 +246,7 @@ int main(int argc, char** argv) {
   for (DType type : types) {
     for (size_t tokens : {size_t(1), size_t(4), size_t(16)}) {
       const std::string suffix = std::string(dtype_name(type)) + "/tokens:" + std::to_string(tokens) + "/" + isa;
-      benchmark::RegisterBenchmark(("matmul_float/" + suffix).c_str(), matmul_float, type, tokens);
+      benchmark::RegisterBenchmark(("matmul_float/" + suffix).c_str(), matmul_float, type, tokens, size_t(1));
       if (cpu::takes_int8_activations(type))
         benchmark::RegisterBenchmark(("matmul_int8/" + suffix).c_str(), matmul_int8, type, tokens);
       if (cpu::takes_int8_super_blocks(type))
@@ -261,6 +266,12 @@ int main(int argc, char** argv) {
       benchmark::RegisterBenchmark(("matmul_repacked_from_dram/" + std::string(dtype_name(type)) + "/tokens:" +
                                     std::to_string(tokens) + "/" + isa).c_str(),
                                    matmul_repacked, type, tokens, size_t(16));
+  // Decode over a matrix larger than any last-level cache (64 copies: 302 MiB of Q4_0, 570 MiB
+  // of Q8_0; some servers report an L3 of several hundred MiB): the single-core weight stream.
+  for (DType type : {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q6_K})
+    benchmark::RegisterBenchmark(("matmul_repacked_decode_stream/" + std::string(dtype_name(type)) + "/" + isa).c_str(),
+                                 matmul_repacked, type, size_t(1), size_t(64));
+  benchmark::RegisterBenchmark(("matmul_float_decode_stream/F16/" + isa).c_str(), matmul_float, DType::F16, size_t(1), size_t(32));
   if (static_cast<int>(detected_isa()) >= static_cast<int>(Isa::Avx2))
     benchmark::RegisterBenchmark("int8_multiply_add_peak/avx2", int8_multiply_add_peak);
   benchmark::RegisterBenchmark(("quantize_activations/2048/" + isa).c_str(), quantize);

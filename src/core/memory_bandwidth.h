@@ -1,6 +1,7 @@
 #pragma once
 // The roofline's denominator: sustained read bandwidth of main memory with the same threads
-// the kernels use. Reads a buffer far larger than the last-level cache; best of `repeats`.
+// the kernels use. Reads a buffer far larger than the last-level cache; best of `repeats` with
+// each of two prefetch hints (memory_bandwidth.cpp).
 #include <cstddef>
 
 #include "core/thread_pool.h"
