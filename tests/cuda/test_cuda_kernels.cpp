@@ -231,10 +231,12 @@ TEST(CudaKernels, PagedAttentionMatchesCpuForAnySplit) {
     const std::vector<float> got = to_host<float>(out, size_t(n * n_head * head_dim));
     std::vector<float> want(static_cast<size_t>(head_dim));
     for (int t = 0; t < n; ++t) {
-      const cpu::KvLayerView view{keys.data(), values.data(), tables.data() + table_offsets[size_t(t)], block_size, kv_dim};
+      // The CPU scalar reference over the same rows as an f32 KV cache, one query head at a time.
+      const cpu::KvLayerRows rows{reinterpret_cast<const uint8_t*>(keys.data()), reinterpret_cast<const uint8_t*>(values.data()),
+                                  tables.data() + table_offsets[size_t(t)], block_size, kv_dim, DType::F32, DType::F32};
       for (int h = 0; h < n_head; ++h) {
-        cpu::attention_head(q.data() + size_t(t) * q_stride + size_t(h * head_dim), view, h / (n_head / n_head_kv),
-                            head_dim, positions[size_t(t)] + 1, scale, want.data());
+        cpu::attention_group_rows_scalar(q.data() + size_t(t) * q_stride + size_t(h * head_dim), 1, rows,
+                                         h / (n_head / n_head_kv), head_dim, positions[size_t(t)] + 1, scale, want.data());
         for (int i = 0; i < head_dim; ++i)
           ASSERT_NEAR(got[size_t((t * n_head + h) * head_dim + i)], want[size_t(i)], 2e-5f)
               << "splits " << splits << " token " << t << " head " << h << " dim " << i;

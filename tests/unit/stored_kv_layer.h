@@ -4,6 +4,7 @@
 #include <random>
 #include <vector>
 
+#include "attention_reference.h"
 #include "backends/cpu/attention.h"
 #include "backends/cpu/kv_quantize.h"
 #include "backends/cpu/quant_kernels.h"
@@ -23,8 +24,7 @@ struct StoredLayer {
   std::vector<uint8_t> keys, values;
   std::vector<float> original_keys, original_values, decoded_keys, decoded_values;
   std::vector<int32_t> table;
-  KvLayerRows rows;
-  KvLayerView decoded, original;
+  KvLayerRows rows, decoded, original;  // decoded and original: the floats as f32 rows
   StoredLayer(DType key_type, DType value_type, int32_t head_dim, int32_t n_kv_heads, int32_t block_size,
               std::mt19937& rng, int32_t n_blocks = 16) {
     // A scattered table: block i of the sequence is stored at (7 * i + 9) mod n_blocks (7 is
@@ -47,8 +47,8 @@ struct StoredLayer {
       dequantize_row_scalar(value_type, value_row, decoded_values.data() + r * dim, dim);
     }
     rows = KvLayerRows{keys.data(), values.data(), table.data(), block_size, kv_dim, key_type, value_type};
-    decoded = KvLayerView{decoded_keys.data(), decoded_values.data(), table.data(), block_size, kv_dim};
-    original = KvLayerView{original_keys.data(), original_values.data(), table.data(), block_size, kv_dim};
+    decoded = f32_rows(decoded_keys.data(), decoded_values.data(), table.data(), block_size, kv_dim);
+    original = f32_rows(original_keys.data(), original_values.data(), table.data(), block_size, kv_dim);
   }
 };
 

@@ -1,4 +1,5 @@
-// Attention over a paged cache and the row ops, against straightforward float64 references.
+// Grouped decode attention over a paged f32 cache and the row ops, against straightforward
+// float64 references.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -6,7 +7,9 @@
 #include <random>
 
 #include "attention_reference.h"
+#include "stored_kv_layer.h"
 #include "backends/cpu/attention.h"
+#include "backends/cpu/kernel_table.h"
 #include "backends/cpu/ops.h"
 #include "core/cpu_features.h"
 #include "core/error.h"
@@ -15,68 +18,32 @@
 namespace jisu::cpu {
 namespace {
 
-std::vector<float> random_vector(size_t n, std::mt19937& rng, float scale = 1.0f) {
-  std::normal_distribution<float> normal(0.0f, scale);
-  std::vector<float> values(n);
-  for (auto& v : values) v = normal(rng);
-  return values;
-}
-
-// A paged layer with a scattered block table: the sequence's positions live in non-contiguous blocks.
-struct PagedLayer {
-  std::vector<float> keys, values;
-  std::vector<int32_t> table;
-  KvLayerView view;
-  PagedLayer(int32_t head_dim, int32_t n_kv_heads, int32_t block_size, std::mt19937& rng) {
-    const int32_t kv_dim = head_dim * n_kv_heads, n_blocks = 16;
-    keys = random_vector(size_t(n_blocks * block_size * kv_dim), rng);
-    values = random_vector(keys.size(), rng);
-    table = {9, 2, 14, 5, 0, 11, 7, 3, 15, 1, 12, 4, 8, 13, 6, 10};
-    view = KvLayerView{keys.data(), values.data(), table.data(), block_size, kv_dim};
-  }
-};
-
-TEST(Attention, PagedHeadMatchesTwoPassReference) {
-  std::mt19937 rng(7);
-  const int32_t head_dim = 64, n_kv_heads = 2;
-  const PagedLayer layer(head_dim, n_kv_heads, 4, rng);
-  for (int32_t n_positions : {1, 3, 4, 5, 17, 32}) {
-    for (int32_t kv_head = 0; kv_head < n_kv_heads; ++kv_head) {
-      const std::vector<float> query = random_vector(size_t(head_dim), rng, 2.0f);
-      const std::vector<double> expected = reference_attention(query.data(), layer.view, kv_head, head_dim, n_positions, 0.125f);
-      std::vector<float> out(static_cast<size_t>(head_dim));
-      attention_head(query.data(), layer.view, kv_head, head_dim, n_positions, 0.125f, out.data());
-      for (int32_t d = 0; d < head_dim; ++d)
-        EXPECT_NEAR(out[size_t(d)], expected[size_t(d)], 1e-5) << "positions " << n_positions << " dim " << d;
-    }
-  }
-}
-
-// Both ISA variants of the grouped op, every group size, chunk boundaries (16), head sizes that
-// take the AVX2 path (multiples of 8) and one that does not, and large scores (sharp softmax).
+// The grouped decode kernel (attention_group_rows, what the decode step runs) on an f32 cache,
+// scalar and every ISA: every group size, chunk boundaries (16), head sizes that are whole
+// vectors and ones that are not, a block size (5) that does not divide a chunk, and large
+// scores (sharp softmax). Other cache types: test_kv_cache_types.cpp.
 TEST(Attention, GroupedHeadsMatchTwoPassReferenceOnEveryIsa) {
   std::mt19937 rng(11);
-  const bool has_avx2 = static_cast<int>(detected_isa()) >= static_cast<int>(Isa::Avx2);
   for (int32_t head_dim : {64, 8, 12, 128}) {
     const int32_t n_kv_heads = 2;
-    const PagedLayer layer(head_dim, n_kv_heads, 5, rng);
+    const StoredLayer layer(DType::F32, DType::F32, head_dim, n_kv_heads, 5, rng);
     for (int32_t group : {1, 3, 8}) {
       for (int32_t n_positions : {1, 7, 8, 9, 15, 16, 17, 33, 80}) {
         for (float query_scale : {0.5f, 2.0f, 12.0f}) {
           const int32_t kv_head = n_positions % n_kv_heads;
-          const std::vector<float> queries = random_vector(size_t(group * head_dim), rng, query_scale);
+          const std::vector<float> queries = normal_values(size_t(group * head_dim), rng, query_scale);
           const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
-          for (int variant = 0; variant < (has_avx2 ? 2 : 1); ++variant) {
+          for (Isa isa : supported_isas()) {
             std::vector<float> out(queries.size(), -1.0f);
-            (variant == 0 ? attention_group_scalar : attention_group_avx2)(queries.data(), group, layer.view, kv_head,
-                                                                            head_dim, n_positions, scale, out.data());
+            kernel_table(isa).attention_group_rows(queries.data(), group, layer.rows, kv_head, head_dim, n_positions,
+                                                   scale, out.data());
             for (int32_t g = 0; g < group; ++g) {
-              const std::vector<double> expected = reference_attention(queries.data() + g * head_dim, layer.view, kv_head,
-                                                                       head_dim, n_positions, scale);
+              const std::vector<double> expected = reference_attention(queries.data() + g * head_dim, layer.decoded,
+                                                                       kv_head, head_dim, n_positions, scale);
               for (int32_t d = 0; d < head_dim; ++d)
                 ASSERT_NEAR(out[size_t(g * head_dim + d)], expected[size_t(d)], 2e-5)
-                    << (variant == 0 ? "scalar" : "avx2") << " head_dim " << head_dim << " group " << group
-                    << " positions " << n_positions << " query scale " << query_scale << " head " << g << " dim " << d;
+                    << isa_name(isa) << " head_dim " << head_dim << " group " << group << " positions " << n_positions
+                    << " query scale " << query_scale << " head " << g << " dim " << d;
             }
           }
         }
@@ -85,16 +52,17 @@ TEST(Attention, GroupedHeadsMatchTwoPassReferenceOnEveryIsa) {
   }
 }
 
-TEST(Attention, GroupLargerThanSupportedIsAnError) {
+TEST(Attention, GroupOrHeadLargerThanSupportedIsAnError) {
   std::mt19937 rng(3);
-  const PagedLayer layer(8, 1, 4, rng);
+  const StoredLayer layer(DType::F32, DType::F32, 8, 1, 4, rng);
   std::vector<float> queries(size_t(8 * (kAttentionMaxGroup + 1))), out(queries.size());
-  EXPECT_THROW(attention_group(queries.data(), kAttentionMaxGroup + 1, layer.view, 0, 8, 4, 1.0f, out.data()), Error);
+  EXPECT_THROW(attention_group_rows(queries.data(), kAttentionMaxGroup + 1, layer.rows, 0, 8, 4, 1.0f, out.data()), Error);
+  EXPECT_THROW(attention_group_rows(queries.data(), 1, layer.rows, 0, kAttentionMaxHeadDim + 8, 4, 1.0f, out.data()), Error);
 }
 
 TEST(Ops, RmsNormMatchesDefinition) {
   std::mt19937 rng(1);
-  const auto x = random_vector(256, rng), w = random_vector(256, rng);
+  const auto x = normal_values(256, rng), w = normal_values(256, rng);
   std::vector<float> out(256);
   rms_norm(x.data(), w.data(), 1e-5f, out.data(), 256);
   double sum = 0;
@@ -152,8 +120,8 @@ TEST(Ops, ActivationsMatchFloat64OnEveryIsa) {
     return 0.5 * g * 2.0 / (1.0 + std::exp(-2.0 * z));
   };
   for (size_t n : {size_t(5), size_t(64), size_t(203)}) {
-    std::vector<float> gate = random_vector(n, rng, 3.0f);
-    const std::vector<float> up = random_vector(n, rng);
+    std::vector<float> gate = normal_values(n, rng, 3.0f);
+    const std::vector<float> up = normal_values(n, rng);
     gate[0] = 95.0f;
     gate[1] = -95.0f;
     gate[2] = 0.0f;

@@ -7,41 +7,9 @@
 
 #include "backends/cpu/kernel_table.h"
 #include "backends/cpu/quant_kernels.h"
-#include "core/cpu_features.h"
 #include "core/error.h"
 
 namespace jisu::cpu {
-
-void attention_head(const float* query, const KvLayerView& kv, int32_t kv_head, int32_t head_dim,
-                    int32_t n_positions, float scale, float* out) {
-  // One pass with a running maximum (online softmax): no scratch buffer sized by the context,
-  // and each key/value row is read once.
-  float running_max = -std::numeric_limits<float>::infinity();
-  float running_sum = 0.0f;
-  for (int32_t d = 0; d < head_dim; ++d) out[d] = 0.0f;
-  const size_t head_offset = static_cast<size_t>(kv_head) * head_dim;
-  for (int32_t position = 0; position < n_positions; ++position) {
-    const int32_t block = kv.block_table[position / kv.block_size];
-    const size_t row = (static_cast<size_t>(block) * kv.block_size + position % kv.block_size) * kv.kv_dim + head_offset;
-    const float* key = kv.keys + row;
-    float score = 0.0f;
-    for (int32_t d = 0; d < head_dim; ++d) score += query[d] * key[d];
-    score *= scale;
-    const float* value = kv.values + row;
-    if (score > running_max) {
-      const float correction = std::exp(running_max - score);
-      running_sum = running_sum * correction + 1.0f;
-      for (int32_t d = 0; d < head_dim; ++d) out[d] = out[d] * correction + value[d];
-      running_max = score;
-    } else {
-      const float weight = std::exp(score - running_max);
-      running_sum += weight;
-      for (int32_t d = 0; d < head_dim; ++d) out[d] += weight * value[d];
-    }
-  }
-  const float inverse = running_sum > 0 ? 1.0f / running_sum : 0.0f;
-  for (int32_t d = 0; d < head_dim; ++d) out[d] *= inverse;
-}
 
 namespace {
 
@@ -156,21 +124,6 @@ void check_rows_head(int32_t head_dim) {
 
 }  // namespace
 
-void attention_group_scalar(const float* queries, int32_t group, const KvLayerView& kv, int32_t kv_head,
-                            int32_t head_dim, int32_t n_positions, float scale, float* out) {
-  const size_t head_offset = static_cast<size_t>(kv_head) * static_cast<size_t>(head_dim);
-  attend_all(queries, group, head_dim, n_positions, scale, out,
-             [&](int32_t first, int32_t count, const float** keys, const float** values) {
-                  for (int32_t c = 0; c < count; ++c) {
-                    const int32_t position = first + c;
-                    const int32_t block = kv.block_table[position / kv.block_size];
-                    const size_t row = (static_cast<size_t>(block) * kv.block_size + position % kv.block_size) * kv.kv_dim + head_offset;
-                    keys[c] = kv.keys + row;
-                    values[c] = kv.values + row;
-                  }
-                });
-}
-
 void attention_group_rows_scalar(const float* queries, int32_t group, const KvLayerRows& kv, int32_t kv_head,
                                  int32_t head_dim, int32_t n_positions, float scale, float* out) {
   float decoded_keys[kAttentionChunk][kAttentionMaxHeadDim];
@@ -219,14 +172,6 @@ size_t attention_tile_scratch_floats(int32_t group, int32_t head_dim) {
   const size_t dim = (static_cast<size_t>(head_dim) + 15) / 16 * 16;
   const size_t keys = static_cast<size_t>(kAttentionKeyTile);
   return 2 * dim * rows + 4 * rows + keys * rows + 2 * keys * dim;
-}
-
-void attention_group(const float* queries, int32_t group, const KvLayerView& kv, int32_t kv_head, int32_t head_dim,
-                     int32_t n_positions, float scale, float* out) {
-  check_group(group);
-  if (active_isa() != Isa::Scalar)
-    return attention_group_avx2(queries, group, kv, kv_head, head_dim, n_positions, scale, out);
-  attention_group_scalar(queries, group, kv, kv_head, head_dim, n_positions, scale, out);
 }
 
 void attention_group_rows(const float* queries, int32_t group, const KvLayerRows& kv, int32_t kv_head,

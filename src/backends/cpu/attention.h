@@ -10,35 +10,7 @@
 
 namespace jisu::cpu {
 
-struct KvLayerView {
-  const float* keys;     // [block][slot][kv_dim] of one layer
-  const float* values;
-  const int32_t* block_table;
-  int32_t block_size;
-  int32_t kv_dim;        // n_head_kv * head_dim: stride between positions within a block
-};
-
-// out[head_dim] for query head `head` (GQA: kv head = head / (n_head / n_head_kv)). The plain
-// one-head reference (one position at a time, std::exp).
-void attention_head(const float* query, const KvLayerView& kv, int32_t kv_head, int32_t head_dim,
-                    int32_t n_positions, float scale, float* out);
-
-// The op the forward pass runs: the `group` query heads that share kv head `kv_head` (GQA),
-// stored one after another at `queries` (group * head_dim floats), each attending over
-// positions [0, n_positions); results to `out` in the same layout. Each key and value row is
-// read once for the whole group, and positions are taken a chunk at a time (scores of the
-// chunk, then one softmax rescale), so the cost per position is a few vector operations.
-// Dispatches on active_isa(); the AVX2 variant runs the scalar one unless head_dim % 8 == 0.
-void attention_group(const float* queries, int32_t group, const KvLayerView& kv, int32_t kv_head, int32_t head_dim,
-                     int32_t n_positions, float scale, float* out);
-
-// Per-ISA variants of attention_group (tests compare both with a float64 reference).
-void attention_group_scalar(const float* queries, int32_t group, const KvLayerView& kv, int32_t kv_head,
-                            int32_t head_dim, int32_t n_positions, float scale, float* out);
-void attention_group_avx2(const float* queries, int32_t group, const KvLayerView& kv, int32_t kv_head,
-                          int32_t head_dim, int32_t n_positions, float scale, float* out);
-
-// Positions per chunk of attention_group (and the most query heads one call takes).
+// Positions per chunk of the grouped attention kernels (and the most query heads one call takes).
 inline constexpr int32_t kAttentionChunk = 16;
 inline constexpr int32_t kAttentionMaxGroup = 256;
 
@@ -59,13 +31,18 @@ struct KvLayerRows {
 // the stack (2 * kAttentionChunk * 256 floats = 32 KiB).
 inline constexpr int32_t kAttentionMaxHeadDim = 256;
 
-// attention_group over rows of any KV cache type: the same chunked online softmax, reading the
-// stored rows directly (each chunk's key and value heads decoded once into a small stack
-// buffer shared by the group's query heads; no dequantized copy of the cache). Dispatches on
-// active_isa() through the kernel table.
+// The op the decode step runs: the `group` query heads that share kv head `kv_head` (GQA),
+// stored one after another at `queries` (group * head_dim floats), each attending over
+// positions [0, n_positions) of rows of any KV cache type; results to `out` in the same layout.
+// Each key and value row is read once for the whole group, and positions are taken a chunk at a
+// time (scores of the chunk, then one online-softmax rescale), reading the stored rows directly
+// (each chunk's key and value heads decoded once into a small stack buffer shared by the
+// group's query heads; no dequantized copy of the cache). Dispatches on active_isa() through
+// the kernel table.
 void attention_group_rows(const float* queries, int32_t group, const KvLayerRows& kv, int32_t kv_head,
                           int32_t head_dim, int32_t n_positions, float scale, float* out);
-// The reference: attention_group_scalar's arithmetic on rows decoded by dequantize_row_scalar.
+// The reference: that chunked online softmax in plain scalar code (std::exp) on rows decoded by
+// dequantize_row_scalar.
 void attention_group_rows_scalar(const float* queries, int32_t group, const KvLayerRows& kv, int32_t kv_head,
                                  int32_t head_dim, int32_t n_positions, float scale, float* out);
 

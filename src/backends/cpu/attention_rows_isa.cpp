@@ -3,8 +3,8 @@
 // key and value heads decoded once, by this ISA's dequantize_row, into a stack buffer that stays
 // in L1 and is shared by the group's query heads; the cache is read as stored (2 bytes per value
 // for f16, 34 bytes per 32 for q8_0, 18 for q4_0), which is what decode time at a long context
-// pays for. Scores and weights of a chunk are two 8-lane vectors (exp_clamped, as the f32
-// AVX2 kernel); dot products and the value sum use FloatVec (8 or 16 lanes).
+// pays for. Scores and weights of a chunk are two 8-lane vectors (simd_math.h's
+// online_softmax_chunk); dot products and the value sum use FloatVec (8 or 16 lanes).
 #include "backends/cpu/vector_isa.h"
 
 #include <algorithm>

@@ -167,23 +167,12 @@ struct FloatVec {
   static JISU_AI F sub(F a, F b) { return JISU_PS(sub)(a, b); }
   static JISU_AI F max(F a, F b) { return JISU_PS(max)(a, b); }
   static JISU_AI F min(F a, F b) { return JISU_PS(min)(a, b); }
-  // exp(x) for x clamped to [-87, 88], simd_math.h's exp_clamped at this width (the same
-  // polynomial, so the same values lane for lane): -inf and NaN give about 1e-38, never 0.
-  static JISU_AI F exp_clamped(F x) {
-    x = min(max(x, set1(-87.0f)), set1(88.0f));
-    const F n = round_nearest(mul(x, set1(1.44269504088896341f)));
-    F r = JISU_PS(fnmadd)(n, set1(0.693359375f), x);
-    r = JISU_PS(fnmadd)(n, set1(-2.12194440e-4f), r);
-    F p = set1(1.9875691500e-4f);
-    p = fmadd(p, r, set1(1.3981999507e-3f));
-    p = fmadd(p, r, set1(8.3334519073e-3f));
-    p = fmadd(p, r, set1(4.1665795894e-2f));
-    p = fmadd(p, r, set1(1.6666665459e-1f));
-    p = fmadd(p, r, set1(5.0000001201e-1f));
-    p = fmadd(p, mul(r, r), add(r, set1(1.0f)));
-    const I exponent = shift_left(JISU_EPI32(add)(JISU_EPI32(cvtps)(n), splat(127)), 23);
-    return mul(p, bits_as_float(exponent));
-  }
+  static JISU_AI F fnmadd(F a, F b, F c) { return JISU_PS(fnmadd)(a, b, c); }
+  // 2^n for integral n in [-126, 127]: n + 127 in the exponent bits.
+  static JISU_AI F exp2_integer(F n) { return bits_as_float(shift_left(JISU_EPI32(add)(JISU_EPI32(cvtps)(n), splat(127)), 23)); }
+  // exp(x) for x clamped to [-87, 88]: simd_math.h's exp_clamped_lanes at this width (the one
+  // definition, so the same values lane for lane): -inf and NaN give about 1e-38, never 0.
+  static JISU_AI F exp_clamped(F x) { return exp_clamped_lanes<FloatVec>(x); }
   // kLanes fp16 / bf16 values from p.
   static JISU_AI F from_half(const uint8_t* p) { return JISU_PS(cvtph)(load_halfwords(p)); }
   static JISU_AI F from_bfloat(const uint8_t* p) {
