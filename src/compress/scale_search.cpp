@@ -13,8 +13,30 @@ constexpr int kSteps = 10;
 constexpr float kStep = 0.1f;
 constexpr int kRefinements = 4;
 
+// std::lround(value) (halves away from zero) without a library call per element: the
+// truncation t is exact in float and value - t is exact (|value - t| < 1, same sign, and t
+// within a factor 2 of value when |value| >= 1), so comparing the remainder with +-0.5 rounds
+// exactly as lround does, for |value| < 2^30.
+constexpr float kFastRoundLimit = 0x1p30f;
+inline int round_half_away_in_range(float value) {
+  int truncated = static_cast<int>(value);
+  const float remainder = value - static_cast<float>(truncated);
+  truncated += static_cast<int>(remainder >= 0.5f) - static_cast<int>(remainder <= -0.5f);
+  return truncated;
+}
+
 int nearest_level(float value, int low, int high) {
-  return std::clamp(static_cast<int>(std::lround(value)), low, high);
+  if (!(std::fabs(value) < kFastRoundLimit)) [[unlikely]]
+    return std::clamp(static_cast<int>(std::lround(value)), low, high);
+  return std::clamp(round_half_away_in_range(value), low, high);
+}
+
+// levels[i] = nearest_level((x[i] - offset) * inverse, low, high). (A branch-free version the
+// compiler vectorises for SSE2 measured slower: 0.60 s against 0.51 s CPU for the demo's Q4_K_M,
+// and so did a hand loop instead of std::equal's memcmp below.)
+template <typename Level>
+void round_group(const float* x, size_t n, float offset, float inverse, int low, int high, Level* levels) {
+  for (size_t i = 0; i < n; ++i) levels[i] = static_cast<Level>(nearest_level((x[i] - offset) * inverse, low, high));
 }
 
 // For levels L: the optimal scale is sum(w x L) / sum(w L^2) and the error it leaves is
@@ -25,16 +47,24 @@ struct SymmetricFit {
   float scale() const { return wll > 0 ? static_cast<float>(wxl / wll) : 0.0f; }
 };
 
-SymmetricFit fit_symmetric(std::span<const float> x, std::span<const float> w, float inverse, int low, int high,
-                           int8_t* levels) {
+void round_symmetric(std::span<const float> x, float inverse, int low, int high, int8_t* levels) {
+  round_group(x.data(), x.size(), 0.0f, inverse, low, high, levels);
+}
+
+SymmetricFit fit_symmetric_levels(std::span<const float> x, std::span<const float> w, const int8_t* levels) {
   SymmetricFit fit;
   for (size_t i = 0; i < x.size(); ++i) {
-    const int l = nearest_level(x[i] * inverse, low, high);
-    levels[i] = static_cast<int8_t>(l);
+    const int l = levels[i];
     fit.wxl += static_cast<double>(w[i]) * x[i] * l;
     fit.wll += static_cast<double>(w[i]) * l * l;
   }
   return fit;
+}
+
+SymmetricFit fit_symmetric(std::span<const float> x, std::span<const float> w, float inverse, int low, int high,
+                           int8_t* levels) {
+  round_symmetric(x, inverse, low, high, levels);
+  return fit_symmetric_levels(x, w, levels);
 }
 
 // Weighted affine fit x ~= s * l + m for fixed levels; returns the weighted squared error.
@@ -65,8 +95,7 @@ double fit_affine(std::span<const float> x, std::span<const float> w, const uint
 
 void round_affine(std::span<const float> x, const ScaleAndMinimum& fit, int top, uint8_t* levels) {
   const float inverse = fit.scale != 0 ? 1.0f / fit.scale : 0.0f;
-  for (size_t i = 0; i < x.size(); ++i)
-    levels[i] = static_cast<uint8_t>(nearest_level((x[i] - fit.minimum) * inverse, 0, top));
+  round_group(x.data(), x.size(), fit.minimum, inverse, 0, top, levels);
 }
 
 uint8_t nearest_code(float value, std::span<const int8_t> codebook) {
@@ -85,7 +114,7 @@ uint8_t nearest_code(float value, std::span<const int8_t> codebook) {
 
 void round_levels(std::span<const float> x, float scale, float minimum, int low, int high, int8_t* levels) {
   const float inverse = scale != 0 ? 1.0f / scale : 0.0f;
-  for (size_t i = 0; i < x.size(); ++i) levels[i] = static_cast<int8_t>(nearest_level((x[i] - minimum) * inverse, low, high));
+  round_group(x.data(), x.size(), minimum, inverse, low, high, levels);
 }
 
 float search_symmetric_scale(std::span<const float> x, std::span<const float> w, int low, int high, int8_t* levels) {
@@ -96,10 +125,14 @@ float search_symmetric_scale(std::span<const float> x, std::span<const float> w,
     std::fill(levels, levels + n, int8_t{0});
     return 0;
   }
-  // Blocks use the stack; a whole row (i8_row) a heap buffer.
-  int8_t block_trial[256];
-  std::vector<int8_t> row_trial(n > 256 ? n : 0);
-  int8_t* trial = n > 256 ? row_trial.data() : block_trial;
+  // Blocks use the stack; a whole row (i8_row) a heap buffer. Per sign of the scale, the
+  // levels of the previous candidate: neighbouring candidates often round to the same levels,
+  // whose fit is then the same and cannot beat the best, so it is not recomputed.
+  int8_t block_trial[3][256];
+  std::vector<int8_t> row_trial(n > 256 ? 3 * n : 0);
+  int8_t* trial = n > 256 ? row_trial.data() : block_trial[0];
+  int8_t* previous[2] = {n > 256 ? row_trial.data() + n : block_trial[1], n > 256 ? row_trial.data() + 2 * n : block_trial[2]};
+  bool has_previous[2] = {false, false};
   SymmetricFit best;
   std::fill(levels, levels + n, int8_t{0});
   // The largest |x| goes near either extreme level; a negative inverse maps it to the other.
@@ -111,8 +144,13 @@ float search_symmetric_scale(std::span<const float> x, std::span<const float> w,
       const float inverse = (static_cast<float>(extreme) + kStep * static_cast<float>(k)) / amax;
       for (const float sign : {1.0f, -1.0f}) {
         if (symmetric && sign < 0) continue;
-        const SymmetricFit fit = fit_symmetric(x, w, sign * inverse, low, high, trial);
+        const int side = sign < 0;
+        round_symmetric(x, sign * inverse, low, high, trial);
+        if (has_previous[side] && std::equal(trial, trial + n, previous[side])) continue;
+        const SymmetricFit fit = fit_symmetric_levels(x, w, trial);
         if (fit.gain() > best.gain()) best = fit, std::copy(trial, trial + n, levels);
+        std::swap(trial, previous[side]);
+        has_previous[side] = true;
       }
     }
   }
@@ -135,12 +173,15 @@ ScaleAndMinimum search_affine_scale(std::span<const float> x, std::span<const fl
     std::fill(levels, levels + n, uint8_t{0});
     return {0, lowest};
   }
-  uint8_t trial[256];
+  uint8_t trial[256], previous_trial[256];
   ScaleAndMinimum best_fit, fit;
   double best_error = INFINITY;
   for (int k = -kSteps; k <= kSteps; ++k) {
     const float inverse = (static_cast<float>(top) + kStep * static_cast<float>(k)) / (highest - lowest);
-    for (size_t i = 0; i < n; ++i) trial[i] = static_cast<uint8_t>(nearest_level((x[i] - lowest) * inverse, 0, top));
+    round_group(x.data(), n, lowest, inverse, 0, top, trial);
+    // The same levels as the previous candidate give the same fit: it cannot beat the best.
+    if (k > -kSteps && std::equal(trial, trial + n, previous_trial)) continue;
+    std::copy(trial, trial + n, previous_trial);
     const double error = fit_affine(x, w, trial, minimum_at_most_zero, fit);
     if (error < best_error) best_error = error, best_fit = fit, std::copy(trial, trial + n, levels);
   }
