@@ -22,6 +22,7 @@
 // keeps only ggml's numbers.
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "core/dtype.h"
@@ -47,9 +48,9 @@ inline int retired_jisu_sparse_version(uint32_t id) {
   if ((id >= 0x4A530101u && id < 0x4A530101u + kJisuSparseQ8MaxKept) || id == 0x4A534D20u) return 2;
   return 0;
 }
-inline const char* retired_sparse_type_message(int version) {
-  return version == 1 ? "is in the sparse layout of an older jisu (version 1), which this jisu no longer reads"
-                      : "is in the sparse layout of an older jisu (version 2), which this jisu no longer reads";
+inline std::string retired_sparse_type_message(int version) {
+  return "is in the sparse layout of an older jisu (version " + std::to_string(version) +
+         "), which this jisu no longer reads";
 }
 
 inline bool is_jisu_sparse_q8(DType type) {

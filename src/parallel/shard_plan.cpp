@@ -20,13 +20,6 @@ ShardRange equal_part(int64_t total, int rank, int size) {
   return {part * rank, part};
 }
 
-ShardRange layer_range(int64_t n_layer, int rank, int size) {
-  JISU_ASSERT(size > 0 && size <= n_layer);
-  const int64_t base = n_layer / size, extra = n_layer % size;
-  const int64_t first = base * rank + std::min<int64_t>(rank, extra);
-  return {first, base + (rank < extra ? 1 : 0)};
-}
-
 std::vector<ShardRange> balanced_layer_ranges(std::span<const uint64_t> layer_cost, uint64_t head_cost, int size) {
   const auto n = static_cast<int64_t>(layer_cost.size());
   JISU_ASSERT(size > 0 && size <= n);

@@ -18,14 +18,11 @@ struct ShardRange {
 
 // Rank `rank` of `size`'s equal part of `total` (the caller checked total % size == 0).
 ShardRange equal_part(int64_t total, int rank, int size);
-// Stage `rank` of `size`'s contiguous layers: n_layer / size each, the first n_layer % size
-// stages one more (the caller checked size <= n_layer).
-ShardRange layer_range(int64_t n_layer, int rank, int size);
 // Contiguous layer ranges of `size` pipeline stages that make the slowest stage as fast as
 // possible: layer i costs layer_cost[i] and the last stage also pays `head_cost` (the output
 // layer). Every stage gets at least one layer (the caller checked 1 <= size <= layers). Among
 // the splits with the least maximum cost, each stage in turn takes as many layers as it can,
-// so equal costs and no head give layer_range's split.
+// so equal costs and no head give n / size layers each, the first n % size stages one more.
 std::vector<ShardRange> balanced_layer_ranges(std::span<const uint64_t> layer_cost, uint64_t head_cost, int size);
 
 // Owned copies of weight rows that no single view of the file can express.

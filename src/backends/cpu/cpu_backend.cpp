@@ -589,8 +589,8 @@ class CpuBackend final : public Backend {
   // which tokens are split (and so never the logits' rounding). With small query groups (MHA:
   // 1) a single token fills few lanes of the tile kernel's row vectors (8 or 16 rows), while
   // the parts' kernel takes dot products along the head, so such tokens are split more: on the
-  // Sheared-LLaMA-1.3B shape (16 kv heads, group 1) at 4,096 positions this decoded 1.2x (f32
-  // cache) and 1.4x (q8_0) faster (docs/quantization.md, KV cache types).
+  // Sheared-LLaMA-1.3B shape (16 kv heads, group 1) at 4,096 positions this decoded 1.25-1.28x
+  // (f32 cache) and 1.34-1.45x (q8_0) faster (docs/quantization.md, KV cache types).
   static constexpr size_t kSmallAttentionGroup = 4;
   size_t wanted_attention_tasks() const { return attention_group_size() <= int32_t(kSmallAttentionGroup) ? 64 : 16; }
   // Part slots: splitting happens only while tasks < wanted, so the parts of all split tokens
