@@ -1,4 +1,5 @@
-// A micro-benchmark of the sparse int8 kernels against dense Q8_0's repacked kernel, one matrix x
+// A micro-benchmark of the sparse int8 kernels (and the 2:4 repacked one, nm_repacked.h, where
+// the CPU runs it) against dense Q8_0's repacked kernel, one matrix x
 // one token (decode), on one thread, timed in thread CPU seconds (so a shared machine's other
 // processes shorten it less than wall time). Not a test: build it with
 //   cmake --build build --target sparse_kernel_bench
@@ -21,6 +22,7 @@
 #include "backends/cpu/int8_repacked_weights.h"
 #include "backends/cpu/int8_sparse_matmul.h"
 #include "backends/cpu/kv_quantize.h"
+#include "backends/cpu/nm_repacked.h"
 #include "compress/sparse_rows.h"
 
 using namespace jisu;
@@ -92,5 +94,13 @@ int main(int argc, char** argv) {
       matmul_rows_sparse_int8({type, sparse[c].data(), bytes, n, xq.data(), 0, 1, y.data(), rows, 0, rows});
     });
     std::printf("  %s / dense q8_0 speed: %.2fx\n", std::string(dtype_name(type)).c_str(), dense_s / sparse_s);
+    if (type != kJisuNmQ8 || !nm_repacked_kernel_runs_on(active_isa())) continue;
+    // The same 2:4 rows as the backend runs them on AVX-512 with VBMI: the repacked copy.
+    std::vector<std::unique_ptr<NmRepackedWeights>> repacked;
+    for (size_t c = 0; c < copies; ++c) repacked.push_back(NmRepackedWeights::from_rows(sparse[c].data(), bytes, rows, n));
+    const double repacked_s = time("jisu_nm_q8 repacked", static_cast<double>(repacked[0]->bytes()), [&](size_t c) {
+      matmul_nm_repacked({kJisuNmQ8, repacked[c]->data(), repacked[c]->group_bytes(), n, xq.data(), 0, 1, y.data(), rows, 0, rows});
+    });
+    std::printf("  jisu_nm_q8 repacked / dense q8_0 speed: %.2fx\n", dense_s / repacked_s);
   }
 }

@@ -11,6 +11,7 @@
 #include "backends/cpu/int8_matmul.h"
 #include "backends/cpu/int8_repacked_matmul.h"
 #include "backends/cpu/int8_repacked_weights.h"
+#include "backends/cpu/nm_repacked.h"
 #include "backends/cpu/int8_sparse_matmul.h"
 #include "backends/cpu/int8_super_block_matmul.h"
 #include "backends/cpu/kv_quantize.h"
@@ -55,15 +56,20 @@ class CpuLinear final : public LinearWeight {
 
 // A jisu-only sparse matrix (sparse_blocks.h) in the mapped file, read in place by the sparse
 // int8 kernels (int8_sparse_matmul.h); its rows were checked once at load (check_sparse_rows).
+// A 2:4 matrix may also have a repacked copy in groups of 8 rows (nm_repacked.h), which the
+// AVX-512 paths with VBMI read instead.
 class CpuSparseLinear final : public LinearWeight {
  public:
-  CpuSparseLinear(const WeightMatrix& matrix, int64_t slice) : LinearWeight(matrix.rows, matrix.cols), matrix_(matrix), slice_(slice) {}
+  CpuSparseLinear(const WeightMatrix& matrix, int64_t slice, std::unique_ptr<NmRepackedWeights> repacked = nullptr)
+      : LinearWeight(matrix.rows, matrix.cols), matrix_(matrix), slice_(slice), repacked_(std::move(repacked)) {}
   const WeightMatrix& matrix() const { return matrix_; }
   int64_t slice() const { return slice_; }
+  const NmRepackedWeights* repacked() const { return repacked_.get(); }
 
  private:
   WeightMatrix matrix_;
   int64_t slice_;
+  std::unique_ptr<NmRepackedWeights> repacked_;
 };
 
 // A low-rank pair W ~= A B (format/weight_matrix.h: LowRankFactors), run as two products
@@ -727,7 +733,15 @@ class CpuBackend final : public Backend {
 
   std::unique_ptr<LinearWeight> prepare_sparse(const WeightMatrix& matrix, int64_t slice) {
     check_sparse_rows(matrix.type, matrix.data, as_size(matrix.rows), matrix.row_bytes, as_size(matrix.cols), matrix.name);
-    return std::make_unique<CpuSparseLinear>(matrix, slice);
+    std::unique_ptr<NmRepackedWeights> repacked;
+    if (matrix.type == kJisuNmQ8 && nm_repacked_kernel_runs_on(active_isa()))
+      repacked = NmRepackedWeights::from_rows(matrix.data, matrix.row_bytes, as_size(matrix.rows), as_size(matrix.cols));
+    if (repacked) {
+      repacked_bytes_ += repacked->bytes();
+      // As for the dense repacked copies: the file pages fault back in if anything reads them again.
+      if (matrix.in_file_mapping) release_mapped_pages(matrix.data, matrix.bytes());
+    }
+    return std::make_unique<CpuSparseLinear>(matrix, slice, std::move(repacked));
   }
 
   // The one place that tells the kinds of linear weight apart. observe: show the observer the
@@ -763,6 +777,15 @@ class CpuBackend final : public Backend {
     quantize_input(x, n_tokens, cols, ActivationFormat::Blocks);
     const auto* xq = reinterpret_cast<const ActivationBlock*>(quantized_);
     const size_t rows_per_task = task_rows(rows, n_tokens);
+    const NmRepackedWeights* repacked = weight.repacked();
+    if (repacked && nm_repacked_kernel_runs_on(active_isa())) {
+      // Task boundaries are multiples of 16 rows and the matrix has whole groups of 8.
+      pool_.parallel_for((rows + rows_per_task - 1) / rows_per_task, [&](size_t task, size_t) {
+        matmul_nm_repacked({kJisuNmQ8, repacked->data(), repacked->group_bytes(), cols, xq, quantized_stride_, n_tokens, y.data,
+                            y.stride, task * rows_per_task, std::min(rows, (task + 1) * rows_per_task)});
+      });
+      return;
+    }
     pool_.parallel_for((rows + rows_per_task - 1) / rows_per_task, [&](size_t task, size_t) {
       matmul_rows_sparse_int8({matrix.type, matrix.data, matrix.row_bytes, cols, xq, quantized_stride_, n_tokens, y.data,
                                y.stride, task * rows_per_task, std::min(rows, (task + 1) * rows_per_task)});
