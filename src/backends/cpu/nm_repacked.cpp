@@ -2,10 +2,12 @@
 // of its kernels, and the choice of kernel.
 #include "backends/cpu/nm_repacked.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -36,6 +38,22 @@ bool keeps_2_of_4(uint64_t mask) {
   return nibbles == 0x2222222222222222ull;
 }
 
+// For byte B of weight vector i (entry 64 i + B): its row, kept weight and code bit (nm_repacked.h).
+struct ByteSource {
+  uint8_t row, kept, code_byte, code_shift;
+};
+constexpr std::array<ByteSource, 256> make_byte_sources() {
+  std::array<ByteSource, 256> sources{};
+  for (size_t i = 0; i < 4; ++i)
+    for (size_t byte = 0; byte < 64; ++byte) {
+      const size_t bit = 16 * 8 * i + nm_repacked_code_bit(byte);  // chunk i starts at byte 16 i
+      sources[64 * i + byte] = {static_cast<uint8_t>(nm_repacked_row(byte)), static_cast<uint8_t>(nm_repacked_kept(i, byte)),
+                                static_cast<uint8_t>(bit / 8), static_cast<uint8_t>(bit % 8)};
+    }
+  return sources;
+}
+constexpr std::array<ByteSource, 256> kByteSources = make_byte_sources();
+
 // Group g's 8 rows (`row[r]`, jisu_nm_q8 rows of n weights, every block 2:4) into `out`.
 void repack_group(const uint8_t* const row[kNmRepackedRows], size_t n, uint8_t* out) {
   const SparseRowLayout layout = sparse_row_layout(n);
@@ -51,14 +69,12 @@ void repack_group(const uint8_t* const row[kNmRepackedRows], size_t n, uint8_t* 
       }
       std::memcpy(scales + 16 * b + 2 * r, row[r] + layout.scales_offset() + 2 * b, 2);
     }
-    for (size_t i = 0; i < 4; ++i)
-      for (size_t byte = 0; byte < 64; ++byte) {
-        const size_t r = nm_repacked_row(byte), k = nm_repacked_kept(i, byte);
-        out[kNmRepackedCodeBytes + 64 * i + byte] =
-            static_cast<uint8_t>(row[r][layout.values_offset() + kNmBlockKept * b + k] - kSparseValueBias);
-        const size_t bit = nm_repacked_code_bit(byte);
-        out[16 * i + bit / 8] |= static_cast<uint8_t>(code[r][k] << (bit % 8));
-      }
+    for (size_t e = 0; e < kByteSources.size(); ++e) {
+      const ByteSource& source = kByteSources[e];
+      out[kNmRepackedCodeBytes + e] =
+          static_cast<uint8_t>(row[source.row][layout.values_offset() + kNmBlockKept * b + source.kept] - kSparseValueBias);
+      out[source.code_byte] |= static_cast<uint8_t>(code[source.row][source.kept] << source.code_shift);
+    }
   }
 }
 
@@ -79,9 +95,12 @@ std::unique_ptr<NmRepackedWeights> NmRepackedWeights::from_rows(const void* w, s
   std::unique_ptr<NmRepackedWeights> copy(new NmRepackedWeights);
   copy->group_bytes_ = nm_repacked_group_bytes(n);
   copy->bytes_ = rows / kNmRepackedRows * copy->group_bytes_;
-  copy->data_ = static_cast<uint8_t*>(std::aligned_alloc(64, copy->bytes_));
-  if (!copy->data_) throw Error("cannot allocate " + std::to_string(copy->bytes_) + " bytes for repacked 2:4 weights");
-  std::memset(copy->data_, 0, copy->bytes_);  // the codes are or-ed in; the padding stays 0
+  // As RepackedWeights: mmap (page aligned, zero filled: the codes are or-ed in and the padding
+  // stays 0) with huge pages requested (fewer TLB misses when streaming).
+  void* mapping = ::mmap(nullptr, copy->bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mapping == MAP_FAILED) throw Error("cannot allocate " + std::to_string(copy->bytes_) + " bytes for repacked 2:4 weights");
+  ::madvise(mapping, copy->bytes_, MADV_HUGEPAGE);
+  copy->data_ = static_cast<uint8_t*>(mapping);
   const auto repack_groups = [&](size_t g_begin, size_t g_end) {
     for (size_t g = g_begin; g < g_end; ++g) {
       const uint8_t* row[kNmRepackedRows];
@@ -100,7 +119,9 @@ std::unique_ptr<NmRepackedWeights> NmRepackedWeights::from_rows(const void* w, s
   return copy;
 }
 
-NmRepackedWeights::~NmRepackedWeights() { std::free(data_); }
+NmRepackedWeights::~NmRepackedWeights() {
+  if (data_) ::munmap(data_, bytes_);
+}
 
 bool nm_repacked_kernel_runs_on(Isa isa) {
   static const bool has_vbmi = __builtin_cpu_supports("avx512vbmi");
