@@ -17,7 +17,10 @@
 //    int32), converted, and acc = fma(float(isum), d_row * x.d, acc) on 8 float lanes (one per
 //    row): the scalar reference's order.
 // Tiles are one group x up to 4 tokens; with one token (decode) the activation bytes of every
-// block are prepared once per call (64 bytes per block, on the stack for rows up to 8192).
+// block are prepared once per call (on the stack for rows up to 8192). A group is one sequential
+// stream, prefetched 16 KiB ahead into L2 as dense Q8_0's: without it the kernel read 8.9 GB/s
+// out of cache on one thread against dense's 10.1 (sparse_kernel_bench, load 7), with it the same
+// as dense (12.4 and 12.4).
 #include "backends/cpu/vector_isa.h"
 
 #if defined(__AVX512F__)
