@@ -7,6 +7,8 @@
 //   y[t][r] = sum_k Wh xh + Wl xh + Wh xl                (fp32 accumulation in the tiles)
 // The dropped term Wl xl is <= 2^-18 |W x| per element, so a product is within ~2^-17 of the
 // exact one per element (float32 summation-order noise is ~2^-24 sqrt(n)); tests bound it.
+// The tile and conversion instructions treat float32 subnormals (|v| < 2^-126) as zero; the
+// scalar reference keeps them (tests use normal values).
 //
 // Unlike matmul_rows (quant_kernels.h) the results are NOT those of the one-token path bit for
 // bit: a token computed in a prompt of 16+ tokens differs from the same token decoded alone by

@@ -6,9 +6,12 @@
 // Tiles: A = 16 weight rows x 32 elements (row-major bf16, so the weight split needs no
 // shuffle), B = the split activations of 16 tokens in pair layout (made once per linear input),
 // C = 16 weight rows x 16 tokens in fp32, transposed into y when the step loop ends.
-// Work shape per task: 32 weight rows (two A row tiles, converted from the file's f16/bf16 into a
-// per-thread buffer of hi and lo tiles), then every token tile against them: per 32-element step
-// two B loads and, per row tile, Wh xh + Wh xl (+ Wl xh for F16) into its C tile.
+// Work shape per task: 32 weight rows (two A row tiles) at a time, in chunks of 256 elements
+// converted from the file's f16/bf16 into a per-thread buffer of hi and lo tiles (L1), then
+// every token tile against the chunk: per 32-element step two B loads and, per row tile,
+// Wh xh + Wh xl (+ Wl xh for F16) into its C tile, the sums kept in memory between chunks.
+// Rows past row_end and tokens past n_tokens are computed as zeros and never stored, so any
+// row range and token count works (the backend calls it with 16+ tokens).
 #include "backends/cpu/float_tile_matmul.h"
 
 #if JISU_HAVE_AMX_KERNELS
