@@ -10,6 +10,7 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstring>
 #include <random>
 #include <string>
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "backends/cpu/attention.h"
+#include "backends/cpu/float_tile_matmul.h"
 #include "backends/cpu/int8_matmul.h"
 #include "backends/cpu/int8_repacked_matmul.h"
 #include "backends/cpu/int8_repacked_weights.h"
@@ -91,6 +93,24 @@ void matmul_float(benchmark::State& state, DType type, size_t tokens, size_t cop
     benchmark::DoNotOptimize(y.data());
   }
   set_counters(state, type, tokens, rows);
+}
+
+// F16 / BF16 on AMX-BF16 tiles (float_tile_matmul.h): the activation split included, as a
+// linear runs it (once per input).
+void matmul_float_tiles(benchmark::State& state, DType type, size_t tokens) {
+  const std::vector<uint8_t> w = random_matrix(type);
+  const std::vector<float> x = random_floats(tokens * kCols, 3);
+  std::vector<uint16_t> split(cpu::split_activation_elements(tokens, kCols));
+  std::vector<float> y(tokens * kRows);
+  const cpu::MatmulArgs args{type, w.data(), row_bytes(type, kCols), kCols, x.data(), kCols, tokens, y.data(), kRows, 0, kRows};
+  for (auto _ : state) {
+    for (size_t t0 = 0; t0 < tokens; t0 += cpu::kFloatTileTokens)
+      cpu::split_activations_bf16(x.data() + t0 * kCols, kCols, std::min(cpu::kFloatTileTokens, tokens - t0), kCols,
+                                  split.data() + t0 / cpu::kFloatTileTokens * cpu::split_tile_elements(kCols));
+    cpu::matmul_rows_split_bf16(args, split.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  set_counters(state, type, tokens);
 }
 
 void quantize_row(const float* x, size_t n, cpu::ActivationBlock* out) { cpu::quantize_activations(x, n, out); }
@@ -251,6 +271,13 @@ int main(int argc, char** argv) {
       if (cpu::can_repack(type, kRows, kCols))
         benchmark::RegisterBenchmark(("matmul_repacked/" + suffix).c_str(), matmul_repacked, type, tokens, size_t(1));
     }
+  }
+  // Prompts of F16 / BF16: the float path and, where the ISA has them, the AMX-BF16 tiles.
+  for (DType type : {DType::F16, DType::BF16}) {
+    const std::string suffix = std::string(dtype_name(type)) + "/tokens:128/" + isa;
+    benchmark::RegisterBenchmark(("matmul_float/" + suffix).c_str(), matmul_float, type, size_t(128), size_t(1));
+    if (cpu::takes_float_tiles(type, 128))
+      benchmark::RegisterBenchmark(("matmul_float_tiles/" + suffix).c_str(), matmul_float_tiles, type, size_t(128));
   }
   // Prefill: 128 tokens, so that nearly every token tile reads its weights from L2 (the first of
   // each row block streams them in), as in a model's prompt processing.

@@ -20,14 +20,14 @@ namespace {
 inline constexpr Isa kAllIsas[] = {Isa::Scalar, Isa::Avx2, Isa::AvxVnni, Isa::Avx512, Isa::Avx512Vnni, Isa::Avx512Amx};
 
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__linux__) && JISU_HAVE_AMX_KERNELS
-// AMX-TILE and AMX-INT8 in CPUID leaf 7 (EDX bits 24 and 25), the tile state enabled by the OS
+// AMX-TILE, AMX-INT8 and AMX-BF16 in CPUID leaf 7 (EDX bits 24, 25 and 22), the tile state enabled by the OS
 // (XCR0 bits 17 and 18), and Linux's per-process permission to use it: without
 // ARCH_REQ_XCOMP_PERM the first tile instruction faults. The permission covers every thread
 // of the process, those started later included.
 bool amx_int8_usable() {
   unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
   if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
-  if (!((edx >> 24) & 1u) || !((edx >> 25) & 1u)) return false;
+  if (!((edx >> 24) & 1u) || !((edx >> 25) & 1u) || !((edx >> 22) & 1u)) return false;
   if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx) || !((ecx >> 27) & 1u)) return false;  // OSXSAVE
   unsigned xcr0_low = 0, xcr0_high = 0;
   __asm__ volatile("xgetbv" : "=a"(xcr0_low), "=d"(xcr0_high) : "c"(0));
@@ -51,7 +51,8 @@ bool supported_by_cpu(Isa isa) {
     case Isa::AvxVnni: return avx2 && __builtin_cpu_supports("avxvnni");
     case Isa::Avx512: return avx512;
     case Isa::Avx512Vnni: return avx512 && __builtin_cpu_supports("avx512vnni");
-    case Isa::Avx512Amx: return avx512 && __builtin_cpu_supports("avx512vnni") && amx_int8_usable();
+    case Isa::Avx512Amx:
+      return avx512 && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bf16") && amx_int8_usable();
   }
   return false;
 #else
@@ -101,7 +102,7 @@ std::string_view isa_kernel_path(Isa isa) {
     case Isa::AvxVnni: return "int8 vpdpbusd (ymm)";
     case Isa::Avx512: return "int8 maddubs (ymm), float zmm";
     case Isa::Avx512Vnni: return "int8 vpdpbusd (ymm), float zmm";
-    case Isa::Avx512Amx: return "prompts: AMX int8 tiles (Q4_0/Q8_0/IQ4_NL, 16+ tokens); decode: int8 vpdpbusd (ymm)";
+    case Isa::Avx512Amx: return "prompts: AMX int8 tiles (Q4_0/Q8_0/IQ4_NL), AMX bf16 tiles with split operands (F16/BF16), 16+ tokens; decode: int8 vpdpbusd (ymm)";
   }
   return "?";
 }

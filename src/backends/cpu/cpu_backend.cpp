@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "backends/cpu/attention.h"
+#include "backends/cpu/float_tile_matmul.h"
 #include "backends/cpu/int8_matmul.h"
 #include "backends/cpu/int8_repacked_matmul.h"
 #include "backends/cpu/int8_repacked_weights.h"
@@ -91,7 +92,8 @@ class CpuLowRankLinear final : public LinearWeight {
 
 // The int8 activation layouts: blocks of 32 (ActivationBlock) or super-blocks of 256
 // (ActivationSuperBlock, for the K-quants).
-enum class ActivationFormat { Blocks, SuperBlocks };
+// Blocks / SuperBlocks: int8 copies in quantized_; SplitBf16: bf16 hi/lo tiles in split_x_.
+enum class ActivationFormat { Blocks, SuperBlocks, SplitBf16 };
 
 class CpuBackend final : public Backend {
  public:
@@ -134,6 +136,7 @@ class CpuBackend final : public Backend {
         slices.push_back(std::make_unique<CpuSparseLinear>(stacked.slice_rows(i * rows, rows), i));
       return slices;
     }
+    if (takes_float_tiles(stacked.type, kMinFloatTileTokens)) float_tile_weights_ = true;
     const std::shared_ptr<const RepackedWeights> repacked = repack(stacked, /*release_original=*/true);
     const int64_t rows = stacked.rows / n_slices;
     std::vector<std::unique_ptr<LinearWeight>> slices;
@@ -176,6 +179,8 @@ class CpuBackend final : public Backend {
     max_input = (max_input + kActivationSuperBlockElements - 1) / kActivationSuperBlockElements * kActivationSuperBlockElements;
     quantized_stride_ = std::max(int8_activation_row_bytes(max_input), int8_super_block_row_bytes(max_input));
     bytes += Arena::bytes_for<uint8_t>(max_tokens * quantized_stride_);
+    const size_t split_elements = float_tile_weights_ ? split_activation_elements(max_tokens, max_input) : 0;
+    bytes += Arena::bytes_for<uint16_t>(split_elements);
     bytes += Arena::bytes_for<float>(max_tokens * max_rank_);
     const size_t d = as_size(shape_.n_embd), ff = as_size(shape_.n_ff);
     const size_t experts = as_size(shape_.n_expert), used = as_size(shape_.n_expert_used);
@@ -193,6 +198,7 @@ class CpuBackend final : public Backend {
     std::vector<Activations> buffers;
     for (size_t cols : columns) buffers.push_back({arena_->allocate<float>(max_tokens * cols), cols});
     quantized_ = arena_->allocate<uint8_t>(max_tokens * quantized_stride_);
+    if (split_elements > 0) split_x_ = arena_->allocate<uint16_t>(split_elements);
     attention_scratch_ = arena_->allocate<float>(pool_.size() * tile_scratch);
     attention_scratch_stride_ = tile_scratch;
     attention_parts_ = arena_->allocate<float>(max_attention_parts() * part_floats);
@@ -515,6 +521,7 @@ class CpuBackend final : public Backend {
 
   std::unique_ptr<CpuLinear> prepare_file_linear(const WeightMatrix& matrix, bool original_read_later) {
     check_type(matrix);
+    if (takes_float_tiles(matrix.type, kMinFloatTileTokens)) float_tile_weights_ = true;
     return std::make_unique<CpuLinear>(matrix, repack(matrix, !original_read_later), 0);
   }
 
@@ -711,6 +718,24 @@ class CpuBackend final : public Backend {
     if (quantized_source_ == x.data && quantized_stride_x_ == x.stride && quantized_cols_ == cols &&
         quantized_tokens_ == n_tokens && quantized_format_ == format)
       return;
+    if (format == ActivationFormat::SplitBf16) {
+      const size_t n_tiles = (n_tokens + kFloatTileTokens - 1) / kFloatTileTokens;
+      pool_.parallel_for(n_tiles, [&](size_t tile, size_t) {
+        const size_t first = tile * kFloatTileTokens;
+        split_activations_bf16(x.data + first * x.stride, x.stride, std::min(kFloatTileTokens, n_tokens - first), cols,
+                               split_x_ + tile * split_tile_elements(cols));
+      });
+    } else {
+      quantize_rows(x, n_tokens, cols, format);
+    }
+    quantized_source_ = x.data;
+    quantized_stride_x_ = x.stride;
+    quantized_cols_ = cols;
+    quantized_tokens_ = n_tokens;
+    quantized_format_ = format;
+  }
+
+  void quantize_rows(Activations x, size_t n_tokens, size_t cols, ActivationFormat format) {
     auto quantize_row = [&](size_t t) {
       const float* row = x.data + t * x.stride;
       uint8_t* out = quantized_ + t * quantized_stride_;
@@ -724,11 +749,6 @@ class CpuBackend final : public Backend {
       quantize_row(0);
     else
       pool_.parallel_for(n_tokens, [&](size_t t, size_t) { quantize_row(t); });
-    quantized_source_ = x.data;
-    quantized_stride_x_ = x.stride;
-    quantized_cols_ = cols;
-    quantized_tokens_ = n_tokens;
-    quantized_format_ = format;
   }
 
   std::unique_ptr<LinearWeight> prepare_sparse(const WeightMatrix& matrix, int64_t slice) {
@@ -834,10 +854,14 @@ class CpuBackend final : public Backend {
       });
       return;
     }
+    // F16 / BF16 prompts on AMX-BF16 tiles (float_tile_matmul.h: results within ~2^-17 of
+    // the float path, not bit-identical to it), decode and other paths on matmul_rows.
+    const bool tiles = split_x_ != nullptr && takes_float_tiles(matrix.type, n_tokens);
+    if (tiles) quantize_input(x, n_tokens, cols, ActivationFormat::SplitBf16);
     pool_.parallel_for(n_tasks, [&](size_t task, size_t) {
       MatmulArgs args{matrix.type, matrix.data, matrix.row_bytes, cols, x.data, x.stride, n_tokens,
                       out, y_stride, task * rows_per_task, std::min(rows, (task + 1) * rows_per_task)};
-      matmul_rows(args);
+      tiles ? matmul_rows_split_bf16(args, split_x_) : matmul_rows(args);
     });
   }
 
@@ -853,6 +877,8 @@ class CpuBackend final : public Backend {
   size_t max_tokens_ = 0;
   std::unique_ptr<Arena> arena_;
   uint8_t* quantized_ = nullptr;  // [tokens][quantized_stride_ bytes]: int8 copy of a linear's input
+  bool float_tile_weights_ = false;  // an F16/BF16 linear will run on AMX-BF16 tiles in prompts
+  uint16_t* split_x_ = nullptr;      // split_activation_elements: bf16 split of a linear's input
   size_t max_rank_ = 0;           // largest rank of a prepared low-rank pair
   float* low_rank_scratch_ = nullptr;  // [tokens][max_rank_]: B x of a low-rank pair
   size_t quantized_stride_ = 0;

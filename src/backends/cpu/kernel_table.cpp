@@ -36,6 +36,8 @@ JISU_DECLARE_INT8_KERNELS(avx512_vnni)
 #if JISU_HAVE_AMX_KERNELS
 namespace amx {
 void matmul_repacked_int8(const RepackedMatmulArgs& args);  // int8_repacked_matmul_amx.cpp
+void split_activations_bf16(const float* x, size_t x_stride, size_t count, size_t n, uint16_t* tile);  // float_tile_matmul_amx.cpp
+void matmul_rows_split_bf16(const MatmulArgs& args, const uint16_t* split_x);
 }
 #endif
 
@@ -49,7 +51,7 @@ namespace {
         int8_isa::matmul_rows_int8_super_blocks, int8_isa::matmul_repacked_int8,                \
         int8_isa::matmul_rows_sparse_int8,                                             \
         float_isa::attention_group_rows, float_isa::attention_group_rows_part,                \
-        float_isa::attention_tile_rows                                                         \
+        float_isa::attention_tile_rows, nullptr, nullptr                                       \
   }
 
 const KernelTable kScalar{dequantize_row_scalar,
@@ -62,17 +64,21 @@ const KernelTable kScalar{dequantize_row_scalar,
                           matmul_rows_sparse_int8_scalar,
                           attention_group_rows_scalar,
                           attention_group_rows_part_scalar,
-                          attention_tile_rows_scalar};
+                          attention_tile_rows_scalar,
+                          nullptr,
+                          nullptr};
 const KernelTable kAvx2 = JISU_KERNEL_TABLE(avx2, avx2);
 const KernelTable kAvxVnni = JISU_KERNEL_TABLE(avx2, avx_vnni);
 const KernelTable kAvx512 = JISU_KERNEL_TABLE(avx512, avx512);
 const KernelTable kAvx512Vnni = JISU_KERNEL_TABLE(avx512, avx512_vnni);
-// Avx512Vnni's kernels, with AMX tiles for the repacked prompt matmuls. Without the compiler's
+// Avx512Vnni's kernels, with AMX tiles for the repacked prompt matmuls and the F16/BF16 ones. Without the compiler's
 // AMX support the path is never supported (cpu_features.cpp), and the table is Avx512Vnni's.
 const KernelTable kAvx512Amx = [] {
   KernelTable table = kAvx512Vnni;
 #if JISU_HAVE_AMX_KERNELS
   table.matmul_repacked_int8 = amx::matmul_repacked_int8;
+  table.split_activations_bf16 = amx::split_activations_bf16;
+  table.matmul_rows_split_bf16 = amx::matmul_rows_split_bf16;
 #endif
   return table;
 }();

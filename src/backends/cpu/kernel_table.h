@@ -10,6 +10,7 @@
 #include <cstddef>
 
 #include "backends/cpu/attention.h"
+#include "backends/cpu/float_tile_matmul.h"
 #include "backends/cpu/int8_matmul.h"
 #include "backends/cpu/int8_repacked_matmul.h"
 #include "backends/cpu/int8_sparse_matmul.h"
@@ -42,6 +43,10 @@ struct KernelTable {
                                     const AttentionPart& part);
   void (*attention_tile_rows)(const AttentionTile& tile, int32_t group, const KvLayerRows& kv, int32_t kv_head,
                               int32_t head_dim, float scale, float* scratch);
+  // float_tile_matmul.h: F16/BF16 prompt matmuls on AMX-BF16 tiles; null on every path but
+  // Avx512Amx (the backend then keeps matmul_rows).
+  SplitActivationsFn split_activations_bf16 = nullptr;
+  SplitMatmulFn matmul_rows_split_bf16 = nullptr;
 };
 
 // The kernels of `isa`; calling them when !isa_supported(isa) is undefined behaviour.
