@@ -73,6 +73,7 @@ const KernelTable kAvx512Amx = [] {
   KernelTable table = kAvx512Vnni;
 #if JISU_HAVE_AMX_KERNELS
   table.matmul_repacked_int8 = amx::matmul_repacked_int8;
+  table.repacked_prompts_read_activation_tiles = true;
 #endif
   return table;
 }();

@@ -42,6 +42,9 @@ struct KernelTable {
                                     const AttentionPart& part);
   void (*attention_tile_rows)(const AttentionTile& tile, int32_t group, const KvLayerRows& kv, int32_t kv_head,
                               int32_t head_dim, float scale, float* scratch);
+  // True where matmul_repacked_int8 reads RepackedMatmulArgs::xq_tiles (int8_activation_tiles.h)
+  // for its prompt batches, so the backend makes that copy once per input.
+  bool repacked_prompts_read_activation_tiles = false;
 };
 
 // The kernels of `isa`; calling them when !isa_supported(isa) is undefined behaviour.
