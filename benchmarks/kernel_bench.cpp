@@ -286,7 +286,7 @@ int main(int argc, char** argv) {
       benchmark::RegisterBenchmark(("matmul_repacked/" + std::string(dtype_name(type)) + "/tokens:128/" + isa).c_str(),
                                    matmul_repacked, type, size_t(128), size_t(1));
   for (DType type : {DType::Q4_0, DType::Q4_K})
-    for (size_t tokens : {size_t(1), size_t(4), size_t(8)})
+    for (size_t tokens : {size_t(1), size_t(4), size_t(8), size_t(128)})
       benchmark::RegisterBenchmark(("matmul_repacked_from_dram/" + std::string(dtype_name(type)) + "/tokens:" +
                                     std::to_string(tokens) + "/" + isa).c_str(),
                                    matmul_repacked, type, tokens, size_t(16));

@@ -5,10 +5,13 @@
 
 #include <cmath>
 #include <cstring>
+#include <memory>
+#include <new>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "backends/cpu/int8_activation_tiles.h"
 #include "backends/cpu/int8_matmul.h"
 #include "backends/cpu/int8_repacked_matmul.h"
 #include "backends/cpu/int8_repacked_weights.h"
@@ -151,6 +154,52 @@ TEST(Int8Repacked, SimdMatchesScalarBitForBitForEveryTileShape) {
   expect_simd_matches_scalar_for_every_tile_shape<ActivationBlock>(
       {std::begin(kRepackTypes), std::end(kRepackTypes)}, {32, 224, 256, 2048}, [](size_t n) -> size_t { return n == 2048 ? 272 : 24; },
       {1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 16, 35}, 12);
+}
+
+// The backend hands the AMX kernels a copy of the activations laid out as A tiles
+// (int8_activation_tiles.h), made once per input. With that copy every path still gives the
+// scalar reference's bits; and a path that reads the copy must really read it: tiles made
+// from other activations change its result.
+TEST(Int8Repacked, GivenActivationTilesGiveTheScalarBits) {
+  std::mt19937 rng(31);
+  for (DType type : kRepackTypes)
+    for (size_t n : {size_t(224), size_t(2048)}) {
+      const size_t rows = 48;
+      const auto w = random_weights(type, rows, n, rng);
+      const RepackedWeights packed(type, w.data(), row_bytes(type, n), rows, n);
+      for (size_t tokens : {size_t(16), size_t(35), size_t(48)}) {
+        const auto xq = quantize_as<ActivationBlock>(random_activations(tokens * n, rng), n, tokens, Isa::Scalar);
+        const auto other = quantize_as<ActivationBlock>(random_activations(tokens * n, rng), n, tokens, Isa::Scalar);
+        const size_t tiles = tokens / kActivationTileTokens;
+        const auto place = [&](const std::vector<ActivationBlock>& from) {
+          auto buffer = std::shared_ptr<uint8_t[]>(new (std::align_val_t(64)) uint8_t[activation_tiles_bytes(tiles, n)],
+                                                   [](uint8_t* p) { ::operator delete[](p, std::align_val_t(64)); });
+          place_activation_tiles(from.data(), activation_row_bytes<ActivationBlock>(n), n, tiles, 0, tiles, buffer.get());
+          return buffer;
+        };
+        const auto own = place(xq), foreign = place(other);
+        const auto expected = run_repacked(matmul_repacked_int8_scalar, type, packed, rows, n, xq, tokens, 0, rows);
+        for (Isa isa : simd_isas()) {
+          SCOPED_TRACE(std::string(dtype_name(type)) + " n=" + std::to_string(n) + " tokens=" + std::to_string(tokens) +
+                       " " + std::string(isa_name(isa)));
+          const auto run = [&](const uint8_t* given) {
+            std::vector<float> y(tokens * rows, -1.0f);
+            kernel_table(isa).matmul_repacked_int8({type, packed.data(), packed.group_bytes(), n, xq.data(),
+                                                    activation_row_bytes<ActivationBlock>(n), tokens, y.data(), rows, 0,
+                                                    rows, given, tiles});
+            return y;
+          };
+          const auto got = run(own.get());
+          for (size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], expected[i]) << "output " << i;
+          if (kernel_table(isa).repacked_prompts_read_activation_tiles) {
+            const auto wrong = run(foreign.get());
+            EXPECT_NE(wrong[0], expected[0]) << "the given tiles were not read";
+            // Tokens past the whole tiles come from the rows.
+            for (size_t i = tiles * kActivationTileTokens * rows; i < got.size(); ++i) ASSERT_EQ(wrong[i], expected[i]);
+          }
+        }
+      }
+    }
 }
 
 // Extreme values: Q8_0 weights of -128 and 127 against activations of +-127 (the largest

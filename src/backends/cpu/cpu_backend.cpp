@@ -9,6 +9,7 @@
 
 #include "backends/cpu/attention.h"
 #include "backends/cpu/float_tile_matmul.h"
+#include "backends/cpu/int8_activation_tiles.h"
 #include "backends/cpu/int8_matmul.h"
 #include "backends/cpu/int8_repacked_matmul.h"
 #include "backends/cpu/int8_repacked_weights.h"
@@ -181,6 +182,10 @@ class CpuBackend final : public Backend {
     bytes += Arena::bytes_for<uint8_t>(max_tokens * quantized_stride_);
     const size_t split_elements = float_tile_weights_ ? split_activation_elements(max_tokens, max_input) : 0;
     bytes += Arena::bytes_for<uint16_t>(split_elements);
+    const size_t activation_tiles = repacked_matmul_reads_activation_tiles(DType::Q8_0, max_tokens)
+                                        ? max_tokens / kActivationTileTokens : 0;
+    const size_t activation_tiles_size = activation_tiles_bytes(activation_tiles, max_input);
+    bytes += Arena::bytes_for<uint8_t>(activation_tiles_size);
     bytes += Arena::bytes_for<float>(max_tokens * max_rank_);
     const size_t d = as_size(shape_.n_embd), ff = as_size(shape_.n_ff);
     const size_t experts = as_size(shape_.n_expert), used = as_size(shape_.n_expert_used);
@@ -199,6 +204,7 @@ class CpuBackend final : public Backend {
     for (size_t cols : columns) buffers.push_back({arena_->allocate<float>(max_tokens * cols), cols});
     quantized_ = arena_->allocate<uint8_t>(max_tokens * quantized_stride_);
     if (split_elements > 0) split_x_ = arena_->allocate<uint16_t>(split_elements);
+    quantized_tiles_ = activation_tiles > 0 ? arena_->allocate<uint8_t>(activation_tiles_size) : nullptr;
     attention_scratch_ = arena_->allocate<float>(pool_.size() * tile_scratch);
     attention_scratch_stride_ = tile_scratch;
     attention_parts_ = arena_->allocate<float>(max_attention_parts() * part_floats);
@@ -733,6 +739,7 @@ class CpuBackend final : public Backend {
     quantized_cols_ = cols;
     quantized_tokens_ = n_tokens;
     quantized_format_ = format;
+    quantized_tile_count_ = 0;
   }
 
   void quantize_rows(Activations x, size_t n_tokens, size_t cols, ActivationFormat format) {
@@ -749,6 +756,18 @@ class CpuBackend final : public Backend {
       quantize_row(0);
     else
       pool_.parallel_for(n_tokens, [&](size_t t, size_t) { quantize_row(t); });
+  }
+
+  // The whole tiles of the quantized input (ActivationBlock rows) as AMX A tiles, made once per
+  // input: q, k and v (gate and up) read the same copy. Returns the tile count.
+  size_t place_input_tiles() {
+    const size_t tiles = quantized_tokens_ / kActivationTileTokens;
+    if (quantized_tile_count_ == tiles) return tiles;
+    pool_.parallel_for(tiles, [&](size_t tile, size_t) {
+      place_activation_tiles(quantized_, quantized_stride_, quantized_cols_, tiles, tile, tile + 1, quantized_tiles_);
+    });
+    quantized_tile_count_ = tiles;
+    return tiles;
   }
 
   std::unique_ptr<LinearWeight> prepare_sparse(const WeightMatrix& matrix, int64_t slice) {
@@ -836,9 +855,12 @@ class CpuBackend final : public Backend {
                      takes_int8_super_blocks(matrix.type) ? ActivationFormat::SuperBlocks : ActivationFormat::Blocks);
       const void* xq = quantized_;
       const uint8_t* w = repacked->data() + weight.repacked_group() * repacked->group_bytes();
+      const bool tiles = quantized_tiles_ != nullptr && repacked_matmul_reads_activation_tiles(matrix.type, n_tokens);
+      const size_t tile_count = tiles ? place_input_tiles() : 0;
       pool_.parallel_for(n_tasks, [&](size_t task, size_t) {
         matmul_repacked_int8({matrix.type, w, repacked->group_bytes(), cols, xq, quantized_stride_, n_tokens, out,
-                              y_stride, task * rows_per_task, std::min(rows, (task + 1) * rows_per_task)});
+                              y_stride, task * rows_per_task, std::min(rows, (task + 1) * rows_per_task),
+                              tiles ? quantized_tiles_ : nullptr, tile_count});
       });
       return;
     }
@@ -882,6 +904,8 @@ class CpuBackend final : public Backend {
   size_t max_rank_ = 0;           // largest rank of a prepared low-rank pair
   float* low_rank_scratch_ = nullptr;  // [tokens][max_rank_]: B x of a low-rank pair
   size_t quantized_stride_ = 0;
+  uint8_t* quantized_tiles_ = nullptr;  // int8_activation_tiles.h layout of quantized_'s whole tiles; null: unused
+  size_t quantized_tile_count_ = 0;     // tiles of the current quantized_ placed in quantized_tiles_ (0: none)
   MoeBuffers moe_;
   // What quantized_ holds now (see quantize_input).
   const float* quantized_source_ = nullptr;

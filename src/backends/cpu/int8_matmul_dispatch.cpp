@@ -1,6 +1,7 @@
 // Entry points of the integer path: argument checks and the choice of kernel for active_isa().
 #include <string>
 
+#include "backends/cpu/int8_activation_tiles.h"
 #include "backends/cpu/int8_matmul.h"
 #include "backends/cpu/int8_repacked_matmul.h"
 #include "backends/cpu/int8_repacked_weights.h"
@@ -42,6 +43,11 @@ void matmul_rows_int8(const Int8MatmulArgs& args) {
   active_kernels().matmul_rows_int8(args);
 }
 
+bool repacked_matmul_reads_activation_tiles(DType type, size_t n_tokens) {
+  return active_kernels().repacked_prompts_read_activation_tiles && n_tokens >= kActivationTileTokens &&
+         (type == DType::Q4_0 || type == DType::Q8_0 || type == DType::IQ4_NL);
+}
+
 void matmul_repacked_int8(const RepackedMatmulArgs& args) {
   if (!can_repack(args.type, kRepackRows, args.n))
     throw Error("no repacked kernel for " + std::string(dtype_name(args.type)) + " rows of " + std::to_string(args.n) +
@@ -52,6 +58,9 @@ void matmul_repacked_int8(const RepackedMatmulArgs& args) {
   if (args.group_bytes < repacked_group_bytes(args.type, args.n))
     throw Error("repacked groups of " + std::to_string(args.group_bytes) + " bytes cannot hold rows of " +
                 std::to_string(args.n) + " elements");
+  if (args.xq_tiles != nullptr && args.xq_tile_count * kActivationTileTokens > args.n_tokens)
+    throw Error("repacked matmul activation tiles hold " + std::to_string(args.xq_tile_count * kActivationTileTokens) +
+                " tokens, more than the " + std::to_string(args.n_tokens) + " of the product");
   active_kernels().matmul_repacked_int8(args);
 }
 

@@ -39,7 +39,16 @@ struct RepackedMatmulArgs {
   size_t y_stride;
   size_t row_begin;  // multiples of 8
   size_t row_end;
+  // Optional (null: the kernel makes its own copy when it wants one): the whole tiles of 16 of
+  // these tokens' ActivationBlock rows in the layout of int8_activation_tiles.h, tokens
+  // [0, 16 * xq_tile_count). Only read where repacked_matmul_reads_activation_tiles() says so.
+  const uint8_t* xq_tiles = nullptr;
+  size_t xq_tile_count = 0;
 };
+
+// True when the active kernels would read RepackedMatmulArgs::xq_tiles for a product of
+// `n_tokens` tokens with `type` weights (ActivationBlock inputs, a whole tile of tokens).
+bool repacked_matmul_reads_activation_tiles(DType type, size_t n_tokens);
 
 // Token t's activation row, as Block (ActivationBlock or ActivationSuperBlock).
 template <class Block>

@@ -79,6 +79,7 @@ const KernelTable kAvx512Amx = [] {
   table.matmul_repacked_int8 = amx::matmul_repacked_int8;
   table.split_activations_bf16 = amx::split_activations_bf16;
   table.matmul_rows_split_bf16 = amx::matmul_rows_split_bf16;
+  table.repacked_prompts_read_activation_tiles = true;
 #endif
   return table;
 }();

@@ -47,6 +47,9 @@ struct KernelTable {
   // Avx512Amx (the backend then keeps matmul_rows).
   SplitActivationsFn split_activations_bf16 = nullptr;
   SplitMatmulFn matmul_rows_split_bf16 = nullptr;
+  // True where matmul_repacked_int8 reads RepackedMatmulArgs::xq_tiles (int8_activation_tiles.h)
+  // for its prompt batches, so the backend makes that copy once per input.
+  bool repacked_prompts_read_activation_tiles = false;
 };
 
 // The kernels of `isa`; calling them when !isa_supported(isa) is undefined behaviour.
