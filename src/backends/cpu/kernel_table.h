@@ -15,6 +15,7 @@
 #include "backends/cpu/int8_sparse_matmul.h"
 #include "backends/cpu/int8_super_block_matmul.h"
 #include "backends/cpu/quant_kernels.h"
+#include "backends/cpu/scale_candidates.h"
 #include "core/cpu_features.h"
 
 namespace jisu::cpu {
@@ -42,6 +43,8 @@ struct KernelTable {
                                     const AttentionPart& part);
   void (*attention_tile_rows)(const AttentionTile& tile, int32_t group, const KvLayerRows& kv, int32_t kv_head,
                               int32_t head_dim, float scale, float* scratch);
+  // scale_candidates.h: the quantizer's candidate-scale sums (float family: per vector width).
+  void (*scale_candidate_sums)(const ScaleCandidates& candidates);
 };
 
 // The kernels of `isa`; calling them when !isa_supported(isa) is undefined behaviour.
