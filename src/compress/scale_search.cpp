@@ -4,6 +4,8 @@
 #include <cmath>
 #include <vector>
 
+#include "backends/cpu/kernel_table.h"
+
 namespace jisu::compress {
 namespace {
 
@@ -12,28 +14,21 @@ namespace {
 constexpr int kSteps = 10;
 constexpr float kStep = 0.1f;
 constexpr int kRefinements = 4;
+constexpr size_t kCandidatesPerSide = 2 * kSteps + 1;
+// Both extremes of an asymmetric range, both signs of the scale.
+constexpr size_t kMaxSymmetricCandidates = 4 * kCandidatesPerSide;
 
-// std::lround(value) (halves away from zero) without a library call per element: the
-// truncation t is exact in float and value - t is exact (|value - t| < 1, same sign, and t
-// within a factor 2 of value when |value| >= 1), so comparing the remainder with +-0.5 rounds
-// exactly as lround does, for |value| < 2^30.
-constexpr float kFastRoundLimit = 0x1p30f;
-inline int round_half_away_in_range(float value) {
-  int truncated = static_cast<int>(value);
-  const float remainder = value - static_cast<float>(truncated);
-  truncated += static_cast<int>(remainder >= 0.5f) - static_cast<int>(remainder <= -0.5f);
-  return truncated;
+// The sums of every candidate at once (backends/cpu/scale_candidates.h: the SIMD paths give
+// the scalar reference's sums bit for bit).
+void candidate_sums(std::span<const float> x, std::span<const float> w, float offset, int low, int high,
+                    const float* inverses, size_t count, double* sl, double* sll, double* slx) {
+  cpu::active_kernels().scale_candidate_sums(
+      {x.data(), w.data(), x.size(), offset, low, high, inverses, count, sl, sll, slx});
 }
 
-int nearest_level(float value, int low, int high) {
-  if (!(std::fabs(value) < kFastRoundLimit)) [[unlikely]]
-    return std::clamp(static_cast<int>(std::lround(value)), low, high);
-  return std::clamp(round_half_away_in_range(value), low, high);
-}
+using cpu::nearest_level;
 
-// levels[i] = nearest_level((x[i] - offset) * inverse, low, high). (A branch-free version the
-// compiler vectorises for SSE2 measured slower: 0.60 s against 0.51 s CPU for the demo's Q4_K_M,
-// and so did a hand loop instead of std::equal's memcmp below.)
+// levels[i] = nearest_level((x[i] - offset) * inverse, low, high).
 template <typename Level>
 void round_group(const float* x, size_t n, float offset, float inverse, int low, int high, Level* levels) {
   for (size_t i = 0; i < n; ++i) levels[i] = static_cast<Level>(nearest_level((x[i] - offset) * inverse, low, high));
@@ -67,30 +62,52 @@ SymmetricFit fit_symmetric(std::span<const float> x, std::span<const float> w, f
   return fit_symmetric_levels(x, w, levels);
 }
 
-// Weighted affine fit x ~= s * l + m for fixed levels; returns the weighted squared error.
-double fit_affine(std::span<const float> x, std::span<const float> w, const uint8_t* levels, bool minimum_at_most_zero,
-                  ScaleAndMinimum& out) {
+// The weighted sums of an affine fit x ~= s * l + m: sw, sx, sxx depend only on the group,
+// sl, sll, slx on the levels too.
+struct AffineSums {
   double sw = 0, sl = 0, sll = 0, sx = 0, slx = 0, sxx = 0;
-  for (size_t i = 0; i < x.size(); ++i) {
-    const double wi = w[i], l = levels[i], xi = x[i];
-    sw += wi, sl += wi * l, sll += wi * l * l, sx += wi * xi, slx += wi * l * xi, sxx += wi * xi * xi;
-  }
-  const double det = sw * sll - sl * sl;
+};
+
+// The least-squares s and m for those sums (m clamped to <= 0 with minimum_at_most_zero);
+// returns the weighted squared error they leave.
+double solve_affine(const AffineSums& s, bool minimum_at_most_zero, ScaleAndMinimum& out) {
+  const double det = s.sw * s.sll - s.sl * s.sl;
   double scale = 0, minimum = 0;
   if (det > 0) {
-    scale = (sw * slx - sl * sx) / det;
-    minimum = (sll * sx - sl * slx) / det;
-  } else if (sw > 0) {
-    minimum = sx / sw;  // every level equal: only the minimum matters
+    scale = (s.sw * s.slx - s.sl * s.sx) / det;
+    minimum = (s.sll * s.sx - s.sl * s.slx) / det;
+  } else if (s.sw > 0) {
+    minimum = s.sx / s.sw;  // every level equal: only the minimum matters
   }
   if (minimum_at_most_zero && minimum > 0) {
     minimum = 0;
-    scale = sll > 0 ? slx / sll : 0.0;
+    scale = s.sll > 0 ? s.slx / s.sll : 0.0;
   }
   out = {static_cast<float>(scale), static_cast<float>(minimum)};
   // sum w (s l + m - x)^2 expanded.
-  return sxx + scale * scale * sll + minimum * minimum * sw + 2 * scale * minimum * sl - 2 * scale * slx -
-         2 * minimum * sx;
+  return s.sxx + scale * scale * s.sll + minimum * minimum * s.sw + 2 * scale * minimum * s.sl - 2 * scale * s.slx -
+         2 * minimum * s.sx;
+}
+
+// sw, sx, sxx of the group (each summed in order).
+AffineSums group_sums(std::span<const float> x, std::span<const float> w) {
+  AffineSums s;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double wi = w[i], xi = x[i];
+    s.sw += wi, s.sx += wi * xi, s.sxx += wi * xi * xi;
+  }
+  return s;
+}
+
+// Weighted affine fit x ~= s * l + m for fixed levels; returns the weighted squared error.
+double fit_affine(std::span<const float> x, std::span<const float> w, const uint8_t* levels, bool minimum_at_most_zero,
+                  ScaleAndMinimum& out) {
+  AffineSums s = group_sums(x, w);
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double wi = w[i], l = levels[i], xi = x[i];
+    s.sl += wi * l, s.sll += wi * l * l, s.slx += wi * l * xi;
+  }
+  return solve_affine(s, minimum_at_most_zero, out);
 }
 
 void round_affine(std::span<const float> x, const ScaleAndMinimum& fit, int top, uint8_t* levels) {
@@ -125,35 +142,40 @@ float search_symmetric_scale(std::span<const float> x, std::span<const float> w,
     std::fill(levels, levels + n, int8_t{0});
     return 0;
   }
-  // Blocks use the stack; a whole row (i8_row) a heap buffer. Per sign of the scale, the
-  // levels of the previous candidate: neighbouring candidates often round to the same levels,
-  // whose fit is then the same and cannot beat the best, so it is not recomputed.
-  int8_t block_trial[3][256];
-  std::vector<int8_t> row_trial(n > 256 ? 3 * n : 0);
-  int8_t* trial = n > 256 ? row_trial.data() : block_trial[0];
-  int8_t* previous[2] = {n > 256 ? row_trial.data() + n : block_trial[1], n > 256 ? row_trial.data() + 2 * n : block_trial[2]};
-  bool has_previous[2] = {false, false};
-  SymmetricFit best;
-  std::fill(levels, levels + n, int8_t{0});
   // The largest |x| goes near either extreme level; a negative inverse maps it to the other.
   // A symmetric range needs one extreme and one sign.
   const bool symmetric = low == -high;
+  float inverses[kMaxSymmetricCandidates];
+  size_t count = 0;
   for (const int extreme : {high, -low}) {
     if (symmetric && extreme != high) continue;
     for (int k = -kSteps; k <= kSteps; ++k) {
       const float inverse = (static_cast<float>(extreme) + kStep * static_cast<float>(k)) / amax;
-      for (const float sign : {1.0f, -1.0f}) {
-        if (symmetric && sign < 0) continue;
-        const int side = sign < 0;
-        round_symmetric(x, sign * inverse, low, high, trial);
-        if (has_previous[side] && std::equal(trial, trial + n, previous[side])) continue;
-        const SymmetricFit fit = fit_symmetric_levels(x, w, trial);
-        if (fit.gain() > best.gain()) best = fit, std::copy(trial, trial + n, levels);
-        std::swap(trial, previous[side]);
-        has_previous[side] = true;
-      }
+      for (const float sign : {1.0f, -1.0f})
+        if (!symmetric || sign > 0) inverses[count++] = sign * inverse;
     }
   }
+  double wll[kMaxSymmetricCandidates], wxl[kMaxSymmetricCandidates];
+  candidate_sums(x, w, 0.0f, low, high, inverses, count, nullptr, wll, wxl);
+  // The first candidate of the largest gain (a later one must beat it strictly). The gains
+  // first, in a loop of their own that the compiler vectorises.
+  double gains[kMaxSymmetricCandidates];
+  for (size_t c = 0; c < count; ++c) gains[c] = SymmetricFit{wxl[c], wll[c]}.gain();
+  SymmetricFit best;
+  double best_gain = best.gain();
+  size_t best_candidate = count;
+  for (size_t c = 0; c < count; ++c)
+    if (gains[c] > best_gain) best_gain = gains[c], best_candidate = c;
+  if (best_candidate < count) best = {wxl[best_candidate], wll[best_candidate]};
+  if (best_candidate < count)
+    round_symmetric(x, inverses[best_candidate], low, high, levels);
+  else
+    std::fill(levels, levels + n, int8_t{0});
+  // The refinements need a buffer as long as x: the stack for blocks, the heap for a whole row
+  // (i8_row).
+  int8_t block_trial[256];
+  std::vector<int8_t> row_trial(n > 256 ? n : 0);
+  int8_t* trial = n > 256 ? row_trial.data() : block_trial;
   for (int r = 0; r < kRefinements && best.wll > 0; ++r) {
     const SymmetricFit fit = fit_symmetric(x, w, 1.0f / best.scale(), low, high, trial);
     if (fit.gain() <= best.gain() * (1 + 1e-12)) break;
@@ -173,18 +195,26 @@ ScaleAndMinimum search_affine_scale(std::span<const float> x, std::span<const fl
     std::fill(levels, levels + n, uint8_t{0});
     return {0, lowest};
   }
-  uint8_t trial[256], previous_trial[256];
+  float inverses[kCandidatesPerSide];
+  for (int k = -kSteps; k <= kSteps; ++k)
+    inverses[k + kSteps] = (static_cast<float>(top) + kStep * static_cast<float>(k)) / (highest - lowest);
+  double sl[kCandidatesPerSide], sll[kCandidatesPerSide], slx[kCandidatesPerSide];
+  candidate_sums(x, w, lowest, 0, top, inverses, kCandidatesPerSide, sl, sll, slx);
+  const AffineSums group = group_sums(x, w);
   ScaleAndMinimum best_fit, fit;
   double best_error = INFINITY;
-  for (int k = -kSteps; k <= kSteps; ++k) {
-    const float inverse = (static_cast<float>(top) + kStep * static_cast<float>(k)) / (highest - lowest);
-    round_group(x.data(), n, lowest, inverse, 0, top, trial);
-    // The same levels as the previous candidate give the same fit: it cannot beat the best.
-    if (k > -kSteps && std::equal(trial, trial + n, previous_trial)) continue;
-    std::copy(trial, trial + n, previous_trial);
-    const double error = fit_affine(x, w, trial, minimum_at_most_zero, fit);
-    if (error < best_error) best_error = error, best_fit = fit, std::copy(trial, trial + n, levels);
+  size_t best_candidate = kCandidatesPerSide;
+  for (size_t c = 0; c < kCandidatesPerSide; ++c) {
+    AffineSums s = group;
+    s.sl = sl[c], s.sll = sll[c], s.slx = slx[c];
+    const double error = solve_affine(s, minimum_at_most_zero, fit);
+    if (error < best_error) best_error = error, best_fit = fit, best_candidate = c;
   }
+  if (best_candidate < kCandidatesPerSide)
+    round_group(x.data(), n, lowest, inverses[best_candidate], 0, top, levels);
+  else
+    std::fill(levels, levels + n, uint8_t{0});
+  uint8_t trial[256];
   for (int r = 0; r < kRefinements; ++r) {
     round_affine(x, best_fit, top, trial);
     const double error = fit_affine(x, w, trial, minimum_at_most_zero, fit);

@@ -14,6 +14,7 @@
                                  const AttentionPart& part);                                                 \
   void attention_tile_rows(const AttentionTile& tile, int32_t group, const KvLayerRows& kv, int32_t kv_head,  \
                            int32_t head_dim, float scale, float* scratch);                                   \
+  void scale_candidate_sums(const ScaleCandidates& candidates);                                              \
   }
 #define JISU_DECLARE_INT8_KERNELS(isa)                                                       \
   namespace isa {                                                                            \
@@ -51,7 +52,7 @@ namespace {
         int8_isa::matmul_rows_int8_super_blocks, int8_isa::matmul_repacked_int8,                \
         int8_isa::matmul_rows_sparse_int8,                                             \
         float_isa::attention_group_rows, float_isa::attention_group_rows_part,                \
-        float_isa::attention_tile_rows, nullptr, nullptr                                       \
+        float_isa::attention_tile_rows, float_isa::scale_candidate_sums                        \
   }
 
 const KernelTable kScalar{dequantize_row_scalar,
@@ -65,8 +66,7 @@ const KernelTable kScalar{dequantize_row_scalar,
                           attention_group_rows_scalar,
                           attention_group_rows_part_scalar,
                           attention_tile_rows_scalar,
-                          nullptr,
-                          nullptr};
+                          scale_candidate_sums_scalar};
 const KernelTable kAvx2 = JISU_KERNEL_TABLE(avx2, avx2);
 const KernelTable kAvxVnni = JISU_KERNEL_TABLE(avx2, avx_vnni);
 const KernelTable kAvx512 = JISU_KERNEL_TABLE(avx512, avx512);

@@ -16,6 +16,7 @@
 #include "backends/cpu/int8_sparse_matmul.h"
 #include "backends/cpu/int8_super_block_matmul.h"
 #include "backends/cpu/quant_kernels.h"
+#include "backends/cpu/scale_candidates.h"
 #include "core/cpu_features.h"
 
 namespace jisu::cpu {
@@ -43,6 +44,8 @@ struct KernelTable {
                                     const AttentionPart& part);
   void (*attention_tile_rows)(const AttentionTile& tile, int32_t group, const KvLayerRows& kv, int32_t kv_head,
                               int32_t head_dim, float scale, float* scratch);
+  // scale_candidates.h: the quantizer's candidate-scale sums (float family: per vector width).
+  void (*scale_candidate_sums)(const ScaleCandidates& candidates);
   // float_tile_matmul.h: F16/BF16 prompt matmuls on AMX-BF16 tiles; null on every path but
   // Avx512Amx (the backend then keeps matmul_rows).
   SplitActivationsFn split_activations_bf16 = nullptr;

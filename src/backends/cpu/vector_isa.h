@@ -127,6 +127,10 @@ struct FloatVec {
     return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, b, _CMP_LT_OQ), otherwise, value);
   }
   static JISU_AI F round_nearest(F v) { return _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  // The lower / upper kLanes / 2 int32 lanes as doubles (exact).
+  using D = __m512d;
+  static JISU_AI D low_lanes_as_doubles(I v) { return _mm512_cvtepi32_pd(_mm512_castsi512_si256(v)); }
+  static JISU_AI D high_lanes_as_doubles(I v) { return _mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(v, 1)); }
 #else
   using F = __m256;
   using I = __m256i;
@@ -154,6 +158,9 @@ struct FloatVec {
     return _mm256_blendv_ps(otherwise, value, _mm256_cmp_ps(a, b, _CMP_LT_OQ));
   }
   static JISU_AI F round_nearest(F v) { return _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  using D = __m256d;
+  static JISU_AI D low_lanes_as_doubles(I v) { return _mm256_cvtepi32_pd(_mm256_castsi256_si128(v)); }
+  static JISU_AI D high_lanes_as_doubles(I v) { return _mm256_cvtepi32_pd(_mm256_extracti128_si256(v, 1)); }
 #endif
 
   static JISU_AI F zero() { return JISU_PS(setzero)(); }
