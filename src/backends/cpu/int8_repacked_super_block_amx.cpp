@@ -248,15 +248,28 @@ void minimum_sums(const RepackedMatmulArgs& a, size_t tokens, size_t super_block
 enum class Kind { Q45, Q6 };
 
 // Tokens [t0, t0 + 16) of the group pair at column 8g (columns: 16 with pair, else 8).
+// The activation bytes of tokens [0, tokens) (a multiple of 16) as A tiles: per token tile of 16,
+// super-block and 64 elements, 1 KiB (row t: token t's 64 bytes), 64-byte aligned, so that a
+// tile load reads 16 whole cache lines in sequence (from the ActivationSuperBlock rows it would
+// read 32, the qs being 36 bytes into each 292-byte block).
+void place_activations(const RepackedMatmulArgs& a, size_t tokens, size_t super_blocks, int8_t* out) {
+  for (size_t t = 0; t < tokens; ++t) {
+    const ActivationSuperBlock* x = activation_row<ActivationSuperBlock>(a, t);
+    int8_t* tile_row = out + t / kTileTokens * super_blocks * kTilesPerSuperBlock * kTileBytes + t % kTileTokens * kTileRowBytes;
+    for (size_t s = 0; s < super_blocks; ++s)
+      for (size_t tile = 0; tile < kTilesPerSuperBlock; ++tile)
+        _mm512_store_si512(tile_row + (s * kTilesPerSuperBlock + tile) * kTileBytes, _mm512_loadu_si512(x[s].qs + 64 * tile));
+  }
+}
+
 template <Kind kKind>
 void group_pair_tile(const RepackedMatmulArgs& a, size_t g, bool pair, const int8_t* weights, const RowTerms* terms,
-                     const MinimumSums* minimum_sums, size_t t0) {
+                     const MinimumSums* minimum_sums, const int8_t* activation_tiles, size_t t0) {
   constexpr size_t kChains = kKind == Kind::Q45 ? 2 : 3;
   const size_t super_blocks = a.n / kActivationSuperBlockElements;
   const auto* x0 = static_cast<const uint8_t*>(a.xq) + t0 * a.xq_stride_bytes;
-  const auto activations = [&](size_t s, size_t tile) {
-    return reinterpret_cast<const ActivationSuperBlock*>(x0)[s].qs + 64 * tile;
-  };
+  const int8_t* token_tile = activation_tiles + t0 / kTileTokens * super_blocks * kTilesPerSuperBlock * kTileBytes;
+  const auto activations = [&](size_t s, size_t tile) { return token_tile + (s * kTilesPerSuperBlock + tile) * kTileBytes; };
   const auto weight = [&](size_t s, size_t chain, size_t tile) {
     return weight_tile(weights, kChains, s, chain, tile);
   };
@@ -286,7 +299,7 @@ void group_pair_tile(const RepackedMatmulArgs& a, size_t g, bool pair, const int
       acc[t] = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(kAllLanes, isum), _mm512_mul_ps(d, _mm512_set1_ps(dx)), acc[t]);
     }
   };
-  const auto stride = static_cast<long>(a.xq_stride_bytes);
+  const auto stride = static_cast<long>(kTileRowBytes);
   size_t scaled = 0;  // super-blocks whose sums are in acc
   size_t s = 0;
   if constexpr (kKind == Kind::Q45) {
@@ -363,6 +376,8 @@ void tiles(const RepackedMatmulArgs& a, size_t whole_tokens) {
     sums = reinterpret_cast<MinimumSums*>(thread_buffer<2>(whole_tokens * super_blocks * sizeof(MinimumSums)));
     minimum_sums(a, whole_tokens, super_blocks, sums);
   }
+  auto* activation_tiles = thread_buffer<3>(whole_tokens * a.n);
+  place_activations(a, whole_tokens, super_blocks, activation_tiles);
   configure_tiles();
   const size_t g_end = a.row_end / kRepackRows;
   for (size_t g = a.row_begin / kRepackRows; g < g_end; g += 2) {
@@ -373,7 +388,7 @@ void tiles(const RepackedMatmulArgs& a, size_t whole_tokens) {
     else if (a.type == DType::Q5_K) place_q45_k<true>(g0, g1, super_blocks, weights, terms);
     else place_q6_k(g0, g1, super_blocks, weights, terms);
     compiler_memory_barrier();
-    for (size_t t0 = 0; t0 < whole_tokens; t0 += kTileTokens) group_pair_tile<kKind>(a, g, pair, weights, terms, sums, t0);
+    for (size_t t0 = 0; t0 < whole_tokens; t0 += kTileTokens) group_pair_tile<kKind>(a, g, pair, weights, terms, sums, activation_tiles, t0);
   }
   _tile_release();
 }
