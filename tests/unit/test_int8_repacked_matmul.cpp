@@ -213,11 +213,12 @@ TEST(Int8RepackedSuperBlocks, ScalarMatchesFloatMathAndRowMajorReference) {
 TEST(Int8RepackedSuperBlocks, SimdMatchesScalarBitForBitForEveryTileShape) {
   // Groups of 2048 columns: 232 rows are more than one 256 KiB block of the kernel. The AMX path
   // (16+ tokens) takes groups in pairs (24 and 232 rows leave a lone group, and the slice [8, 16)
-  // is one group alone) and Q4_K / Q5_K super-blocks in pairs (768 columns leave one over); 17,
-  // 31 and 35 tokens leave remainders for the VNNI kernels.
+  // is one group alone), Q4_K / Q5_K super-blocks in pairs for one token tile (768 columns leave
+  // one over) and token tiles in pairs (35 and 48 tokens: a pair, 48 one tile more); 17, 31 and
+  // 35 tokens leave remainders for the VNNI kernels.
   expect_simd_matches_scalar_for_every_tile_shape<ActivationSuperBlock>(
       {std::begin(kSuperBlockRepackTypes), std::end(kSuperBlockRepackTypes)}, {256, 768, 2048},
-      [](size_t n) -> size_t { return n == 2048 ? 232 : 24; }, {1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 31, 35}, 22);
+      [](size_t n) -> size_t { return n == 2048 ? 232 : 24; }, {1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 31, 35, 48}, 22);
 }
 
 // Activations of +-127 (three of every four positive): a 16-element sub-block sums to 1016.

@@ -124,6 +124,10 @@ __m512i times_digit(__m512i w, __m512i digit) {
   return _mm512_mask_blend_epi8(0xaaaaaaaaaaaaaaaaull, low, high);
 }
 
+// As times_digit, for unsigned bytes whose products with the digit are at most 255 (Q4_K, Q5_K):
+// the low byte's product then never carries into the high byte, and one multiply does.
+__m512i times_small_digit(__m512i u, __m512i digit) { return _mm512_mullo_epi16(u, digit); }
+
 // An int32 value v per lane (|v| < 2^15) as the 16-bit pair (v, v).
 __m512i both_halves(__m512i v) {
   return _mm512_or_si512(_mm512_and_si512(v, _mm512_set1_epi32(0xffff)), _mm512_slli_epi32(v, 16));
@@ -168,7 +172,7 @@ void place_q45_k(const uint8_t* g0, const uint8_t* g1, size_t super_blocks, int8
         for (size_t half = 0; half < 2; ++half)
           for (size_t chain = 0; chain < 2; ++chain)
             _mm512_store_si512(weight_tile(buffer, 2, s, chain, h) + (8 * half + k) * kTileRowBytes,
-                               times_digit(u[half], digits[2 * h + half][chain]));
+                               times_small_digit(u[half], digits[2 * h + half][chain]));
       }
     }
     RowTerms& t = terms[s];
@@ -262,27 +266,36 @@ void place_activations(const RepackedMatmulArgs& a, size_t tokens, size_t super_
   }
 }
 
-template <Kind kKind>
+// Tokens [t0, t0 + 16 kTokenTiles) of the group pair at column 8g (columns: 16 with pair, else 8).
+// Q4_K / Q5_K take two token tiles at a time, so that each weight tile loaded serves both (four
+// C tiles: two tokens tiles x two chains); Q6_K's three chains leave tiles for one.
+template <Kind kKind, size_t kTokenTiles>
 void group_pair_tile(const RepackedMatmulArgs& a, size_t g, bool pair, const int8_t* weights, const RowTerms* terms,
                      const MinimumSums* minimum_sums, const int8_t* activation_tiles, size_t t0) {
   constexpr size_t kChains = kKind == Kind::Q45 ? 2 : 3;
+  constexpr size_t kTokens = kTokenTiles * kTileTokens;
   const size_t super_blocks = a.n / kActivationSuperBlockElements;
   const auto* x0 = static_cast<const uint8_t*>(a.xq) + t0 * a.xq_stride_bytes;
-  const int8_t* token_tile = activation_tiles + t0 / kTileTokens * super_blocks * kTilesPerSuperBlock * kTileBytes;
-  const auto activations = [&](size_t s, size_t tile) { return token_tile + (s * kTilesPerSuperBlock + tile) * kTileBytes; };
+  const size_t token_tile_bytes = super_blocks * kTilesPerSuperBlock * kTileBytes;
+  const int8_t* token_tiles = activation_tiles + t0 / kTileTokens * token_tile_bytes;
+  const auto activations = [&](size_t token_tile, size_t s, size_t tile) {
+    return token_tiles + token_tile * token_tile_bytes + (s * kTilesPerSuperBlock + tile) * kTileBytes;
+  };
   const auto weight = [&](size_t s, size_t chain, size_t tile) {
     return weight_tile(weights, kChains, s, chain, tile);
   };
-  alignas(64) int32_t sums[kSumSlots][kChains][kTileTokens][16];  // slot: super-block % kSumSlots
-  __m512 acc[kTileTokens];
+  // slot: super-block % kSumSlots; then token tile, chain, token, row.
+  alignas(64) int32_t sums[kSumSlots][kTokenTiles][kChains][kTileTokens][16];
+  __m512 acc[kTokens];
   for (auto& v : acc) v = _mm512_setzero_ps();
   const auto scale_super_block = [&](size_t s) {
-    const auto& c = sums[s % kSumSlots];
     const RowTerms& rt = terms[s];
     const __m512 d = _mm512_load_ps(rt.d);
-    for (size_t t = 0; t < kTileTokens; ++t) {
+    for (size_t t = 0; t < kTokens; ++t) {
+      const auto& c = sums[s % kSumSlots][t / kTileTokens];
+      const size_t row = t % kTileTokens;
       const float dx = reinterpret_cast<const ActivationSuperBlock*>(x0 + t * a.xq_stride_bytes)[s].d;
-      const __m512i c0 = _mm512_load_si512(c[0][t]), c1 = _mm512_load_si512(c[1][t]);
+      const __m512i c0 = _mm512_load_si512(c[0][row]), c1 = _mm512_load_si512(c[1][row]);
       __m512i isum;
       if constexpr (kKind == Kind::Q45) {
         isum = _mm512_add_epi32(c0, _mm512_slli_epi32(c1, 3));
@@ -292,7 +305,7 @@ void group_pair_tile(const RepackedMatmulArgs& a, size_t g, bool pair, const int
           msum = _mm512_dpwssd_epi32(msum, _mm512_load_si512(rt.min_pairs[p]), _mm512_set1_epi32(m.pairs[p]));
         acc[t] = _mm512_fnmadd_ps(_mm512_maskz_cvtepi32_ps(kAllLanes, msum), _mm512_mul_ps(_mm512_load_ps(rt.dmin), _mm512_set1_ps(dx)), acc[t]);
       } else {
-        const __m512i c2 = _mm512_load_si512(c[kChains - 1][t]);
+        const __m512i c2 = _mm512_load_si512(c[kChains - 1][row]);
         const __m512i inner = _mm512_add_epi32(c1, _mm512_sub_epi32(_mm512_slli_epi32(c2, 3), c2));  // C1 + 7 C2
         isum = _mm512_add_epi32(c0, _mm512_sub_epi32(_mm512_slli_epi32(inner, 3), inner));
       }
@@ -302,26 +315,49 @@ void group_pair_tile(const RepackedMatmulArgs& a, size_t g, bool pair, const int
   const auto stride = static_cast<long>(kTileRowBytes);
   size_t scaled = 0;  // super-blocks whose sums are in acc
   size_t s = 0;
-  if constexpr (kKind == Kind::Q45) {
+  if constexpr (kKind == Kind::Q45 && kTokenTiles == 2) {
+    // C0 / C1: token tile 0's chains lo / hi; C2 / C3: token tile 1's.
+    for (; s < super_blocks; ++s) {
+      _tile_zero(JISU_SB_C0);
+      _tile_zero(JISU_SB_C1);
+      _tile_zero(JISU_SB_C2);
+      _tile_zero(JISU_SB_C3);
+      for (size_t tile = 0; tile < kTilesPerSuperBlock; ++tile) {
+        _tile_loadd(JISU_SB_A0, activations(0, s, tile), stride);
+        _tile_loadd(JISU_SB_A1, activations(1, s, tile), stride);
+        _tile_loadd(JISU_SB_B0, weight(s, 0, tile), kTileRowBytes);
+        _tile_dpbsud(JISU_SB_C0, JISU_SB_A0, JISU_SB_B0);
+        _tile_dpbsud(JISU_SB_C2, JISU_SB_A1, JISU_SB_B0);
+        _tile_loadd(JISU_SB_B1, weight(s, 1, tile), kTileRowBytes);
+        _tile_dpbsud(JISU_SB_C1, JISU_SB_A0, JISU_SB_B1);
+        _tile_dpbsud(JISU_SB_C3, JISU_SB_A1, JISU_SB_B1);
+      }
+      _tile_stored(JISU_SB_C0, &sums[s % kSumSlots][0][0][0][0], kTileRowBytes);
+      _tile_stored(JISU_SB_C1, &sums[s % kSumSlots][0][1][0][0], kTileRowBytes);
+      _tile_stored(JISU_SB_C2, &sums[s % kSumSlots][kTokenTiles - 1][0][0][0], kTileRowBytes);
+      _tile_stored(JISU_SB_C3, &sums[s % kSumSlots][kTokenTiles - 1][1][0][0], kTileRowBytes);
+      for (; scaled + kPostLag <= s; ++scaled) scale_super_block(scaled);
+    }
+  } else if constexpr (kKind == Kind::Q45) {
 // Super-block `sb`'s two chains into CL (digit lo) and CH (digit hi), A and B tiles alternating.
 #define JISU_Q45_PRODUCT(sb, CL, CH)                                           \
   _tile_zero(CL);                                                              \
   _tile_zero(CH);                                                              \
   for (size_t tile = 0; tile < kTilesPerSuperBlock; tile += 2) {               \
-    _tile_loadd(JISU_SB_A0, activations(sb, tile), stride);                    \
+    _tile_loadd(JISU_SB_A0, activations(0, sb, tile), stride);                 \
     _tile_loadd(JISU_SB_B0, weight(sb, 0, tile), kTileRowBytes);               \
     _tile_dpbsud(CL, JISU_SB_A0, JISU_SB_B0);                                  \
     _tile_loadd(JISU_SB_B1, weight(sb, 1, tile), kTileRowBytes);               \
     _tile_dpbsud(CH, JISU_SB_A0, JISU_SB_B1);                                  \
-    _tile_loadd(JISU_SB_A1, activations(sb, tile + 1), stride);                \
+    _tile_loadd(JISU_SB_A1, activations(0, sb, tile + 1), stride);             \
     _tile_loadd(JISU_SB_B0, weight(sb, 0, tile + 1), kTileRowBytes);           \
     _tile_dpbsud(CL, JISU_SB_A1, JISU_SB_B0);                                  \
     _tile_loadd(JISU_SB_B1, weight(sb, 1, tile + 1), kTileRowBytes);           \
     _tile_dpbsud(CH, JISU_SB_A1, JISU_SB_B1);                                  \
   }
 #define JISU_Q45_STORE(sb, CL, CH)                                             \
-  _tile_stored(CL, &sums[(sb) % kSumSlots][0][0][0], kTileRowBytes);           \
-  _tile_stored(CH, &sums[(sb) % kSumSlots][1][0][0], kTileRowBytes)
+  _tile_stored(CL, &sums[(sb) % kSumSlots][0][0][0][0], kTileRowBytes);        \
+  _tile_stored(CH, &sums[(sb) % kSumSlots][0][1][0][0], kTileRowBytes)
     for (; s + 2 <= super_blocks; s += 2) {
       JISU_Q45_PRODUCT(s, JISU_SB_C0, JISU_SB_C1)
       JISU_Q45_PRODUCT(s + 1, JISU_SB_C2, JISU_SB_C3)
@@ -342,7 +378,7 @@ void group_pair_tile(const RepackedMatmulArgs& a, size_t g, bool pair, const int
       _tile_zero(JISU_SB_C2);
       for (size_t tile = 0; tile < kTilesPerSuperBlock; tile += 2) {
 #define JISU_Q6_TILE(A, tl)                                          \
-  _tile_loadd(A, activations(s, tl), stride);                        \
+  _tile_loadd(A, activations(0, s, tl), stride);                     \
   _tile_loadd(JISU_SB_B0, weight(s, 0, tl), kTileRowBytes);          \
   _tile_dpbssd(JISU_SB_C0, A, JISU_SB_B0);                           \
   _tile_loadd(JISU_SB_B1, weight(s, 1, tl), kTileRowBytes);          \
@@ -353,15 +389,15 @@ void group_pair_tile(const RepackedMatmulArgs& a, size_t g, bool pair, const int
         JISU_Q6_TILE(JISU_SB_A1, tile + 1);
 #undef JISU_Q6_TILE
       }
-      _tile_stored(JISU_SB_C0, &sums[s % kSumSlots][0][0][0], kTileRowBytes);
-      _tile_stored(JISU_SB_C1, &sums[s % kSumSlots][1][0][0], kTileRowBytes);
-      _tile_stored(JISU_SB_C2, &sums[s % kSumSlots][kChains - 1][0][0], kTileRowBytes);
+      _tile_stored(JISU_SB_C0, &sums[s % kSumSlots][0][0][0][0], kTileRowBytes);
+      _tile_stored(JISU_SB_C1, &sums[s % kSumSlots][0][1][0][0], kTileRowBytes);
+      _tile_stored(JISU_SB_C2, &sums[s % kSumSlots][0][kChains - 1][0][0], kTileRowBytes);
       for (; scaled + kPostLag <= s; ++scaled) scale_super_block(scaled);
     }
   }
   for (; scaled < super_blocks; ++scaled) scale_super_block(scaled);
   const __mmask16 columns = pair ? 0xffff : 0x00ff;
-  for (size_t t = 0; t < kTileTokens; ++t) _mm512_mask_storeu_ps(a.y + (t0 + t) * a.y_stride + g * kRepackRows, columns, acc[t]);
+  for (size_t t = 0; t < kTokens; ++t) _mm512_mask_storeu_ps(a.y + (t0 + t) * a.y_stride + g * kRepackRows, columns, acc[t]);
 }
 
 template <Kind kKind>
@@ -388,7 +424,11 @@ void tiles(const RepackedMatmulArgs& a, size_t whole_tokens) {
     else if (a.type == DType::Q5_K) place_q45_k<true>(g0, g1, super_blocks, weights, terms);
     else place_q6_k(g0, g1, super_blocks, weights, terms);
     compiler_memory_barrier();
-    for (size_t t0 = 0; t0 < whole_tokens; t0 += kTileTokens) group_pair_tile<kKind>(a, g, pair, weights, terms, sums, activation_tiles, t0);
+    size_t t0 = 0;
+    if constexpr (kKind == Kind::Q45)
+      for (; t0 + 2 * kTileTokens <= whole_tokens; t0 += 2 * kTileTokens)
+        group_pair_tile<kKind, 2>(a, g, pair, weights, terms, sums, activation_tiles, t0);
+    for (; t0 < whole_tokens; t0 += kTileTokens) group_pair_tile<kKind, 1>(a, g, pair, weights, terms, sums, activation_tiles, t0);
   }
   _tile_release();
 }
