@@ -241,11 +241,15 @@ struct MinimumSums {
 void minimum_sums(const RepackedMatmulArgs& a, size_t tokens, size_t super_blocks, MinimumSums* out) {
   for (size_t t = 0; t < tokens; ++t) {
     const ActivationSuperBlock* x = activation_row<ActivationSuperBlock>(a, t);
-    for (size_t s = 0; s < super_blocks; ++s)
-      for (size_t p = 0; p < 4; ++p) {
-        const auto pair_sum = [&](size_t c) { return static_cast<uint16_t>(x[s].sums[2 * c] + x[s].sums[2 * c + 1]); };
-        out[t * super_blocks + s].pairs[p] = static_cast<int32_t>(pair_sum(2 * p) | uint32_t(pair_sum(2 * p + 1)) << 16);
-      }
+    for (size_t s = 0; s < super_blocks; ++s) {
+      // T_0..T_7 as int32 (madd of the 16 sums with ones), packed to int16 without saturating
+      // (|T_c| <= 4064): each 128-bit half holds its four twice; its low 64 bits, both halves
+      // together, are T_0..T_7 in order.
+      const __m256i sums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[s].sums));
+      const __m256i t32 = _mm256_madd_epi16(sums, _mm256_set1_epi16(1));
+      const __m256i packed = _mm256_permute4x64_epi64(_mm256_packs_epi32(t32, t32), 0b1000);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out[t * super_blocks + s].pairs), _mm256_castsi256_si128(packed));
+    }
   }
 }
 
@@ -257,13 +261,12 @@ enum class Kind { Q45, Q6 };
 // tile load reads 16 whole cache lines in sequence (from the ActivationSuperBlock rows it would
 // read 32, the qs being 36 bytes into each 292-byte block).
 void place_activations(const RepackedMatmulArgs& a, size_t tokens, size_t super_blocks, int8_t* out) {
-  for (size_t t = 0; t < tokens; ++t) {
-    const ActivationSuperBlock* x = activation_row<ActivationSuperBlock>(a, t);
-    int8_t* tile_row = out + t / kTileTokens * super_blocks * kTilesPerSuperBlock * kTileBytes + t % kTileTokens * kTileRowBytes;
+  // In the order of the output (stores in sequence; the loads take 16 rows at a time).
+  for (size_t t0 = 0; t0 < tokens; t0 += kTileTokens)
     for (size_t s = 0; s < super_blocks; ++s)
-      for (size_t tile = 0; tile < kTilesPerSuperBlock; ++tile)
-        _mm512_store_si512(tile_row + (s * kTilesPerSuperBlock + tile) * kTileBytes, _mm512_loadu_si512(x[s].qs + 64 * tile));
-  }
+      for (size_t tile = 0; tile < kTilesPerSuperBlock; ++tile, out += kTileBytes)
+        for (size_t t = 0; t < kTileTokens; ++t)
+          _mm512_store_si512(out + t * kTileRowBytes, _mm512_loadu_si512(activation_row<ActivationSuperBlock>(a, t0 + t)[s].qs + 64 * tile));
 }
 
 // Tokens [t0, t0 + 16 kTokenTiles) of the group pair at column 8g (columns: 16 with pair, else 8).
