@@ -24,8 +24,10 @@
 // tiles of 16. Per group pair the weights are expanded once into a per-thread buffer of B tiles
 // (per super-block and chain, four tiles of K = 64: B row i holds elements 4i..4i+3 of the 16
 // rows, times the digit of their sub-block) with the rows' d, dmin and minimums beside them, and
-// every token tile passes over them from cache. Within a pass the tile unit runs ahead of the
-// vector units: a super-block's sums are stored and scaled kPostLag super-blocks later.
+// every token tile passes over them from cache (Q4_K / Q5_K two token tiles per pass). The
+// activations are copied once per call into aligned A tiles. Within a pass the tile unit runs
+// ahead of the vector units: a super-block's sums are stored and scaled kPostLag super-blocks
+// later. Measurements: docs/performance.md, "K-quants on tiles".
 #include "backends/cpu/int8_repacked_matmul.h"
 
 #if JISU_HAVE_AMX_KERNELS
