@@ -35,7 +35,9 @@
 // GCC 12 warns (-Wmaybe-uninitialized) about its own _mm512_undefined_* inside the unmasked
 // AVX-512 intrinsics, a false positive (int8_repacked_matmul_amx.cpp uses the zero-masking forms
 // instead; here they are too many).
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 #include <immintrin.h>
 
