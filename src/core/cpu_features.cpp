@@ -102,7 +102,7 @@ std::string_view isa_kernel_path(Isa isa) {
     case Isa::AvxVnni: return "int8 vpdpbusd (ymm)";
     case Isa::Avx512: return "int8 maddubs (ymm), float zmm";
     case Isa::Avx512Vnni: return "int8 vpdpbusd (ymm), float zmm";
-    case Isa::Avx512Amx: return "prompts: AMX int8 tiles (Q4_0/Q8_0/IQ4_NL), AMX bf16 tiles with split operands (F16/BF16), 16+ tokens; decode: int8 vpdpbusd (ymm)";
+    case Isa::Avx512Amx: return "prompts: AMX int8 tiles (Q4_0/Q8_0/IQ4_NL/Q4_K/Q5_K/Q6_K), AMX bf16 tiles with split operands (F16/BF16), 16+ tokens; decode: int8 vpdpbusd (ymm)";
   }
   return "?";
 }

@@ -260,10 +260,14 @@ TEST(Int8RepackedSuperBlocks, ScalarMatchesFloatMathAndRowMajorReference) {
 }
 
 TEST(Int8RepackedSuperBlocks, SimdMatchesScalarBitForBitForEveryTileShape) {
-  // Groups of 2048 columns: 232 rows are more than one 256 KiB block of the kernel.
+  // Groups of 2048 columns: 232 rows are more than one 256 KiB block of the kernel. The AMX path
+  // (16+ tokens) takes groups in pairs (24 and 232 rows leave a lone group, and the slice [8, 16)
+  // is one group alone), Q4_K / Q5_K super-blocks in pairs for one token tile (768 columns leave
+  // one over) and token tiles in pairs (35 and 48 tokens: a pair, 48 one tile more); 17, 31 and
+  // 35 tokens leave remainders for the VNNI kernels.
   expect_simd_matches_scalar_for_every_tile_shape<ActivationSuperBlock>(
-      {std::begin(kSuperBlockRepackTypes), std::end(kSuperBlockRepackTypes)}, {256, 2048},
-      [](size_t n) -> size_t { return n == 2048 ? 232 : 24; }, {1, 2, 3, 4, 5, 7, 8, 9}, 22);
+      {std::begin(kSuperBlockRepackTypes), std::end(kSuperBlockRepackTypes)}, {256, 768, 2048},
+      [](size_t n) -> size_t { return n == 2048 ? 232 : 24; }, {1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 31, 35, 48}, 22);
 }
 
 // Activations of +-127 (three of every four positive): a 16-element sub-block sums to 1016.
@@ -280,7 +284,7 @@ std::vector<ActivationSuperBlock> extreme_activations(size_t n) {
   return xq;
 }
 
-// Checks the scalar and every SIMD path's (1 and 4 tokens) results of rows x n against the exact values
+// Checks the scalar and every SIMD path's (1, 4, 16 and 17 tokens: the AMX tiles too) results of rows x n against the exact values
 // expected(r), on the extreme activations.
 template <class Expected>
 void expect_extreme_results(DType type, const std::vector<uint8_t>& w, size_t rows, size_t n, Expected expected) {
@@ -289,7 +293,7 @@ void expect_extreme_results(DType type, const std::vector<uint8_t>& w, size_t ro
   const auto scalar = run_repacked(matmul_repacked_int8_scalar, type, packed, rows, n, xq, 1, 0, rows);
   for (size_t r = 0; r < rows; ++r) EXPECT_EQ(scalar[r], expected(r)) << dtype_name(type) << " " << r;
   for (Isa isa : simd_isas())
-    for (size_t tokens : {1, 4}) {
+    for (size_t tokens : {1, 4, 16, 17}) {
       std::vector<ActivationSuperBlock> batch;
       for (size_t t = 0; t < tokens; ++t) batch.insert(batch.end(), xq.begin(), xq.end());
       const auto simd = run_repacked(kernel_table(isa).matmul_repacked_int8, type, packed, rows, n, batch, tokens, 0, rows);

@@ -1,5 +1,5 @@
 // The repacked integer path on AMX tiles (Isa::Avx512Amx): prompt batches of Q8_0, Q4_0 and
-// IQ4_NL weights. Compiled with the AVX-512, VNNI and AMX flags when the compiler has them
+// IQ4_NL weights (and the dispatch of Q4_K, Q5_K and Q6_K to int8_repacked_super_block_amx.cpp). Compiled with the AVX-512, VNNI and AMX flags when the compiler has them
 // (CMakeLists.txt: JISU_HAVE_AMX_KERNELS); dispatched only after cpu_features found the tile
 // state usable.
 //
@@ -30,9 +30,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <memory>
-#include <new>
 
+#include "backends/cpu/amx_tiles.h"
 #include "backends/cpu/int8_activation_tiles.h"
 #include "backends/cpu/int8_repacked_weights.h"
 #include "backends/cpu/quant_blocks.h"
@@ -45,6 +44,9 @@ void matmul_repacked_int8(const RepackedMatmulArgs& args);
 }
 
 namespace amx {
+// Q4_K, Q5_K and Q6_K: tokens [0, whole_tokens) on tiles (int8_repacked_super_block_amx.cpp).
+void matmul_repacked_super_block_tiles(const RepackedMatmulArgs& args, size_t whole_tokens);
+
 namespace {
 
 constexpr size_t kTileTokens = 16;
@@ -75,20 +77,6 @@ constexpr size_t kPostLag = 4;
 constexpr size_t kSumSlots = 8;  // a slot is rewritten only after its block was scaled
 static_assert(kSumSlots >= kPostLag + 4);
 
-// LDTILECFG's 64-byte operand, palette 1.
-struct alignas(64) TileConfig {
-  uint8_t palette = 1;
-  uint8_t start_row = 0;
-  uint8_t reserved[14] = {};
-  uint16_t colsb[16] = {};  // bytes per row
-  uint8_t rows[16] = {};
-};
-static_assert(sizeof(TileConfig) == 64);
-
-// GCC's tileloadd has no memory clobber: without a barrier, stores to the widened weights could
-// be moved past the tile loads that read them.
-inline void compiler_memory_barrier() { __asm__ volatile("" ::: "memory"); }
-
 void configure_tiles() {
   TileConfig config;
   const auto set = [&](int tile, uint8_t rows, uint16_t bytes_per_row) {
@@ -102,32 +90,9 @@ void configure_tiles() {
   _tile_loadconfig(&config);
 }
 
-// Per-thread buffer of a group pair's blocks as B tiles, grown to the longest row seen; a
-// model grows it once, at its first prompt.
-struct AlignedDelete {
-  void operator()(int8_t* p) const { ::operator delete[](p, std::align_val_t(64)); }
-};
-
-int8_t* pair_buffer(size_t bytes) {
-  thread_local std::unique_ptr<int8_t[], AlignedDelete> buffer;
-  thread_local size_t capacity = 0;
-  if (bytes > capacity) {
-    buffer.reset(new (std::align_val_t(64)) int8_t[bytes]);
-    capacity = bytes;
-  }
-  return buffer.get();
-}
-
 // A per-thread copy of the activation tiles, for callers that pass none (tests, benchmarks).
 const uint8_t* own_activation_tiles(const RepackedMatmulArgs& a, size_t tiles) {
-  thread_local std::unique_ptr<int8_t[], AlignedDelete> buffer;
-  thread_local size_t capacity = 0;
-  const size_t bytes = activation_tiles_bytes(tiles, a.n);
-  if (bytes > capacity) {
-    buffer.reset(new (std::align_val_t(64)) int8_t[bytes]);
-    capacity = bytes;
-  }
-  auto* out = reinterpret_cast<uint8_t*>(buffer.get());
+  auto* out = reinterpret_cast<uint8_t*>(thread_buffer<4>(activation_tiles_bytes(tiles, a.n)));
   place_activation_tiles(a.xq, a.xq_stride_bytes, a.n, tiles, 0, tiles, out);
   return out;
 }
@@ -239,7 +204,7 @@ void group_pair_tile(const RepackedMatmulArgs& a, size_t g, bool pair, const int
 void tiles(const RepackedMatmulArgs& a, size_t whole_tokens) {
   const size_t nb = a.n / kQK;
   const size_t quant_bytes = repacked_quant_bytes(a.type);
-  int8_t* weights = pair_buffer(nb * kPairBlockBytes);
+  int8_t* weights = thread_buffer<0>(nb * kPairBlockBytes);  // a group pair's blocks as B tiles
   const size_t n_tiles = whole_tokens / kTileTokens;
   const bool given = a.xq_tiles != nullptr && a.xq_tile_count >= n_tiles;
   const size_t tiles_total = given ? a.xq_tile_count : n_tiles;
@@ -281,10 +246,13 @@ void tiles(const RepackedMatmulArgs& a, size_t whole_tokens) {
 }  // namespace
 
 void matmul_repacked_int8(const RepackedMatmulArgs& a) {
-  const bool tile_type = a.type == DType::Q8_0 || a.type == DType::Q4_0 || a.type == DType::IQ4_NL;
+  const bool block_type = a.type == DType::Q8_0 || a.type == DType::Q4_0 || a.type == DType::IQ4_NL;
+  const bool super_block_type = a.type == DType::Q4_K || a.type == DType::Q5_K || a.type == DType::Q6_K;
   const size_t whole_tokens = a.n_tokens / kTileTokens * kTileTokens;
-  if (!tile_type || whole_tokens == 0 || a.row_end <= a.row_begin) return avx512_vnni::matmul_repacked_int8(a);
-  tiles(a, whole_tokens);
+  if (!(block_type || super_block_type) || whole_tokens == 0 || a.row_end <= a.row_begin)
+    return avx512_vnni::matmul_repacked_int8(a);
+  if (block_type) tiles(a, whole_tokens);
+  else matmul_repacked_super_block_tiles(a, whole_tokens);
   if (whole_tokens == a.n_tokens) return;
   RepackedMatmulArgs rest = a;
   rest.xq = static_cast<const uint8_t*>(a.xq) + whole_tokens * a.xq_stride_bytes;
