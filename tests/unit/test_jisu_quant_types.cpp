@@ -131,6 +131,24 @@ TEST(JisuQuantTypes, LearnedCodebookIsValidAndNeverWorseThanIq4Nl) {
   }
 }
 
+// Learning keeps the best codebook of every Lloyd iteration, so more iterations never give a
+// higher weighted error (whether that lowers KL divergence is measured in docs/quantization.md).
+TEST(JisuQuantTypes, MoreLloydIterationsNeverIncreaseTheError) {
+  ThreadPool pool(2);
+  std::mt19937 rng(5);
+  const size_t cols = 256, rows = 32;
+  std::vector<float> values = normal_values(rows * cols, rng, 0.02f);
+  std::uniform_real_distribution<float> flat(-0.05f, 0.05f);
+  for (size_t i = 0; i < values.size(); i += 3) values[i] = flat(rng);  // a mixture, far from both starts
+  double previous = INFINITY;
+  for (const int iterations : {0, 4, 16, 64}) {
+    const compress::Codebook levels = compress::learn_codebook(values, cols, nullptr, pool, iterations);
+    const double error = compress::codebook_error(values, cols, nullptr, levels, pool);
+    EXPECT_LE(error, previous) << iterations << " iterations";
+    previous = error;
+  }
+}
+
 TEST(JisuQuantTypes, Cb4RoundTripAndImportanceWeighting) {
   ThreadPool pool(2);
   std::mt19937 rng(3);
