@@ -3,6 +3,7 @@
 // against the scalar reference bit for bit for every tile shape and token count, and checks.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -11,10 +12,10 @@
 #include <string>
 #include <vector>
 
-#include "backends/cpu/int8_activation_tiles.h"
 #include "backends/cpu/int8_matmul.h"
 #include "backends/cpu/int8_repacked_matmul.h"
 #include "backends/cpu/int8_repacked_weights.h"
+#include "backends/cpu/kernel_table.h"
 #include "backends/cpu/quant_blocks.h"
 #include "backends/cpu/quant_kernels.h"
 #include "core/error.h"
@@ -156,50 +157,63 @@ TEST(Int8Repacked, SimdMatchesScalarBitForBitForEveryTileShape) {
       {1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 16, 35}, 12);
 }
 
-// The backend hands the AMX kernels a copy of the activations laid out as A tiles
-// (int8_activation_tiles.h), made once per input. With that copy every path still gives the
-// scalar reference's bits; and a path that reads the copy must really read it: tiles made
-// from other activations change its result.
-TEST(Int8Repacked, GivenActivationTilesGiveTheScalarBits) {
-  std::mt19937 rng(31);
-  for (DType type : kRepackTypes)
-    for (size_t n : {size_t(224), size_t(2048)}) {
+// The backend hands the repacked kernels their activation tiles (KernelTable::
+// prepare_repacked_activation_tiles), made once per input. With them every path still gives
+// the scalar reference's bits; and a path that takes tiles must really read them: tiles made
+// from other activations change its result, and not the tokens past the whole tiles.
+template <class Block>
+void expect_given_activation_tiles_give_the_scalar_bits(const std::vector<DType>& types, const std::vector<size_t>& lengths,
+                                                        uint32_t seed) {
+  std::mt19937 rng(seed);
+  for (DType type : types)
+    for (size_t n : lengths) {
       const size_t rows = 48;
       const auto w = random_weights(type, rows, n, rng);
       const RepackedWeights packed(type, w.data(), row_bytes(type, n), rows, n);
       for (size_t tokens : {size_t(16), size_t(35), size_t(48)}) {
-        const auto xq = quantize_as<ActivationBlock>(random_activations(tokens * n, rng), n, tokens, Isa::Scalar);
-        const auto other = quantize_as<ActivationBlock>(random_activations(tokens * n, rng), n, tokens, Isa::Scalar);
-        const size_t tiles = tokens / kActivationTileTokens;
-        const auto place = [&](const std::vector<ActivationBlock>& from) {
-          auto buffer = std::shared_ptr<uint8_t[]>(new (std::align_val_t(64)) uint8_t[activation_tiles_bytes(tiles, n)],
-                                                   [](uint8_t* p) { ::operator delete[](p, std::align_val_t(64)); });
-          place_activation_tiles(from.data(), activation_row_bytes<ActivationBlock>(n), n, tiles, 0, tiles, buffer.get());
-          return buffer;
-        };
-        const auto own = place(xq), foreign = place(other);
+        const auto xq = quantize_as<Block>(random_activations(tokens * n, rng), n, tokens, Isa::Scalar);
+        const auto other = quantize_as<Block>(random_activations(tokens * n, rng), n, tokens, Isa::Scalar);
+        const size_t tiles = tokens / 16, stride = activation_row_bytes<Block>(n);
         const auto expected = run_repacked(matmul_repacked_int8_scalar, type, packed, rows, n, xq, tokens, 0, rows);
+        bool some_path_took_tiles = false;
         for (Isa isa : simd_isas()) {
+          const KernelTable& kernels = kernel_table(isa);
           SCOPED_TRACE(std::string(dtype_name(type)) + " n=" + std::to_string(n) + " tokens=" + std::to_string(tokens) +
                        " " + std::string(isa_name(isa)));
+          const size_t bytes = kernels.repacked_activation_tiles_bytes ? kernels.repacked_activation_tiles_bytes(type, tiles, n) : 0;
+          if (bytes == 0) continue;
+          some_path_took_tiles = true;
+          const auto place = [&](const std::vector<Block>& from) {
+            auto buffer = std::shared_ptr<uint8_t[]>(new (std::align_val_t(64)) uint8_t[bytes],
+                                                     [](uint8_t* p) { ::operator delete[](p, std::align_val_t(64)); });
+            // One tile at a time, as the backend's tasks write them.
+            for (size_t tile = 0; tile < tiles; ++tile)
+              kernels.prepare_repacked_activation_tiles(type, from.data(), stride, n, tiles, tile, tile + 1, buffer.get());
+            return buffer;
+          };
           const auto run = [&](const uint8_t* given) {
             std::vector<float> y(tokens * rows, -1.0f);
-            kernel_table(isa).matmul_repacked_int8({type, packed.data(), packed.group_bytes(), n, xq.data(),
-                                                    activation_row_bytes<ActivationBlock>(n), tokens, y.data(), rows, 0,
-                                                    rows, given, tiles});
+            kernels.matmul_repacked_int8({type, packed.data(), packed.group_bytes(), n, xq.data(), stride, tokens, y.data(),
+                                          rows, 0, rows, given, tiles});
             return y;
           };
-          const auto got = run(own.get());
+          const auto got = run(place(xq).get());
           for (size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], expected[i]) << "output " << i;
-          if (kernel_table(isa).repacked_prompts_read_activation_tiles) {
-            const auto wrong = run(foreign.get());
-            EXPECT_NE(wrong[0], expected[0]) << "the given tiles were not read";
-            // Tokens past the whole tiles come from the rows.
-            for (size_t i = tiles * kActivationTileTokens * rows; i < got.size(); ++i) ASSERT_EQ(wrong[i], expected[i]);
-          }
+          const auto wrong = run(place(other).get());
+          EXPECT_NE(wrong[0], expected[0]) << "the given tiles were not read";
+          for (size_t i = tiles * 16 * rows; i < got.size(); ++i) ASSERT_EQ(wrong[i], expected[i]) << "output " << i;
+        }
+        const std::vector<Isa> isas = simd_isas();
+        if (std::find(isas.begin(), isas.end(), Isa::Avx512Amx) != isas.end()) {
+          EXPECT_TRUE(some_path_took_tiles) << "the AMX path takes activation tiles for " << dtype_name(type);
         }
       }
     }
+}
+
+TEST(Int8Repacked, GivenActivationTilesGiveTheScalarBits) {
+  expect_given_activation_tiles_give_the_scalar_bits<ActivationBlock>({std::begin(kRepackTypes), std::end(kRepackTypes)},
+                                                                      {224, 2048}, 31);
 }
 
 // Extreme values: Q8_0 weights of -128 and 127 against activations of +-127 (the largest
@@ -268,6 +282,11 @@ TEST(Int8RepackedSuperBlocks, SimdMatchesScalarBitForBitForEveryTileShape) {
   expect_simd_matches_scalar_for_every_tile_shape<ActivationSuperBlock>(
       {std::begin(kSuperBlockRepackTypes), std::end(kSuperBlockRepackTypes)}, {256, 768, 2048},
       [](size_t n) -> size_t { return n == 2048 ? 232 : 24; }, {1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 31, 35, 48}, 22);
+}
+
+TEST(Int8RepackedSuperBlocks, GivenActivationTilesGiveTheScalarBits) {
+  expect_given_activation_tiles_give_the_scalar_bits<ActivationSuperBlock>(
+      {std::begin(kSuperBlockRepackTypes), std::end(kSuperBlockRepackTypes)}, {768, 2048}, 33);
 }
 
 // Activations of +-127 (three of every four positive): a 16-element sub-block sums to 1016.

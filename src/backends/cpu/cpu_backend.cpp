@@ -9,7 +9,6 @@
 
 #include "backends/cpu/attention.h"
 #include "backends/cpu/float_tile_matmul.h"
-#include "backends/cpu/int8_activation_tiles.h"
 #include "backends/cpu/int8_matmul.h"
 #include "backends/cpu/int8_repacked_matmul.h"
 #include "backends/cpu/int8_repacked_weights.h"
@@ -182,9 +181,11 @@ class CpuBackend final : public Backend {
     bytes += Arena::bytes_for<uint8_t>(max_tokens * quantized_stride_);
     const size_t split_elements = float_tile_weights_ ? split_activation_elements(max_tokens, max_input) : 0;
     bytes += Arena::bytes_for<uint16_t>(split_elements);
-    const size_t activation_tiles = repacked_matmul_reads_activation_tiles(DType::Q8_0, max_tokens)
-                                        ? max_tokens / kActivationTileTokens : 0;
-    const size_t activation_tiles_size = activation_tiles_bytes(activation_tiles, max_input);
+    // The repacked kernels' activation tiles (0 bytes where they take none): the largest of the
+    // repacked types' layouts.
+    size_t activation_tiles_size = 0;
+    for (DType type : {DType::Q4_0, DType::Q8_0, DType::IQ4_NL, DType::Q4_K, DType::Q5_K, DType::Q6_K})
+      activation_tiles_size = std::max(activation_tiles_size, repacked_activation_tiles_bytes(type, max_tokens / 16, max_input));
     bytes += Arena::bytes_for<uint8_t>(activation_tiles_size);
     bytes += Arena::bytes_for<float>(max_tokens * max_rank_);
     const size_t d = as_size(shape_.n_embd), ff = as_size(shape_.n_ff);
@@ -204,7 +205,7 @@ class CpuBackend final : public Backend {
     for (size_t cols : columns) buffers.push_back({arena_->allocate<float>(max_tokens * cols), cols});
     quantized_ = arena_->allocate<uint8_t>(max_tokens * quantized_stride_);
     if (split_elements > 0) split_x_ = arena_->allocate<uint16_t>(split_elements);
-    quantized_tiles_ = activation_tiles > 0 ? arena_->allocate<uint8_t>(activation_tiles_size) : nullptr;
+    quantized_tiles_ = activation_tiles_size > 0 ? arena_->allocate<uint8_t>(activation_tiles_size) : nullptr;
     attention_scratch_ = arena_->allocate<float>(pool_.size() * tile_scratch);
     attention_scratch_stride_ = tile_scratch;
     attention_parts_ = arena_->allocate<float>(max_attention_parts() * part_floats);
@@ -758,13 +759,16 @@ class CpuBackend final : public Backend {
       pool_.parallel_for(n_tokens, [&](size_t t, size_t) { quantize_row(t); });
   }
 
-  // The whole tiles of the quantized input (ActivationBlock rows) as AMX A tiles, made once per
-  // input: q, k and v (gate and up) read the same copy. Returns the tile count.
-  size_t place_input_tiles() {
-    const size_t tiles = quantized_tokens_ / kActivationTileTokens;
+  // The repacked kernels' activation tiles of the whole tiles of 16 of the quantized input, made
+  // once per input: q, k and v (gate and up) read the same copy. Their layout depends on the
+  // activation format only (the same for every type that takes it), which the input cache
+  // keys. Returns the tile count.
+  size_t place_input_tiles(DType type) {
+    const size_t tiles = quantized_tokens_ / 16;
     if (quantized_tile_count_ == tiles) return tiles;
     pool_.parallel_for(tiles, [&](size_t tile, size_t) {
-      place_activation_tiles(quantized_, quantized_stride_, quantized_cols_, tiles, tile, tile + 1, quantized_tiles_);
+      prepare_repacked_activation_tiles(type, quantized_, quantized_stride_, quantized_cols_, tiles, tile, tile + 1,
+                                        quantized_tiles_);
     });
     quantized_tile_count_ = tiles;
     return tiles;
@@ -855,8 +859,8 @@ class CpuBackend final : public Backend {
                      takes_int8_super_blocks(matrix.type) ? ActivationFormat::SuperBlocks : ActivationFormat::Blocks);
       const void* xq = quantized_;
       const uint8_t* w = repacked->data() + weight.repacked_group() * repacked->group_bytes();
-      const bool tiles = quantized_tiles_ != nullptr && repacked_matmul_reads_activation_tiles(matrix.type, n_tokens);
-      const size_t tile_count = tiles ? place_input_tiles() : 0;
+      const bool tiles = quantized_tiles_ != nullptr && repacked_activation_tiles_bytes(matrix.type, n_tokens / 16, cols) > 0;
+      const size_t tile_count = tiles ? place_input_tiles(matrix.type) : 0;
       pool_.parallel_for(n_tasks, [&](size_t task, size_t) {
         matmul_repacked_int8({matrix.type, w, repacked->group_bytes(), cols, xq, quantized_stride_, n_tokens, out,
                               y_stride, task * rows_per_task, std::min(rows, (task + 1) * rows_per_task),
@@ -904,7 +908,7 @@ class CpuBackend final : public Backend {
   size_t max_rank_ = 0;           // largest rank of a prepared low-rank pair
   float* low_rank_scratch_ = nullptr;  // [tokens][max_rank_]: B x of a low-rank pair
   size_t quantized_stride_ = 0;
-  uint8_t* quantized_tiles_ = nullptr;  // int8_activation_tiles.h layout of quantized_'s whole tiles; null: unused
+  uint8_t* quantized_tiles_ = nullptr;  // the repacked kernels' activation tiles of quantized_; null: unused
   size_t quantized_tile_count_ = 0;     // tiles of the current quantized_ placed in quantized_tiles_ (0: none)
   MoeBuffers moe_;
   // What quantized_ holds now (see quantize_input).

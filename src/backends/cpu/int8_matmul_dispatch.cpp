@@ -1,7 +1,6 @@
 // Entry points of the integer path: argument checks and the choice of kernel for active_isa().
 #include <string>
 
-#include "backends/cpu/int8_activation_tiles.h"
 #include "backends/cpu/int8_matmul.h"
 #include "backends/cpu/int8_repacked_matmul.h"
 #include "backends/cpu/int8_repacked_weights.h"
@@ -43,9 +42,19 @@ void matmul_rows_int8(const Int8MatmulArgs& args) {
   active_kernels().matmul_rows_int8(args);
 }
 
-bool repacked_matmul_reads_activation_tiles(DType type, size_t n_tokens) {
-  return active_kernels().repacked_prompts_read_activation_tiles && n_tokens >= kActivationTileTokens &&
-         (type == DType::Q4_0 || type == DType::Q8_0 || type == DType::IQ4_NL);
+size_t repacked_activation_tiles_bytes(DType type, size_t tiles, size_t n) {
+  const KernelTable& kernels = active_kernels();
+  return kernels.repacked_activation_tiles_bytes && tiles > 0 ? kernels.repacked_activation_tiles_bytes(type, tiles, n) : 0;
+}
+
+void prepare_repacked_activation_tiles(DType type, const void* xq, size_t stride_bytes, size_t n, size_t tiles,
+                                       size_t tile_begin, size_t tile_end, uint8_t* out) {
+  if (repacked_activation_tiles_bytes(type, tiles, n) == 0)
+    throw Error("the active kernels take no activation tiles for " + std::string(dtype_name(type)));
+  if (tile_begin > tile_end || tile_end > tiles)
+    throw Error("activation tiles [" + std::to_string(tile_begin) + ", " + std::to_string(tile_end) + ") of " +
+                std::to_string(tiles));
+  active_kernels().prepare_repacked_activation_tiles(type, xq, stride_bytes, n, tiles, tile_begin, tile_end, out);
 }
 
 void matmul_repacked_int8(const RepackedMatmulArgs& args) {
@@ -58,8 +67,8 @@ void matmul_repacked_int8(const RepackedMatmulArgs& args) {
   if (args.group_bytes < repacked_group_bytes(args.type, args.n))
     throw Error("repacked groups of " + std::to_string(args.group_bytes) + " bytes cannot hold rows of " +
                 std::to_string(args.n) + " elements");
-  if (args.xq_tiles != nullptr && args.xq_tile_count * kActivationTileTokens > args.n_tokens)
-    throw Error("repacked matmul activation tiles hold " + std::to_string(args.xq_tile_count * kActivationTileTokens) +
+  if (args.xq_tiles != nullptr && args.xq_tile_count * 16 > args.n_tokens)
+    throw Error("repacked matmul activation tiles hold " + std::to_string(args.xq_tile_count * 16) +
                 " tokens, more than the " + std::to_string(args.n_tokens) + " of the product");
   active_kernels().matmul_repacked_int8(args);
 }

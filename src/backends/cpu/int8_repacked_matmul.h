@@ -39,16 +39,23 @@ struct RepackedMatmulArgs {
   size_t y_stride;
   size_t row_begin;  // multiples of 8
   size_t row_end;
-  // Optional (null: the kernel makes its own copy when it wants one): the whole tiles of 16 of
-  // these tokens' ActivationBlock rows in the layout of int8_activation_tiles.h, tokens
-  // [0, 16 * xq_tile_count). Only read where repacked_matmul_reads_activation_tiles() says so.
+  // Optional (null: a kernel that wants them makes its own): the activations of the whole tiles
+  // of 16 tokens, [0, 16 * xq_tile_count), as prepare_repacked_activation_tiles wrote them.
+  // A backend makes them once per input, so that the tasks of a product, and the products
+  // reading the same input (q, k, v; gate, up), share one copy.
   const uint8_t* xq_tiles = nullptr;
   size_t xq_tile_count = 0;
 };
 
-// True when the active kernels would read RepackedMatmulArgs::xq_tiles for a product of
-// `n_tokens` tokens with `type` weights (ActivationBlock inputs, a whole tile of tokens).
-bool repacked_matmul_reads_activation_tiles(DType type, size_t n_tokens);
+// Bytes of the activation tiles of the active kernels for `tiles` tiles of 16 tokens of
+// n-element rows of xq (the activation format `type` takes); 0 when they take none for `type`
+// (or tiles is 0): xq_tiles is then not read.
+size_t repacked_activation_tiles_bytes(DType type, size_t tiles, size_t n);
+// Writes tiles [tile_begin, tile_end) of `tiles` into out (repacked_activation_tiles_bytes
+// bytes, 64-byte aligned) from the activation rows xq (token t at xq + t * stride_bytes).
+// Only where repacked_activation_tiles_bytes(type, tiles, n) > 0.
+void prepare_repacked_activation_tiles(DType type, const void* xq, size_t stride_bytes, size_t n, size_t tiles,
+                                       size_t tile_begin, size_t tile_end, uint8_t* out);
 
 // Token t's activation row, as Block (ActivationBlock or ActivationSuperBlock).
 template <class Block>

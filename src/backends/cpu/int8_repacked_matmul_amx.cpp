@@ -46,6 +46,9 @@ void matmul_repacked_int8(const RepackedMatmulArgs& args);
 namespace amx {
 // Q4_K, Q5_K and Q6_K: tokens [0, whole_tokens) on tiles (int8_repacked_super_block_amx.cpp).
 void matmul_repacked_super_block_tiles(const RepackedMatmulArgs& args, size_t whole_tokens);
+size_t super_block_activation_tiles_bytes(size_t tiles, size_t n);
+void prepare_super_block_activation_tiles(const void* xq, size_t stride_bytes, size_t n, size_t tiles, size_t tile_begin,
+                                          size_t tile_end, uint8_t* out);
 
 namespace {
 
@@ -245,9 +248,25 @@ void tiles(const RepackedMatmulArgs& a, size_t whole_tokens) {
 
 }  // namespace
 
+bool block_tile_type(DType type) { return type == DType::Q8_0 || type == DType::Q4_0 || type == DType::IQ4_NL; }
+bool super_block_tile_type(DType type) { return type == DType::Q4_K || type == DType::Q5_K || type == DType::Q6_K; }
+
+size_t repacked_activation_tiles_bytes(DType type, size_t tiles, size_t n) {
+  if (block_tile_type(type)) return activation_tiles_bytes(tiles, n);
+  if (super_block_tile_type(type)) return super_block_activation_tiles_bytes(tiles, n);
+  return 0;
+}
+
+void prepare_repacked_activation_tiles(DType type, const void* xq, size_t stride_bytes, size_t n, size_t tiles,
+                                       size_t tile_begin, size_t tile_end, uint8_t* out) {
+  if (block_tile_type(type))
+    place_activation_tiles(xq, stride_bytes, n, tiles, tile_begin, tile_end, out);
+  else
+    prepare_super_block_activation_tiles(xq, stride_bytes, n, tiles, tile_begin, tile_end, out);
+}
+
 void matmul_repacked_int8(const RepackedMatmulArgs& a) {
-  const bool block_type = a.type == DType::Q8_0 || a.type == DType::Q4_0 || a.type == DType::IQ4_NL;
-  const bool super_block_type = a.type == DType::Q4_K || a.type == DType::Q5_K || a.type == DType::Q6_K;
+  const bool block_type = block_tile_type(a.type), super_block_type = super_block_tile_type(a.type);
   const size_t whole_tokens = a.n_tokens / kTileTokens * kTileTokens;
   if (!(block_type || super_block_type) || whole_tokens == 0 || a.row_end <= a.row_begin)
     return avx512_vnni::matmul_repacked_int8(a);
@@ -258,6 +277,8 @@ void matmul_repacked_int8(const RepackedMatmulArgs& a) {
   rest.xq = static_cast<const uint8_t*>(a.xq) + whole_tokens * a.xq_stride_bytes;
   rest.y = a.y + whole_tokens * a.y_stride;
   rest.n_tokens = a.n_tokens - whole_tokens;
+  rest.xq_tiles = nullptr;
+  rest.xq_tile_count = 0;
   avx512_vnni::matmul_repacked_int8(rest);
 }
 

@@ -51,6 +51,15 @@
 #include "backends/cpu/quant_blocks.h"
 
 namespace jisu::cpu::amx {
+
+// The layout of the K-quants' activation tiles (prepare_repacked_activation_tiles): for
+// `tiles` tiles of 16 tokens, first the A tiles (tile i at i * 16 * n bytes, see
+// place_activations), then per token and super-block the sums of its sub-block pairs
+// (MinimumSums, token t, super-block s at index t * n / 256 + s).
+size_t super_block_activation_tiles_bytes(size_t tiles, size_t n);
+void prepare_super_block_activation_tiles(const void* xq, size_t stride_bytes, size_t n, size_t tiles, size_t tile_begin,
+                                          size_t tile_end, uint8_t* out);
+
 namespace {
 
 constexpr size_t kTileTokens = 16;
@@ -256,9 +265,10 @@ struct MinimumSums {
   int32_t pairs[4];
 };
 
-void minimum_sums(const RepackedMatmulArgs& a, size_t tokens, size_t super_blocks, MinimumSums* out) {
-  for (size_t t = 0; t < tokens; ++t) {
-    const ActivationSuperBlock* x = activation_row<ActivationSuperBlock>(a, t);
+// Tokens [t_begin, t_end): out[t * super_blocks + s].
+void minimum_sums(const void* xq, size_t stride_bytes, size_t t_begin, size_t t_end, size_t super_blocks, MinimumSums* out) {
+  for (size_t t = t_begin; t < t_end; ++t) {
+    const auto* x = reinterpret_cast<const ActivationSuperBlock*>(static_cast<const uint8_t*>(xq) + t * stride_bytes);
     for (size_t s = 0; s < super_blocks; ++s) {
       // T_0..T_7 as int32 (madd of the 16 sums with ones), packed to int16 without saturating
       // (|T_c| <= 4064): each 128-bit half holds its four twice; its low 64 bits, both halves
@@ -274,17 +284,21 @@ void minimum_sums(const RepackedMatmulArgs& a, size_t tokens, size_t super_block
 enum class Kind { Q45, Q6 };
 
 // Tokens [t0, t0 + 16) of the group pair at column 8g (columns: 16 with pair, else 8).
-// The activation bytes of tokens [0, tokens) (a multiple of 16) as A tiles: per token tile of 16,
+// The activation bytes of token tiles [tile_begin, tile_end) as A tiles: per token tile of 16,
 // super-block and 64 elements, 1 KiB (row t: token t's 64 bytes), 64-byte aligned, so that a
 // tile load reads 16 whole cache lines in sequence (from the ActivationSuperBlock rows it would
-// read 32, the qs being 36 bytes into each 292-byte block).
-void place_activations(const RepackedMatmulArgs& a, size_t tokens, size_t super_blocks, int8_t* out) {
+// read 32, the qs being 36 bytes into each 292-byte block). out: the first tile's start.
+void place_activations(const void* xq, size_t stride_bytes, size_t tile_begin, size_t tile_end, size_t super_blocks,
+                       int8_t* out) {
   // In the order of the output (stores in sequence; the loads take 16 rows at a time).
-  for (size_t t0 = 0; t0 < tokens; t0 += kTileTokens)
+  out += tile_begin * super_blocks * kTilesPerSuperBlock * kTileBytes;
+  for (size_t t0 = tile_begin * kTileTokens; t0 < tile_end * kTileTokens; t0 += kTileTokens)
     for (size_t s = 0; s < super_blocks; ++s)
       for (size_t tile = 0; tile < kTilesPerSuperBlock; ++tile, out += kTileBytes)
-        for (size_t t = 0; t < kTileTokens; ++t)
-          _mm512_store_si512(out + t * kTileRowBytes, _mm512_loadu_si512(activation_row<ActivationSuperBlock>(a, t0 + t)[s].qs + 64 * tile));
+        for (size_t t = 0; t < kTileTokens; ++t) {
+          const auto* x = reinterpret_cast<const ActivationSuperBlock*>(static_cast<const uint8_t*>(xq) + (t0 + t) * stride_bytes);
+          _mm512_store_si512(out + t * kTileRowBytes, _mm512_loadu_si512(x[s].qs + 64 * tile));
+        }
 }
 
 // Tokens [t0, t0 + 16 kTokenTiles) of the group pair at column 8g (columns: 16 with pair, else 8).
@@ -428,13 +442,18 @@ void tiles(const RepackedMatmulArgs& a, size_t whole_tokens) {
   const size_t weight_bytes = super_blocks * kChains * kTilesPerSuperBlock * kTileBytes;
   int8_t* weights = thread_buffer<1>(weight_bytes + super_blocks * sizeof(RowTerms));
   auto* terms = reinterpret_cast<RowTerms*>(weights + weight_bytes);
-  MinimumSums* sums = nullptr;
-  if constexpr (kKind == Kind::Q45) {
-    sums = reinterpret_cast<MinimumSums*>(thread_buffer<2>(whole_tokens * super_blocks * sizeof(MinimumSums)));
-    minimum_sums(a, whole_tokens, super_blocks, sums);
+  // The activation tiles: the backend's, made once per input, or this thread's own.
+  const size_t n_tiles = whole_tokens / kTileTokens;
+  const bool given = a.xq_tiles != nullptr && a.xq_tile_count >= n_tiles;
+  const size_t tiles_total = given ? a.xq_tile_count : n_tiles;
+  const uint8_t* prepared = a.xq_tiles;
+  if (!given) {
+    auto* own = reinterpret_cast<uint8_t*>(thread_buffer<2>(super_block_activation_tiles_bytes(n_tiles, a.n)));
+    prepare_super_block_activation_tiles(a.xq, a.xq_stride_bytes, a.n, n_tiles, 0, n_tiles, own);
+    prepared = own;
   }
-  auto* activation_tiles = thread_buffer<3>(whole_tokens * a.n);
-  place_activations(a, whole_tokens, super_blocks, activation_tiles);
+  const auto* activation_tiles = reinterpret_cast<const int8_t*>(prepared);
+  const auto* sums = reinterpret_cast<const MinimumSums*>(prepared + tiles_total * kTileTokens * a.n);
   configure_tiles();
   const size_t g_end = a.row_end / kRepackRows;
   for (size_t g = a.row_begin / kRepackRows; g < g_end; g += 2) {
@@ -455,6 +474,19 @@ void tiles(const RepackedMatmulArgs& a, size_t whole_tokens) {
 }
 
 }  // namespace
+
+size_t super_block_activation_tiles_bytes(size_t tiles, size_t n) {
+  const size_t tokens = tiles * kTileTokens, super_blocks = n / kActivationSuperBlockElements;
+  return tokens * n + tokens * super_blocks * sizeof(MinimumSums);
+}
+
+void prepare_super_block_activation_tiles(const void* xq, size_t stride_bytes, size_t n, size_t tiles, size_t tile_begin,
+                                          size_t tile_end, uint8_t* out) {
+  const size_t super_blocks = n / kActivationSuperBlockElements;
+  place_activations(xq, stride_bytes, tile_begin, tile_end, super_blocks, reinterpret_cast<int8_t*>(out));
+  minimum_sums(xq, stride_bytes, tile_begin * kTileTokens, tile_end * kTileTokens, super_blocks,
+               reinterpret_cast<MinimumSums*>(out + tiles * kTileTokens * n));
+}
 
 void matmul_repacked_super_block_tiles(const RepackedMatmulArgs& a, size_t whole_tokens) {
   if (a.type == DType::Q6_K) tiles<Kind::Q6>(a, whole_tokens);

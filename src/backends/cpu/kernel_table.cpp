@@ -37,6 +37,9 @@ JISU_DECLARE_INT8_KERNELS(avx512_vnni)
 #if JISU_HAVE_AMX_KERNELS
 namespace amx {
 void matmul_repacked_int8(const RepackedMatmulArgs& args);  // int8_repacked_matmul_amx.cpp
+size_t repacked_activation_tiles_bytes(DType type, size_t tiles, size_t n);
+void prepare_repacked_activation_tiles(DType type, const void* xq, size_t stride_bytes, size_t n, size_t tiles,
+                                       size_t tile_begin, size_t tile_end, uint8_t* out);
 void split_activations_bf16(const float* x, size_t x_stride, size_t count, size_t n, uint16_t* tile);  // float_tile_matmul_amx.cpp
 void matmul_rows_split_bf16(const MatmulArgs& args, const uint16_t* split_x);
 }
@@ -79,7 +82,8 @@ const KernelTable kAvx512Amx = [] {
   table.matmul_repacked_int8 = amx::matmul_repacked_int8;
   table.split_activations_bf16 = amx::split_activations_bf16;
   table.matmul_rows_split_bf16 = amx::matmul_rows_split_bf16;
-  table.repacked_prompts_read_activation_tiles = true;
+  table.repacked_activation_tiles_bytes = amx::repacked_activation_tiles_bytes;
+  table.prepare_repacked_activation_tiles = amx::prepare_repacked_activation_tiles;
 #endif
   return table;
 }();

@@ -50,9 +50,11 @@ struct KernelTable {
   // Avx512Amx (the backend then keeps matmul_rows).
   SplitActivationsFn split_activations_bf16 = nullptr;
   SplitMatmulFn matmul_rows_split_bf16 = nullptr;
-  // True where matmul_repacked_int8 reads RepackedMatmulArgs::xq_tiles (int8_activation_tiles.h)
-  // for its prompt batches, so the backend makes that copy once per input.
-  bool repacked_prompts_read_activation_tiles = false;
+  // int8_repacked_matmul.h: the activation tiles matmul_repacked_int8 reads for its prompt
+  // batches (RepackedMatmulArgs::xq_tiles), made once per input; null where it reads none.
+  size_t (*repacked_activation_tiles_bytes)(DType type, size_t tiles, size_t n) = nullptr;
+  void (*prepare_repacked_activation_tiles)(DType type, const void* xq, size_t stride_bytes, size_t n, size_t tiles,
+                                            size_t tile_begin, size_t tile_end, uint8_t* out) = nullptr;
 };
 
 // The kernels of `isa`; calling them when !isa_supported(isa) is undefined behaviour.
