@@ -251,7 +251,7 @@ TEST(QuantKernels, SimdMatmulMatchesScalar) {
   for (DType type : kAllTypes) {
     for (size_t n : row_lengths(type)) {
       // Token counts around the 4-token tiles, and row slices that leave partial row tiles
-      // (3 x 4 and 4 x 1 for the plain types).
+      // (3 x 4, 3 x 8 on AVX-512, and 4 x 1 for the plain types; the tiles of the remaining 2..7).
       for (size_t n_tokens : {1, 2, 3, 4, 5, 6, 7, 8, 9, 17}) {
         const size_t rows = 9;
         const MatmulCase c = make_case(type, rows, n, n_tokens, rng);

@@ -31,9 +31,22 @@ inline __attribute__((always_inline)) size_t rows_per_block(size_t w_row_bytes) 
   return std::max<size_t>(kTileRows, rows);
 }
 
+// Tokens [t0, t0 + count) of rows [r_begin, r_end) in one pass over the rows, count <
+// kTileTokens: a kTileRows x count tile shares each weight load between the tokens (a verify
+// forward of a few draft tokens, the remainder of a prompt); one token takes the decode tile.
+template <class Kernel, int kDecodeRows, int kTileRows, int kTileTokens, bool kPrefetch, class Args>
+void remaining_tokens(const Args& a, size_t r_begin, size_t r_end, size_t t0, size_t count) {
+  if (count == 1) return rows_tile<Kernel, kDecodeRows, 1, kPrefetch>(a, r_begin, r_end, t0);
+  if constexpr (kTileTokens > 2) {
+    if (count + 1 < size_t(kTileTokens))
+      return remaining_tokens<Kernel, kDecodeRows, kTileRows, kTileTokens - 1, kPrefetch>(a, r_begin, r_end, t0, count);
+    rows_tile<Kernel, kTileRows, kTileTokens - 1, kPrefetch>(a, r_begin, r_end, t0);
+  }
+}
+
 // One token (decode): kDecodeRows x 1 tiles that prefetch. Several: per row block, tiles of
 // kTileRows x kTileTokens (the first pass over the block prefetches), then the remaining
-// tokens one at a time.
+// tokens (fewer than kTileTokens) in one more pass, sharing each weight load.
 template <class Kernel, int kDecodeRows, int kTileRows, int kTileTokens, class Args>
 void matmul_tiles(const Args& a) {
   if (a.row_end <= a.row_begin || a.n_tokens == 0) return;
@@ -41,16 +54,16 @@ void matmul_tiles(const Args& a) {
   const size_t block_rows = rows_per_block<kTileRows>(a.w_row_bytes);
   for (size_t rb = a.row_begin; rb < a.row_end; rb += block_rows) {
     const size_t re = a.row_end - rb < block_rows ? a.row_end : rb + block_rows;
-    size_t t0 = 0;
-    if (a.n_tokens >= kTileTokens) {
-      rows_tile<Kernel, kTileRows, kTileTokens, true>(a, rb, re, 0);
-      t0 = kTileTokens;
-    } else {
-      rows_tile<Kernel, kDecodeRows, 1, true>(a, rb, re, 0);
-      t0 = 1;
+    if (a.n_tokens < kTileTokens) {
+      remaining_tokens<Kernel, kDecodeRows, kTileRows, kTileTokens, true>(a, rb, re, 0, a.n_tokens);
+      continue;
     }
-    for (; t0 + kTileTokens <= a.n_tokens; t0 += kTileTokens) rows_tile<Kernel, kTileRows, kTileTokens>(a, rb, re, t0);
-    for (; t0 < a.n_tokens; ++t0) rows_tile<Kernel, kDecodeRows, 1>(a, rb, re, t0);
+    rows_tile<Kernel, kTileRows, kTileTokens, true>(a, rb, re, 0);
+    size_t t0 = kTileTokens;
+    for (; t0 + kTileTokens <= a.n_tokens; t0 += kTileTokens)
+      rows_tile<Kernel, kTileRows, kTileTokens>(a, rb, re, t0);
+    if (t0 < a.n_tokens)
+      remaining_tokens<Kernel, kDecodeRows, kTileRows, kTileTokens, false>(a, rb, re, t0, a.n_tokens - t0);
   }
 }
 
