@@ -6,6 +6,7 @@
 // A tile of 8 rows x NT tokens loads and unpacks each weight block once for its NT tokens.
 #include "backends/cpu/vector_isa.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -89,22 +90,62 @@ JISU_AI void signed_step(__m256i w, const ActivationBlock* const* xb, int offset
   });
 }
 
+// With VNNI the signed weights go in biased instead: u = w + 128 (w xor 0x80, in [0, 255]) is
+// vpdpbusd's unsigned operand, so sum(u * x) = sum(w * x) + 128 * sum(x), and each row lane
+// starts at -128 * sum(x) = 16 * (x.q4_0_offsets[0] + x.q4_0_offsets[1]) (each offset is -8 times
+// a part of the sum): one xor per step instead of abs and sign, and the same exact int32 sums
+// (at most 32 * 255 * 127 + 128 * 32 * 127 < 2^31). Not on AVX2: maddubs would saturate.
+template <int NT>
+JISU_AI void biased_start(const ActivationBlock* const* xb, __m256i* isum) {
+  static_for<NT>([&](auto t) __attribute__((always_inline)) {
+    isum[t] = _mm256_set1_epi32(16 * (xb[t]->q4_0_offsets[0] + xb[t]->q4_0_offsets[1]));
+  });
+}
+
+template <int NT>
+JISU_AI void biased_step(__m256i u, const ActivationBlock* const* xb, int offset, __m256i* acc) {
+  static_for<NT>([&](auto t) __attribute__((always_inline)) {
+    acc[t] = IntDot::dot_add(acc[t], u, broadcast4(xb[t]->qs + offset));
+    pin(acc[t]);
+  });
+}
+
 struct RQ8_0 {
   static constexpr size_t kQuantBytes = 256;
   template <int NT>
   static JISU_AI void dot(const uint8_t* q, const ActivationBlock* const* xb, __m256i* isum) {
+    if constexpr (IntDot::kVnni) {
+      const __m256i bias = _mm256_set1_epi8(static_cast<char>(0x80));
+      biased_start<NT>(xb, isum);
+      static_for<8>([&](auto k) __attribute__((always_inline)) {
+        biased_step<NT>(_mm256_xor_si256(load_aligned(q + 32 * k), bias), xb, 4 * k, isum);
+      });
+      return;
+    }
     static_for<NT>([&](auto t) __attribute__((always_inline)) { isum[t] = _mm256_setzero_si256(); });
     static_for<8>([&](auto k) __attribute__((always_inline)) { signed_step<NT>(load_aligned(q + 32 * k), xb, 4 * k, isum); });
   }
 };
 
-// IQ4_NL: the nibbles index the 16-entry table (values in [-127, 113]), then as Q8_0.
+// IQ4_NL: the nibbles index the 16-entry table (values in [-127, 113]), then as Q8_0 (with VNNI
+// the table holds the biased values, so the lookup gives u directly).
 struct RIQ4_NL {
   static constexpr size_t kQuantBytes = 128;
   template <int NT>
   static JISU_AI void dot(const uint8_t* q, const ActivationBlock* const* xb, __m256i* isum) {
     const __m256i mask = _mm256_set1_epi8(15);
     const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kValuesIq4nl)));
+    if constexpr (IntDot::kVnni) {
+      const __m256i biased_table = _mm256_xor_si256(table, _mm256_set1_epi8(static_cast<char>(0x80)));
+      biased_start<NT>(xb, isum);
+      static_for<4>([&](auto k) __attribute__((always_inline)) {
+        const __m256i v = load_aligned(q + 32 * k);
+        biased_step<NT>(_mm256_shuffle_epi8(biased_table, _mm256_and_si256(v, mask)), xb, 4 * k, isum);
+        biased_step<NT>(_mm256_shuffle_epi8(biased_table, _mm256_and_si256(_mm256_srli_epi16(v, 4), mask)), xb,
+                        16 + 4 * k, isum);
+      });
+      return;
+    }
     static_for<NT>([&](auto t) __attribute__((always_inline)) { isum[t] = _mm256_setzero_si256(); });
     static_for<4>([&](auto k) __attribute__((always_inline)) {
       const __m256i v = load_aligned(q + 32 * k);
@@ -416,6 +457,14 @@ void matmul_impl(const RepackedMatmulArgs& a) {
   const size_t g_begin = a.row_begin / kRepackRows, g_end = a.row_end / kRepackRows;
   if (g_end <= g_begin || a.n_tokens == 0) return;
   constexpr int kTileTokens = Tiles::kTileTokens;
+  // The tiles prefetch kPrefetchBytes ahead of what they read, so a task's own first
+  // kPrefetchBytes would arrive only on demand: request them now, all at once. A decode task
+  // can be short (k and v of a TinyLlama-shape layer: 32 rows, 36-68 KiB per task), and this
+  // is then a good part of it.
+  const uint8_t* first = a.w + g_begin * a.group_bytes;
+  const size_t warm_bytes = std::min(kPrefetchBytes, (g_end - g_begin) * a.group_bytes);
+  for (size_t offset = 0; offset < warm_bytes; offset += 64)
+    _mm_prefetch(reinterpret_cast<const char*>(first + offset), _MM_HINT_T1);
   const size_t block_groups = a.group_bytes >= kRowBlockBytes ? 1 : kRowBlockBytes / a.group_bytes;
   for (size_t gb = g_begin; gb < g_end; gb += block_groups) {
     const size_t ge = g_end - gb < block_groups ? g_end : gb + block_groups;
