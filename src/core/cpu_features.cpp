@@ -24,7 +24,7 @@ inline constexpr Isa kAllIsas[] = {Isa::Scalar, Isa::Avx2, Isa::AvxVnni, Isa::Av
 // (XCR0 bits 17 and 18), and Linux's per-process permission to use it: without
 // ARCH_REQ_XCOMP_PERM the first tile instruction faults. The permission covers every thread
 // of the process, those started later included.
-bool amx_int8_usable() {
+bool amx_tiles_usable() {
   unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
   if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
   if (!((edx >> 24) & 1u) || !((edx >> 25) & 1u) || !((edx >> 22) & 1u)) return false;
@@ -36,7 +36,7 @@ bool amx_int8_usable() {
   return ::syscall(SYS_arch_prctl, kArchRequestXcompPerm, kXfeatureXtiledata) == 0;
 }
 #else
-bool amx_int8_usable() { return false; }
+bool amx_tiles_usable() { return false; }
 #endif
 
 bool supported_by_cpu(Isa isa) {
@@ -52,7 +52,7 @@ bool supported_by_cpu(Isa isa) {
     case Isa::Avx512: return avx512;
     case Isa::Avx512Vnni: return avx512 && __builtin_cpu_supports("avx512vnni");
     case Isa::Avx512Amx:
-      return avx512 && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bf16") && amx_int8_usable();
+      return avx512 && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bf16") && amx_tiles_usable();
   }
   return false;
 #else

@@ -18,9 +18,10 @@ enum class Isa {
   AvxVnni = 2,     // Avx2 + AVX-VNNI (vpdpbusd on ymm, VEX)
   Avx512 = 3,      // Avx2 + AVX-512 F, BW, VL, DQ
   Avx512Vnni = 4,  // Avx512 + AVX512-VNNI
-  // Avx512Vnni + AMX-TILE and AMX-INT8 (Intel Sapphire Rapids and later): prompt batches of 16
-  // tokens or more of the repacked types multiply in tiles (int8_repacked_matmul_amx.cpp and, for
-  // Q4_K / Q5_K / Q6_K, int8_repacked_super_block_amx.cpp), everything else is
+  // Avx512Vnni + AMX-TILE, AMX-INT8, AMX-BF16 and AVX512-BF16 (Intel Sapphire Rapids and later):
+  // prompt batches of 16 tokens or more of the repacked types multiply in tiles
+  // (int8_repacked_matmul_amx.cpp and, for Q4_K / Q5_K / Q6_K, int8_repacked_super_block_amx.cpp),
+  // those of F16 / BF16 weights in bf16 tiles (float_tile_matmul_amx.cpp), everything else is
   // Avx512Vnni's. Needs the compiler's AMX support at build time and, on Linux, the kernel's
   // permission for the tile state (arch_prctl ARCH_REQ_XCOMP_PERM), asked once at detection.
   Avx512Amx = 5,

@@ -1,6 +1,6 @@
 #pragma once
 // Shared by the AMX tile kernels (int8_repacked_matmul_amx.cpp for the 32-element types,
-// int8_repacked_super_block_amx.cpp for the K-quants). Include only from sources compiled with
+// int8_repacked_super_block_amx.cpp for the K-quants, float_tile_matmul_amx.cpp for F16/BF16). Include only from sources compiled with
 // the AMX flags (CMakeLists.txt: *_amx.cpp).
 #include <cstddef>
 #include <cstdint>
@@ -23,7 +23,8 @@ static_assert(sizeof(TileConfig) == 64);
 // prepares could be moved past the tile loads that read them.
 inline void compiler_memory_barrier() { __asm__ volatile("" ::: "memory"); }
 
-// A per-thread 64-byte aligned buffer (one per kSlot), grown to the largest size asked; a model
+// A per-thread 64-byte aligned buffer (one per kSlot; in use: 0 and 4 the 32-element types, 1
+// and 2 the K-quants, 5 and 6 the float tiles), grown to the largest size asked; a model
 // grows it once, at its first prompt.
 template <int kSlot>
 int8_t* thread_buffer(size_t bytes) {

@@ -185,7 +185,7 @@ class CpuBackend final : public Backend {
     // repacked types' layouts.
     size_t activation_tiles_size = 0;
     for (DType type : {DType::Q4_0, DType::Q8_0, DType::IQ4_NL, DType::Q4_K, DType::Q5_K, DType::Q6_K})
-      activation_tiles_size = std::max(activation_tiles_size, repacked_activation_tiles_bytes(type, max_tokens / 16, max_input));
+      activation_tiles_size = std::max(activation_tiles_size, repacked_activation_tiles_bytes(type, max_tokens / kActivationTileTokens, max_input));
     bytes += Arena::bytes_for<uint8_t>(activation_tiles_size);
     bytes += Arena::bytes_for<float>(max_tokens * max_rank_);
     const size_t d = as_size(shape_.n_embd), ff = as_size(shape_.n_ff);
@@ -764,7 +764,7 @@ class CpuBackend final : public Backend {
   // activation format only (the same for every type that takes it), which the input cache
   // keys. Returns the tile count.
   size_t place_input_tiles(DType type) {
-    const size_t tiles = quantized_tokens_ / 16;
+    const size_t tiles = quantized_tokens_ / kActivationTileTokens;
     if (quantized_tile_count_ == tiles) return tiles;
     pool_.parallel_for(tiles, [&](size_t tile, size_t) {
       prepare_repacked_activation_tiles(type, quantized_, quantized_stride_, quantized_cols_, tiles, tile, tile + 1,
@@ -859,7 +859,7 @@ class CpuBackend final : public Backend {
                      takes_int8_super_blocks(matrix.type) ? ActivationFormat::SuperBlocks : ActivationFormat::Blocks);
       const void* xq = quantized_;
       const uint8_t* w = repacked->data() + weight.repacked_group() * repacked->group_bytes();
-      const bool tiles = quantized_tiles_ != nullptr && repacked_activation_tiles_bytes(matrix.type, n_tokens / 16, cols) > 0;
+      const bool tiles = quantized_tiles_ != nullptr && repacked_activation_tiles_bytes(matrix.type, n_tokens / kActivationTileTokens, cols) > 0;
       const size_t tile_count = tiles ? place_input_tiles(matrix.type) : 0;
       pool_.parallel_for(n_tasks, [&](size_t task, size_t) {
         matmul_repacked_int8({matrix.type, w, repacked->group_bytes(), cols, xq, quantized_stride_, n_tokens, out,

@@ -21,8 +21,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <memory>
-#include <new>
+
+#include "backends/cpu/amx_tiles.h"
 
 namespace jisu::cpu::amx {
 namespace {
@@ -54,19 +54,6 @@ inline __m512 widen_bf16(__m256i v) {
 #define JISU_FT_WH1 6
 #define JISU_FT_WL1 7
 
-struct alignas(64) TileConfig {
-  uint8_t palette = 1;
-  uint8_t start_row = 0;
-  uint8_t reserved[14] = {};
-  uint16_t colsb[16] = {};
-  uint8_t rows[16] = {};
-};
-static_assert(sizeof(TileConfig) == 64);
-
-// GCC's tile intrinsics do not tell it that they read memory: stores to the buffers must not
-// be moved past the tile loads.
-inline void compiler_memory_barrier() { __asm__ volatile("" ::: "memory"); }
-
 void configure_tiles() {
   TileConfig config;
   for (int tile = 0; tile < 8; ++tile) {
@@ -75,24 +62,6 @@ void configure_tiles() {
   }
   compiler_memory_barrier();
   _tile_loadconfig(&config);
-}
-
-template <class T>
-struct AlignedDelete {
-  void operator()(T* p) const { ::operator delete[](p, std::align_val_t(64)); }
-};
-
-// A per-thread buffer of T (one per element type: the weight tiles of a chunk, the token
-// tiles' sums), grown to the largest call; a model grows it at its first prompt.
-template <class T>
-T* thread_buffer(size_t count) {
-  thread_local std::unique_ptr<T[], AlignedDelete<T>> buffer;
-  thread_local size_t capacity = 0;
-  if (count > capacity) {
-    buffer.reset(new (std::align_val_t(64)) T[count]);
-    capacity = count;
-  }
-  return buffer.get();
 }
 
 // 32 floats (lo: elements 0..15, hi: 16..31) as bf16 hi parts and bf16 residuals.
@@ -246,8 +215,9 @@ void row_pair(const MatmulArgs& a, const uint16_t* split_x, uint16_t* weights, f
 
 template <bool kF16>
 void matmul(const MatmulArgs& a, const uint16_t* split_x) {
-  uint16_t* weights = thread_buffer<uint16_t>(2 * 2 * kChunkSteps * kTileElements);
-  float* sums = thread_buffer<float>((a.n_tokens + kFloatTileTokens - 1) / kFloatTileTokens * 2 * 256);
+  // Per-thread buffers (amx_tiles.h slots 5 and 6): a chunk's weight tiles, the token tiles' sums.
+  auto* weights = reinterpret_cast<uint16_t*>(thread_buffer<5>(2 * 2 * kChunkSteps * kTileElements * sizeof(uint16_t)));
+  auto* sums = reinterpret_cast<float*>(thread_buffer<6>((a.n_tokens + kFloatTileTokens - 1) / kFloatTileTokens * 2 * 256 * sizeof(float)));
   configure_tiles();
   for (size_t r0 = a.row_begin; r0 < a.row_end; r0 += 2 * kRowTile) {
     if (r0 + kRowTile < a.row_end)

@@ -15,10 +15,10 @@
 #include <cstdint>
 
 #include "backends/cpu/int8_matmul.h"
+#include "backends/cpu/int8_repacked_matmul.h"
 
 namespace jisu::cpu {
 
-inline constexpr size_t kActivationTileTokens = 16;
 inline constexpr size_t kActivationTileBytes = kActivationTileTokens * kActivationBlockElements;
 
 // Bytes of `tiles` tiles of n-element rows (n a multiple of 32).

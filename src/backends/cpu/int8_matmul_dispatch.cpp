@@ -67,8 +67,8 @@ void matmul_repacked_int8(const RepackedMatmulArgs& args) {
   if (args.group_bytes < repacked_group_bytes(args.type, args.n))
     throw Error("repacked groups of " + std::to_string(args.group_bytes) + " bytes cannot hold rows of " +
                 std::to_string(args.n) + " elements");
-  if (args.xq_tiles != nullptr && args.xq_tile_count * 16 > args.n_tokens)
-    throw Error("repacked matmul activation tiles hold " + std::to_string(args.xq_tile_count * 16) +
+  if (args.xq_tiles != nullptr && args.xq_tile_count * kActivationTileTokens > args.n_tokens)
+    throw Error("repacked matmul activation tiles hold " + std::to_string(args.xq_tile_count * kActivationTileTokens) +
                 " tokens, more than the " + std::to_string(args.n_tokens) + " of the product");
   active_kernels().matmul_repacked_int8(args);
 }

@@ -47,6 +47,9 @@ struct RepackedMatmulArgs {
   size_t xq_tile_count = 0;
 };
 
+// Tokens per activation tile (an AMX A tile's 16 rows).
+inline constexpr size_t kActivationTileTokens = 16;
+
 // Bytes of the activation tiles of the active kernels for `tiles` tiles of 16 tokens of
 // n-element rows of xq (the activation format `type` takes); 0 when they take none for `type`
 // (or tiles is 0): xq_tiles is then not read.

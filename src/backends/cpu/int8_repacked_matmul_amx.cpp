@@ -53,6 +53,7 @@ void prepare_super_block_activation_tiles(const void* xq, size_t stride_bytes, s
 namespace {
 
 constexpr size_t kTileTokens = 16;
+static_assert(kTileTokens == kActivationTileTokens);  // one token tile per activation tile
 // The zero-masking forms with every lane on: the same instructions, but GCC 12 warns
 // (-Wmaybe-uninitialized, a false positive on its _mm512_undefined_*) about the plain ones.
 constexpr __mmask16 kAllLanes = 0xffff;

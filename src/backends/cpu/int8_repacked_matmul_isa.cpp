@@ -6,7 +6,6 @@
 // A tile of 8 rows x NT tokens loads and unpacks each weight block once for its NT tokens.
 #include "backends/cpu/vector_isa.h"
 
-#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -457,14 +456,6 @@ void matmul_impl(const RepackedMatmulArgs& a) {
   const size_t g_begin = a.row_begin / kRepackRows, g_end = a.row_end / kRepackRows;
   if (g_end <= g_begin || a.n_tokens == 0) return;
   constexpr int kTileTokens = Tiles::kTileTokens;
-  // The tiles prefetch kPrefetchBytes ahead of what they read, so a task's own first
-  // kPrefetchBytes would arrive only on demand: request them now, all at once. A decode task
-  // can be short (k and v of a TinyLlama-shape layer: 32 rows, 36-68 KiB per task), and this
-  // is then a good part of it.
-  const uint8_t* first = a.w + g_begin * a.group_bytes;
-  const size_t warm_bytes = std::min(kPrefetchBytes, (g_end - g_begin) * a.group_bytes);
-  for (size_t offset = 0; offset < warm_bytes; offset += 64)
-    _mm_prefetch(reinterpret_cast<const char*>(first + offset), _MM_HINT_T1);
   const size_t block_groups = a.group_bytes >= kRowBlockBytes ? 1 : kRowBlockBytes / a.group_bytes;
   for (size_t gb = g_begin; gb < g_end; gb += block_groups) {
     const size_t ge = g_end - gb < block_groups ? g_end : gb + block_groups;

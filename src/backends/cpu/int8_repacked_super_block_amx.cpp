@@ -63,6 +63,7 @@ void prepare_super_block_activation_tiles(const void* xq, size_t stride_bytes, s
 namespace {
 
 constexpr size_t kTileTokens = 16;
+static_assert(kTileTokens == kActivationTileTokens);  // one token tile per activation tile
 constexpr size_t kTileBytes = 1024;     // every tile: 16 rows of 64 bytes
 constexpr size_t kTileRowBytes = 64;    // A: 64 activation bytes; B: 16 weight rows x 4; C: 16 int32
 constexpr size_t kQuadsPerTile = 16;    // K = 64 elements per tile product

@@ -1,13 +1,10 @@
 #include "backends/cpu/int8_repacked_weights.h"
 
-#include <sys/mman.h>
 
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
 #include <string>
-#include <thread>
-#include <vector>
 
 #include "backends/cpu/quant_blocks.h"
 #include "backends/weight_types.h"
@@ -89,25 +86,28 @@ void repack_group_q6_k(const uint8_t* const row[kRepackRows], size_t cols, uint8
 
 }  // namespace
 
-RepackedWeights::RepackedWeights(DType type, const void* w, size_t row_bytes, size_t rows, size_t cols) {
+namespace {
+
+size_t checked_group_bytes(DType type, size_t rows, size_t cols) {
   if (!can_repack(type, rows, cols))
     throw Error("cannot repack a " + std::string(dtype_name(type)) + " matrix of " + std::to_string(rows) + " x " +
                 std::to_string(cols));
-  group_bytes_ = repacked_group_bytes(type, cols);
-  bytes_ = rows / kRepackRows * group_bytes_;
-  // mmap: page aligned (so 64-byte aligned) and zero filled (the padding), released by munmap.
-  void* mapping = ::mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (mapping == MAP_FAILED) throw Error("cannot allocate " + std::to_string(bytes_) + " bytes for repacked weights");
-  ::madvise(mapping, bytes_, MADV_HUGEPAGE);  // a hint: fewer TLB misses when streaming
-  data_ = static_cast<uint8_t*>(mapping);
+  return repacked_group_bytes(type, cols);
+}
+
+}  // namespace
+
+RepackedWeights::RepackedWeights(DType type, const void* w, size_t row_bytes, size_t rows, size_t cols)
+    : group_bytes_(checked_group_bytes(type, rows, cols)),
+      memory_(rows / kRepackRows * group_bytes_, "repacked weights") {
   const auto* src = static_cast<const uint8_t*>(w);
   // Written front to back, once per output byte; the 8 source rows are read block by block,
   // 8 sequential streams.
-  const auto repack_groups = [&](size_t g_begin, size_t g_end) {
+  write_groups_in_parallel(rows / kRepackRows, memory_.bytes(), [&](size_t g_begin, size_t g_end) {
     for (size_t g = g_begin; g < g_end; ++g) {
       const uint8_t* row[kRepackRows];
       for (size_t r = 0; r < kRepackRows; ++r) row[r] = src + (g * kRepackRows + r) * row_bytes;
-      uint8_t* out = data_ + g * group_bytes_;
+      uint8_t* out = memory_.data() + g * group_bytes_;
       if (type == DType::Q4_K || type == DType::Q5_K)
         repack_group_q45_k(type == DType::Q5_K, row, cols, out);
       else if (type == DType::Q6_K)
@@ -115,21 +115,7 @@ RepackedWeights::RepackedWeights(DType type, const void* w, size_t row_bytes, si
       else
         repack_group_blocks32(type, row, cols, out);
     }
-  };
-  // Large matrices are split over the cores: most of the time is page faults (reading the file,
-  // zeroing the new pages), which run in parallel. Slices of at least 4 MiB keep the thread
-  // start-up negligible; the result does not depend on the split.
-  const size_t groups = rows / kRepackRows;
-  const size_t by_size = std::max<size_t>(1, bytes_ >> 22);
-  const size_t n_threads = std::min<size_t>({by_size, std::max(1u, std::thread::hardware_concurrency()), groups});
-  std::vector<std::thread> threads;
-  for (size_t i = 1; i < n_threads; ++i) threads.emplace_back(repack_groups, groups * i / n_threads, groups * (i + 1) / n_threads);
-  repack_groups(0, groups / n_threads);
-  for (auto& thread : threads) thread.join();
-}
-
-RepackedWeights::~RepackedWeights() {
-  if (data_) ::munmap(data_, bytes_);
+  });
 }
 
 }  // namespace jisu::cpu

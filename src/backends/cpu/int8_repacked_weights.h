@@ -38,6 +38,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "backends/cpu/weight_copy.h"
 #include "core/dtype.h"
 
 namespace jisu::cpu {
@@ -67,18 +68,14 @@ class RepackedWeights {
  public:
   // Copies `rows` rows of row_bytes each from w. Throws jisu::Error unless can_repack().
   RepackedWeights(DType type, const void* w, size_t row_bytes, size_t rows, size_t cols);
-  ~RepackedWeights();
-  RepackedWeights(const RepackedWeights&) = delete;
-  RepackedWeights& operator=(const RepackedWeights&) = delete;
 
-  const uint8_t* data() const { return data_; }
+  const uint8_t* data() const { return memory_.data(); }
   size_t group_bytes() const { return group_bytes_; }
-  size_t bytes() const { return bytes_; }
+  size_t bytes() const { return memory_.bytes(); }
 
  private:
-  uint8_t* data_ = nullptr;
-  size_t group_bytes_ = 0;
-  size_t bytes_ = 0;
+  size_t group_bytes_;
+  WeightCopyMemory memory_;
 };
 
 }  // namespace jisu::cpu

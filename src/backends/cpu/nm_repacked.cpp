@@ -2,7 +2,6 @@
 // of its kernels, and the choice of kernel.
 #include "backends/cpu/nm_repacked.h"
 
-#include <sys/mman.h>
 
 #include <algorithm>
 #include <array>
@@ -10,8 +9,6 @@
 #include <cmath>
 #include <cstring>
 #include <string>
-#include <thread>
-#include <vector>
 
 #include "backends/cpu/quant_blocks.h"
 #include "backends/cpu/quant_kernels.h"
@@ -92,35 +89,16 @@ std::unique_ptr<NmRepackedWeights> NmRepackedWeights::from_rows(const void* w, s
   for (size_t r = 0; r < rows; ++r)
     for (size_t b = 0; b < blocks; ++b)
       if (!keeps_2_of_4(load_u64(src + r * row_bytes + 8 * b))) return nullptr;
-  std::unique_ptr<NmRepackedWeights> copy(new NmRepackedWeights);
-  copy->group_bytes_ = nm_repacked_group_bytes(n);
-  copy->bytes_ = rows / kNmRepackedRows * copy->group_bytes_;
-  // As RepackedWeights: mmap (page aligned, zero filled: the codes are or-ed in and the padding
-  // stays 0) with huge pages requested (fewer TLB misses when streaming).
-  void* mapping = ::mmap(nullptr, copy->bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (mapping == MAP_FAILED) throw Error("cannot allocate " + std::to_string(copy->bytes_) + " bytes for repacked 2:4 weights");
-  ::madvise(mapping, copy->bytes_, MADV_HUGEPAGE);
-  copy->data_ = static_cast<uint8_t*>(mapping);
-  const auto repack_groups = [&](size_t g_begin, size_t g_end) {
+  std::unique_ptr<NmRepackedWeights> copy(new NmRepackedWeights(nm_repacked_group_bytes(n), rows / kNmRepackedRows * nm_repacked_group_bytes(n)));
+  // The memory is zero filled: the codes are or-ed in and the padding stays 0.
+  write_groups_in_parallel(rows / kNmRepackedRows, copy->bytes(), [&](size_t g_begin, size_t g_end) {
     for (size_t g = g_begin; g < g_end; ++g) {
       const uint8_t* row[kNmRepackedRows];
       for (size_t r = 0; r < kNmRepackedRows; ++r) row[r] = src + (g * kNmRepackedRows + r) * row_bytes;
-      repack_group(row, n, copy->data_ + g * copy->group_bytes_);
+      repack_group(row, n, copy->memory_.data() + g * copy->group_bytes_);
     }
-  };
-  // As RepackedWeights: slices of at least 4 MiB over the cores; the result does not depend on the split.
-  const size_t groups = rows / kNmRepackedRows;
-  const size_t n_threads = std::min<size_t>(
-      {std::max<size_t>(1, copy->bytes_ >> 22), std::max(1u, std::thread::hardware_concurrency()), groups});
-  std::vector<std::thread> threads;
-  for (size_t i = 1; i < n_threads; ++i) threads.emplace_back(repack_groups, groups * i / n_threads, groups * (i + 1) / n_threads);
-  repack_groups(0, groups / n_threads);
-  for (auto& thread : threads) thread.join();
+  });
   return copy;
-}
-
-NmRepackedWeights::~NmRepackedWeights() {
-  if (data_) ::munmap(data_, bytes_);
 }
 
 bool nm_repacked_kernel_runs_on(Isa isa) {

@@ -36,6 +36,7 @@
 
 #include "backends/cpu/int8_matmul.h"
 #include "backends/cpu/int8_repacked_matmul.h"
+#include "backends/cpu/weight_copy.h"
 #include "core/cpu_features.h"
 
 namespace jisu::cpu {
@@ -59,19 +60,15 @@ class NmRepackedWeights {
   // row-major kernel). `w`: rows of row_bytes in the jisu_nm_q8 layout, already checked
   // (check_sparse_rows).
   static std::unique_ptr<NmRepackedWeights> from_rows(const void* w, size_t row_bytes, size_t rows, size_t n);
-  ~NmRepackedWeights();
-  NmRepackedWeights(const NmRepackedWeights&) = delete;
-  NmRepackedWeights& operator=(const NmRepackedWeights&) = delete;
 
-  const uint8_t* data() const { return data_; }
+  const uint8_t* data() const { return memory_.data(); }
   size_t group_bytes() const { return group_bytes_; }
-  size_t bytes() const { return bytes_; }
+  size_t bytes() const { return memory_.bytes(); }
 
  private:
-  NmRepackedWeights() = default;
-  uint8_t* data_ = nullptr;
-  size_t group_bytes_ = 0;
-  size_t bytes_ = 0;
+  NmRepackedWeights(size_t group_bytes, size_t bytes) : group_bytes_(group_bytes), memory_(bytes, "repacked 2:4 weights") {}
+  size_t group_bytes_;
+  WeightCopyMemory memory_;
 };
 
 // The kernels take int8_repacked_matmul.h's arguments: type kJisuNmQ8, w and group_bytes of an
