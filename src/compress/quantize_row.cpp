@@ -424,6 +424,26 @@ BlockQuantizer block_quantizer(DType type) {
 
 }  // namespace
 
+bool weighs_magnitude_with_importance(DType type) {
+  return type == DType::Q2_K || type == DType::Q3_K || type == DType::Q5_0;
+}
+
+void search_weights(DType type, const float* x, size_t n, const float* importance, float* weights) {
+  if (!importance) {
+    std::fill(weights, weights + n, 1.0f);
+    return;
+  }
+  if (!weighs_magnitude_with_importance(type)) {
+    std::copy(importance, importance + n, weights);
+    return;
+  }
+  double sum_squares = 0;
+  for (size_t i = 0; i < n; ++i) sum_squares += static_cast<double>(x[i]) * x[i];
+  const double sigma2 = n > 0 ? sum_squares / static_cast<double>(n) : 0.0;
+  for (size_t i = 0; i < n; ++i)
+    weights[i] = static_cast<float>(importance[i] * std::sqrt(sigma2 + static_cast<double>(x[i]) * x[i]));
+}
+
 bool quantize_supported(DType type) {
   return type == DType::F32 || type == DType::F16 || type == DType::BF16 || type == kJisuI8Row || type == kJisuCb4 ||
          block_quantizer(type) != nullptr;
@@ -446,11 +466,8 @@ void quantize_row(DType type, const float* src, void* dst, size_t n, const float
     throw Error("quantizing to " + std::string(dtype_name(type)) + " is not supported");
   if (type == kJisuCb4 && !codebook) throw Error("quantizing a row to cb4 needs its tensor's codebook");
   if (type == kJisuI8Row && !row_scale) throw Error("quantizing a row to i8_row needs a place for its scale");
-  // Search weights: the imatrix's mean squared input of each column, or 1 (plain squared
-  // error). Measured on the demo model (docs/quantization.md), weighting by the weight's own
-  // magnitude as well (sqrt(sigma^2 + x^2), x^2) gave higher KL divergence at most 4- to 5-bit types.
-  const std::vector<float> weights =
-      importance ? std::vector<float>(importance, importance + n) : std::vector<float>(n, 1.0f);
+  std::vector<float> weights(n);
+  search_weights(type, src, n, importance, weights.data());
   const DTypeTraits& t = traits(type);
   auto* out = static_cast<uint8_t*>(dst);
   if (type == kJisuI8Row) {

@@ -5,9 +5,9 @@
 // over a set of candidate scales: for each candidate the levels are rounded, then the scale
 // (and minimum) that is optimal for those levels is solved in closed form; the best candidate
 // is then refined by alternating "round the levels for this scale" and "solve the scale for
-// these levels" while the error drops. The weights are the importance of each weight: the
-// importance matrix's mean squared input of its column when there is one, times a term that
-// favours large weights (see quantize_row.h). The candidates' rounding and sums run all at
+// these levels" while the error drops. The weights are the importance of each weight
+// (compress/quantize_row.h, search_weights): 1 without an importance matrix, else its mean
+// squared input of the column, for some types times a term that favours large weights. The candidates' rounding and sums run all at
 // once, one candidate per SIMD lane (backends/cpu/scale_candidates.h, the CPU kernel table's
 // scale_candidate_sums), with the scalar path's sums bit for bit, so every ISA writes the same
 // bytes.

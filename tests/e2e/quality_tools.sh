@@ -5,7 +5,8 @@
 #    ours) within each type's error bound against the f32 weights; Q4_K_M of the demo model with
 #    llama.cpp's per-tensor types, byte size and general.* keys, and perplexity no worse than
 #    llama.cpp's quantizer's;
-#  - the importance matrix's first entry against numpy (RMSNorm of the embedding rows);
+#  - the importance matrix's attn_q, attn_output and ffn_down entries of two layers against a
+#    numpy forward;
 #  - KL divergence of a model against itself ~0;
 #  - bad inputs: one "error:" line, exit 1, no file left behind.
 #   bash tests/e2e/quality_tools.sh path/to/jisu path/to/source-dir
@@ -70,22 +71,52 @@ PY
 ppl=$(final_ppl demo.q4_k_m.gguf)
 near "$ppl" 0 24.7240 || fail "jisu's q4_k_m perplexity $ppl is worse than llama.cpp's quantizer's 24.7240"
 
-# 4. The importance matrix of blk.0.attn_q (its input: RMSNorm(embedding) * attn_norm) vs numpy.
+# 4. The importance matrix against a numpy forward of the first two layers: attn_q (input
+#    RMSNorm(embedding) * attn_norm), attn_output (input: the attention's output, after RoPE,
+#    grouped-query causal softmax) and ffn_down (input: SwiGLU, the most uneven columns).
 printf 'ROMEO:\nWhat say you, my lord? I will not go.\nJULIET:\nThen stay.\n' > calib.txt
 "$JISU" imatrix -m "$DEMO/model.f32.gguf" -f calib.txt -c 16 --chunks 1 -o imatrix.gguf -t 2 2>/dev/null || fail "imatrix"
 "$JISU" tokenize -m "$DEMO/model.f32.gguf" -f calib.txt --add-special > tokens.txt 2>/dev/null || fail "tokenize"
 python3 - "$DEMO/model.f32.gguf" <<'PY' || fail "imatrix entry differs from numpy"
 import sys, re, numpy as np, gguf
 model = {t.name: np.array(t.data, dtype=np.float64) for t in gguf.GGUFReader(sys.argv[1]).tensors}
-tokens = [int(v) for v in re.findall(r"-?\d+", open("tokens.txt").read())][:16]
-tokens[0] = 1  # each chunk starts with BOS
-x = model["token_embd.weight"].reshape(-1, 256)[tokens]
-x = x / np.sqrt((x ** 2).mean(axis=1, keepdims=True) + 1e-5) * model["blk.0.attn_norm.weight"]
 imatrix = {t.name: np.array(t.data, dtype=np.float64).ravel() for t in gguf.GGUFReader("imatrix.gguf").tensors}
-sums, counts = imatrix["blk.0.attn_q.weight.in_sum2"], imatrix["blk.0.attn_q.weight.counts"]
-expected = (x ** 2).sum(axis=0)
-err = np.abs(sums - expected).max() / expected.max()
-if counts[0] != 16 or err > 1e-4: print("counts", counts, "relative error", err); sys.exit(1)
+n, d, heads, kv_heads, hd = 16, 256, 8, 4, 32  # the demo model: 8 heads, 4 KV heads of 32
+tokens = [int(v) for v in re.findall(r"-?\d+", open("tokens.txt").read())][:n]
+tokens[0] = 1  # each chunk starts with BOS
+rms = lambda x, w: x / np.sqrt((x ** 2).mean(axis=1, keepdims=True) + 1e-5) * w
+lin = lambda name, x: x @ model[name].reshape(-1, x.shape[1]).T
+def rope(x):  # [n, heads, hd]; GGUF llama layout: adjacent pairs rotate, base 10000
+    angle = np.arange(n)[:, None, None] * 10000.0 ** (-np.arange(0, hd, 2) / hd)
+    out = np.empty_like(x)
+    out[..., 0::2] = x[..., 0::2] * np.cos(angle) - x[..., 1::2] * np.sin(angle)
+    out[..., 1::2] = x[..., 0::2] * np.sin(angle) + x[..., 1::2] * np.cos(angle)
+    return out
+ok = True
+def check(name, x):
+    global ok
+    sums, counts = imatrix[name + ".in_sum2"], imatrix[name + ".counts"]
+    expected = (x ** 2).sum(axis=0)
+    err = np.abs(sums - expected).max() / expected.max()
+    if counts[0] != n or err > 1e-4: print(name, "counts", counts, "relative error", err); ok = False
+h = model["token_embd.weight"].reshape(-1, d)[tokens]
+for p in ("blk.0.", "blk.1."):
+    x = rms(h, model[p + "attn_norm.weight"])
+    check(p + "attn_q.weight", x)
+    q = rope(lin(p + "attn_q.weight", x).reshape(n, heads, hd))
+    k = np.repeat(rope(lin(p + "attn_k.weight", x).reshape(n, kv_heads, hd)), heads // kv_heads, axis=1)
+    v = np.repeat(lin(p + "attn_v.weight", x).reshape(n, kv_heads, hd), heads // kv_heads, axis=1)
+    scores = np.einsum("qhd,khd->hqk", q, k) / np.sqrt(hd) + np.triu(np.full((n, n), -np.inf), 1)
+    probs = np.exp(scores - scores.max(axis=2, keepdims=True))
+    attention = np.einsum("hqk,khd->qhd", probs / probs.sum(axis=2, keepdims=True), v).reshape(n, d)
+    check(p + "attn_output.weight", attention)
+    h = h + lin(p + "attn_output.weight", attention)
+    x = rms(h, model[p + "ffn_norm.weight"])
+    gate = lin(p + "ffn_gate.weight", x)
+    swiglu = gate / (1 + np.exp(-gate)) * lin(p + "ffn_up.weight", x)
+    check(p + "ffn_down.weight", swiglu)
+    h = h + lin(p + "ffn_down.weight", swiglu)
+sys.exit(0 if ok else 1)
 PY
 
 # 5. KL divergence of the f32 model against its own saved log-probabilities.

@@ -98,6 +98,34 @@ TEST(QuantizeRow, ImportanceLowersTheErrorWhereItIsHigh) {
   }
 }
 
+// The search weights as docs/quantization.md states them: 1 without an importance vector; the
+// importance alone for most types; importance * sqrt(mean x^2 + x_i^2) for Q2_K, Q3_K, Q5_0.
+TEST(QuantizeRow, SearchWeightsFollowTheDocumentedFormula) {
+  const std::vector<float> x = gaussian_row(768, 3);
+  std::vector<float> importance(x.size());
+  for (size_t i = 0; i < x.size(); ++i) importance[i] = 0.1f + static_cast<float>(i % 7);
+  double mean_square = 0;
+  for (const float v : x) mean_square += double(v) * v;
+  mean_square /= double(x.size());
+  std::vector<float> weights(x.size());
+  for (DType type : {DType::Q2_K, DType::Q3_K, DType::Q5_0}) {
+    search_weights(type, x.data(), x.size(), importance.data(), weights.data());
+    for (size_t i = 0; i < x.size(); ++i) {
+      const double expected = importance[i] * std::sqrt(mean_square + double(x[i]) * x[i]);
+      ASSERT_NEAR(weights[i], expected, 1e-6 * expected) << dtype_name(type) << " column " << i;
+    }
+  }
+  for (DType type : {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_1, DType::Q4_K, DType::Q5_K,
+                     DType::Q6_K, DType::IQ4_NL, DType::IQ4_XS}) {
+    search_weights(type, x.data(), x.size(), importance.data(), weights.data());
+    EXPECT_EQ(weights, importance) << dtype_name(type);
+    search_weights(type, x.data(), x.size(), nullptr, weights.data());
+    EXPECT_EQ(weights, std::vector<float>(x.size(), 1.0f)) << dtype_name(type);
+  }
+  search_weights(DType::Q2_K, x.data(), x.size(), nullptr, weights.data());
+  EXPECT_EQ(weights, std::vector<float>(x.size(), 1.0f));
+}
+
 TEST(QuantizationMix, RowsATypeCannotHoldAreAnError) {
   const QuantizationMix mix(*file_type_from_name("Q4_K_M"), {}, 4);
   EXPECT_EQ(mix.type_for("blk.0.ffn_gate.weight", 288), DType::Q5_0);  // K-quant fallback
