@@ -125,7 +125,9 @@ void place_q8_0_pair(const uint8_t* first, const uint8_t* second, size_t nb, int
       const size_t at = b * kRepackRows * kQK + k * 32;
       const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(first + at));
       const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(second + at));
-      _mm512_store_si512(out + b * kPairBlockBytes + k * kPairRowBytes, _mm512_inserti64x4(_mm512_zextsi256_si512(lo), hi, 1));
+      // The zero-masking forms: the plain ones make GCC 12 warn (kAllLanes above).
+      const __m512i row = _mm512_maskz_inserti64x4(0xff, _mm512_maskz_broadcast_i64x4(0xff, lo), hi, 1);
+      _mm512_store_si512(out + b * kPairBlockBytes + k * kPairRowBytes, row);
     }
   }
 }
