@@ -16,8 +16,9 @@
 // tiles of 16. Per group pair the weights are read from memory once into a per-thread buffer of
 // B tiles (Q8_0: its two groups' rows side by side; Q4_0 and IQ4_NL: widened to signed bytes)
 // and every token tile passes over them from cache, while the next pair's weights are
-// prefetched into L2. Within a pass the tile unit runs ahead of
-// the vector units: a block's sums are stored and scaled kPostLag blocks later. Tokens past the
+// prefetched into L2. Within a pass the tile unit runs ahead of the vector units, one block per
+// step: a block's sums are stored four blocks after its product and scaled kPostLag blocks
+// after it. Tokens past the
 // last whole tile of 16, and calls with fewer than 16 tokens (decode, small batches), run the
 // AVX-512 VNNI kernels, which win there: a tile pass costs about as much for 1 token as for 16.
 #include "backends/cpu/int8_repacked_matmul.h"
@@ -74,13 +75,13 @@ constexpr __mmask16 kAllLanes = 0xffff;
 // Bytes of one block of a group pair as a B tile: 8 rows (K = 32 in fours) of 16 weight rows x 4.
 constexpr size_t kPairBlockBytes = 2 * kRepackRows * kQK;
 constexpr size_t kPairRowBytes = 4 * 2 * kRepackRows;  // one B tile row: 16 weight rows x 4 bytes
-// A block's sums are stored four blocks after its product and read back (scaled) four blocks
-// after that store, at block b + kPostLag: by then the store has left the tile unit, so the
+// A block's sums are stored four blocks after its product (its C tile's next use) and read back
+// (scaled) at block b + kPostLag: by then the store has left the tile unit, so the
 // vector loads do not wait on it (reading them at once stalled every block on the store and
 // left the tile unit idle while the vector units scaled).
 constexpr size_t kPostLag = 8;
 constexpr size_t kSumSlots = 8;  // blocks b - 8 (being scaled) .. b - 4 (being stored) are live
-static_assert(kSumSlots >= kPostLag - 4 + 1 && kPostLag >= 4);
+static_assert(kSumSlots >= kPostLag - 4 + 1 && kPostLag >= 4 && kPostLag % 4 == 0);
 
 void configure_tiles() {
   TileConfig config;
@@ -212,19 +213,19 @@ void group_pair_tile(const RepackedMatmulArgs& a, size_t g, bool pair, const int
   scale_block((blk) - kPostLag);                     \
   prefetch_for_block(blk)
   size_t b = 0;
-  // Blocks 0-7 (or fewer): nothing to store or scale before them yet.
+  // Blocks 0 .. kPostLag - 1: nothing to scale before them yet (12 measured no faster than 8).
   if (nb >= kPostLag) {
     JISU_BLOCK_PRODUCT(JISU_TILE_A0, JISU_TILE_B0, JISU_TILE_C0, 0);
     JISU_BLOCK_PRODUCT(JISU_TILE_A1, JISU_TILE_B1, JISU_TILE_C1, 1);
     JISU_BLOCK_PRODUCT(JISU_TILE_A0, JISU_TILE_B0, JISU_TILE_C2, 2);
     JISU_BLOCK_PRODUCT(JISU_TILE_A1, JISU_TILE_B1, JISU_TILE_C3, 3);
-    for (b = 4; b < 8; b += 4) {
+    for (b = 4; b < kPostLag; b += 4) {
       JISU_BLOCK_STORE(JISU_TILE_C0, b - 4); JISU_BLOCK_PRODUCT(JISU_TILE_A0, JISU_TILE_B0, JISU_TILE_C0, b);
       JISU_BLOCK_STORE(JISU_TILE_C1, b - 3); JISU_BLOCK_PRODUCT(JISU_TILE_A1, JISU_TILE_B1, JISU_TILE_C1, b + 1);
       JISU_BLOCK_STORE(JISU_TILE_C2, b - 2); JISU_BLOCK_PRODUCT(JISU_TILE_A0, JISU_TILE_B0, JISU_TILE_C2, b + 2);
       JISU_BLOCK_STORE(JISU_TILE_C3, b - 1); JISU_BLOCK_PRODUCT(JISU_TILE_A1, JISU_TILE_B1, JISU_TILE_C3, b + 3);
     }
-    for (size_t i = 0; i < 8; ++i) prefetch_for_block(i);
+    for (size_t i = 0; i < kPostLag; ++i) prefetch_for_block(i);
   }
   for (; b + 4 <= nb && b >= kPostLag; b += 4) {
     JISU_BLOCK_STEP(JISU_TILE_A0, JISU_TILE_B0, JISU_TILE_C0, b);
