@@ -150,10 +150,12 @@ void expect_simd_matches_scalar_for_every_tile_shape(const std::vector<DType>& t
 }
 
 TEST(Int8Repacked, SimdMatchesScalarBitForBitForEveryTileShape) {
-  // 272 rows of 2048 columns span more than one 256 KiB row block of the kernel; 224 columns
-  // (7 blocks) leave the AMX path's four-block unroll a remainder of 3.
+  // 272 rows of 2048 columns span more than one 256 KiB row block of the kernel. The AMX path
+  // runs blocks 0-7 without scaling, then steps of four, then the rest one at a time: 224
+  // columns (7 blocks) take only the last, 256 (8) only the first, 288 (9) the first and the
+  // last, 480 (15) all three with a remainder of 3.
   expect_simd_matches_scalar_for_every_tile_shape<ActivationBlock>(
-      {std::begin(kRepackTypes), std::end(kRepackTypes)}, {32, 224, 256, 2048}, [](size_t n) -> size_t { return n == 2048 ? 272 : 24; },
+      {std::begin(kRepackTypes), std::end(kRepackTypes)}, {32, 224, 256, 288, 480, 2048}, [](size_t n) -> size_t { return n == 2048 ? 272 : 24; },
       {1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 16, 35}, 12);
 }
 

@@ -23,6 +23,14 @@ static_assert(sizeof(TileConfig) == 64);
 // prepares could be moved past the tile loads that read them.
 inline void compiler_memory_barrier() { __asm__ volatile("" ::: "memory"); }
 
+// TILESTORED of tile TILE (a number: pasted into the instruction, as GCC's _tile_stored does)
+// into `object` (an lvalue of exactly the tile's bytes, rows `stride` apart): the asm names that
+// object as its only memory output. GCC's _tile_stored clobbers all memory, which makes the
+// compiler store and reload every vector whose address a kernel's lambdas took (a tile kernel's
+// 16 float accumulators) around each store.
+#define JISU_TILE_STORE_TO(TILE, object, stride) \
+  __asm__ volatile("tilestored %%tmm" #TILE ", (%1,%2,1)" : "=m"(object) : "r"(&(object)), "r"(static_cast<long>(stride)))
+
 // A per-thread 64-byte aligned buffer (one per kSlot; in use: 0 and 4 the 32-element types, 1
 // and 2 the K-quants, 5 and 6 the float tiles), grown to the largest size asked; a model
 // grows it once, at its first prompt.

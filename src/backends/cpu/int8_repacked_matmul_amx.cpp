@@ -16,8 +16,9 @@
 // tiles of 16. Per group pair the weights are read from memory once into a per-thread buffer of
 // B tiles (Q8_0: its two groups' rows side by side; Q4_0 and IQ4_NL: widened to signed bytes)
 // and every token tile passes over them from cache, while the next pair's weights are
-// prefetched into L2. Within a pass the tile unit runs ahead of
-// the vector units: a block's sums are stored and scaled kPostLag blocks later. Tokens past the
+// prefetched into L2. Within a pass the tile unit runs ahead of the vector units, one block per
+// step: a block's sums are stored four blocks after its product and scaled kPostLag blocks
+// after it. Tokens past the
 // last whole tile of 16, and calls with fewer than 16 tokens (decode, small batches), run the
 // AVX-512 VNNI kernels, which win there: a tile pass costs about as much for 1 token as for 16.
 #include "backends/cpu/int8_repacked_matmul.h"
@@ -74,12 +75,13 @@ constexpr __mmask16 kAllLanes = 0xffff;
 // Bytes of one block of a group pair as a B tile: 8 rows (K = 32 in fours) of 16 weight rows x 4.
 constexpr size_t kPairBlockBytes = 2 * kRepackRows * kQK;
 constexpr size_t kPairRowBytes = 4 * 2 * kRepackRows;  // one B tile row: 16 weight rows x 4 bytes
-// A block's sums are read back this many blocks after its tile store: by then the store has
-// left the tile unit, so the vector loads do not wait on it (reading them at once stalled every
-// block on the store and left the tile unit idle while the vector units scaled).
-constexpr size_t kPostLag = 4;
-constexpr size_t kSumSlots = 8;  // a slot is rewritten only after its block was scaled
-static_assert(kSumSlots >= kPostLag + 4);
+// A block's sums are stored four blocks after its product (its C tile's next use) and read back
+// (scaled) at block b + kPostLag: by then the store has left the tile unit, so the
+// vector loads do not wait on it (reading them at once stalled every block on the store and
+// left the tile unit idle while the vector units scaled).
+constexpr size_t kPostLag = 8;
+constexpr size_t kSumSlots = 8;  // blocks b - 8 (being scaled) .. b - 4 (being stored) are live
+static_assert(kSumSlots >= kPostLag - 4 + 1 && kPostLag >= 4 && kPostLag % 4 == 0);
 
 void configure_tiles() {
   TileConfig config;
@@ -104,12 +106,29 @@ const uint8_t* own_activation_tiles(const RepackedMatmulArgs& a, size_t tiles) {
 // Writes group `half`'s (0: the first 8 weight rows, 1: the next 8) signed bytes of every block
 // into the pair's B tiles: B row k of block b is at out + b * kPairBlockBytes + k * kPairRowBytes,
 // this group's 32 bytes (8 weight rows x 4) at offset 32 * half of it.
-// Q8_0: the repacked quants are already B rows (nb blocks of 8 rows of 32 bytes).
+// Q8_0: the repacked quants are already B rows (nb blocks of 8 rows of 32 bytes). Used for a
+// lone last group; pairs take place_q8_0_pair.
 void place_q8_0(const uint8_t* quants, size_t nb, size_t half, int8_t* out) {
   for (size_t b = 0; b < nb; ++b) {
     for (size_t k = 0; k < kQK / 4; ++k) {
       const __m256i row = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(quants + b * kRepackRows * kQK + k * 32));
       _mm256_store_si256(reinterpret_cast<__m256i*>(out + b * kPairBlockBytes + k * kPairRowBytes + 32 * half), row);
+    }
+  }
+}
+
+// Both groups of a Q8_0 pair at once: each 64-byte B row is the two groups' 32-byte rows side
+// by side, written with one 64-byte store (two 32-byte stores per row before: the copy took a
+// sixth of the kernel's samples).
+void place_q8_0_pair(const uint8_t* first, const uint8_t* second, size_t nb, int8_t* out) {
+  for (size_t b = 0; b < nb; ++b) {
+    for (size_t k = 0; k < kQK / 4; ++k) {
+      const size_t at = b * kRepackRows * kQK + k * 32;
+      const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(first + at));
+      const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(second + at));
+      // The zero-masking forms: the plain ones make GCC 12 warn (kAllLanes above).
+      const __m512i row = _mm512_maskz_inserti64x4(0xff, _mm512_maskz_broadcast_i64x4(0xff, lo), hi, 1);
+      _mm512_store_si512(out + b * kPairBlockBytes + k * kPairRowBytes, row);
     }
   }
 }
@@ -154,18 +173,25 @@ void group_pair_tile(const RepackedMatmulArgs& a, size_t g, bool pair, const int
       _mm_prefetch(reinterpret_cast<const char*>(prefetch + 64 * i), _MM_HINT_T1);
   };
   alignas(64) int32_t sums[kSumSlots][kTileTokens][2 * kRepackRows];  // slot: block % kSumSlots
-  __m512 acc[kTileTokens];
-  for (auto& v : acc) v = _mm512_setzero_ps();
+  // The 16 tokens' row accumulators as 16 named variables, not an array: GCC kept an array in
+  // memory and stored all 16 after every block's scaling (1 KiB of stores per block).
+#define JISU_FOR_TOKENS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13) X(14) X(15)
+  static_assert(kTileTokens == 16);
+#define JISU_DECLARE_ACC(t) __m512 acc##t = _mm512_setzero_ps();
+  JISU_FOR_TOKENS(JISU_DECLARE_ACC)
+#undef JISU_DECLARE_ACC
   // acc[t] += float(sum) * (d_w * d_x) for block b, in block order as the scalar reference does.
   const auto scale_block = [&](size_t b) {
     __m256i halves = _mm256_castsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(scales[0] + b * 2 * kRepackRows)));
     if (pair) halves = _mm256_inserti128_si256(halves, _mm_load_si128(reinterpret_cast<const __m128i*>(scales[1] + b * 2 * kRepackRows)), 1);
     const __m512 dw = _mm512_maskz_cvtph_ps(kAllLanes, halves);
     const auto& block_sums = sums[b % kSumSlots];
-    for (size_t t = 0; t < kTileTokens; ++t) {
-      const float dx = a_scales[b * kTileTokens + t];
-      acc[t] = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(kAllLanes, _mm512_load_si512(block_sums[t])), _mm512_mul_ps(dw, _mm512_set1_ps(dx)), acc[t]);
-    }
+    const float* dx = a_scales + b * kTileTokens;
+#define JISU_SCALE_TOKEN(t)                                                                              \
+  acc##t = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(kAllLanes, _mm512_load_si512(block_sums[t])),       \
+                           _mm512_mul_ps(dw, _mm512_set1_ps(dx[t])), acc##t);
+    JISU_FOR_TOKENS(JISU_SCALE_TOKEN)
+#undef JISU_SCALE_TOKEN
   };
   const long stride = kQK;
 // Block `blk`'s products on tiles TA, TB into TC, stored to its sums slot.
@@ -174,35 +200,62 @@ void group_pair_tile(const RepackedMatmulArgs& a, size_t g, bool pair, const int
   _tile_loadd(TB, weights + (blk) * kPairBlockBytes, kPairRowBytes);                 \
   _tile_zero(TC);                                                                    \
   _tile_dpbssd(TC, TA, TB)
-#define JISU_BLOCK_STORE(TC, blk) _tile_stored(TC, &sums[(blk) % kSumSlots][0][0], sizeof sums[0][0])
-  size_t scaled = 0;  // blocks whose sums are in acc
+#define JISU_BLOCK_STORE(TC, blk) JISU_TILE_STORE_TO(TC, sums[(blk) % kSumSlots], sizeof sums[0][0])
+  // One step per block b: store block b - 4's sums from the C tile that b reuses (its product
+  // was issued four steps ago, so the store rarely waits), issue b's product, and scale block
+  // b - kPostLag (stored four steps ago). Products, stores and the scaling of one block
+  // alternate block by block, so the tile unit and the vector units overlap; issuing four
+  // products, then scaling four blocks, then storing four left them mostly taking turns
+  // (a microbenchmark of this loop: 31 -> 23 ns per block and token tile).
+#define JISU_BLOCK_STEP(TA, TB, TC, blk)            \
+  JISU_BLOCK_STORE(TC, (blk) - 4);                   \
+  JISU_BLOCK_PRODUCT(TA, TB, TC, blk);               \
+  scale_block((blk) - kPostLag);                     \
+  prefetch_for_block(blk)
   size_t b = 0;
-  // Four blocks in flight on four C tiles: a block's product, store and the next use of its C
-  // tile form a chain, so fewer chains leave the tile unit waiting on their latency.
-  for (; b + 4 <= nb; b += 4) {
-    JISU_BLOCK_PRODUCT(JISU_TILE_A0, JISU_TILE_B0, JISU_TILE_C0, b);
-    JISU_BLOCK_PRODUCT(JISU_TILE_A1, JISU_TILE_B1, JISU_TILE_C1, b + 1);
-    JISU_BLOCK_PRODUCT(JISU_TILE_A0, JISU_TILE_B0, JISU_TILE_C2, b + 2);
-    JISU_BLOCK_PRODUCT(JISU_TILE_A1, JISU_TILE_B1, JISU_TILE_C3, b + 3);
-    // The vector units scale the blocks stored in earlier rounds while the tile unit computes
-    // these four; storing them at once would wait on the products (perf: the first store held
-    // 15 % of the kernel's samples).
-    for (; scaled + kPostLag <= b + 3; ++scaled) scale_block(scaled);
-    JISU_BLOCK_STORE(JISU_TILE_C0, b);
-    JISU_BLOCK_STORE(JISU_TILE_C1, b + 1);
-    JISU_BLOCK_STORE(JISU_TILE_C2, b + 2);
-    JISU_BLOCK_STORE(JISU_TILE_C3, b + 3);
-    for (size_t i = 0; i < 4; ++i) prefetch_for_block(b + i);
+  // Blocks 0 .. kPostLag - 1: nothing to scale before them yet (12 measured no faster than 8).
+  if (nb >= kPostLag) {
+    JISU_BLOCK_PRODUCT(JISU_TILE_A0, JISU_TILE_B0, JISU_TILE_C0, 0);
+    JISU_BLOCK_PRODUCT(JISU_TILE_A1, JISU_TILE_B1, JISU_TILE_C1, 1);
+    JISU_BLOCK_PRODUCT(JISU_TILE_A0, JISU_TILE_B0, JISU_TILE_C2, 2);
+    JISU_BLOCK_PRODUCT(JISU_TILE_A1, JISU_TILE_B1, JISU_TILE_C3, 3);
+    for (b = 4; b < kPostLag; b += 4) {
+      JISU_BLOCK_STORE(JISU_TILE_C0, b - 4); JISU_BLOCK_PRODUCT(JISU_TILE_A0, JISU_TILE_B0, JISU_TILE_C0, b);
+      JISU_BLOCK_STORE(JISU_TILE_C1, b - 3); JISU_BLOCK_PRODUCT(JISU_TILE_A1, JISU_TILE_B1, JISU_TILE_C1, b + 1);
+      JISU_BLOCK_STORE(JISU_TILE_C2, b - 2); JISU_BLOCK_PRODUCT(JISU_TILE_A0, JISU_TILE_B0, JISU_TILE_C2, b + 2);
+      JISU_BLOCK_STORE(JISU_TILE_C3, b - 1); JISU_BLOCK_PRODUCT(JISU_TILE_A1, JISU_TILE_B1, JISU_TILE_C3, b + 3);
+    }
+    for (size_t i = 0; i < kPostLag; ++i) prefetch_for_block(i);
   }
+  for (; b + 4 <= nb && b >= kPostLag; b += 4) {
+    JISU_BLOCK_STEP(JISU_TILE_A0, JISU_TILE_B0, JISU_TILE_C0, b);
+    JISU_BLOCK_STEP(JISU_TILE_A1, JISU_TILE_B1, JISU_TILE_C1, b + 1);
+    JISU_BLOCK_STEP(JISU_TILE_A0, JISU_TILE_B0, JISU_TILE_C2, b + 2);
+    JISU_BLOCK_STEP(JISU_TILE_A1, JISU_TILE_B1, JISU_TILE_C3, b + 3);
+  }
+  // The four blocks still on C tiles (block j on C tile j % 4), the scaling of every stored
+  // block, then the last nb % 4 blocks one at a time.
+  const size_t whole = b;
+  if (whole >= 4) {
+    JISU_BLOCK_STORE(JISU_TILE_C0, whole - 4);
+    JISU_BLOCK_STORE(JISU_TILE_C1, whole - 3);
+    JISU_BLOCK_STORE(JISU_TILE_C2, whole - 2);
+    JISU_BLOCK_STORE(JISU_TILE_C3, whole - 1);
+  }
+  for (size_t j = whole < kPostLag ? 0 : whole - kPostLag; j < whole; ++j) scale_block(j);
   for (; b < nb; ++b) {
     JISU_BLOCK_PRODUCT(JISU_TILE_A0, JISU_TILE_B0, JISU_TILE_C0, b);
     JISU_BLOCK_STORE(JISU_TILE_C0, b);
+    scale_block(b);
   }
+#undef JISU_BLOCK_STEP
 #undef JISU_BLOCK_PRODUCT
 #undef JISU_BLOCK_STORE
-  for (; scaled < nb; ++scaled) scale_block(scaled);
   const __mmask16 columns = pair ? 0xffff : 0x00ff;
-  for (size_t t = 0; t < kTileTokens; ++t) _mm512_mask_storeu_ps(a.y + (t0 + t) * a.y_stride + g * kRepackRows, columns, acc[t]);
+#define JISU_STORE_ACC(t) _mm512_mask_storeu_ps(a.y + (t0 + t) * a.y_stride + g * kRepackRows, columns, acc##t);
+  JISU_FOR_TOKENS(JISU_STORE_ACC)
+#undef JISU_STORE_ACC
+#undef JISU_FOR_TOKENS
 }
 
 void tiles(const RepackedMatmulArgs& a, size_t whole_tokens) {
@@ -222,7 +275,9 @@ void tiles(const RepackedMatmulArgs& a, size_t whole_tokens) {
     for (size_t i = 0; i < (pair ? 2u : 1u); ++i) {
       const uint8_t* quants = a.w + (g + i) * a.group_bytes;
       scales[i] = quants + nb * quant_bytes;
-      if (a.type == DType::Q8_0) {
+      if (a.type == DType::Q8_0 && pair) {
+        if (i == 0) place_q8_0_pair(quants, quants + a.group_bytes, nb, weights);
+      } else if (a.type == DType::Q8_0) {
         place_q8_0(quants, nb, i, weights);
       } else if (a.type == DType::IQ4_NL) {
         place_nibbles<true>(quants, nb, i, weights);
