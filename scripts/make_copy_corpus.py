@@ -18,8 +18,7 @@ or, with probability --edit-share of the examples, an edit of one word:
 
     <passage with every whole-word <word> replaced by <other>>
 
-A passage is a run of consecutive speeches from a random place in the input, from --min-chars
-to --max-chars long. The output is the same for the same input, seed and options (Python
+A passage is one speech of the input (a random one), from --min-chars to --max-chars long. The output is the same for the same input, seed and options (Python
 stdlib only, random.Random(seed)). Use it on the TRAINING part of a corpus only: the copy
 examples repeat its text.
 
@@ -47,21 +46,13 @@ def speeches(text):
     return [block.strip("\n") for block in text.split("\n\n") if block.strip()]
 
 
-def passage(blocks, rng, min_chars, max_chars):
-    """Consecutive blocks from a random start, at least min_chars and at most max_chars long;
-    None when the start's first block alone is longer than max_chars."""
-    start = rng.randrange(len(blocks))
-    parts = []
-    length = 0
-    for block in blocks[start:]:
-        added = len(block) + (2 if parts else 0)
-        if length + added > max_chars:
-            break
-        parts.append(block)
-        length += added
-        if length >= min_chars:
-            return "\n\n".join(parts)
-    return None
+def passages(blocks, min_chars, max_chars):
+    """The speeches from min_chars to max_chars long: a copy is of one whole speech, so that
+    where the passage ends (a blank line) is where the copy ends."""
+    chosen = [block for block in blocks if min_chars <= len(block) <= max_chars]
+    if not chosen:
+        raise ValueError("no speech of %d..%d characters" % (min_chars, max_chars))
+    return chosen
 
 
 def edit_instruction(text, vocabulary, rng):
@@ -78,24 +69,35 @@ def edit_instruction(text, vocabulary, rng):
     return 'Repeat the speech, replacing "%s" with "%s".' % (old, new), edited
 
 
-def build(text, seed, copy_share, edit_share, min_chars, max_chars):
+def scrambled(passage, rng):
+    """The passage's words in a random order, each line keeping its number of words: text that
+    only copying predicts (no play's phrasing helps), which teaches copying fastest."""
+    lines = [line.split(" ") for line in passage.split("\n")]
+    words = [word for line in lines[1:] for word in line]  # the speaker line stays
+    rng.shuffle(words)
+    out = ["\n".join(" ".join(w) for w in lines[:1])]
+    at = 0
+    for line in lines[1:]:
+        out.append(" ".join(words[at:at + len(line)]))
+        at += len(line)
+    return "\n".join(out)
+
+
+def build(text, seed, copy_share, edit_share, min_chars, max_chars, scramble_share=0.0):
     rng = random.Random(seed)
     blocks = speeches(text)
     if not blocks:
         raise ValueError("the input has no text")
     vocabulary = sorted(set(WORD.findall(text)))
+    candidates = passages(blocks, min_chars, max_chars)
     out = []
     for block in blocks:
         out.append(block)
         if rng.random() >= copy_share:
             continue
-        chosen = None
-        for _ in range(20):  # a start whose first speech is too long is retried
-            chosen = passage(blocks, rng, min_chars, max_chars)
-            if chosen is not None:
-                break
-        if chosen is None:
-            continue
+        chosen = rng.choice(candidates)
+        if scramble_share > 0 and rng.random() < scramble_share:
+            chosen = scrambled(chosen, rng)
         example = None
         if rng.random() < edit_share:
             example = edit_instruction(chosen, vocabulary, rng)
@@ -115,15 +117,14 @@ def prompts(text, seed, count, min_chars, max_chars):
     rng = random.Random(seed)
     blocks = speeches(text)
     vocabulary = sorted(set(WORD.findall(text)))
+    # Speeches of at least 3 lines, so that something is left to copy after the first two;
+    # each used once.
+    candidates = [p for p in passages(blocks, min_chars, max_chars) if p.count("\n") >= 2]
+    rng.shuffle(candidates)
     result = []
-    attempts = 0
-    while len(result) < 2 * count:
-        attempts += 1
-        if attempts > 1000 * (count + 1):
-            raise ValueError("cannot find %d passages of %d..%d characters" % (count, min_chars, max_chars))
-        chosen = passage(blocks, rng, min_chars, max_chars)
-        if chosen is None or chosen.count("\n") < 3:
-            continue
+    for chosen in candidates:
+        if len(result) == 2 * count:
+            break
         k = len(result) // 2
         start, rest = split_after_two_lines(chosen)
         edit = edit_instruction(chosen, vocabulary, rng)
@@ -133,6 +134,8 @@ def prompts(text, seed, count, min_chars, max_chars):
         edited_start, edited_rest = split_after_two_lines(edited)
         result.append(("copy-%d" % k, COPY_INSTRUCTION + "\n\n" + chosen + "\n\n" + start, rest))
         result.append(("edit-%d" % k, instruction + "\n\n" + chosen + "\n\n" + edited_start, edited_rest))
+    if len(result) < 2 * count:
+        raise ValueError("only %d speeches of %d..%d characters" % (len(result) // 2, min_chars, max_chars))
     return result
 
 
@@ -150,12 +153,14 @@ def main():
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--copy-share", type=float, default=0.5, help="probability of a copy example after a speech")
     parser.add_argument("--edit-share", type=float, default=0.25, help="share of the examples that edit one word")
-    parser.add_argument("--min-chars", type=int, default=200)
+    parser.add_argument("--scramble-share", type=float, default=0.0,
+                        help="share of the examples whose passage has its words shuffled")
+    parser.add_argument("--min-chars", type=int, default=150)
     parser.add_argument("--max-chars", type=int, default=500)
     parser.add_argument("--prompts", type=int, default=0, help="write this many test prompts of each kind to -o DIR")
     args = parser.parse_args()
-    if not (0 <= args.copy_share <= 1 and 0 <= args.edit_share <= 1):
-        sys.exit("error: --copy-share and --edit-share are probabilities (0..1)")
+    if not all(0 <= share <= 1 for share in (args.copy_share, args.edit_share, args.scramble_share)):
+        sys.exit("error: --copy-share, --edit-share and --scramble-share are probabilities (0..1)")
     if not 0 < args.min_chars <= args.max_chars:
         sys.exit("error: need 0 < --min-chars <= --max-chars")
     try:
@@ -168,7 +173,8 @@ def main():
                 write_atomically(os.path.join(args.output, name + ".expected.txt"), expected)
         else:
             write_atomically(
-                args.output, build(text, args.seed, args.copy_share, args.edit_share, args.min_chars, args.max_chars))
+                args.output, build(text, args.seed, args.copy_share, args.edit_share, args.min_chars, args.max_chars,
+                                  args.scramble_share))
     except (OSError, ValueError) as e:
         sys.exit("error: %s" % e)
 

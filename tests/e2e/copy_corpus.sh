@@ -3,6 +3,7 @@
 #  - the same input and seed give the same file; another seed another one;
 #  - every copy example is a passage followed by exactly that passage, every edit example by the
 #    passage with the one word replaced; the plain text is all there, in order;
+#  - --scramble-share 1: every passage is an input speech's words, shuffled, then the same again;
 #  - --prompts: each prompt plus its expected continuation is the instruction, the passage and
 #    its (edited) copy;
 #  - bad options: one error line, exit status not 0, no output file.
@@ -23,7 +24,7 @@ python3 "$SCRIPT" text.txt -o b.txt --seed 3 || fail "second run failed"
 python3 "$SCRIPT" text.txt -o c.txt --seed 4 || fail "third run failed"
 cmp -s a.txt b.txt || fail "the same seed gave different files"
 cmp -s a.txt c.txt && fail "another seed gave the same file"
-python3 "$SCRIPT" text.txt --prompts 3 -o prompts --seed 3 --min-chars 200 --max-chars 400 || fail "prompts failed"
+python3 "$SCRIPT" text.txt --prompts 3 -o prompts --seed 3 --min-chars 150 --max-chars 400 || fail "prompts failed"
 
 python3 - text.txt a.txt prompts <<'PY' || fail "corpus or prompts are not what they say"
 import os, re, sys
@@ -69,8 +70,26 @@ for k in range(3):
         rest = whole[m.end():]
         p = split_example(rest, transform)
         assert p is not None and rest == p + "\n\n" + transform(p), "%s-%d is not passage + copy" % (kind, k)
-        assert 200 <= len(p) <= 400 and p in text, "%s-%d's passage" % (kind, k)
+        assert 150 <= len(p) <= 400 and "\n\n" not in p and p in text, "%s-%d's passage" % (kind, k)
         assert len(prompt) < len(whole), "%s-%d leaves nothing to copy" % (kind, k)
+PY
+
+python3 "$SCRIPT" text.txt -o s.txt --seed 3 --edit-share 0 --scramble-share 1 || fail "scrambled corpus failed"
+python3 - text.txt s.txt <<'PY' || fail "scrambled examples are not shuffled speeches and their copies"
+import re, sys
+text, corpus = open(sys.argv[1]).read(), open(sys.argv[2]).read()
+COPY = "Repeat the following speech exactly.\n\n"
+speeches = {tuple(sorted(b.split())) for b in text.split("\n\n")}
+examples = shuffled = 0
+for m in re.finditer(re.escape(COPY), corpus):
+    rest = corpus[m.end():]
+    ends = [e.start() for e in re.finditer("\n\n", rest)]
+    p = next((rest[:e] for e in ends if rest.startswith(rest[:e] + "\n\n" + rest[:e])), None)
+    assert p is not None, "not passage + copy: %r" % rest[:200]
+    assert tuple(sorted(p.split())) in speeches, "not a speech's words: %r" % p
+    examples += 1
+    shuffled += p not in text
+assert examples > 10 and shuffled > examples // 2, (examples, shuffled)
 PY
 
 output=$(python3 "$SCRIPT" text.txt -o bad.txt --copy-share 2 2>&1)
