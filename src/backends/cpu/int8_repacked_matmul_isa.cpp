@@ -31,6 +31,25 @@ JISU_AI __m256i broadcast4(const int8_t* p) {
 // pinning each partial sum keeps one accumulator per token in a register.
 JISU_AI void pin(__m256i& v) { __asm__("" : "+x"(v)); }
 
+// The weights stream from DRAM once per pass; the hardware prefetcher alone is weak on the
+// machines measured (see simd_prelude.h), so the first tile to read a group prefetches
+// the lines kPrefetchBytes ahead of both of its streams (quants and scales), once per line.
+constexpr size_t kPrefetchBytes = 16384;
+
+// Into L2 only (prefetcht1): a prefetcht0 holds one of the core's few L1 fill buffers for the
+// whole trip from DRAM, and with the stream as far ahead as this they were all taken: perf put
+// 64 % of the Q8_0 decode kernel's samples on its prefetch instructions (Sapphire Rapids), and
+// prefetcht1 decoded 1.12-1.13x faster (docs/performance.md). The loads then hit L2, where the
+// L1 streamer picks the lines up. Not measured on AMD Zen, where the 16 KiB distance was chosen.
+JISU_AI void prefetch(const uint8_t* p) { _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetchBytes), _MM_HINT_T1); }
+
+// The same prefetch where it stands in the code: GCC gathers the plain intrinsic's prefetches of
+// an unrolled loop into one burst; a volatile asm is a scheduling barrier, so each one stays
+// between the steps it was written between.
+JISU_AI void prefetch_here(const uint8_t* p) {
+  __asm__ volatile("prefetcht1 %0" : : "m"(*reinterpret_cast<const char*>(p + kPrefetchBytes)));
+}
+
 // Q4_0: unsigned nibbles u times the activations. Each row's two int16 lanes start at the -8
 // offset's share (x.q4_0_offsets) and add the 8 maddubs steps of u * x, ending at
 // sum((u - 8) * x) over their 16 elements, at most 16 * 8 * 127 = 16256 in magnitude. maddubs
@@ -40,9 +59,33 @@ JISU_AI void pin(__m256i& v) { __asm__("" : "+x"(v)); }
 // With VNNI each step adds straight into int32 lanes (vpdpbusd), starting from the whole offset.
 struct RQ4_0 {
   static constexpr size_t kQuantBytes = 128;
+  // Whether dot<NT, true> prefetches the quants itself (spread over its steps).
   template <int NT>
+  static constexpr bool kPrefetchesQuants = IntDot::kVnni && NT <= 2;
+  template <int NT, bool kPrefetch = false>
   static JISU_AI void dot(const uint8_t* q, const ActivationBlock* const* xb, __m256i* isum) {
     const __m256i mask = _mm256_set1_epi8(15);
+    if constexpr (IntDot::kVnni && NT <= 2) {
+      // Decode: the high nibbles go in unshifted (v & 0xf0 = 16 u) on a second chain, whose sum,
+      // an exact multiple of 16, is shifted back once per block (one shift and add per token
+      // instead of a shift per 32 bytes; at most 16 * 240 * 127 before the shift).
+      __m256i high[NT];
+      static_for<NT>([&](auto t) __attribute__((always_inline)) {
+        isum[t] = _mm256_set1_epi32(xb[t]->q4_0_offsets[0] + xb[t]->q4_0_offsets[1]);
+        high[t] = _mm256_setzero_si256();
+      });
+      static_for<4>([&](auto k) __attribute__((always_inline)) {
+        if constexpr (kPrefetch && decltype(k)::value % 2 == 0) prefetch_here(q + 32 * k);
+        const __m256i v = load_aligned(q + 32 * k);
+        const __m256i lo = _mm256_and_si256(v, mask), hi = _mm256_and_si256(v, _mm256_set1_epi8(static_cast<char>(0xf0)));
+        static_for<NT>([&](auto t) __attribute__((always_inline)) {
+          isum[t] = IntDot::dot_add(isum[t], lo, broadcast4(xb[t]->qs + 4 * k));
+          high[t] = IntDot::dot_add(high[t], hi, broadcast4(xb[t]->qs + 16 + 4 * k));
+        });
+      });
+      static_for<NT>([&](auto t) __attribute__((always_inline)) { isum[t] = _mm256_add_epi32(isum[t], _mm256_srai_epi32(high[t], 4)); });
+      return;
+    }
     if constexpr (IntDot::kVnni) {
       static_for<NT>([&](auto t) __attribute__((always_inline)) {
         isum[t] = _mm256_set1_epi32(xb[t]->q4_0_offsets[0] + xb[t]->q4_0_offsets[1]);
@@ -112,6 +155,8 @@ JISU_AI void biased_step(__m256i u, const ActivationBlock* const* xb, int offset
 struct RQ8_0 {
   static constexpr size_t kQuantBytes = 256;
   template <int NT>
+  static constexpr bool kPrefetchesQuants = false;
+  template <int NT, bool kPrefetch = false>
   static JISU_AI void dot(const uint8_t* q, const ActivationBlock* const* xb, __m256i* isum) {
     if constexpr (IntDot::kVnni) {
       const __m256i bias = _mm256_set1_epi8(static_cast<char>(0x80));
@@ -131,6 +176,8 @@ struct RQ8_0 {
 struct RIQ4_NL {
   static constexpr size_t kQuantBytes = 128;
   template <int NT>
+  static constexpr bool kPrefetchesQuants = false;
+  template <int NT, bool kPrefetch = false>
   static JISU_AI void dot(const uint8_t* q, const ActivationBlock* const* xb, __m256i* isum) {
     const __m256i mask = _mm256_set1_epi8(15);
     const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kValuesIq4nl)));
@@ -154,25 +201,6 @@ struct RIQ4_NL {
   }
 };
 
-// The weights stream from DRAM once per pass; the hardware prefetcher alone is weak on the
-// machines measured (see simd_prelude.h), so the first tile to read a group prefetches
-// the lines kPrefetchBytes ahead of both of its streams (quants and scales), once per line.
-constexpr size_t kPrefetchBytes = 16384;
-
-// Into L2 only (prefetcht1): a prefetcht0 holds one of the core's few L1 fill buffers for the
-// whole trip from DRAM, and with the stream as far ahead as this they were all taken: perf put
-// 64 % of the Q8_0 decode kernel's samples on its prefetch instructions (Sapphire Rapids), and
-// prefetcht1 decoded 1.12-1.13x faster (docs/performance.md). The loads then hit L2, where the
-// L1 streamer picks the lines up. Not measured on AMD Zen, where the 16 KiB distance was chosen.
-JISU_AI void prefetch(const uint8_t* p) { _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetchBytes), _MM_HINT_T1); }
-
-// The same prefetch where it stands in the code: GCC gathers the plain intrinsic's prefetches of
-// an unrolled loop into one burst; a volatile asm is a scheduling barrier, so each one stays
-// between the steps it was written between.
-JISU_AI void prefetch_here(const uint8_t* p) {
-  __asm__ volatile("prefetcht1 %0" : : "m"(*reinterpret_cast<const char*>(p + kPrefetchBytes)));
-}
-
 // Rows 8g..8g+7 for tokens t0..t0+NT-1.
 template <class W, int NT, bool kPrefetch>
 void group_tile(const RepackedMatmulArgs& a, size_t g, size_t t0) {
@@ -188,13 +216,14 @@ void group_tile(const RepackedMatmulArgs& a, size_t g, size_t t0) {
   for (size_t b = 0; b < nb; ++b) {
     const uint8_t* q = quants + b * W::kQuantBytes;
     if constexpr (kPrefetch) {
-      for (size_t offset = 0; offset < W::kQuantBytes; offset += 64) prefetch(q + offset);
+      if constexpr (!W::template kPrefetchesQuants<NT>)
+        for (size_t offset = 0; offset < W::kQuantBytes; offset += 64) prefetch(q + offset);
       if (b % 4 == 0) prefetch(scales + b * 2 * kRepackRows);
     }
     const ActivationBlock* xb[NT];
     static_for<NT>([&](auto t) __attribute__((always_inline)) { xb[t] = x[t] + b; });
     __m256i isum[NT];
-    W::template dot<NT>(q, xb, isum);
+    W::template dot<NT, kPrefetch>(q, xb, isum);
     const __m256 dw = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(scales + b * 2 * kRepackRows)));
     static_for<NT>([&](auto t) __attribute__((always_inline)) {
       acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(dw, _mm256_broadcast_ss(&xb[t]->d)), acc[t]);
