@@ -154,14 +154,16 @@ JISU_AI void biased_step(__m256i u, const ActivationBlock* const* xb, int offset
 
 struct RQ8_0 {
   static constexpr size_t kQuantBytes = 256;
+  // Decode on VNNI: dot<NT, true> prefetches the block's four lines between its steps (as Q4_0).
   template <int NT>
-  static constexpr bool kPrefetchesQuants = false;
+  static constexpr bool kPrefetchesQuants = IntDot::kVnni && NT <= 2;
   template <int NT, bool kPrefetch = false>
   static JISU_AI void dot(const uint8_t* q, const ActivationBlock* const* xb, __m256i* isum) {
     if constexpr (IntDot::kVnni) {
       const __m256i bias = _mm256_set1_epi8(static_cast<char>(0x80));
       biased_start<NT>(xb, isum);
       static_for<8>([&](auto k) __attribute__((always_inline)) {
+        if constexpr (kPrefetch && kPrefetchesQuants<NT> && decltype(k)::value % 2 == 0) prefetch_here(q + 32 * k);
         biased_step<NT>(_mm256_xor_si256(load_aligned(q + 32 * k), bias), xb, 4 * k, isum);
       });
       return;
