@@ -31,6 +31,25 @@ JISU_AI __m256i broadcast4(const int8_t* p) {
 // pinning each partial sum keeps one accumulator per token in a register.
 JISU_AI void pin(__m256i& v) { __asm__("" : "+x"(v)); }
 
+// The weights stream from DRAM once per pass; the hardware prefetcher alone is weak on the
+// machines measured (see simd_prelude.h), so the first tile to read a group prefetches
+// the lines kPrefetchBytes ahead of both of its streams (quants and scales), once per line.
+constexpr size_t kPrefetchBytes = 16384;
+
+// Into L2 only (prefetcht1): a prefetcht0 holds one of the core's few L1 fill buffers for the
+// whole trip from DRAM, and with the stream as far ahead as this they were all taken: perf put
+// 64 % of the Q8_0 decode kernel's samples on its prefetch instructions (Sapphire Rapids), and
+// prefetcht1 decoded 1.12-1.13x faster (docs/performance.md). The loads then hit L2, where the
+// L1 streamer picks the lines up. Not measured on AMD Zen, where the 16 KiB distance was chosen.
+JISU_AI void prefetch(const uint8_t* p) { _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetchBytes), _MM_HINT_T1); }
+
+// The same prefetch where it stands in the code: GCC gathers the plain intrinsic's prefetches of
+// an unrolled loop into one burst; a volatile asm is a scheduling barrier, so each one stays
+// between the steps it was written between.
+JISU_AI void prefetch_here(const uint8_t* p) {
+  __asm__ volatile("prefetcht1 %0" : : "m"(*reinterpret_cast<const char*>(p + kPrefetchBytes)));
+}
+
 // Q4_0: unsigned nibbles u times the activations. Each row's two int16 lanes start at the -8
 // offset's share (x.q4_0_offsets) and add the 8 maddubs steps of u * x, ending at
 // sum((u - 8) * x) over their 16 elements, at most 16 * 8 * 127 = 16256 in magnitude. maddubs
@@ -40,9 +59,33 @@ JISU_AI void pin(__m256i& v) { __asm__("" : "+x"(v)); }
 // With VNNI each step adds straight into int32 lanes (vpdpbusd), starting from the whole offset.
 struct RQ4_0 {
   static constexpr size_t kQuantBytes = 128;
+  // Whether dot<NT, true> prefetches the quants itself (spread over its steps).
   template <int NT>
+  static constexpr bool kPrefetchesQuants = IntDot::kVnni && NT <= 2;
+  template <int NT, bool kPrefetch = false>
   static JISU_AI void dot(const uint8_t* q, const ActivationBlock* const* xb, __m256i* isum) {
     const __m256i mask = _mm256_set1_epi8(15);
+    if constexpr (IntDot::kVnni && NT <= 2) {
+      // Decode: the high nibbles go in unshifted (v & 0xf0 = 16 u) on a second chain, whose sum,
+      // an exact multiple of 16, is shifted back once per block (one shift and add per token
+      // instead of a shift per 32 bytes; at most 16 * 240 * 127 before the shift).
+      __m256i high[NT];
+      static_for<NT>([&](auto t) __attribute__((always_inline)) {
+        isum[t] = _mm256_set1_epi32(xb[t]->q4_0_offsets[0] + xb[t]->q4_0_offsets[1]);
+        high[t] = _mm256_setzero_si256();
+      });
+      static_for<4>([&](auto k) __attribute__((always_inline)) {
+        if constexpr (kPrefetch && decltype(k)::value % 2 == 0) prefetch_here(q + 32 * k);
+        const __m256i v = load_aligned(q + 32 * k);
+        const __m256i lo = _mm256_and_si256(v, mask), hi = _mm256_and_si256(v, _mm256_set1_epi8(static_cast<char>(0xf0)));
+        static_for<NT>([&](auto t) __attribute__((always_inline)) {
+          isum[t] = IntDot::dot_add(isum[t], lo, broadcast4(xb[t]->qs + 4 * k));
+          high[t] = IntDot::dot_add(high[t], hi, broadcast4(xb[t]->qs + 16 + 4 * k));
+        });
+      });
+      static_for<NT>([&](auto t) __attribute__((always_inline)) { isum[t] = _mm256_add_epi32(isum[t], _mm256_srai_epi32(high[t], 4)); });
+      return;
+    }
     if constexpr (IntDot::kVnni) {
       static_for<NT>([&](auto t) __attribute__((always_inline)) {
         isum[t] = _mm256_set1_epi32(xb[t]->q4_0_offsets[0] + xb[t]->q4_0_offsets[1]);
@@ -111,12 +154,16 @@ JISU_AI void biased_step(__m256i u, const ActivationBlock* const* xb, int offset
 
 struct RQ8_0 {
   static constexpr size_t kQuantBytes = 256;
+  // Decode on VNNI: dot<NT, true> prefetches the block's four lines between its steps (as Q4_0).
   template <int NT>
+  static constexpr bool kPrefetchesQuants = IntDot::kVnni && NT <= 2;
+  template <int NT, bool kPrefetch = false>
   static JISU_AI void dot(const uint8_t* q, const ActivationBlock* const* xb, __m256i* isum) {
     if constexpr (IntDot::kVnni) {
       const __m256i bias = _mm256_set1_epi8(static_cast<char>(0x80));
       biased_start<NT>(xb, isum);
       static_for<8>([&](auto k) __attribute__((always_inline)) {
+        if constexpr (kPrefetch && kPrefetchesQuants<NT> && decltype(k)::value % 2 == 0) prefetch_here(q + 32 * k);
         biased_step<NT>(_mm256_xor_si256(load_aligned(q + 32 * k), bias), xb, 4 * k, isum);
       });
       return;
@@ -131,6 +178,8 @@ struct RQ8_0 {
 struct RIQ4_NL {
   static constexpr size_t kQuantBytes = 128;
   template <int NT>
+  static constexpr bool kPrefetchesQuants = false;
+  template <int NT, bool kPrefetch = false>
   static JISU_AI void dot(const uint8_t* q, const ActivationBlock* const* xb, __m256i* isum) {
     const __m256i mask = _mm256_set1_epi8(15);
     const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kValuesIq4nl)));
@@ -154,18 +203,6 @@ struct RIQ4_NL {
   }
 };
 
-// The weights stream from DRAM once per pass; the hardware prefetcher alone is weak on the
-// machines measured (see simd_prelude.h), so the first tile to read a group prefetches
-// the lines kPrefetchBytes ahead of both of its streams (quants and scales), once per line.
-constexpr size_t kPrefetchBytes = 16384;
-
-// Into L2 only (prefetcht1): a prefetcht0 holds one of the core's few L1 fill buffers for the
-// whole trip from DRAM, and with the stream as far ahead as this they were all taken: perf put
-// 64 % of the Q8_0 decode kernel's samples on its prefetch instructions (Sapphire Rapids), and
-// prefetcht1 decoded 1.12-1.13x faster (docs/performance.md). The loads then hit L2, where the
-// L1 streamer picks the lines up. Not measured on AMD Zen, where the 16 KiB distance was chosen.
-JISU_AI void prefetch(const uint8_t* p) { _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetchBytes), _MM_HINT_T1); }
-
 // Rows 8g..8g+7 for tokens t0..t0+NT-1.
 template <class W, int NT, bool kPrefetch>
 void group_tile(const RepackedMatmulArgs& a, size_t g, size_t t0) {
@@ -181,13 +218,14 @@ void group_tile(const RepackedMatmulArgs& a, size_t g, size_t t0) {
   for (size_t b = 0; b < nb; ++b) {
     const uint8_t* q = quants + b * W::kQuantBytes;
     if constexpr (kPrefetch) {
-      for (size_t offset = 0; offset < W::kQuantBytes; offset += 64) prefetch(q + offset);
+      if constexpr (!W::template kPrefetchesQuants<NT>)
+        for (size_t offset = 0; offset < W::kQuantBytes; offset += 64) prefetch(q + offset);
       if (b % 4 == 0) prefetch(scales + b * 2 * kRepackRows);
     }
     const ActivationBlock* xb[NT];
     static_for<NT>([&](auto t) __attribute__((always_inline)) { xb[t] = x[t] + b; });
     __m256i isum[NT];
-    W::template dot<NT>(q, xb, isum);
+    W::template dot<NT, kPrefetch>(q, xb, isum);
     const __m256 dw = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(scales + b * 2 * kRepackRows)));
     static_for<NT>([&](auto t) __attribute__((always_inline)) {
       acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(dw, _mm256_broadcast_ss(&xb[t]->d)), acc[t]);
@@ -279,6 +317,66 @@ JISU_AI void start_super_block_tile(const RepackedMatmulArgs& a, size_t t0, cons
   }
 }
 
+// Q4_K decode on VNNI (one or two tokens: the weights are read once, so the instructions per
+// weight byte decide whether the core keeps up with the stream). Per pair of sub-blocks 2h and
+// 2h + 1 (the low and high nibbles of the same 8 vectors), each step is one load, two ands and one
+// vpdpbusd per token and nibble half, straight into int32 lanes per sub-block; the high nibbles
+// go in unshifted (v & 0xf0 = 16 u), so their lanes hold 16 times the sum. Each sub-block's lanes
+// are then multiplied (vpmulld) by the rows' 6-bit scales, zero-extended from the repacked
+// scale bytes. The sum over the four high sub-blocks is an exact multiple of 16, so one
+// arithmetic shift recovers it: the int32 result is the same exact integer as the maddubs path's
+// (bit for bit, the scalar reference's isum). Bounds: a low sub-block <= 32 * 15 * 127 = 60960,
+// a high one <= 32 * 240 * 127 = 975360, times 63 and four of each: < 2.5e8 < 2^31.
+// The weight lines are prefetched one per step over the first 19 of the 32 steps instead of 19 in
+// a row at the super-block's start: perf put 54 % of the maddubs kernel's decode samples on the
+// instruction after that burst of prefetcht1 (the queue full), with the arithmetic after it
+// leaving the queue idle.
+template <int NT, bool kPrefetch>
+JISU_AI void q4_k_lanes_vnni(const uint8_t* sb, const ActivationSuperBlock* const* xs, __m256i* lanes) {
+  constexpr size_t kLines = (kRepackedQ4K.bytes + 63) / 64;  // 19
+  const __m256i low_mask = _mm256_set1_epi8(0x0f), high_mask = _mm256_set1_epi8(static_cast<char>(0xf0));
+  __m256i high_lanes[NT];
+  static_for<NT>([&](auto t) __attribute__((always_inline)) {
+    lanes[t] = _mm256_setzero_si256();
+    high_lanes[t] = _mm256_setzero_si256();
+  });
+  static_for<4>([&](auto hh) __attribute__((always_inline)) {
+    constexpr int h = decltype(hh)::value;
+    // Two chains per half (even and odd steps): vpdpbusd's 5-cycle latency on one chain of 8.
+    __m256i low_sum[2][NT], high_sum[2][NT];
+    static_for<8>([&](auto kk) __attribute__((always_inline)) {
+      constexpr int k = decltype(kk)::value, chain = k % 2;
+      if constexpr (kPrefetch && 8 * h + k < static_cast<int>(kLines)) prefetch_here(sb + 64 * (8 * h + k));
+      const __m256i v = load_aligned(sb + 256 * h + 32 * k);
+      const __m256i low = _mm256_and_si256(v, low_mask), high = _mm256_and_si256(v, high_mask);
+      static_for<NT>([&](auto t) __attribute__((always_inline)) {
+        const int8_t* q = xs[t]->qs + 64 * h + 4 * k;
+        if constexpr (k < 2) {
+          low_sum[chain][t] = IntDot::dot(low, broadcast4(q));
+          high_sum[chain][t] = IntDot::dot(high, broadcast4(q + 32));
+        } else {
+          low_sum[chain][t] = IntDot::dot_add(low_sum[chain][t], low, broadcast4(q));
+          high_sum[chain][t] = IntDot::dot_add(high_sum[chain][t], high, broadcast4(q + 32));
+        }
+      });
+    });
+    const auto scales = [&](int c) __attribute__((always_inline)) {
+      return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sb + kRepackedQ4K.scales + 8 * c)));
+    };
+    const __m256i low_scale = scales(2 * h), high_scale = scales(2 * h + 1);
+    static_for<NT>([&](auto t) __attribute__((always_inline)) {
+      const __m256i low_total = _mm256_add_epi32(low_sum[0][t], low_sum[1][t]);
+      const __m256i high_total = _mm256_add_epi32(high_sum[0][t], high_sum[1][t]);
+      lanes[t] = _mm256_add_epi32(lanes[t], _mm256_mullo_epi32(low_total, low_scale));
+      high_lanes[t] = _mm256_add_epi32(high_lanes[t], _mm256_mullo_epi32(high_total, high_scale));
+    });
+  });
+  static_for<NT>([&](auto t) __attribute__((always_inline)) { lanes[t] = _mm256_add_epi32(lanes[t], _mm256_srai_epi32(high_lanes[t], 4)); });
+}
+
+// Token counts that take q4_k_lanes_vnni (decode and the remainder of a small batch).
+constexpr int kVnniDecodeTokens = 2;
+
 template <bool kFifthBit>
 struct TilesQ45_K {
   static constexpr size_t kElements = kActivationSuperBlockElements;
@@ -294,7 +392,8 @@ struct TilesQ45_K {
     start_super_block_tile<NT>(a, t0, x, acc);
     for (size_t s = 0; s < a.n / kElements; ++s) {
       const uint8_t* sb = group + s * kLayout.bytes;
-      if constexpr (kPrefetch)
+      constexpr bool kVnniDecode = IntDot::kVnni && !kFifthBit && NT <= kVnniDecodeTokens;
+      if constexpr (kPrefetch && !kVnniDecode)
         for (size_t offset = 0; offset < kLayout.bytes; offset += 64) prefetch(sb + offset);
       const ActivationSuperBlock* xs[NT];
       static_for<NT>([&](auto t) __attribute__((always_inline)) { xs[t] = x[t] + s; });
@@ -317,12 +416,16 @@ struct TilesQ45_K {
         });
       }
       __m256i lanes[NT];
-      static_for<NT>([&](auto t) __attribute__((always_inline)) { lanes[t] = _mm256_setzero_si256(); });
-      static_for<4>([&](auto h) __attribute__((always_inline)) {
-        const __m256i scales = broadcast16(sb + kLayout.scales + 16 * h);
-        q45_k_sub_block<kFifthBit, NT, 0>(sb, h, scales, xs, lanes);
-        q45_k_sub_block<kFifthBit, NT, 1>(sb, h, scales, xs, lanes);
-      });
+      if constexpr (kVnniDecode) {
+        q4_k_lanes_vnni<NT, kPrefetch>(sb, xs, lanes);
+      } else {
+        static_for<NT>([&](auto t) __attribute__((always_inline)) { lanes[t] = _mm256_setzero_si256(); });
+        static_for<4>([&](auto h) __attribute__((always_inline)) {
+          const __m256i scales = broadcast16(sb + kLayout.scales + 16 * h);
+          q45_k_sub_block<kFifthBit, NT, 0>(sb, h, scales, xs, lanes);
+          q45_k_sub_block<kFifthBit, NT, 1>(sb, h, scales, xs, lanes);
+        });
+      }
       const __m256 d = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(sb + kLayout.d)));
       static_for<NT>([&](auto t) __attribute__((always_inline)) {
         acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lanes[t]), _mm256_mul_ps(d, _mm256_broadcast_ss(&xs[t]->d)), acc[t]);
@@ -375,6 +478,47 @@ JISU_AI void q6_k_chunk(const uint8_t* sb, const ActivationSuperBlock* const* xs
   });
 }
 
+// Q6_K decode on VNNI (one or two tokens), as q4_k_lanes_vnni: each 16-element sub-block q is
+// four vpdpbusd steps of the unsigned 6-bit quants straight into int32 lanes, then one vpmulld by
+// the rows' int8 scales (sign-extended from the repacked scale bytes) instead of maddubs, add and
+// a madd per pair of steps. The same exact int32 lanes as q6_k_chunk's (a sub-block <= 16 * 63 *
+// 127 = 128016, times 128, sixteen: < 3.3e8 < 2^31). Prefetches one line per step over the
+// first 26 of the 64 steps (see q4_k_lanes_vnni).
+template <int NT, bool kPrefetch>
+JISU_AI void q6_k_lanes_vnni(const uint8_t* sb, const ActivationSuperBlock* const* xs, __m256i* lanes) {
+  constexpr int kLines = (kRepackedQ6KBytes + 63) / 64;  // 26
+  static_for<NT>([&](auto t) __attribute__((always_inline)) { lanes[t] = _mm256_setzero_si256(); });
+  static_for<8>([&](auto chunk) __attribute__((always_inline)) {
+    constexpr int C = decltype(chunk)::value, h = C / 4, c = C % 4;
+    __m256i sum[2][NT];  // sub-blocks 2C and 2C + 1
+    static_for<8>([&](auto step) __attribute__((always_inline)) {
+      constexpr int k = decltype(step)::value, half = k / 4;
+      if constexpr (kPrefetch && 8 * C + k < kLines) prefetch_here(sb + 64 * (8 * C + k));
+      const __m256i ql = load_aligned(sb + 32 * (16 * h + 8 * (c % 2) + k));
+      const __m256i qh = load_aligned(sb + kRepackedQ6KHigh + 32 * (8 * h + k));
+      const __m256i low = _mm256_and_si256(c < 2 ? ql : _mm256_srli_epi16(ql, 4), _mm256_set1_epi8(15));
+      __m256i high;
+      if constexpr (c < 2) high = _mm256_slli_epi16(qh, 4 - 2 * c);
+      else if constexpr (c == 2) high = qh;
+      else high = _mm256_srli_epi16(qh, 2);
+      const __m256i u = _mm256_or_si256(low, _mm256_and_si256(high, _mm256_set1_epi8(0x30)));
+      static_for<NT>([&](auto t) __attribute__((always_inline)) {
+        const int8_t* q = xs[t]->qs + 32 * C + 4 * k;
+        if constexpr (k % 4 == 0) sum[half][t] = IntDot::dot(u, broadcast4(q));
+        else sum[half][t] = IntDot::dot_add(sum[half][t], u, broadcast4(q));
+      });
+    });
+    static_for<2>([&](auto hf) __attribute__((always_inline)) {
+      constexpr int q = 2 * C + decltype(hf)::value;
+      const __m256i scale =
+          _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sb + kRepackedQ6KScales + 8 * q)));
+      static_for<NT>([&](auto t) __attribute__((always_inline)) {
+        lanes[t] = _mm256_add_epi32(lanes[t], _mm256_mullo_epi32(sum[decltype(hf)::value][t], scale));
+      });
+    });
+  });
+}
+
 struct TilesQ6_K {
   static constexpr size_t kElements = kActivationSuperBlockElements;
   // Tokens per tile: 6 and 8 measured slower (kernel bench, 128 tokens: 139 / 129 / 99 GFLOP/s
@@ -390,15 +534,21 @@ struct TilesQ6_K {
     start_super_block_tile<NT>(a, t0, x, acc);
     for (size_t s = 0; s < super_blocks; ++s) {
       const uint8_t* sb = group + s * kRepackedQ6KBytes;
+      constexpr bool kVnniDecode = IntDot::kVnni && NT <= kVnniDecodeTokens;
       if constexpr (kPrefetch) {
-        for (size_t offset = 0; offset < kRepackedQ6KBytes; offset += 64) prefetch(sb + offset);
+        if constexpr (!kVnniDecode)
+          for (size_t offset = 0; offset < kRepackedQ6KBytes; offset += 64) prefetch(sb + offset);
         if (s % 4 == 0) prefetch(scales_d + s * 2 * kRepackRows);
       }
       const ActivationSuperBlock* xs[NT];
       static_for<NT>([&](auto t) __attribute__((always_inline)) { xs[t] = x[t] + s; });
       __m256i lanes[NT];
-      static_for<NT>([&](auto t) __attribute__((always_inline)) { lanes[t] = _mm256_setzero_si256(); });
-      static_for<8>([&](auto chunk) __attribute__((always_inline)) { q6_k_chunk<NT, decltype(chunk)::value>(sb, xs, lanes); });
+      if constexpr (kVnniDecode) {
+        q6_k_lanes_vnni<NT, kPrefetch>(sb, xs, lanes);
+      } else {
+        static_for<NT>([&](auto t) __attribute__((always_inline)) { lanes[t] = _mm256_setzero_si256(); });
+        static_for<8>([&](auto chunk) __attribute__((always_inline)) { q6_k_chunk<NT, decltype(chunk)::value>(sb, xs, lanes); });
+      }
       // The offset: lane r -= 32 * sum_q s_q,r * sums[q], one madd per pair of sub-blocks.
       __m256i offset[NT];
       static_for<NT>([&](auto t) __attribute__((always_inline)) { offset[t] = _mm256_setzero_si256(); });
