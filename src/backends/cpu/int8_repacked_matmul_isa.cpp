@@ -453,6 +453,20 @@ JISU_AI __m256i spread_rows_signed(__m256i bytes) {
   return _mm256_srai_epi16(_mm256_shuffle_epi8(bytes, pattern), 8);
 }
 
+// Step k of chunk C = 4h + c of the Q6_K super-block at sb: 32 unsigned 6-bit quants (4 per row
+// lane), the low nibbles from ql and the two high bits from qh moved to bits 4-5.
+template <int h, int c, int k>
+JISU_AI __m256i q6_k_step_quants(const uint8_t* sb) {
+  const __m256i ql = load_aligned(sb + 32 * (16 * h + 8 * (c % 2) + k));
+  const __m256i qh = load_aligned(sb + kRepackedQ6KHigh + 32 * (8 * h + k));
+  const __m256i low = _mm256_and_si256(c < 2 ? ql : _mm256_srli_epi16(ql, 4), _mm256_set1_epi8(15));
+  __m256i high;
+  if constexpr (c < 2) high = _mm256_slli_epi16(qh, 4 - 2 * c);
+  else if constexpr (c == 2) high = qh;
+  else high = _mm256_srli_epi16(qh, 2);
+  return _mm256_or_si256(low, _mm256_and_si256(high, _mm256_set1_epi8(0x30)));
+}
+
 // Chunk C = 4h + c (elements 128h + 32c .. +31) of the super-block at sb for NT tokens: four
 // pairs of steps, each pair one madd with the scale of its 16-element sub-block.
 template <int NT, int C>
@@ -464,15 +478,7 @@ JISU_AI void q6_k_chunk(const uint8_t* sb, const ActivationSuperBlock* const* xs
     const int8_t* activations[NT];
     super_block_activations<NT>(xs, 32 * C + 4 * k0, activations);
     const auto weights = [&](auto step) __attribute__((always_inline)) {
-      constexpr int k = k0 + decltype(step)::value;
-      const __m256i ql = load_aligned(sb + 32 * (16 * h + 8 * (c % 2) + k));
-      const __m256i qh = load_aligned(sb + kRepackedQ6KHigh + 32 * (8 * h + k));
-      const __m256i low = _mm256_and_si256(c < 2 ? ql : _mm256_srli_epi16(ql, 4), _mm256_set1_epi8(15));
-      __m256i high;
-      if constexpr (c < 2) high = _mm256_slli_epi16(qh, 4 - 2 * c);
-      else if constexpr (c == 2) high = qh;
-      else high = _mm256_srli_epi16(qh, 2);
-      return _mm256_or_si256(low, _mm256_and_si256(high, _mm256_set1_epi8(0x30)));
+      return q6_k_step_quants<h, c, k0 + decltype(step)::value>(sb);
     };
     scaled_steps<NT, 2>(weights, activations, spread_rows_signed<(k0 >= 4)>(scales), lanes);
   });
@@ -494,14 +500,7 @@ JISU_AI void q6_k_lanes_vnni(const uint8_t* sb, const ActivationSuperBlock* cons
     static_for<8>([&](auto step) __attribute__((always_inline)) {
       constexpr int k = decltype(step)::value, half = k / 4;
       if constexpr (kPrefetch && 8 * C + k < kLines) prefetch_here(sb + 64 * (8 * C + k));
-      const __m256i ql = load_aligned(sb + 32 * (16 * h + 8 * (c % 2) + k));
-      const __m256i qh = load_aligned(sb + kRepackedQ6KHigh + 32 * (8 * h + k));
-      const __m256i low = _mm256_and_si256(c < 2 ? ql : _mm256_srli_epi16(ql, 4), _mm256_set1_epi8(15));
-      __m256i high;
-      if constexpr (c < 2) high = _mm256_slli_epi16(qh, 4 - 2 * c);
-      else if constexpr (c == 2) high = qh;
-      else high = _mm256_srli_epi16(qh, 2);
-      const __m256i u = _mm256_or_si256(low, _mm256_and_si256(high, _mm256_set1_epi8(0x30)));
+      const __m256i u = q6_k_step_quants<h, c, k>(sb);
       static_for<NT>([&](auto t) __attribute__((always_inline)) {
         const int8_t* q = xs[t]->qs + 32 * C + 4 * k;
         if constexpr (k % 4 == 0) sum[half][t] = IntDot::dot(u, broadcast4(q));
