@@ -1,6 +1,6 @@
 // attention_group_rows per vector width (attention.h; attention_group_rows_scalar is the
 // reference: the same chunked online softmax). Each chunk of kAttentionChunk positions has its
-// key and value heads decoded once, by this ISA's dequantize_row, into a stack buffer that stays
+// key and value heads decoded once (f16 and f32 inline, other types by this ISA's dequantize_row) into a stack buffer that stays
 // in L1 and is shared by the group's query heads; the cache is read as stored (2 bytes per value
 // for f16, 34 bytes per 32 for q8_0, 18 for q4_0), which is what decode time at a long context
 // pays for. Scores and weights of a chunk are two 8-lane vectors (simd_math.h's
@@ -37,6 +37,25 @@ JISU_AI float dot(const float* a, const float* b, size_t n) {
   return sum;
 }
 
+// One head row of the cache as floats. f16 (the default cache type) and f32 are converted
+// inline: a dequantize_row call per 64-element head row cost more than the conversion itself
+// (20 % of decode time at depth 4,096 went to those calls, docs/performance.md). Both are exact,
+// so the floats are the same as dequantize_row's. Other types go through this ISA's dequantize_row.
+JISU_AI void decode_head_row(DType type, const uint8_t* src, float* dst, size_t dim) {
+  if (dim % kLanes == 0) {
+    if (type == DType::F16) {
+      for (size_t d = 0; d < dim; d += kLanes) V::store(dst + d, V::from_half(src + 2 * d));
+      return;
+    }
+    if (type == DType::F32) {
+      const auto* floats = reinterpret_cast<const float*>(src);
+      for (size_t d = 0; d < dim; d += kLanes) V::store(dst + d, V::load(floats + d));
+      return;
+    }
+  }
+  dequantize_row(type, src, dst, dim);
+}
+
 }  // namespace
 
 void attention_group_rows_part(const float* queries, int32_t group, const KvLayerRows& kv, int32_t kv_head,
@@ -63,8 +82,8 @@ void attention_group_rows_part(const float* queries, int32_t group, const KvLaye
       const int32_t position = first + c;
       const size_t row = static_cast<size_t>(kv.block_table[position / kv.block_size]) * static_cast<size_t>(kv.block_size) +
                          static_cast<size_t>(position % kv.block_size);
-      dequantize_row(kv.key_type, kv.keys + row * key_row + key_head, keys[c], dim);
-      dequantize_row(kv.value_type, kv.values + row * value_row + value_head, values[c], dim);
+      decode_head_row(kv.key_type, kv.keys + row * key_row + key_head, keys[c], dim);
+      decode_head_row(kv.value_type, kv.values + row * value_row + value_head, values[c], dim);
     }
     const __m256 valid_low = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(count), lane));
     const __m256 valid_high = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(count - 8), lane));
