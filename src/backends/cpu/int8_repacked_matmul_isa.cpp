@@ -50,6 +50,12 @@ JISU_AI void prefetch_here(const uint8_t* p) {
   __asm__ volatile("prefetcht1 %0" : : "m"(*reinterpret_cast<const char*>(p + kPrefetchBytes)));
 }
 
+// Token counts (decode and the remainder of a small batch) that take the VNNI decode forms:
+// the steps' own spread prefetches, Q4_0's and Q4_K's unshifted high nibbles, the K-quants'
+// int32 sub-block lanes. More tokens share each weight load, so the extra per-token work of
+// those forms costs more than it saves there (measured for Q4_0 at 8 tokens, docs/performance.md).
+constexpr int kVnniDecodeTokens = 2;
+
 // Q4_0: unsigned nibbles u times the activations. Each row's two int16 lanes start at the -8
 // offset's share (x.q4_0_offsets) and add the 8 maddubs steps of u * x, ending at
 // sum((u - 8) * x) over their 16 elements, at most 16 * 8 * 127 = 16256 in magnitude. maddubs
@@ -61,11 +67,11 @@ struct RQ4_0 {
   static constexpr size_t kQuantBytes = 128;
   // Whether dot<NT, true> prefetches the quants itself (spread over its steps).
   template <int NT>
-  static constexpr bool kPrefetchesQuants = IntDot::kVnni && NT <= 2;
+  static constexpr bool kPrefetchesQuants = IntDot::kVnni && NT <= kVnniDecodeTokens;
   template <int NT, bool kPrefetch = false>
   static JISU_AI void dot(const uint8_t* q, const ActivationBlock* const* xb, __m256i* isum) {
     const __m256i mask = _mm256_set1_epi8(15);
-    if constexpr (IntDot::kVnni && NT <= 2) {
+    if constexpr (IntDot::kVnni && NT <= kVnniDecodeTokens) {
       // Decode: the high nibbles go in unshifted (v & 0xf0 = 16 u) on a second chain, whose sum,
       // an exact multiple of 16, is shifted back once per block (one shift and add per token
       // instead of a shift per 32 bytes; at most 16 * 240 * 127 before the shift).
@@ -156,7 +162,7 @@ struct RQ8_0 {
   static constexpr size_t kQuantBytes = 256;
   // Decode on VNNI: dot<NT, true> prefetches the block's four lines between its steps (as Q4_0).
   template <int NT>
-  static constexpr bool kPrefetchesQuants = IntDot::kVnni && NT <= 2;
+  static constexpr bool kPrefetchesQuants = IntDot::kVnni && NT <= kVnniDecodeTokens;
   template <int NT, bool kPrefetch = false>
   static JISU_AI void dot(const uint8_t* q, const ActivationBlock* const* xb, __m256i* isum) {
     if constexpr (IntDot::kVnni) {
@@ -373,9 +379,6 @@ JISU_AI void q4_k_lanes_vnni(const uint8_t* sb, const ActivationSuperBlock* cons
   });
   static_for<NT>([&](auto t) __attribute__((always_inline)) { lanes[t] = _mm256_add_epi32(lanes[t], _mm256_srai_epi32(high_lanes[t], 4)); });
 }
-
-// Token counts that take q4_k_lanes_vnni (decode and the remainder of a small batch).
-constexpr int kVnniDecodeTokens = 2;
 
 template <bool kFifthBit>
 struct TilesQ45_K {
