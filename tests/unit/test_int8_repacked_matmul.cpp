@@ -139,7 +139,7 @@ void expect_simd_matches_scalar_for_every_tile_shape(const std::vector<DType>& t
             [&](Isa path, size_t begin, size_t end) {
               return run_repacked(kernel_table(path).matmul_repacked_int8, type, packed, rows, n, xq, tokens, begin, end);
             },
-            isa, tokens, rows, 8, 16);
+            isa, tokens, rows, 8, 24);  // groups 1 and 2: a two-group tile (kTwoGroupTiles) from an odd group
         if (::testing::Test::HasFailure()) return;
         expect_each_token_alone_gives_its_batch_value(xq, tokens, n, rows, got, [&](const std::vector<Block>& one) {
           return run_repacked(kernel_table(isa).matmul_repacked_int8, type, packed, rows, n, one, 1, 0, rows);

@@ -2,7 +2,8 @@
 // int8_repacked_matmul.h, layout in int8_repacked_weights.h). Lane r of every vector is row r
 // of the 8-row group, so a block costs, per token, 8 dot-product steps (4 weight bytes of each
 // row x the token's 4 activation bytes, broadcast: maddubs on AVX2, vpdpbusd on VNNI) and then
-// ONE int32 -> float conversion and ONE fmadd for all 8 rows.
+// ONE int32 -> float conversion and ONE fmadd for all 8 rows. With AVX-512 VNNI the 32-byte
+// block types also run two adjacent groups in the 16 lanes of a zmm (kTwoGroupTiles).
 // A tile of 8 rows x NT tokens loads and unpacks each weight block once for its NT tokens.
 #include "backends/cpu/vector_isa.h"
 
@@ -56,6 +57,76 @@ JISU_AI void prefetch_here(const uint8_t* p) {
 // those forms costs more than it saves there (measured for Q4_0 at 8 tokens, docs/performance.md).
 constexpr int kVnniDecodeTokens = 2;
 
+// The lanes of a tile: one 8-row group in a ymm (TileLanes<1>), or, with AVX-512 VNNI and more
+// tokens than the decode forms take, two adjacent groups in a zmm (TileLanes<2>): lanes 0-7 are
+// rows 8g..8g+7, lanes 8-15 rows 8g+8..8g+15, each group's block read from its own place in the
+// layout (which stays the same for every path), and the two groups' rows adjacent in y. One
+// 512-bit vpdpbusd then does the work of two 256-bit ones, and Sapphire Rapids issues nearly two
+// of either per cycle (a loop of independent ones: 0.16 against 0.14 ns each), where the batched
+// decode is bound by their count (docs/performance.md). Zen 4 splits a 512-bit operation in two,
+// so there the pair saves only front-end work. The VNNI forms below are written once for both.
+template <int kGroups>
+struct TileLanes;
+
+template <>
+struct TileLanes<1> {
+  using I = __m256i;
+  using F = __m256;
+  static JISU_AI I splat(int32_t v) { return _mm256_set1_epi32(v); }
+  static JISU_AI I splat_bytes(uint8_t v) { return _mm256_set1_epi8(static_cast<char>(v)); }
+  static JISU_AI I load(const uint8_t* p, size_t /*group_bytes*/) { return load_aligned(p); }
+  static JISU_AI I and_bits(I a, I b) { return _mm256_and_si256(a, b); }
+  static JISU_AI I xor_bits(I a, I b) { return _mm256_xor_si256(a, b); }
+  static JISU_AI I high_nibbles_down(I v) { return _mm256_srli_epi16(v, 4); }
+  static JISU_AI I table(const int8_t* values16) { return _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(values16))); }
+  static JISU_AI I lookup(I table, I index) { return _mm256_shuffle_epi8(table, index); }
+  static JISU_AI I dot_add4(I acc, I u, const int8_t* x) { return IntDot::dot_add(acc, u, broadcast4(x)); }
+  static JISU_AI F zero() { return _mm256_setzero_ps(); }
+  static JISU_AI F scales(const uint8_t* s, size_t /*group_bytes*/) { return _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(s))); }
+  static JISU_AI F fmadd_scaled(F acc, I isum, F dw, const float* d) {
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dw, _mm256_broadcast_ss(d)), acc);
+  }
+  static JISU_AI void store(float* y, F v) { _mm256_storeu_ps(y, v); }
+};
+
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+constexpr bool kTwoGroupTiles = true;
+
+JISU_AI void pin(__m512i& v) { __asm__("" : "+v"(v)); }
+
+template <>
+struct TileLanes<2> {
+  using I = __m512i;
+  using F = __m512;
+  static JISU_AI I splat(int32_t v) { return _mm512_set1_epi32(v); }
+  static JISU_AI I splat_bytes(uint8_t v) { return _mm512_set1_epi8(static_cast<char>(v)); }
+  static JISU_AI I load(const uint8_t* p, size_t group_bytes) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(load_aligned(p)), load_aligned(p + group_bytes), 1);
+  }
+  static JISU_AI I and_bits(I a, I b) { return _mm512_and_si512(a, b); }
+  static JISU_AI I xor_bits(I a, I b) { return _mm512_xor_si512(a, b); }
+  static JISU_AI I high_nibbles_down(I v) { return _mm512_srli_epi16(v, 4); }
+  static JISU_AI I table(const int8_t* values16) { return _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(values16))); }
+  static JISU_AI I lookup(I table, I index) { return _mm512_shuffle_epi8(table, index); }
+  static JISU_AI I dot_add4(I acc, I u, const int8_t* x) {
+    int32_t v;
+    std::memcpy(&v, x, sizeof v);
+    return _mm512_dpbusd_epi32(acc, u, _mm512_set1_epi32(v));
+  }
+  static JISU_AI F zero() { return _mm512_setzero_ps(); }
+  static JISU_AI F scales(const uint8_t* s, size_t group_bytes) {
+    return _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(s))),
+                                                   _mm_load_si128(reinterpret_cast<const __m128i*>(s + group_bytes)), 1));
+  }
+  static JISU_AI F fmadd_scaled(F acc, I isum, F dw, const float* d) {
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(dw, _mm512_set1_ps(*d)), acc);
+  }
+  static JISU_AI void store(float* y, F v) { _mm512_storeu_ps(y, v); }
+};
+#else
+constexpr bool kTwoGroupTiles = false;
+#endif
+
 // Q4_0: unsigned nibbles u times the activations. Each row's two int16 lanes start at the -8
 // offset's share (x.q4_0_offsets) and add the 8 maddubs steps of u * x, ending at
 // sum((u - 8) * x) over their 16 elements, at most 16 * 8 * 127 = 16256 in magnitude. maddubs
@@ -92,22 +163,7 @@ struct RQ4_0 {
       static_for<NT>([&](auto t) __attribute__((always_inline)) { isum[t] = _mm256_add_epi32(isum[t], _mm256_srai_epi32(high[t], 4)); });
       return;
     }
-    if constexpr (IntDot::kVnni) {
-      static_for<NT>([&](auto t) __attribute__((always_inline)) {
-        isum[t] = _mm256_set1_epi32(xb[t]->q4_0_offsets[0] + xb[t]->q4_0_offsets[1]);
-      });
-      static_for<4>([&](auto k) __attribute__((always_inline)) {
-        const __m256i v = load_aligned(q + 32 * k);
-        const __m256i lo = _mm256_and_si256(v, mask), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), mask);
-        static_for<NT>([&](auto t) __attribute__((always_inline)) {
-          isum[t] = IntDot::dot_add(isum[t], lo, broadcast4(xb[t]->qs + 4 * k));
-          pin(isum[t]);
-          isum[t] = IntDot::dot_add(isum[t], hi, broadcast4(xb[t]->qs + 16 + 4 * k));
-          pin(isum[t]);
-        });
-      });
-      return;
-    }
+    if constexpr (IntDot::kVnni) return vnni_dot<NT, TileLanes<1>>(q, 0, xb, isum);
     __m256i acc[NT];
     static_for<NT>([&](auto t) __attribute__((always_inline)) {
       acc[t] = broadcast4(reinterpret_cast<const int8_t*>(xb[t]->q4_0_offsets));
@@ -123,6 +179,22 @@ struct RQ4_0 {
       });
     });
     static_for<NT>([&](auto t) __attribute__((always_inline)) { isum[t] = _mm256_madd_epi16(acc[t], _mm256_set1_epi16(1)); });
+  }
+  // The VNNI form for more tokens than decode, on one group or two (TileLanes).
+  template <int NT, class L>
+  static JISU_AI void vnni_dot(const uint8_t* q, size_t group_bytes, const ActivationBlock* const* xb, typename L::I* isum) {
+    const auto mask = L::splat_bytes(15);
+    static_for<NT>([&](auto t) __attribute__((always_inline)) { isum[t] = L::splat(xb[t]->q4_0_offsets[0] + xb[t]->q4_0_offsets[1]); });
+    static_for<4>([&](auto k) __attribute__((always_inline)) {
+      const auto v = L::load(q + 32 * k, group_bytes);
+      const auto lo = L::and_bits(v, mask), hi = L::and_bits(L::high_nibbles_down(v), mask);
+      static_for<NT>([&](auto t) __attribute__((always_inline)) {
+        isum[t] = L::dot_add4(isum[t], lo, xb[t]->qs + 4 * k);
+        pin(isum[t]);
+        isum[t] = L::dot_add4(isum[t], hi, xb[t]->qs + 16 + 4 * k);
+        pin(isum[t]);
+      });
+    });
   }
 };
 
@@ -143,17 +215,17 @@ JISU_AI void signed_step(__m256i w, const ActivationBlock* const* xb, int offset
 // starts at -128 * sum(x) = 16 * (x.q4_0_offsets[0] + x.q4_0_offsets[1]) (each offset is -8 times
 // a part of the sum): one xor per step instead of abs and sign, and the same exact int32 sums
 // (at most 32 * 255 * 127 + 128 * 32 * 127 < 2^31). Not on AVX2: maddubs would saturate.
-template <int NT>
-JISU_AI void biased_start(const ActivationBlock* const* xb, __m256i* isum) {
+template <int NT, class L>
+JISU_AI void biased_start(const ActivationBlock* const* xb, typename L::I* isum) {
   static_for<NT>([&](auto t) __attribute__((always_inline)) {
-    isum[t] = _mm256_set1_epi32(16 * (xb[t]->q4_0_offsets[0] + xb[t]->q4_0_offsets[1]));
+    isum[t] = L::splat(16 * (xb[t]->q4_0_offsets[0] + xb[t]->q4_0_offsets[1]));
   });
 }
 
-template <int NT>
-JISU_AI void biased_step(__m256i u, const ActivationBlock* const* xb, int offset, __m256i* acc) {
+template <int NT, class L>
+JISU_AI void biased_step(typename L::I u, const ActivationBlock* const* xb, int offset, typename L::I* acc) {
   static_for<NT>([&](auto t) __attribute__((always_inline)) {
-    acc[t] = IntDot::dot_add(acc[t], u, broadcast4(xb[t]->qs + offset));
+    acc[t] = L::dot_add4(acc[t], u, xb[t]->qs + offset);
     pin(acc[t]);
   });
 }
@@ -165,17 +237,18 @@ struct RQ8_0 {
   static constexpr bool kPrefetchesQuants = IntDot::kVnni && NT <= kVnniDecodeTokens;
   template <int NT, bool kPrefetch = false>
   static JISU_AI void dot(const uint8_t* q, const ActivationBlock* const* xb, __m256i* isum) {
-    if constexpr (IntDot::kVnni) {
-      const __m256i bias = _mm256_set1_epi8(static_cast<char>(0x80));
-      biased_start<NT>(xb, isum);
-      static_for<8>([&](auto k) __attribute__((always_inline)) {
-        if constexpr (kPrefetch && kPrefetchesQuants<NT> && decltype(k)::value % 2 == 0) prefetch_here(q + 32 * k);
-        biased_step<NT>(_mm256_xor_si256(load_aligned(q + 32 * k), bias), xb, 4 * k, isum);
-      });
-      return;
-    }
+    if constexpr (IntDot::kVnni) return vnni_dot<NT, TileLanes<1>, kPrefetch && kPrefetchesQuants<NT>>(q, 0, xb, isum);
     static_for<NT>([&](auto t) __attribute__((always_inline)) { isum[t] = _mm256_setzero_si256(); });
     static_for<8>([&](auto k) __attribute__((always_inline)) { signed_step<NT>(load_aligned(q + 32 * k), xb, 4 * k, isum); });
+  }
+  template <int NT, class L, bool kPrefetchSteps = false>
+  static JISU_AI void vnni_dot(const uint8_t* q, size_t group_bytes, const ActivationBlock* const* xb, typename L::I* isum) {
+    const auto bias = L::splat_bytes(0x80);
+    biased_start<NT, L>(xb, isum);
+    static_for<8>([&](auto k) __attribute__((always_inline)) {
+      if constexpr (kPrefetchSteps && decltype(k)::value % 2 == 0) prefetch_here(q + 32 * k);
+      biased_step<NT, L>(L::xor_bits(L::load(q + 32 * k, group_bytes), bias), xb, 4 * k, isum);
+    });
   }
 };
 
@@ -187,19 +260,9 @@ struct RIQ4_NL {
   static constexpr bool kPrefetchesQuants = false;
   template <int NT, bool kPrefetch = false>
   static JISU_AI void dot(const uint8_t* q, const ActivationBlock* const* xb, __m256i* isum) {
+    if constexpr (IntDot::kVnni) return vnni_dot<NT, TileLanes<1>>(q, 0, xb, isum);
     const __m256i mask = _mm256_set1_epi8(15);
-    const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kValuesIq4nl)));
-    if constexpr (IntDot::kVnni) {
-      const __m256i biased_table = _mm256_xor_si256(table, _mm256_set1_epi8(static_cast<char>(0x80)));
-      biased_start<NT>(xb, isum);
-      static_for<4>([&](auto k) __attribute__((always_inline)) {
-        const __m256i v = load_aligned(q + 32 * k);
-        biased_step<NT>(_mm256_shuffle_epi8(biased_table, _mm256_and_si256(v, mask)), xb, 4 * k, isum);
-        biased_step<NT>(_mm256_shuffle_epi8(biased_table, _mm256_and_si256(_mm256_srli_epi16(v, 4), mask)), xb,
-                        16 + 4 * k, isum);
-      });
-      return;
-    }
+    const __m256i table = TileLanes<1>::table(kValuesIq4nl);
     static_for<NT>([&](auto t) __attribute__((always_inline)) { isum[t] = _mm256_setzero_si256(); });
     static_for<4>([&](auto k) __attribute__((always_inline)) {
       const __m256i v = load_aligned(q + 32 * k);
@@ -207,37 +270,53 @@ struct RIQ4_NL {
       signed_step<NT>(_mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(v, 4), mask)), xb, 16 + 4 * k, isum);
     });
   }
+  template <int NT, class L>
+  static JISU_AI void vnni_dot(const uint8_t* q, size_t group_bytes, const ActivationBlock* const* xb, typename L::I* isum) {
+    const auto mask = L::splat_bytes(15);
+    const auto biased_table = L::xor_bits(L::table(kValuesIq4nl), L::splat_bytes(0x80));
+    biased_start<NT, L>(xb, isum);
+    static_for<4>([&](auto k) __attribute__((always_inline)) {
+      const auto v = L::load(q + 32 * k, group_bytes);
+      biased_step<NT, L>(L::lookup(biased_table, L::and_bits(v, mask)), xb, 4 * k, isum);
+      biased_step<NT, L>(L::lookup(biased_table, L::and_bits(L::high_nibbles_down(v), mask)), xb, 16 + 4 * k, isum);
+    });
+  }
 };
 
-// Rows 8g..8g+7 for tokens t0..t0+NT-1.
-template <class W, int NT, bool kPrefetch>
+// Rows 8g .. 8(g + kGroups) - 1 (kGroups adjacent groups, TileLanes) for tokens t0..t0+NT-1.
+template <class W, int NT, bool kPrefetch, int kGroups = 1>
 void group_tile(const RepackedMatmulArgs& a, size_t g, size_t t0) {
+  using L = TileLanes<kGroups>;
   const size_t nb = a.n / kActivationBlockElements;
   const uint8_t* quants = a.w + g * a.group_bytes;
   const uint8_t* scales = quants + nb * W::kQuantBytes;  // 16-byte aligned: the quants are 128-byte multiples
   const ActivationBlock* x[NT];
-  __m256 acc[NT];
+  typename L::F acc[NT];
   for (int t = 0; t < NT; ++t) {
     x[t] = activation_row<ActivationBlock>(a, t0 + t);
-    acc[t] = _mm256_setzero_ps();
+    acc[t] = L::zero();
   }
   for (size_t b = 0; b < nb; ++b) {
     const uint8_t* q = quants + b * W::kQuantBytes;
+    const uint8_t* s = scales + b * 2 * kRepackRows;
     if constexpr (kPrefetch) {
-      if constexpr (!W::template kPrefetchesQuants<NT>)
-        for (size_t offset = 0; offset < W::kQuantBytes; offset += 64) prefetch(q + offset);
-      if (b % 4 == 0) prefetch(scales + b * 2 * kRepackRows);
+      for (int h = 0; h < kGroups; ++h) {
+        if constexpr (!W::template kPrefetchesQuants<NT>)
+          for (size_t offset = 0; offset < W::kQuantBytes; offset += 64) prefetch(q + h * a.group_bytes + offset);
+        if (b % 4 == 0) prefetch(s + h * a.group_bytes);
+      }
     }
     const ActivationBlock* xb[NT];
     static_for<NT>([&](auto t) __attribute__((always_inline)) { xb[t] = x[t] + b; });
-    __m256i isum[NT];
-    W::template dot<NT, kPrefetch>(q, xb, isum);
-    const __m256 dw = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(scales + b * 2 * kRepackRows)));
-    static_for<NT>([&](auto t) __attribute__((always_inline)) {
-      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(dw, _mm256_broadcast_ss(&xb[t]->d)), acc[t]);
-    });
+    typename L::I isum[NT];
+    if constexpr (kGroups == 1)
+      W::template dot<NT, kPrefetch>(q, xb, isum);
+    else
+      W::template vnni_dot<NT, L>(q, a.group_bytes, xb, isum);
+    const auto dw = L::scales(s, a.group_bytes);
+    static_for<NT>([&](auto t) __attribute__((always_inline)) { acc[t] = L::fmadd_scaled(acc[t], isum[t], dw, &xb[t]->d); });
   }
-  for (int t = 0; t < NT; ++t) _mm256_storeu_ps(a.y + (t0 + t) * a.y_stride + g * kRepackRows, acc[t]);
+  for (int t = 0; t < NT; ++t) L::store(a.y + (t0 + t) * a.y_stride + g * kRepackRows, acc[t]);
 }
 
 // Q4_K, Q5_K (layout in int8_repacked_weights.h): per super-block and token, the minimum term first
@@ -582,11 +661,20 @@ struct TilesBlocks32 {
   static constexpr int kTileTokens = 8;
   template <int NT, bool kPrefetch>
   static void tile(const RepackedMatmulArgs& a, size_t g, size_t t0) { group_tile<W, NT, kPrefetch>(a, g, t0); }
+  // Two groups per tile where the pair pays (kTwoGroupTiles): the tokens that do not take the decode form.
+  template <int NT>
+  static constexpr bool kTwoGroups = kTwoGroupTiles && NT > kVnniDecodeTokens;
+  template <int NT, bool kPrefetch>
+  static void two_group_tile(const RepackedMatmulArgs& a, size_t g, size_t t0) { group_tile<W, NT, kPrefetch, 2>(a, g, t0); }
 };
 
 template <class Tiles, int NT, bool kPrefetch = false>
 void groups_tile(const RepackedMatmulArgs& a, size_t g_begin, size_t g_end, size_t t0) {
-  for (size_t g = g_begin; g < g_end; ++g) Tiles::template tile<NT, kPrefetch>(a, g, t0);
+  size_t g = g_begin;
+  // Tiles that have a two-group form (kTwoGroups) take the groups two at a time, the odd one alone.
+  if constexpr (requires { requires Tiles::template kTwoGroups<NT>; })
+    for (; g + 2 <= g_end; g += 2) Tiles::template two_group_tile<NT, kPrefetch>(a, g, t0);
+  for (; g < g_end; ++g) Tiles::template tile<NT, kPrefetch>(a, g, t0);
 }
 
 // Groups are walked in blocks of about 256 KiB of weights so that, with more tokens than one
