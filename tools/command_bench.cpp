@@ -12,6 +12,7 @@
 
 #include <jisu/engine.h>
 
+#include "backends/cpu/repacked_tile_choice.h"
 #include "backends/cuda/cuda_backend.h"
 #include "command_registry.h"
 #include "cache_type_options.h"
@@ -261,6 +262,9 @@ int run_bench(const BenchOptions& options) {
   }
 
   const std::string name = model->file().get_string("general.name").value_or(path);
+  std::string kernel_path(isa_kernel_path(active_isa()));
+  if (!on_gpu)
+    if (const std::string tiles = cpu::describe(cpu::repacked_tile_choice()); !tiles.empty()) kernel_path += "; " + tiles;
   if (options.json) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& row : rows) {
@@ -268,7 +272,7 @@ int run_bench(const BenchOptions& options) {
                               {"model_bytes", model->weights().total_bytes},
                               {"threads", threads},
                               {"isa", std::string(isa_name(active_isa()))},
-                              {"kernel_path", on_gpu ? device_text : std::string(isa_kernel_path(active_isa()))},
+                              {"kernel_path", on_gpu ? device_text : kernel_path},
                               {"test", row.test},
                               {"tokens_per_second", row.median_tps},
                               {"stddev", row.stddev_tps},
@@ -290,7 +294,7 @@ int run_bench(const BenchOptions& options) {
               name.c_str(), weight_bytes / 1048576.0, threads, std::string(isa_name(active_isa())).c_str(),
               device_text.c_str(), on_gpu ? "device copy" : "memory read", bandwidth, std::string(dtype_name(key_type)).c_str(),
               std::string(dtype_name(value_type)).c_str());
-  if (!on_gpu) std::printf("kernels: %s\n\n", std::string(isa_kernel_path(active_isa())).c_str());
+  if (!on_gpu) std::printf("kernels: %s\n\n", kernel_path.c_str());
   if (bencher.forward().prepared_weight_bytes() > 0)
     std::printf("prepared %.1f MiB of weight copies (repacked or on the device) at load in %.0f ms\n\n", bencher.forward().prepared_weight_bytes() / 1048576.0,
                 bencher.forward().prepare_ms());

@@ -31,9 +31,12 @@ using RepackedFn = void (*)(const RepackedMatmulArgs&);
 // xq: ActivationBlock rows, or ActivationSuperBlock rows for the super-block types.
 template <class Block>
 std::vector<float> run_repacked(RepackedFn fn, DType type, const RepackedWeights& w, size_t rows, size_t n,
-                                const std::vector<Block>& xq, size_t tokens, size_t row_begin, size_t row_end) {
+                                const std::vector<Block>& xq, size_t tokens, size_t row_begin, size_t row_end,
+                                bool one_group_tiles = false) {
   std::vector<float> y(tokens * rows, -1.0f);
-  fn({type, w.data(), w.group_bytes(), n, xq.data(), activation_row_bytes<Block>(n), tokens, y.data(), rows, row_begin, row_end});
+  RepackedMatmulArgs args{type, w.data(), w.group_bytes(), n, xq.data(), activation_row_bytes<Block>(n), tokens, y.data(), rows, row_begin, row_end};
+  args.one_group_tiles = one_group_tiles;
+  fn(args);
   return y;
 }
 
@@ -134,13 +137,19 @@ void expect_simd_matches_scalar_for_every_tile_shape(const std::vector<DType>& t
       const RepackedWeights packed(type, w.data(), row_bytes(type, n), rows, n);
       for (size_t tokens : token_counts) {
         const auto xq = quantize_as<Block>(random_activations(tokens * n, rng), n, tokens, isa);
-        SCOPED_TRACE(std::string(dtype_name(type)) + " n=" + std::to_string(n) + " " + std::string(isa_name(isa)));
-        const auto got = expect_simd_equals_reference(
-            [&](Isa path, size_t begin, size_t end) {
-              return run_repacked(kernel_table(path).matmul_repacked_int8, type, packed, rows, n, xq, tokens, begin, end);
-            },
-            isa, tokens, rows, 8, 24);  // groups 1 and 2: a two-group tile (kTwoGroupTiles) from an odd group
-        if (::testing::Test::HasFailure()) return;
+        // Both tile forms where the path has two (RepackedMatmulArgs::one_group_tiles).
+        for (bool one_group : {false, true}) {
+          SCOPED_TRACE(std::string(dtype_name(type)) + " n=" + std::to_string(n) + " " + std::string(isa_name(isa)) +
+                       (one_group ? " one group per tile" : ""));
+          expect_simd_equals_reference(
+              [&](Isa path, size_t begin, size_t end) {
+                return run_repacked(kernel_table(path).matmul_repacked_int8, type, packed, rows, n, xq, tokens, begin, end,
+                                    one_group);
+              },
+              isa, tokens, rows, 8, 24);  // groups 1 and 2: a two-group tile (kTwoGroupTiles) from an odd group
+          if (::testing::Test::HasFailure()) return;
+        }
+        const auto got = run_repacked(kernel_table(isa).matmul_repacked_int8, type, packed, rows, n, xq, tokens, 0, rows);
         expect_each_token_alone_gives_its_batch_value(xq, tokens, n, rows, got, [&](const std::vector<Block>& one) {
           return run_repacked(kernel_table(isa).matmul_repacked_int8, type, packed, rows, n, one, 1, 0, rows);
         });

@@ -18,6 +18,7 @@
 #include "backends/cpu/kv_quantize.h"
 #include "backends/cpu/ops.h"
 #include "backends/cpu/quant_kernels.h"
+#include "backends/cpu/repacked_tile_choice.h"
 #include "core/arena.h"
 #include "core/mapped_file.h"
 #include "core/error.h"
@@ -98,7 +99,7 @@ enum class ActivationFormat { Blocks, SuperBlocks, SplitBf16 };
 class CpuBackend final : public Backend {
  public:
   CpuBackend(const TransformerShape& shape, ThreadPool& pool, Communicator* tensor_group)
-      : shape_(shape), pool_(pool), tensor_group_(tensor_group) {}
+      : shape_(shape), pool_(pool), tensor_group_(tensor_group), one_group_tiles_(!repacked_tile_choice().two_groups) {}
 
   std::string name() const override { return "cpu"; }
 
@@ -864,7 +865,7 @@ class CpuBackend final : public Backend {
       pool_.parallel_for(n_tasks, [&](size_t task, size_t) {
         matmul_repacked_int8({matrix.type, w, repacked->group_bytes(), cols, xq, quantized_stride_, n_tokens, out,
                               y_stride, task * rows_per_task, std::min(rows, (task + 1) * rows_per_task),
-                              tiles ? quantized_tiles_ : nullptr, tile_count});
+                              tiles ? quantized_tiles_ : nullptr, tile_count, one_group_tiles_});
       });
       return;
     }
@@ -894,6 +895,7 @@ class CpuBackend final : public Backend {
   TransformerShape shape_;
   ThreadPool& pool_;
   Communicator* tensor_group_;  // the ranks sharing this stage's layers; null: one process
+  const bool one_group_tiles_;  // RepackedMatmulArgs::one_group_tiles, measured once per process
   std::vector<std::vector<uint8_t>> shard_copies_;  // column shards (copy_columns)
   LinearObserver* observer_ = nullptr;
   WeightMatrix embedding_;

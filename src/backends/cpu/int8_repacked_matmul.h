@@ -45,6 +45,10 @@ struct RepackedMatmulArgs {
   // reading the same input (q, k, v; gate, up), share one copy.
   const uint8_t* xq_tiles = nullptr;
   size_t xq_tile_count = 0;
+  // true: every tile takes one group of 8 rows, also where the kernels have two-group tiles
+  // (KernelTable::repacked_two_group_tiles). Both give the same bits; which is faster depends
+  // on the core, so the backend sets it from a measurement (repacked_tile_choice.h).
+  bool one_group_tiles = false;
 };
 
 // Tokens per activation tile (an AMX A tile's 16 rows).

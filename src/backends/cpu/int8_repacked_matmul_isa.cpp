@@ -671,9 +671,11 @@ struct TilesBlocks32 {
 template <class Tiles, int NT, bool kPrefetch = false>
 void groups_tile(const RepackedMatmulArgs& a, size_t g_begin, size_t g_end, size_t t0) {
   size_t g = g_begin;
-  // Tiles that have a two-group form (kTwoGroups) take the groups two at a time, the odd one alone.
+  // Tiles that have a two-group form (kTwoGroups) take the groups two at a time, the odd one
+  // alone, unless the caller asks for one group per tile (the same bits either way).
   if constexpr (requires { requires Tiles::template kTwoGroups<NT>; })
-    for (; g + 2 <= g_end; g += 2) Tiles::template two_group_tile<NT, kPrefetch>(a, g, t0);
+    if (!a.one_group_tiles)
+      for (; g + 2 <= g_end; g += 2) Tiles::template two_group_tile<NT, kPrefetch>(a, g, t0);
   for (; g < g_end; ++g) Tiles::template tile<NT, kPrefetch>(a, g, t0);
 }
 

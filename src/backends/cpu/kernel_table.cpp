@@ -73,7 +73,11 @@ const KernelTable kScalar{dequantize_row_scalar,
 const KernelTable kAvx2 = JISU_KERNEL_TABLE(avx2, avx2);
 const KernelTable kAvxVnni = JISU_KERNEL_TABLE(avx2, avx_vnni);
 const KernelTable kAvx512 = JISU_KERNEL_TABLE(avx512, avx512);
-const KernelTable kAvx512Vnni = JISU_KERNEL_TABLE(avx512, avx512_vnni);
+const KernelTable kAvx512Vnni = [] {
+  KernelTable table = JISU_KERNEL_TABLE(avx512, avx512_vnni);
+  table.repacked_two_group_tiles = true;  // int8_repacked_matmul_isa.cpp, kTwoGroupTiles
+  return table;
+}();
 // Avx512Vnni's kernels, with AMX tiles for the repacked prompt matmuls and the F16/BF16 ones. Without the compiler's
 // AMX support the path is never supported (cpu_features.cpp), and the table is Avx512Vnni's.
 const KernelTable kAvx512Amx = [] {

@@ -55,6 +55,9 @@ struct KernelTable {
   size_t (*repacked_activation_tiles_bytes)(DType type, size_t tiles, size_t n) = nullptr;
   void (*prepare_repacked_activation_tiles)(DType type, const void* xq, size_t stride_bytes, size_t n, size_t tiles,
                                             size_t tile_begin, size_t tile_end, uint8_t* out) = nullptr;
+  // Whether matmul_repacked_int8 has tiles of two 8-row groups in one zmm for more tokens than a
+  // decode (AVX-512 VNNI and AMX paths); RepackedMatmulArgs::one_group_tiles turns them off.
+  bool repacked_two_group_tiles = false;
 };
 
 // The kernels of `isa`; calling them when !isa_supported(isa) is undefined behaviour.
