@@ -1,7 +1,9 @@
-// `jisu imatrix -m MODEL -f CALIB [-c CTX] [-b BATCH] [--chunks N] [-t T] -o FILE`: the importance
-// matrix (compress/importance_matrix.h) of every linear weight over a calibration text, cut
-// into chunks as llama-imatrix cuts it (compress/chunked_evaluation.h); prints the calibration
-// text's perplexity on the way.
+// `jisu imatrix -m MODEL -f CALIB [-c CTX] [-b BATCH] [--chunks N] [--embedding-importance] [-t T] -o FILE`:
+// the importance matrix (compress/importance_matrix.h) of every linear weight over a calibration
+// text, cut into chunks as llama-imatrix cuts it (compress/chunked_evaluation.h); prints the
+// calibration text's perplexity on the way. With --embedding-importance also the token
+// embedding's entry from the loss's gradient (compress/embedding_importance.h), over the same
+// chunks, for the models the trainer has a backward pass for (skipped with a note otherwise).
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -10,6 +12,7 @@
 
 #include "command_registry.h"
 #include "compress/chunked_evaluation.h"
+#include "compress/embedding_importance.h"
 #include "compress/importance_matrix.h"
 #include "core/error.h"
 #include "core/thread_pool.h"
@@ -25,6 +28,7 @@ struct ImatrixOptions {
   int32_t batch = 2048;
   int threads = 0;
   size_t chunks = 0;
+  bool embedding_importance = false;
 };
 
 int run_imatrix(const ImatrixOptions& options) {
@@ -57,6 +61,18 @@ int run_imatrix(const ImatrixOptions& options) {
   });
   std::fprintf(stderr, "\nFinal estimate: PPL = %.4f +/- %.5f\n", accumulator.perplexity(), accumulator.perplexity_error());
   compress::ImportanceMatrix& matrix = collector.matrix();
+  if (options.embedding_importance) {
+    const std::string model_path = options.model.empty() ? default_model_path() : options.model;
+    std::fprintf(stderr, "imatrix: token_embd.weight from the loss's gradient (per pass of chunks: the perplexity of its positions)\n");
+    compress::EmbeddingImportance embedding = compress::embedding_importance(
+        model_path, tokens, plan, static_cast<size_t>(options.batch), pool, stderr);
+    if (embedding.entry && matrix.find("token_embd.weight"))  // a tied output's entry has the name
+      embedding = {std::nullopt, "the model's output layer reads token_embd.weight, whose entry it already is"};
+    if (embedding.entry)
+      matrix.entries.insert_or_assign("token_embd.weight", std::move(*embedding.entry));
+    else
+      std::fprintf(stderr, "note: no token_embd.weight entry: %s\n", embedding.skipped.c_str());
+  }
   matrix.datasets = {std::filesystem::path(options.text_file).filename().string()};
   matrix.chunk_count = static_cast<uint32_t>(plan.n_chunks);
   matrix.chunk_size = static_cast<uint32_t>(plan.n_ctx);
@@ -75,6 +91,8 @@ CommandRegistrar registrar{
       command.add_option("-c,--ctx-size", options->n_ctx, "tokens per chunk")->check(CLI::Range(4, 1 << 20));
       command.add_option("-b,--batch-size", options->batch, "tokens per forward")->check(CLI::Range(1, 1 << 20));
       command.add_option("--chunks", options->chunks, "at most this many chunks (0: all)");
+      command.add_flag("--embedding-importance", options->embedding_importance,
+                       "also weigh the token embedding's columns by the loss's gradient (Fisher diagonal)");
       command.add_option("-t,--threads", options->threads, "threads (default: all cores)")->check(CLI::Range(0, 1024));
       return [options] { return run_imatrix(*options); };
     }};

@@ -155,8 +155,9 @@ QuantizeReport quantize_model(const gguf::GgufFile& input, const QuantizeOptions
         if (plan.importance) {
           ++report.imatrix_entries_used;
         } else if (tensor.name != "token_embd.weight" && !is_low_rank_factor(tensor.name)) {
-          // token_embd is a lookup table (no linear input to measure); a factor's input is not
-          // the one the importance matrix saw for its pair.
+          // token_embd is a lookup table (no linear input to measure: its entry comes only from
+          // `jisu imatrix --embedding-importance`); a factor's input is not the one the
+          // importance matrix saw for its pair.
           missing_importance.push_back(tensor.name);
         }
       }

@@ -138,6 +138,11 @@ const T* TransformerGradients<T>::logits() const {
 }
 
 template <class T>
+const T* TransformerGradients<T>::embedding_output_gradient() const {
+  return act_->dx.data();  // backward() ends with d loss / d x_in of layer 0 here; scattering reads it
+}
+
+template <class T>
 T* TransformerGradients<T>::logits_gradient() {
   return act_->dlogits.data();
 }

@@ -33,6 +33,10 @@ class TransformerGradients {
   const T* logits() const;         // [n_tokens, n_vocab], after forward()
   T* logits_gradient();            // [n_tokens, n_vocab], filled by the caller before backward()
   void backward(const T* params, T* grads);
+  // d loss / d (embedding vector looked up at position t), [n_tokens, dim], after backward():
+  // one row per occurrence, before backward() scatters the rows into the table's gradient
+  // (the importance of the embedding's columns needs the per-occurrence squares).
+  const T* embedding_output_gradient() const;
 
  private:
   struct Activations;

@@ -6,7 +6,9 @@
 #    llama.cpp's per-tensor types, byte size and general.* keys, and perplexity no worse than
 #    llama.cpp's quantizer's;
 #  - the importance matrix's attn_q, attn_output and ffn_down entries of two layers against a
-#    numpy forward;
+#    numpy forward; the token embedding's entry (--embedding-importance): its shape and count,
+#    quantizing with it changes token_embd and nothing else, a model the trainer cannot run
+#    gets a note and no entry;
 #  - KL divergence of a model against itself ~0;
 #  - bad inputs: one "error:" line, exit 1, no file left behind.
 #   bash tests/e2e/quality_tools.sh path/to/jisu path/to/source-dir
@@ -118,6 +120,37 @@ for p in ("blk.0.", "blk.1."):
     h = h + lin(p + "ffn_down.weight", swiglu)
 sys.exit(0 if ok else 1)
 PY
+
+# 4b. The token embedding's entry from the loss's gradient (values: test_embedding_importance.cpp
+#     against finite differences). Same chunk; every other entry as without the flag; count =
+#     the 15 positions with a next token; quantized with it, token_embd differs and no other tensor.
+"$JISU" imatrix -m "$DEMO/model.f32.gguf" -f calib.txt -c 16 --chunks 1 -o imatrix_embd.gguf -t 2 \
+  --embedding-importance 2>/dev/null || fail "imatrix --embedding-importance"
+"$JISU" quantize "$DEMO/model.f32.gguf" im.gguf q4_k_m --imatrix imatrix.gguf -t 2 >/dev/null 2>&1 || fail "quantize --imatrix"
+"$JISU" quantize "$DEMO/model.f32.gguf" im_embd.gguf q4_k_m --imatrix imatrix_embd.gguf -t 2 > quantize.log 2>&1 ||
+  fail "quantize --imatrix with the embedding's entry"
+grep -q "token_embd.weight .* imatrix" quantize.log || fail "the quantizer did not use the token_embd entry"
+python3 - <<'PY' || fail "the embedding's imatrix entry or its effect on the quantized file is wrong"
+import sys, numpy as np, gguf
+read = lambda p: {t.name: np.array(t.data).ravel() for t in gguf.GGUFReader(p).tensors}
+plain, embd = read("imatrix.gguf"), read("imatrix_embd.gguf")
+shape = {t.name: [int(v) for v in t.shape] for t in gguf.GGUFReader("imatrix_embd.gguf").tensors}
+ok = set(embd) == set(plain) | {"token_embd.weight.in_sum2", "token_embd.weight.counts"}
+ok &= all(np.array_equal(plain[k], embd[k]) for k in plain)
+ok &= shape["token_embd.weight.in_sum2"] == [256, 1] and list(embd["token_embd.weight.counts"]) == [15.0]
+ok &= bool((embd["token_embd.weight.in_sum2"] > 0).all())
+a, b = read("im.gguf"), read("im_embd.gguf")
+differ = sorted(k for k in a if not np.array_equal(a[k], b[k]))
+if differ != ["token_embd.weight"]: print("tensors that differ:", differ); ok = False
+sys.exit(0 if ok else 1)
+PY
+QWEN=$SHARED/fixtures/models/tiny-qwen2-s1.f32.gguf
+"$JISU" imatrix -m "$QWEN" -f calib.txt -c 16 --chunks 1 -o imatrix_qwen.gguf -t 2 --embedding-importance 2> qwen.log ||
+  fail "imatrix --embedding-importance of a model the trainer cannot run"
+[ "$(grep -c '^note: no token_embd.weight entry: the trainer has no backward pass' qwen.log)" = 1 ] ||
+  fail "no one-line note for the skipped embedding entry: $(grep note qwen.log)"
+python3 -c "import gguf, sys; sys.exit(any(t.name.startswith('token_embd') for t in gguf.GGUFReader('imatrix_qwen.gguf').tensors))" ||
+  fail "imatrix of qwen2 has a token_embd entry"
 
 # 5. KL divergence of the f32 model against its own saved log-probabilities.
 "$JISU" perplexity -m "$DEMO/model.f32.gguf" -f "$DEMO/valid.txt" -c 128 --chunks 20 --kl-divergence-base base.kld >/dev/null 2>&1 || fail "kl base"
