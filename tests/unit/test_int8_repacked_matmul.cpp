@@ -281,9 +281,9 @@ TEST(Int8RepackedSuperBlocks, SimdMatchesScalarBitForBitForEveryTileShape) {
   // is one group alone), Q4_K / Q5_K super-blocks in pairs for one token tile (768 columns leave
   // one over) and token tiles in pairs (35 and 48 tokens: a pair, 48 one tile more); 17, 31 and
   // 35 tokens leave remainders for the VNNI kernels. 3-9 tokens: every whole and partial VNNI
-  // tile of Q4_K (6 tokens) and Q5_K / Q6_K (4), those of 3 or more tokens on two groups with
-  // AVX-512 VNNI (kTwoGroupTiles); 24 and 232 rows are odd numbers of groups (one group alone),
-  // and the slice [8, 24) starts a two-group tile at group 1.
+  // tile of Q4_K (6 tokens; 8 on two groups), Q5_K (4; 6) and Q6_K (4; 8), those of 3 or more
+  // tokens on two groups with AVX-512 VNNI (kTwoGroupTiles); 24 and 232 rows are odd numbers of
+  // groups (one group alone), and the slice [8, 24) starts a two-group tile at group 1.
   expect_simd_matches_scalar_for_every_tile_shape<ActivationSuperBlock>(
       {std::begin(kSuperBlockRepackTypes), std::end(kSuperBlockRepackTypes)}, {256, 768, 2048},
       [](size_t n) -> size_t { return n == 2048 ? 232 : 24; }, {1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 17, 31, 35, 48}, 22);

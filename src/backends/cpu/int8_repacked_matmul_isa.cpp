@@ -493,8 +493,10 @@ struct TilesQ45_K {
   static constexpr size_t kElements = kActivationSuperBlockElements;
   static constexpr const RepackedK45Layout& kLayout = repacked_k45_layout(kFifthBit);
   // Tokens per tile. Kernel bench, 128 tokens, best of 8, 2 rounds (GFLOP/s), for 4 / 6 / 8:
-  // Q4_K 186 / 193 / 159, Q5_K 147 / 141 / 131 (its fifth bit takes registers too).
-  static constexpr int kTileTokens = kFifthBit ? 4 : 6;
+  // Q4_K 186 / 193 / 159, Q5_K 147 / 141 / 131 (its fifth bit takes registers too). On two
+  // groups per zmm (kTwoGroupTiles) more tokens paid (avx512_vnni, 128 tokens, 2 rounds
+  // alternating): Q4_K 6 -> 8 tokens 235 -> 252-253, Q5_K 4 -> 6 205 -> 210-212.
+  static constexpr int kTileTokens = kFifthBit ? (kTwoGroupTiles ? 6 : 4) : (kTwoGroupTiles ? 8 : 6);
   template <int NT>
   static constexpr bool kTwoGroups = kTwoGroupTokens<NT>;
   // Rows 8g .. 8(g + kGroups) - 1 (TileLanes) for tokens t0 .. t0 + NT - 1.
@@ -635,9 +637,10 @@ JISU_AI void q6_k_lanes_vnni(const uint8_t* sb, const ActivationSuperBlock* cons
 
 struct TilesQ6_K {
   static constexpr size_t kElements = kActivationSuperBlockElements;
-  // Tokens per tile: 6 and 8 measured slower (kernel bench, 128 tokens: 139 / 129 / 99 GFLOP/s
-  // for 4 / 6 / 8).
-  static constexpr int kTileTokens = 4;
+  // Tokens per tile: 6 and 8 measured slower on ymm (kernel bench, 128 tokens: 139 / 129 / 99
+  // GFLOP/s for 4 / 6 / 8); on two groups per zmm (kTwoGroupTiles) 8 is faster (avx512_vnni,
+  // 128 tokens, 2 rounds alternating: 177-179 / 181-183 / 200-201 for 4 / 6 / 8).
+  static constexpr int kTileTokens = kTwoGroupTiles ? 8 : 4;
   template <int NT>
   static constexpr bool kTwoGroups = kTwoGroupTokens<NT>;
   // Rows 8g .. 8(g + kGroups) - 1 (TileLanes) for tokens t0 .. t0 + NT - 1.
