@@ -289,10 +289,13 @@ TEST(Int8RepackedSuperBlocks, SimdMatchesScalarBitForBitForEveryTileShape) {
   // (16+ tokens) takes groups in pairs (24 and 232 rows leave a lone group, and the slice [8, 16)
   // is one group alone), Q4_K / Q5_K super-blocks in pairs for one token tile (768 columns leave
   // one over) and token tiles in pairs (35 and 48 tokens: a pair, 48 one tile more); 17, 31 and
-  // 35 tokens leave remainders for the VNNI kernels.
+  // 35 tokens leave remainders for the VNNI kernels. 3-9 tokens: every whole and partial VNNI
+  // tile of Q4_K (6 tokens; 8 on two groups), Q5_K (4; 6) and Q6_K (4; 8), those of 3 or more
+  // tokens on two groups with AVX-512 VNNI (kTwoGroupTiles); 24 and 232 rows are odd numbers of
+  // groups (one group alone), and the slice [8, 24) starts a two-group tile at group 1.
   expect_simd_matches_scalar_for_every_tile_shape<ActivationSuperBlock>(
       {std::begin(kSuperBlockRepackTypes), std::end(kSuperBlockRepackTypes)}, {256, 768, 2048},
-      [](size_t n) -> size_t { return n == 2048 ? 232 : 24; }, {1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 31, 35, 48}, 22);
+      [](size_t n) -> size_t { return n == 2048 ? 232 : 24; }, {1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 17, 31, 35, 48}, 22);
 }
 
 TEST(Int8RepackedSuperBlocks, GivenActivationTilesGiveTheScalarBits) {
@@ -314,8 +317,9 @@ std::vector<ActivationSuperBlock> extreme_activations(size_t n) {
   return xq;
 }
 
-// Checks the scalar and every SIMD path's (1, 4, 16 and 17 tokens: the AMX tiles too) results of rows x n against the exact values
-// expected(r), on the extreme activations.
+// Checks the scalar and every SIMD path's (1, 4, 16 and 17 tokens: the AMX tiles too; with 16
+// rows the 4-token tile takes two groups on AVX-512 VNNI) results of rows x n against the exact
+// values expected(r), on the extreme activations.
 template <class Expected>
 void expect_extreme_results(DType type, const std::vector<uint8_t>& w, size_t rows, size_t n, Expected expected) {
   const auto xq = extreme_activations(n);
@@ -335,7 +339,7 @@ void expect_extreme_results(DType type, const std::vector<uint8_t>& w, size_t ro
 // Q4_K / Q5_K: every quant at its maximum (15 / 31), every scale and minimum 63 (pair sums of
 // 3810, eight per sub-block in int16 for Q4_K; 7874, four per int16 for Q5_K).
 TEST(Int8RepackedSuperBlocks, Q45KExtremeValuesDoNotSaturate) {
-  const size_t rows = 8, n = 512;
+  const size_t rows = 16, n = 512;
   for (DType type : {DType::Q4_K, DType::Q5_K}) {
     const bool fifth_bit = type == DType::Q5_K;
     const size_t block_bytes = traits(type).block_bytes;
@@ -357,7 +361,7 @@ TEST(Int8RepackedSuperBlocks, Q45KExtremeValuesDoNotSaturate) {
 // Q6_K: every quant 63 (w = 31) and the scales at both int8 extremes, alternating per row: a
 // pair of maddubs steps is 2 * 16002 in int16.
 TEST(Int8RepackedSuperBlocks, Q6KExtremeValuesDoNotSaturate) {
-  const size_t rows = 8, n = 512;
+  const size_t rows = 16, n = 512;
   std::vector<uint8_t> w(rows * row_bytes(DType::Q6_K, n));
   for (size_t b = 0; b < w.size() / sizeof(BlockQ6_K); ++b) {
     uint8_t* block = w.data() + b * sizeof(BlockQ6_K);

@@ -2,8 +2,8 @@
 // int8_repacked_matmul.h, layout in int8_repacked_weights.h). Lane r of every vector is row r
 // of the 8-row group, so a block costs, per token, 8 dot-product steps (4 weight bytes of each
 // row x the token's 4 activation bytes, broadcast: maddubs on AVX2, vpdpbusd on VNNI) and then
-// ONE int32 -> float conversion and ONE fmadd for all 8 rows. With AVX-512 VNNI the 32-byte
-// block types also run two adjacent groups in the 16 lanes of a zmm (kTwoGroupTiles).
+// ONE int32 -> float conversion and ONE fmadd for all 8 rows. With AVX-512 VNNI every type's
+// tiles beyond the decode forms run two adjacent groups in the 16 lanes of a zmm (kTwoGroupTiles).
 // A tile of 8 rows x NT tokens loads and unpacks each weight block once for its NT tokens.
 #include "backends/cpu/vector_isa.h"
 
@@ -64,29 +64,59 @@ constexpr int kVnniDecodeTokens = 2;
 // 512-bit vpdpbusd then does the work of two 256-bit ones, and Sapphire Rapids issues nearly two
 // of either per cycle (a loop of independent ones: 0.16 against 0.14 ns each), where the batched
 // decode is bound by their count (docs/performance.md). Zen 4 splits a 512-bit operation in two,
-// so there the pair saves only front-end work. The VNNI forms below are written once for both.
+// so there the pair saves only front-end work. The VNNI forms below are written once for both,
+// and so are the super-block types' maddubs tiles (Q4_K, Q5_K, Q6_K), whose per-row scale bytes
+// reach lanes 8-15 from group g + 1's (broadcast16, spread_rows).
 template <int kGroups>
 struct TileLanes;
+
+// The operations spelled alike at both widths (mm: _mm256 or _mm512; si: si256 or si512).
+#define JISU_TILE_LANE_OPS(mm, si)                                                                        \
+  static JISU_AI I splat(int32_t v) { return mm##_set1_epi32(v); }                                       \
+  static JISU_AI I splat_bytes(uint8_t v) { return mm##_set1_epi8(static_cast<char>(v)); }                \
+  static JISU_AI I and_bits(I a, I b) { return mm##_and_##si(a, b); }                                     \
+  static JISU_AI I xor_bits(I a, I b) { return mm##_xor_##si(a, b); }                                     \
+  static JISU_AI I or_bits(I a, I b) { return mm##_or_##si(a, b); }                                       \
+  static JISU_AI I high_nibbles_down(I v) { return mm##_srli_epi16(v, 4); }                               \
+  static JISU_AI I lookup(I table, I index) { return mm##_shuffle_epi8(table, index); }                   \
+  static JISU_AI F zero() { return mm##_setzero_ps(); }                                                   \
+  static JISU_AI F fmadd_scaled(F acc, I isum, F dw, const float* d) {                                    \
+    return mm##_fmadd_ps(mm##_cvtepi32_ps(isum), mm##_mul_ps(dw, mm##_set1_ps(*d)), acc);                 \
+  }                                                                                                       \
+  static JISU_AI void store(float* y, F v) { mm##_storeu_ps(y, v); }                                      \
+  /* For the super-block types (maddubs into exact int16 sums, then madd into int32): */                  \
+  static JISU_AI F fnmadd_scaled(F acc, I isum, F dw, const float* d) {                                   \
+    return mm##_fnmadd_ps(mm##_cvtepi32_ps(isum), mm##_mul_ps(dw, mm##_set1_ps(*d)), acc);                \
+  }                                                                                                       \
+  static JISU_AI I add16(I a, I b) { return mm##_add_epi16(a, b); }                                       \
+  static JISU_AI I sub32(I a, I b) { return mm##_sub_epi32(a, b); }                                       \
+  template <int kBits>                                                                                    \
+  static JISU_AI I shift_left16(I v) { return mm##_slli_epi16(v, kBits); }                                \
+  template <int kBits>                                                                                    \
+  static JISU_AI I shift_right16(I v) { return mm##_srli_epi16(v, kBits); }                               \
+  template <int kBits>                                                                                    \
+  static JISU_AI I shift_right_signed16(I v) { return mm##_srai_epi16(v, kBits); }                        \
+  template <int kBits>                                                                                    \
+  static JISU_AI I shift_left32(I v) { return mm##_slli_epi32(v, kBits); }                                \
+  static JISU_AI I shift_left16(I v, __m128i bits) { return mm##_sll_epi16(v, bits); }                    \
+  static JISU_AI I shift_right16(I v, __m128i bits) { return mm##_srl_epi16(v, bits); }                   \
+  static JISU_AI I maddubs(I u, I s) { return mm##_maddubs_epi16(u, s); }                                 \
+  static JISU_AI I madd_add(I acc, I a, I b) { return mm##_add_epi32(acc, mm##_madd_epi16(a, b)); }
+
+JISU_AI __m128i load16(const uint8_t* p) { return _mm_load_si128(reinterpret_cast<const __m128i*>(p)); }
 
 template <>
 struct TileLanes<1> {
   using I = __m256i;
   using F = __m256;
-  static JISU_AI I splat(int32_t v) { return _mm256_set1_epi32(v); }
-  static JISU_AI I splat_bytes(uint8_t v) { return _mm256_set1_epi8(static_cast<char>(v)); }
+  JISU_TILE_LANE_OPS(_mm256, si256)
   static JISU_AI I load(const uint8_t* p, size_t /*group_bytes*/) { return load_aligned(p); }
-  static JISU_AI I and_bits(I a, I b) { return _mm256_and_si256(a, b); }
-  static JISU_AI I xor_bits(I a, I b) { return _mm256_xor_si256(a, b); }
-  static JISU_AI I high_nibbles_down(I v) { return _mm256_srli_epi16(v, 4); }
   static JISU_AI I table(const int8_t* values16) { return _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(values16))); }
-  static JISU_AI I lookup(I table, I index) { return _mm256_shuffle_epi8(table, index); }
   static JISU_AI I dot_add4(I acc, I u, const int8_t* x) { return IntDot::dot_add(acc, u, broadcast4(x)); }
-  static JISU_AI F zero() { return _mm256_setzero_ps(); }
-  static JISU_AI F scales(const uint8_t* s, size_t /*group_bytes*/) { return _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(s))); }
-  static JISU_AI F fmadd_scaled(F acc, I isum, F dw, const float* d) {
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dw, _mm256_broadcast_ss(d)), acc);
-  }
-  static JISU_AI void store(float* y, F v) { _mm256_storeu_ps(y, v); }
+  static JISU_AI F scales(const uint8_t* s, size_t /*group_bytes*/) { return _mm256_cvtph_ps(load16(s)); }
+  static JISU_AI I splat4(const int8_t* x) { return broadcast4(x); }
+  static JISU_AI I broadcast16(const uint8_t* p, size_t /*group_bytes*/) { return _mm256_broadcastsi128_si256(load16(p)); }
+  static JISU_AI I repeat(__m256i v) { return v; }
 };
 
 #if defined(__AVX512VNNI__) && defined(__AVX512BW__)
@@ -98,34 +128,34 @@ template <>
 struct TileLanes<2> {
   using I = __m512i;
   using F = __m512;
-  static JISU_AI I splat(int32_t v) { return _mm512_set1_epi32(v); }
-  static JISU_AI I splat_bytes(uint8_t v) { return _mm512_set1_epi8(static_cast<char>(v)); }
+  JISU_TILE_LANE_OPS(_mm512, si512)
   static JISU_AI I load(const uint8_t* p, size_t group_bytes) {
     return _mm512_inserti64x4(_mm512_castsi256_si512(load_aligned(p)), load_aligned(p + group_bytes), 1);
   }
-  static JISU_AI I and_bits(I a, I b) { return _mm512_and_si512(a, b); }
-  static JISU_AI I xor_bits(I a, I b) { return _mm512_xor_si512(a, b); }
-  static JISU_AI I high_nibbles_down(I v) { return _mm512_srli_epi16(v, 4); }
   static JISU_AI I table(const int8_t* values16) { return _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(values16))); }
-  static JISU_AI I lookup(I table, I index) { return _mm512_shuffle_epi8(table, index); }
-  static JISU_AI I dot_add4(I acc, I u, const int8_t* x) {
+  static JISU_AI I splat4(const int8_t* x) {
     int32_t v;
     std::memcpy(&v, x, sizeof v);
-    return _mm512_dpbusd_epi32(acc, u, _mm512_set1_epi32(v));
+    return _mm512_set1_epi32(v);
   }
-  static JISU_AI F zero() { return _mm512_setzero_ps(); }
+  static JISU_AI I dot_add4(I acc, I u, const int8_t* x) { return _mm512_dpbusd_epi32(acc, u, splat4(x)); }
   static JISU_AI F scales(const uint8_t* s, size_t group_bytes) {
-    return _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(s))),
-                                                   _mm_load_si128(reinterpret_cast<const __m128i*>(s + group_bytes)), 1));
+    return _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(load16(s)), load16(s + group_bytes), 1));
   }
-  static JISU_AI F fmadd_scaled(F acc, I isum, F dw, const float* d) {
-    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(dw, _mm512_set1_ps(*d)), acc);
+  // Group g's 16 bytes in the 128-bit lanes 0-1, group g + 1's in lanes 2-3.
+  static JISU_AI I broadcast16(const uint8_t* p, size_t group_bytes) {
+    return _mm512_mask_broadcast_i32x4(_mm512_broadcast_i32x4(load16(p)), 0xff00, load16(p + group_bytes));
   }
-  static JISU_AI void store(float* y, F v) { _mm512_storeu_ps(y, v); }
+  static JISU_AI I repeat(__m256i v) { return _mm512_broadcast_i64x4(v); }
 };
 #else
 constexpr bool kTwoGroupTiles = false;
 #endif
+#undef JISU_TILE_LANE_OPS
+
+// Token counts whose tiles take two groups (kTwoGroupTiles): those that do not take the decode forms.
+template <int NT>
+constexpr bool kTwoGroupTokens = kTwoGroupTiles && NT > kVnniDecodeTokens;
 
 // Q4_0: unsigned nibbles u times the activations. Each row's two int16 lanes start at the -8
 // offset's share (x.q4_0_offsets) and add the 8 maddubs steps of u * x, ending at
@@ -325,37 +355,34 @@ void group_tile(const RepackedMatmulArgs& a, size_t g, size_t t0) {
 // (at most 63 * 60960 per sub-block, 8 sub-blocks: 3.1e7 < 2^31); one conversion and one fma
 // per super-block of 256 then serve the 8 rows, instead of one per 32 elements.
 
-// Each 128-bit half of `bytes` holds 16 bytes b[0..15]; dword lane r (row r) of the result is
-// the int16 pair (b[8 * kOdd + r], b[8 * kOdd + r]), the multiplier madd needs for row r.
-template <int kOdd>
-JISU_AI __m256i spread_rows(__m256i bytes) {
+// Each 128-bit lane of `bytes` holds 16 bytes b[0..15] (L::broadcast16: in a zmm, lanes 0-1 group
+// g's and lanes 2-3 group g + 1's); dword lane r (row r of the group) of the result is the int16
+// pair (b[8 * kOdd + r], b[8 * kOdd + r]), the multiplier madd needs for row r.
+template <class L, int kOdd>
+JISU_AI typename L::I spread_rows(typename L::I bytes) {
   constexpr char o = 8 * kOdd, z = -1;  // -1 (bit 7 set): pshufb writes a zero byte
   const __m256i pattern = _mm256_setr_epi8(o, z, o, z, o + 1, z, o + 1, z, o + 2, z, o + 2, z, o + 3, z, o + 3, z,  //
                                            o + 4, z, o + 4, z, o + 5, z, o + 5, z, o + 6, z, o + 6, z, o + 7, z, o + 7, z);
-  return _mm256_shuffle_epi8(bytes, pattern);
-}
-
-JISU_AI __m256i broadcast16(const uint8_t* p) {
-  return _mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(p)));
+  return L::lookup(bytes, L::repeat(pattern));
 }
 
 // kSteps maddubs steps of the unsigned weights weights(k) (k = 0 .. kSteps - 1) against each
 // token's 4 activation bytes at activations[t] + 4k, summed in int16 (the caller bounds kSteps
 // so that the sum cannot saturate), then ONE madd with the row lanes' int16 scale pairs added
 // to lanes[t].
-template <int NT, int kSteps, class Weights>
-JISU_AI void scaled_steps(Weights weights, const int8_t* const* activations, __m256i scale, __m256i* lanes) {
-  __m256i acc[NT];
+template <class L, int NT, int kSteps, class Weights>
+JISU_AI void scaled_steps(Weights weights, const int8_t* const* activations, typename L::I scale, typename L::I* lanes) {
+  typename L::I acc[NT];
   static_for<kSteps>([&](auto k) __attribute__((always_inline)) {
-    const __m256i u = weights(k);
+    const auto u = weights(k);
     static_for<NT>([&](auto t) __attribute__((always_inline)) {
-      const __m256i p = _mm256_maddubs_epi16(u, broadcast4(activations[t] + 4 * k));
-      acc[t] = k == 0 ? p : _mm256_add_epi16(acc[t], p);
+      const auto p = L::maddubs(u, L::splat4(activations[t] + 4 * k));
+      acc[t] = k == 0 ? p : L::add16(acc[t], p);
       pin(acc[t]);
     });
   });
   static_for<NT>([&](auto t) __attribute__((always_inline)) {
-    lanes[t] = IntDot::madd_add(lanes[t], acc[t], scale);
+    lanes[t] = L::madd_add(lanes[t], acc[t], scale);
     pin(lanes[t]);
   });
 }
@@ -368,37 +395,39 @@ JISU_AI void super_block_activations(const ActivationSuperBlock* const* xs, size
 
 // Sub-block c = 2h + kHigh of the super-block at sb for NT tokens, added to lanes[t]. Q5_K's
 // fifth bit (bit c of the qh byte, moved to bit 4) makes pairs of up to 2 * 31 * 127, so its
-// int16 sums take 4 steps (31496) instead of 8, and the scale is applied twice.
-template <bool kFifthBit, int NT, int kHigh>
-JISU_AI void q45_k_sub_block(const uint8_t* sb, int h, __m256i scales, const ActivationSuperBlock* const* xs, __m256i* lanes) {
+// int16 sums take 4 steps (31496) instead of 8, and the scale is applied twice. On kGroups of
+// lanes (TileLanes): each group's vectors at their place, group_bytes apart.
+template <class L, bool kFifthBit, int NT, int kHigh>
+JISU_AI void q45_k_sub_block(const uint8_t* sb, size_t group_bytes, int h, typename L::I scales, const ActivationSuperBlock* const* xs,
+                             typename L::I* lanes) {
   constexpr int kSteps = kFifthBit ? 4 : 8;
   const int c = 2 * h + kHigh;
-  const __m256i scale = spread_rows<kHigh>(scales);
+  const auto scale = spread_rows<L, kHigh>(scales);
   static_for<8 / kSteps>([&](auto part) __attribute__((always_inline)) {
     constexpr int k0 = kSteps * decltype(part)::value;
     const int8_t* activations[NT];
     super_block_activations<NT>(xs, 64 * h + 32 * kHigh + 4 * k0, activations);
     const auto weights = [&](auto step) __attribute__((always_inline)) {
       constexpr int k = k0 + decltype(step)::value;
-      const __m256i v = load_aligned(sb + 256 * h + 32 * k);
-      const __m256i u = _mm256_and_si256(kHigh ? _mm256_srli_epi16(v, 4) : v, _mm256_set1_epi8(15));
+      const auto v = L::load(sb + 256 * h + 32 * k, group_bytes);
+      const auto u = L::and_bits(kHigh ? L::high_nibbles_down(v) : v, L::splat_bytes(15));
       if constexpr (!kFifthBit) return u;
-      const __m256i qh = load_aligned(sb + kRepackedQ5K.high + 32 * k);
+      const auto qh = L::load(sb + kRepackedQ5K.high + 32 * k, group_bytes);
       // 16-bit shifts by at most 4 keep bit c inside its byte.
-      const __m256i moved = c <= 4 ? _mm256_sll_epi16(qh, _mm_cvtsi32_si128(4 - c)) : _mm256_srl_epi16(qh, _mm_cvtsi32_si128(c - 4));
-      return _mm256_or_si256(u, _mm256_and_si256(moved, _mm256_set1_epi8(0x10)));
+      const auto moved = c <= 4 ? L::shift_left16(qh, _mm_cvtsi32_si128(4 - c)) : L::shift_right16(qh, _mm_cvtsi32_si128(c - 4));
+      return L::or_bits(u, L::and_bits(moved, L::splat_bytes(0x10)));
     };
-    scaled_steps<NT, kSteps>(weights, activations, scale, lanes);
+    scaled_steps<L, NT, kSteps>(weights, activations, scale, lanes);
   });
 }
 
 // Pointers to NT tokens' activation rows from token t0, and float accumulators set to zero:
 // the start of every super-block tile.
-template <int NT>
-JISU_AI void start_super_block_tile(const RepackedMatmulArgs& a, size_t t0, const ActivationSuperBlock** x, __m256* acc) {
+template <class L, int NT>
+JISU_AI void start_super_block_tile(const RepackedMatmulArgs& a, size_t t0, const ActivationSuperBlock** x, typename L::F* acc) {
   for (int t = 0; t < NT; ++t) {
     x[t] = activation_row<ActivationSuperBlock>(a, t0 + t);
-    acc[t] = _mm256_setzero_ps();
+    acc[t] = L::zero();
   }
 }
 
@@ -463,57 +492,63 @@ template <bool kFifthBit>
 struct TilesQ45_K {
   static constexpr size_t kElements = kActivationSuperBlockElements;
   static constexpr const RepackedK45Layout& kLayout = repacked_k45_layout(kFifthBit);
-  // Tokens per tile. Kernel bench, 128 tokens, best of 8, 2 rounds (GFLOP/s), for 4 / 6 / 8:
-  // Q4_K 186 / 193 / 159, Q5_K 147 / 141 / 131 (its fifth bit takes registers too).
+  // Tokens per tile of one group (kTileTokens). Kernel bench, 128 tokens, best of 8, 2 rounds
+  // (GFLOP/s), for 4 / 6 / 8: Q4_K 186 / 193 / 159, Q5_K 147 / 141 / 131 (its fifth bit takes
+  // registers too). With two groups per zmm (kTwoGroupTileTokens) more tokens paid (avx512_vnni, 128 tokens, 2 rounds
+  // alternating): Q4_K 6 -> 8 tokens 235 -> 252-253, Q5_K 4 -> 6 205 -> 210-212.
   static constexpr int kTileTokens = kFifthBit ? 4 : 6;
-  template <int NT, bool kPrefetch>
+  static constexpr int kTwoGroupTileTokens = kFifthBit ? 6 : 8;
+  template <int NT>
+  static constexpr bool kTwoGroups = kTwoGroupTokens<NT>;
+  // Rows 8g .. 8(g + kGroups) - 1 (TileLanes) for tokens t0 .. t0 + NT - 1.
+  template <int NT, bool kPrefetch, int kGroups = 1>
   static void tile(const RepackedMatmulArgs& a, size_t g, size_t t0) {
+    using L = TileLanes<kGroups>;
     const uint8_t* group = a.w + g * a.group_bytes;
+    const size_t gb = a.group_bytes;
     const ActivationSuperBlock* x[NT];
-    __m256 acc[NT];
-    start_super_block_tile<NT>(a, t0, x, acc);
+    typename L::F acc[NT];
+    start_super_block_tile<L, NT>(a, t0, x, acc);
     for (size_t s = 0; s < a.n / kElements; ++s) {
       const uint8_t* sb = group + s * kLayout.bytes;
       constexpr bool kVnniDecode = IntDot::kVnni && !kFifthBit && NT <= kVnniDecodeTokens;
+      static_assert(kGroups == 1 || !kVnniDecode, "the decode form is one group's");
       if constexpr (kPrefetch && !kVnniDecode)
-        for (size_t offset = 0; offset < kLayout.bytes; offset += 64) prefetch(sb + offset);
+        for (int k = 0; k < kGroups; ++k)
+          for (size_t offset = 0; offset < kLayout.bytes; offset += 64) prefetch(sb + k * gb + offset);
       const ActivationSuperBlock* xs[NT];
       static_for<NT>([&](auto t) __attribute__((always_inline)) { xs[t] = x[t] + s; });
       {
         // Lane r: sum_c m_c,r * (sums[2c] + sums[2c + 1]), one madd per sub-block.
-        __m256i minimums[NT];
-        static_for<NT>([&](auto t) __attribute__((always_inline)) { minimums[t] = _mm256_setzero_si256(); });
+        typename L::I minimums[NT];
+        static_for<NT>([&](auto t) __attribute__((always_inline)) { minimums[t] = L::splat(0); });
         static_for<4>([&](auto pair) __attribute__((always_inline)) {
-          const __m256i bytes = broadcast16(sb + kLayout.mins + 16 * pair);
-          const __m256i even = spread_rows<0>(bytes), odd = spread_rows<1>(bytes);
+          const auto bytes = L::broadcast16(sb + kLayout.mins + 16 * pair, gb);
+          const auto even = spread_rows<L, 0>(bytes), odd = spread_rows<L, 1>(bytes);
           static_for<NT>([&](auto t) __attribute__((always_inline)) {
             const auto* sums = reinterpret_cast<const int8_t*>(xs[t]->sums + 4 * pair);
-            minimums[t] = IntDot::madd_add(minimums[t], even, broadcast4(sums));
-            minimums[t] = IntDot::madd_add(minimums[t], odd, broadcast4(sums + 4));
+            minimums[t] = L::madd_add(minimums[t], even, L::splat4(sums));
+            minimums[t] = L::madd_add(minimums[t], odd, L::splat4(sums + 4));
           });
         });
-        const __m256 dmin = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(sb + kLayout.dmin)));
-        static_for<NT>([&](auto t) __attribute__((always_inline)) {
-          acc[t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(minimums[t]), _mm256_mul_ps(dmin, _mm256_broadcast_ss(&xs[t]->d)), acc[t]);
-        });
+        const auto dmin = L::scales(sb + kLayout.dmin, gb);
+        static_for<NT>([&](auto t) __attribute__((always_inline)) { acc[t] = L::fnmadd_scaled(acc[t], minimums[t], dmin, &xs[t]->d); });
       }
-      __m256i lanes[NT];
+      typename L::I lanes[NT];
       if constexpr (kVnniDecode) {
         q4_k_lanes_vnni<NT, kPrefetch>(sb, xs, lanes);
       } else {
-        static_for<NT>([&](auto t) __attribute__((always_inline)) { lanes[t] = _mm256_setzero_si256(); });
+        static_for<NT>([&](auto t) __attribute__((always_inline)) { lanes[t] = L::splat(0); });
         static_for<4>([&](auto h) __attribute__((always_inline)) {
-          const __m256i scales = broadcast16(sb + kLayout.scales + 16 * h);
-          q45_k_sub_block<kFifthBit, NT, 0>(sb, h, scales, xs, lanes);
-          q45_k_sub_block<kFifthBit, NT, 1>(sb, h, scales, xs, lanes);
+          const auto scales = L::broadcast16(sb + kLayout.scales + 16 * h, gb);
+          q45_k_sub_block<L, kFifthBit, NT, 0>(sb, gb, h, scales, xs, lanes);
+          q45_k_sub_block<L, kFifthBit, NT, 1>(sb, gb, h, scales, xs, lanes);
         });
       }
-      const __m256 d = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(sb + kLayout.d)));
-      static_for<NT>([&](auto t) __attribute__((always_inline)) {
-        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lanes[t]), _mm256_mul_ps(d, _mm256_broadcast_ss(&xs[t]->d)), acc[t]);
-      });
+      const auto d = L::scales(sb + kLayout.d, gb);
+      static_for<NT>([&](auto t) __attribute__((always_inline)) { acc[t] = L::fmadd_scaled(acc[t], lanes[t], d, &xs[t]->d); });
     }
-    for (int t = 0; t < NT; ++t) _mm256_storeu_ps(a.y + (t0 + t) * a.y_stride + g * kRepackRows, acc[t]);
+    for (int t = 0; t < NT; ++t) L::store(a.y + (t0 + t) * a.y_stride + g * kRepackRows, acc[t]);
   }
 };
 
@@ -526,43 +561,44 @@ struct TilesQ45_K {
 // As spread_rows, for the signed scales: lane r gets (b[8 * kOdd + r], b[8 * kOdd + r]), or with
 // kPairs (b[r], b[8 + r]), each byte sign-extended to int16 (placed in the high byte, then an
 // arithmetic shift).
-template <int kOdd, bool kPairs = false>
-JISU_AI __m256i spread_rows_signed(__m256i bytes) {
+template <class L, int kOdd, bool kPairs = false>
+JISU_AI typename L::I spread_rows_signed(typename L::I bytes) {
   constexpr char o = 8 * kOdd, p = kPairs ? 8 : 0, z = -1;
   const __m256i pattern =
       _mm256_setr_epi8(z, o, z, o + p, z, o + 1, z, o + 1 + p, z, o + 2, z, o + 2 + p, z, o + 3, z, o + 3 + p,  //
                        z, o + 4, z, o + 4 + p, z, o + 5, z, o + 5 + p, z, o + 6, z, o + 6 + p, z, o + 7, z, o + 7 + p);
-  return _mm256_srai_epi16(_mm256_shuffle_epi8(bytes, pattern), 8);
+  return L::template shift_right_signed16<8>(L::lookup(bytes, L::repeat(pattern)));
 }
 
 // Step k of chunk C = 4h + c of the Q6_K super-block at sb: 32 unsigned 6-bit quants (4 per row
-// lane), the low nibbles from ql and the two high bits from qh moved to bits 4-5.
-template <int h, int c, int k>
-JISU_AI __m256i q6_k_step_quants(const uint8_t* sb) {
-  const __m256i ql = load_aligned(sb + 32 * (16 * h + 8 * (c % 2) + k));
-  const __m256i qh = load_aligned(sb + kRepackedQ6KHigh + 32 * (8 * h + k));
-  const __m256i low = _mm256_and_si256(c < 2 ? ql : _mm256_srli_epi16(ql, 4), _mm256_set1_epi8(15));
-  __m256i high;
-  if constexpr (c < 2) high = _mm256_slli_epi16(qh, 4 - 2 * c);
+// lane), the low nibbles from ql and the two high bits from qh moved to bits 4-5; on kGroups of
+// lanes (TileLanes), each group's at its place, group_bytes apart.
+template <int h, int c, int k, class L = TileLanes<1>>
+JISU_AI typename L::I q6_k_step_quants(const uint8_t* sb, size_t group_bytes = 0) {
+  const auto ql = L::load(sb + 32 * (16 * h + 8 * (c % 2) + k), group_bytes);
+  const auto qh = L::load(sb + kRepackedQ6KHigh + 32 * (8 * h + k), group_bytes);
+  const auto low = L::and_bits(c < 2 ? ql : L::high_nibbles_down(ql), L::splat_bytes(15));
+  typename L::I high;
+  if constexpr (c < 2) high = L::template shift_left16<4 - 2 * c>(qh);
   else if constexpr (c == 2) high = qh;
-  else high = _mm256_srli_epi16(qh, 2);
-  return _mm256_or_si256(low, _mm256_and_si256(high, _mm256_set1_epi8(0x30)));
+  else high = L::template shift_right16<2>(qh);
+  return L::or_bits(low, L::and_bits(high, L::splat_bytes(0x30)));
 }
 
 // Chunk C = 4h + c (elements 128h + 32c .. +31) of the super-block at sb for NT tokens: four
 // pairs of steps, each pair one madd with the scale of its 16-element sub-block.
-template <int NT, int C>
-JISU_AI void q6_k_chunk(const uint8_t* sb, const ActivationSuperBlock* const* xs, __m256i* lanes) {
+template <class L, int NT, int C>
+JISU_AI void q6_k_chunk(const uint8_t* sb, size_t group_bytes, const ActivationSuperBlock* const* xs, typename L::I* lanes) {
   constexpr int h = C / 4, c = C % 4;
-  const __m256i scales = broadcast16(sb + kRepackedQ6KScales + 16 * (4 * h + c));
+  const auto scales = L::broadcast16(sb + kRepackedQ6KScales + 16 * (4 * h + c), group_bytes);
   static_for<4>([&](auto pair) __attribute__((always_inline)) {
     constexpr int k0 = 2 * decltype(pair)::value;  // elements 4k0 .. 4k0 + 7 of the chunk
     const int8_t* activations[NT];
     super_block_activations<NT>(xs, 32 * C + 4 * k0, activations);
     const auto weights = [&](auto step) __attribute__((always_inline)) {
-      return q6_k_step_quants<h, c, k0 + decltype(step)::value>(sb);
+      return q6_k_step_quants<h, c, k0 + decltype(step)::value, L>(sb, group_bytes);
     };
-    scaled_steps<NT, 2>(weights, activations, spread_rows_signed<(k0 >= 4)>(scales), lanes);
+    scaled_steps<L, NT, 2>(weights, activations, spread_rows_signed<L, (k0 >= 4)>(scales), lanes);
   });
 }
 
@@ -602,51 +638,59 @@ JISU_AI void q6_k_lanes_vnni(const uint8_t* sb, const ActivationSuperBlock* cons
 
 struct TilesQ6_K {
   static constexpr size_t kElements = kActivationSuperBlockElements;
-  // Tokens per tile: 6 and 8 measured slower (kernel bench, 128 tokens: 139 / 129 / 99 GFLOP/s
-  // for 4 / 6 / 8).
+  // Tokens per tile: 6 and 8 measured slower on ymm (kernel bench, 128 tokens: 139 / 129 / 99
+  // GFLOP/s for 4 / 6 / 8); with two groups per zmm (kTwoGroupTileTokens) 8 is faster (avx512_vnni,
+  // 128 tokens, 2 rounds alternating: 177-179 / 181-183 / 200-201 for 4 / 6 / 8).
   static constexpr int kTileTokens = 4;
-  template <int NT, bool kPrefetch>
+  static constexpr int kTwoGroupTileTokens = 8;
+  template <int NT>
+  static constexpr bool kTwoGroups = kTwoGroupTokens<NT>;
+  // Rows 8g .. 8(g + kGroups) - 1 (TileLanes) for tokens t0 .. t0 + NT - 1.
+  template <int NT, bool kPrefetch, int kGroups = 1>
   static void tile(const RepackedMatmulArgs& a, size_t g, size_t t0) {
-    const size_t super_blocks = a.n / kElements;
-    const uint8_t* group = a.w + g * a.group_bytes;
+    using L = TileLanes<kGroups>;
+    const size_t super_blocks = a.n / kElements, gb = a.group_bytes;
+    const uint8_t* group = a.w + g * gb;
     const uint8_t* scales_d = group + super_blocks * kRepackedQ6KBytes;
     const ActivationSuperBlock* x[NT];
-    __m256 acc[NT];
-    start_super_block_tile<NT>(a, t0, x, acc);
+    typename L::F acc[NT];
+    start_super_block_tile<L, NT>(a, t0, x, acc);
     for (size_t s = 0; s < super_blocks; ++s) {
       const uint8_t* sb = group + s * kRepackedQ6KBytes;
       constexpr bool kVnniDecode = IntDot::kVnni && NT <= kVnniDecodeTokens;
+      static_assert(kGroups == 1 || !kVnniDecode, "the decode form is one group's");
       if constexpr (kPrefetch) {
-        if constexpr (!kVnniDecode)
-          for (size_t offset = 0; offset < kRepackedQ6KBytes; offset += 64) prefetch(sb + offset);
-        if (s % 4 == 0) prefetch(scales_d + s * 2 * kRepackRows);
+        for (int k = 0; k < kGroups; ++k) {
+          if constexpr (!kVnniDecode)
+            for (size_t offset = 0; offset < kRepackedQ6KBytes; offset += 64) prefetch(sb + k * gb + offset);
+          if (s % 4 == 0) prefetch(scales_d + k * gb + s * 2 * kRepackRows);
+        }
       }
       const ActivationSuperBlock* xs[NT];
       static_for<NT>([&](auto t) __attribute__((always_inline)) { xs[t] = x[t] + s; });
-      __m256i lanes[NT];
+      typename L::I lanes[NT];
       if constexpr (kVnniDecode) {
         q6_k_lanes_vnni<NT, kPrefetch>(sb, xs, lanes);
       } else {
-        static_for<NT>([&](auto t) __attribute__((always_inline)) { lanes[t] = _mm256_setzero_si256(); });
-        static_for<8>([&](auto chunk) __attribute__((always_inline)) { q6_k_chunk<NT, decltype(chunk)::value>(sb, xs, lanes); });
+        static_for<NT>([&](auto t) __attribute__((always_inline)) { lanes[t] = L::splat(0); });
+        static_for<8>([&](auto chunk) __attribute__((always_inline)) { q6_k_chunk<L, NT, decltype(chunk)::value>(sb, gb, xs, lanes); });
       }
       // The offset: lane r -= 32 * sum_q s_q,r * sums[q], one madd per pair of sub-blocks.
-      __m256i offset[NT];
-      static_for<NT>([&](auto t) __attribute__((always_inline)) { offset[t] = _mm256_setzero_si256(); });
+      typename L::I offset[NT];
+      static_for<NT>([&](auto t) __attribute__((always_inline)) { offset[t] = L::splat(0); });
       static_for<8>([&](auto pair) __attribute__((always_inline)) {
-        const __m256i scale_pairs = spread_rows_signed<0, true>(broadcast16(sb + kRepackedQ6KScales + 16 * pair));
+        const auto scale_pairs = spread_rows_signed<L, 0, true>(L::broadcast16(sb + kRepackedQ6KScales + 16 * pair, gb));
         static_for<NT>([&](auto t) __attribute__((always_inline)) {
           const auto* sums = reinterpret_cast<const int8_t*>(xs[t]->sums + 2 * pair);
-          offset[t] = IntDot::madd_add(offset[t], scale_pairs, broadcast4(sums));
+          offset[t] = L::madd_add(offset[t], scale_pairs, L::splat4(sums));
         });
       });
-      const __m256 d = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(scales_d + s * 2 * kRepackRows)));
+      const auto d = L::scales(scales_d + s * 2 * kRepackRows, gb);
       static_for<NT>([&](auto t) __attribute__((always_inline)) {
-        const __m256i total = _mm256_sub_epi32(lanes[t], _mm256_slli_epi32(offset[t], 5));
-        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), _mm256_mul_ps(d, _mm256_broadcast_ss(&xs[t]->d)), acc[t]);
+        acc[t] = L::fmadd_scaled(acc[t], L::sub32(lanes[t], L::template shift_left32<5>(offset[t])), d, &xs[t]->d);
       });
     }
-    for (int t = 0; t < NT; ++t) _mm256_storeu_ps(a.y + (t0 + t) * a.y_stride + g * kRepackRows, acc[t]);
+    for (int t = 0; t < NT; ++t) L::store(a.y + (t0 + t) * a.y_stride + g * kRepackRows, acc[t]);
   }
 };
 
@@ -657,25 +701,22 @@ struct TilesBlocks32 {
   // store per block), which costs less than unpacking every block for only 4 tokens (kernel
   // bench, 128 tokens, best of 8, 2 rounds: Q4_0 185 -> 193 GFLOP/s, Q8_0 119 -> 124; 6
   // tokens, which keep them in registers, measured in between). A batched decode of up to 8
-  // tokens is then one pass over the weights.
+  // tokens is then one pass over the weights. The same with two groups per zmm.
   static constexpr int kTileTokens = 8;
-  template <int NT, bool kPrefetch>
-  static void tile(const RepackedMatmulArgs& a, size_t g, size_t t0) { group_tile<W, NT, kPrefetch>(a, g, t0); }
-  // Two groups per tile where the pair pays (kTwoGroupTiles): the tokens that do not take the decode form.
+  static constexpr int kTwoGroupTileTokens = 8;
   template <int NT>
-  static constexpr bool kTwoGroups = kTwoGroupTiles && NT > kVnniDecodeTokens;
-  template <int NT, bool kPrefetch>
-  static void two_group_tile(const RepackedMatmulArgs& a, size_t g, size_t t0) { group_tile<W, NT, kPrefetch, 2>(a, g, t0); }
+  static constexpr bool kTwoGroups = kTwoGroupTokens<NT>;
+  template <int NT, bool kPrefetch, int kGroups = 1>
+  static void tile(const RepackedMatmulArgs& a, size_t g, size_t t0) { group_tile<W, NT, kPrefetch, kGroups>(a, g, t0); }
 };
 
-template <class Tiles, int NT, bool kPrefetch = false>
+template <class Tiles, int NT, bool kPrefetch = false, bool kTwoGroups = false>
 void groups_tile(const RepackedMatmulArgs& a, size_t g_begin, size_t g_end, size_t t0) {
   size_t g = g_begin;
-  // Tiles that have a two-group form (kTwoGroups) take the groups two at a time, the odd one
-  // alone, unless the caller asks for one group per tile (the same bits either way).
-  if constexpr (requires { requires Tiles::template kTwoGroups<NT>; })
-    if (!a.one_group_tiles)
-      for (; g + 2 <= g_end; g += 2) Tiles::template two_group_tile<NT, kPrefetch>(a, g, t0);
+  // With two groups per tile (for the token counts that have them, kTwoGroups) the groups go
+  // two at a time, the odd one alone.
+  if constexpr (kTwoGroups && Tiles::template kTwoGroups<NT>)
+    for (; g + 2 <= g_end; g += 2) Tiles::template tile<NT, kPrefetch, 2>(a, g, t0);
   for (; g < g_end; ++g) Tiles::template tile<NT, kPrefetch>(a, g, t0);
 }
 
@@ -693,11 +734,11 @@ JISU_AI void with_token_count(size_t count, F f) {
   });
 }
 
-template <class Tiles>
-void matmul_impl(const RepackedMatmulArgs& a) {
+// kTileTokens tokens per tile (the tile size of the form, one or two groups per tile).
+template <class Tiles, int kTileTokens, bool kTwoGroups>
+void walk_tiles(const RepackedMatmulArgs& a) {
   const size_t g_begin = a.row_begin / kRepackRows, g_end = a.row_end / kRepackRows;
   if (g_end <= g_begin || a.n_tokens == 0) return;
-  constexpr int kTileTokens = Tiles::kTileTokens;
   const size_t block_groups = a.group_bytes >= kRowBlockBytes ? 1 : kRowBlockBytes / a.group_bytes;
   for (size_t gb = g_begin; gb < g_end; gb += block_groups) {
     const size_t ge = g_end - gb < block_groups ? g_end : gb + block_groups;
@@ -706,12 +747,22 @@ void matmul_impl(const RepackedMatmulArgs& a) {
     // the only pass, so the stream overlaps every token's arithmetic.
     size_t t0 = 0;
     for (; t0 + kTileTokens <= a.n_tokens; t0 += kTileTokens)
-      t0 == 0 ? groups_tile<Tiles, kTileTokens, true>(a, gb, ge, t0) : groups_tile<Tiles, kTileTokens>(a, gb, ge, t0);
+      t0 == 0 ? groups_tile<Tiles, kTileTokens, true, kTwoGroups>(a, gb, ge, t0)
+              : groups_tile<Tiles, kTileTokens, false, kTwoGroups>(a, gb, ge, t0);
     with_token_count<kTileTokens - 1>(a.n_tokens - t0, [&](auto count) {
       constexpr int kRest = decltype(count)::value;
-      t0 == 0 ? groups_tile<Tiles, kRest, true>(a, gb, ge, t0) : groups_tile<Tiles, kRest>(a, gb, ge, t0);
+      t0 == 0 ? groups_tile<Tiles, kRest, true, kTwoGroups>(a, gb, ge, t0) : groups_tile<Tiles, kRest, false, kTwoGroups>(a, gb, ge, t0);
     });
   }
+}
+
+// Two groups per tile where the kernels have them, unless the caller asks for one
+// (RepackedMatmulArgs::one_group_tiles: the same bits, each form with its own tile size).
+template <class Tiles>
+void matmul_impl(const RepackedMatmulArgs& a) {
+  if constexpr (kTwoGroupTiles)
+    if (!a.one_group_tiles) return walk_tiles<Tiles, Tiles::kTwoGroupTileTokens, true>(a);
+  walk_tiles<Tiles, Tiles::kTileTokens, false>(a);
 }
 
 }  // namespace
