@@ -2,7 +2,7 @@
 // the importance matrix (compress/importance_matrix.h) of every linear weight over a calibration
 // text, cut into chunks as llama-imatrix cuts it (compress/chunked_evaluation.h); prints the
 // calibration text's perplexity on the way. With --embedding-importance also the token
-// embedding's entry from the loss's gradient (compress/embedding_importance.h), over the same
+// embedding's entry from the loss's gradient (train/embedding_importance.h), over the same
 // chunks, for the models the trainer has a backward pass for (skipped with a note otherwise).
 #include <cstdio>
 #include <filesystem>
@@ -12,7 +12,7 @@
 
 #include "command_registry.h"
 #include "compress/chunked_evaluation.h"
-#include "compress/embedding_importance.h"
+#include "train/embedding_importance.h"
 #include "compress/importance_matrix.h"
 #include "core/error.h"
 #include "core/thread_pool.h"
@@ -64,7 +64,7 @@ int run_imatrix(const ImatrixOptions& options) {
   if (options.embedding_importance) {
     const std::string model_path = options.model.empty() ? default_model_path() : options.model;
     std::fprintf(stderr, "imatrix: token_embd.weight from the loss's gradient (per pass of chunks: the perplexity of its positions)\n");
-    compress::EmbeddingImportance embedding = compress::embedding_importance(
+    train::EmbeddingImportance embedding = train::embedding_importance(
         model_path, tokens, plan, static_cast<size_t>(options.batch), pool, stderr);
     if (embedding.entry && matrix.find("token_embd.weight"))  // a tied output's entry has the name
       embedding = {std::nullopt, "the model's output layer reads token_embd.weight, whose entry it already is"};

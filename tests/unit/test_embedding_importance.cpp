@@ -1,4 +1,4 @@
-// The token embedding's importance (compress/embedding_importance.h): the gradient at the
+// The token embedding's importance (train/embedding_importance.h): the gradient at the
 // embedding output, per position, against central finite differences of the loss in double on
 // the tiny llama fixture; the float pass over chunks (threads, a partial last pass) against the
 // double gradients' squares; the floor; the models it skips.
@@ -7,7 +7,7 @@
 #include <cmath>
 #include <vector>
 
-#include "compress/embedding_importance.h"
+#include "train/embedding_importance.h"
 #include "format/gguf_file.h"
 #include "temp_dir.h"
 #include "test_support.h"
@@ -15,8 +15,12 @@
 #include "train/train_ops.h"
 #include "train/transformer_gradients.h"
 
-namespace jisu::compress {
+namespace jisu::train {
 namespace {
+
+using compress::ChunkPlan;
+using compress::ImportanceEntry;
+using compress::plan_chunks;
 
 std::string fixture(const std::string& name) { return test::fixtures_dir() + "/models/" + name; }
 
@@ -195,4 +199,4 @@ TEST(EmbeddingImportance, SkipsModelsWithoutABackwardPassOrWithATiedOutput) {
 }
 
 }  // namespace
-}  // namespace jisu::compress
+}  // namespace jisu::train

@@ -1,4 +1,4 @@
-#include "compress/embedding_importance.h"
+#include "train/embedding_importance.h"
 
 #include <algorithm>
 #include <cmath>
@@ -9,7 +9,10 @@
 #include "train/train_ops.h"
 #include "train/transformer_gradients.h"
 
-namespace jisu::compress {
+namespace jisu::train {
+
+using compress::ChunkPlan;
+using compress::ImportanceEntry;
 
 ImportanceEntry embedding_gradient_squares(const train::TrainShape& shape, const float* params,
                                            std::span<const int32_t> tokens, const ChunkPlan& plan, size_t batch_tokens,
@@ -101,4 +104,4 @@ EmbeddingImportance embedding_importance(const std::string& model_path, std::spa
   return result;
 }
 
-}  // namespace jisu::compress
+}  // namespace jisu::train

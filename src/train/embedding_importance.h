@@ -21,14 +21,14 @@
 #include "core/thread_pool.h"
 #include "train/train_shape.h"
 
-namespace jisu::compress {
+namespace jisu::train {
 
 // Σ (∂L/∂e_j)² over every position with a target (n_ctx - 1 per chunk, the count) of the
 // plan's chunks of `tokens`; `batch_tokens / n_ctx` chunks per pass. `params` in
-// train::ParameterLayout(shape) order. Not floored (see floor_embedding_importance).
+// ParameterLayout(shape) order. Not floored (see floor_embedding_importance).
 // Throws jisu::Error when the loss is not finite.
-ImportanceEntry embedding_gradient_squares(const train::TrainShape& shape, const float* params,
-                                           std::span<const int32_t> tokens, const ChunkPlan& plan, size_t batch_tokens,
+compress::ImportanceEntry embedding_gradient_squares(const TrainShape& shape, const float* params,
+                                           std::span<const int32_t> tokens, const compress::ChunkPlan& plan, size_t batch_tokens,
                                            ThreadPool& pool, std::FILE* log);
 
 // Raises every column to at least kEmbeddingImportanceFloor times the mean column, and rescales
@@ -37,10 +37,10 @@ ImportanceEntry embedding_gradient_squares(const train::TrainShape& shape, const
 // the calibration text never moved (gradient 0 or denormal) from being weighted 0, which would
 // let the search round its values anywhere.
 inline constexpr double kEmbeddingImportanceFloor = 1e-3;
-void floor_embedding_importance(ImportanceEntry& entry);
+void floor_embedding_importance(compress::ImportanceEntry& entry);
 
 struct EmbeddingImportance {
-  std::optional<ImportanceEntry> entry;  // floored; absent when skipped
+  std::optional<compress::ImportanceEntry> entry;  // floored; absent when skipped
   std::string skipped;                   // why there is no entry (one line)
 };
 // The entry for the model file at `model_path`: skipped (not an error) when the trainer has no
@@ -48,7 +48,7 @@ struct EmbeddingImportance {
 // full RoPE, no biases) or when its output is tied to the embedding (the output layer's entry,
 // a linear's, then already holds the name token_embd.weight).
 EmbeddingImportance embedding_importance(const std::string& model_path, std::span<const int32_t> tokens,
-                                         const ChunkPlan& plan, size_t batch_tokens, ThreadPool& pool,
+                                         const compress::ChunkPlan& plan, size_t batch_tokens, ThreadPool& pool,
                                          std::FILE* log);
 
-}  // namespace jisu::compress
+}  // namespace jisu::train
