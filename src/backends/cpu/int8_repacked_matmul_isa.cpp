@@ -494,12 +494,11 @@ struct TilesQ45_K {
   static constexpr const RepackedK45Layout& kLayout = repacked_k45_layout(kFifthBit);
   // Tokens per tile of one group (kTileTokens). Kernel bench, 128 tokens, best of 8, 2 rounds
   // (GFLOP/s), for 4 / 6 / 8: Q4_K 186 / 193 / 159, Q5_K 147 / 141 / 131 (its fifth bit takes
-  // registers too). With two groups per zmm (kTwoGroupTileTokens) more tokens paid (avx512_vnni, 128 tokens, 2 rounds
-  // alternating): Q4_K 6 -> 8 tokens 235 -> 252-253, Q5_K 4 -> 6 205 -> 210-212.
+  // registers too). With two groups per zmm (kTwoGroupTileTokens) more tokens paid
+  // (avx512_vnni, 128 tokens, 2 rounds alternating): Q4_K 6 -> 8 tokens 235 -> 252-253, Q5_K
+  // 4 -> 6 205 -> 210-212.
   static constexpr int kTileTokens = kFifthBit ? 4 : 6;
   static constexpr int kTwoGroupTileTokens = kFifthBit ? 6 : 8;
-  template <int NT>
-  static constexpr bool kTwoGroups = kTwoGroupTokens<NT>;
   // Rows 8g .. 8(g + kGroups) - 1 (TileLanes) for tokens t0 .. t0 + NT - 1.
   template <int NT, bool kPrefetch, int kGroups = 1>
   static void tile(const RepackedMatmulArgs& a, size_t g, size_t t0) {
@@ -643,8 +642,6 @@ struct TilesQ6_K {
   // 128 tokens, 2 rounds alternating: 177-179 / 181-183 / 200-201 for 4 / 6 / 8).
   static constexpr int kTileTokens = 4;
   static constexpr int kTwoGroupTileTokens = 8;
-  template <int NT>
-  static constexpr bool kTwoGroups = kTwoGroupTokens<NT>;
   // Rows 8g .. 8(g + kGroups) - 1 (TileLanes) for tokens t0 .. t0 + NT - 1.
   template <int NT, bool kPrefetch, int kGroups = 1>
   static void tile(const RepackedMatmulArgs& a, size_t g, size_t t0) {
@@ -704,8 +701,6 @@ struct TilesBlocks32 {
   // tokens is then one pass over the weights. The same with two groups per zmm.
   static constexpr int kTileTokens = 8;
   static constexpr int kTwoGroupTileTokens = 8;
-  template <int NT>
-  static constexpr bool kTwoGroups = kTwoGroupTokens<NT>;
   template <int NT, bool kPrefetch, int kGroups = 1>
   static void tile(const RepackedMatmulArgs& a, size_t g, size_t t0) { group_tile<W, NT, kPrefetch, kGroups>(a, g, t0); }
 };
@@ -713,9 +708,9 @@ struct TilesBlocks32 {
 template <class Tiles, int NT, bool kPrefetch = false, bool kTwoGroups = false>
 void groups_tile(const RepackedMatmulArgs& a, size_t g_begin, size_t g_end, size_t t0) {
   size_t g = g_begin;
-  // With two groups per tile (for the token counts that have them, kTwoGroups) the groups go
-  // two at a time, the odd one alone.
-  if constexpr (kTwoGroups && Tiles::template kTwoGroups<NT>)
+  // With two groups per tile (for the token counts that have them, kTwoGroupTokens) the groups
+  // go two at a time, the odd one alone.
+  if constexpr (kTwoGroups && kTwoGroupTokens<NT>)
     for (; g + 2 <= g_end; g += 2) Tiles::template tile<NT, kPrefetch, 2>(a, g, t0);
   for (; g < g_end; ++g) Tiles::template tile<NT, kPrefetch>(a, g, t0);
 }
