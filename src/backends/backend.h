@@ -70,6 +70,13 @@ class Backend {
   // A stacked tensor of n_slices equal matrices (MoE experts) prepared once, returned as slices.
   virtual std::vector<std::unique_ptr<LinearWeight>> prepare_linear_slices(const WeightMatrix& stacked,
                                                                            int64_t n_slices) = 0;
+  // Matrices that read the same input (q, k, v; gate, up) as one linear weight whose rows are
+  // the parts' rows in order, so one linear() writes [part 0 | part 1 | ...] per token and runs
+  // as one parallel region. Null where this backend keeps them apart (the default, or parts it
+  // cannot stack); the caller then prepares and runs them one by one.
+  virtual std::unique_ptr<LinearWeight> prepare_linear_stack(std::span<const WeightMatrix* const> parts) {
+    return nullptr;
+  }
   // Norm weights and biases, copied where the backend's ops read them; null for an empty span.
   virtual const float* prepare_vector(std::span<const float> values) = 0;
   // The token embedding rows; embed() reads them.

@@ -1,6 +1,8 @@
 #include "models/transformer.h"
 
 #include <chrono>
+#include <initializer_list>
+#include <span>
 #include <string>
 
 #include "core/error.h"
@@ -105,14 +107,23 @@ void Transformer::prepare_stage(PreparedStage& stage, bool first, bool last) {
   auto linear = [&](const WeightMatrix& matrix) {
     return matrix.present() ? backend.prepare_linear(matrix) : nullptr;
   };
+  // Matrices reading the same input as one weight where the backend can (the fused layouts
+  // wqkv and ffn_gate_up below); null otherwise, or when one of them is absent.
+  auto stack = [&](std::initializer_list<const WeightMatrix*> parts) -> std::unique_ptr<LinearWeight> {
+    for (const WeightMatrix* part : parts)
+      if (!part->present()) return nullptr;
+    return backend.prepare_linear_stack(std::span(parts.begin(), parts.size()));
+  };
   for (int32_t index = stage.first_layer; index < stage.end_layer; ++index) {
     const LayerWeights& source = weights_.layers[as_size(index)];
     PreparedLayer layer;
     layer.attn_norm = {backend.prepare_vector(source.attn_norm), backend.prepare_vector(source.attn_norm_bias)};
-    layer.wq = linear(source.wq);
-    layer.wk = linear(source.wk);
-    layer.wv = linear(source.wv);
-    layer.wqkv = linear(source.wqkv);
+    layer.wqkv = source.wqkv.present() ? linear(source.wqkv) : stack({&source.wq, &source.wk, &source.wv});
+    if (!layer.wqkv) {
+      layer.wq = linear(source.wq);
+      layer.wk = linear(source.wk);
+      layer.wv = linear(source.wv);
+    }
     if (!source.bq.empty() || !source.bk.empty() || !source.bv.empty()) {
       std::vector<float> bias(q_dim + 2 * kv_dim, 0.0f);
       std::copy(source.bq.begin(), source.bq.end(), bias.begin());
@@ -133,9 +144,12 @@ void Transformer::prepare_stage(PreparedStage& stage, bool first, bool last) {
       layer.experts.up = backend.prepare_linear_slices(source.experts_up, c.n_expert);
       layer.experts.down = backend.prepare_linear_slices(source.experts_down, c.n_expert);
     } else {
-      layer.ffn_gate = linear(source.ffn_gate);
-      layer.ffn_up = linear(source.ffn_up);
-      layer.ffn_gate_up = linear(source.ffn_gate_up);
+      layer.ffn_gate_up =
+          source.ffn_gate_up.present() ? linear(source.ffn_gate_up) : stack({&source.ffn_gate, &source.ffn_up});
+      if (!layer.ffn_gate_up) {
+        layer.ffn_gate = linear(source.ffn_gate);
+        layer.ffn_up = linear(source.ffn_up);
+      }
       layer.ffn_down = linear(source.ffn_down);
     }
     stage.layers.push_back(std::move(layer));

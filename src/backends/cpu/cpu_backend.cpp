@@ -34,14 +34,19 @@ size_t as_size(int64_t value) { return static_cast<size_t>(value); }
 class CpuLinear final : public LinearWeight {
  public:
   CpuLinear(const WeightMatrix& matrix, std::shared_ptr<const RepackedWeights> repacked, size_t repacked_group,
-            int64_t slice = 0)
+            int64_t slice = 0, std::vector<std::string> stacked_names = {})
       : LinearWeight(matrix.rows, matrix.cols),
         matrix_(matrix),
         repacked_(std::move(repacked)),
         group_(repacked_group),
-        slice_(slice) {}
+        slice_(slice),
+        stacked_names_(std::move(stacked_names)) {}
 
+  // A stack of several matrices (prepare_linear_stack) has no rows of its own in the file
+  // (data is null) and always a repacked copy.
   const WeightMatrix& matrix() const { return matrix_; }
+  // The stacked matrices' names, which an observer sees one by one; empty for one matrix.
+  const std::vector<std::string>& stacked_names() const { return stacked_names_; }
   // Copy in groups of 8 interleaved rows, shared by the slices of one stacked tensor, whose rows
   // start at group repacked_group(); or null.
   const RepackedWeights* repacked() const { return repacked_.get(); }
@@ -54,6 +59,7 @@ class CpuLinear final : public LinearWeight {
   std::shared_ptr<const RepackedWeights> repacked_;
   size_t group_;
   int64_t slice_;
+  std::vector<std::string> stacked_names_;
 };
 
 // A jisu-only sparse matrix (sparse_blocks.h) in the mapped file, read in place by the sparse
@@ -151,6 +157,37 @@ class CpuBackend final : public Backend {
                                                    whole_groups ? as_size(first) / kRepackRows : 0, i));
     }
     return slices;
+  }
+
+  // Parts of one repackable type and width, each whole groups of 8 rows, none a column shard:
+  // one repacked copy, so q/k/v (or gate/up) run as one parallel region per step instead of
+  // three (two), each thread streaming one longer range. Their outputs are bitwise those of the
+  // parts run one by one (the same kernels on the same rows and int8 input).
+  std::unique_ptr<LinearWeight> prepare_linear_stack(std::span<const WeightMatrix* const> parts) override {
+    if (parts.size() < 2) return nullptr;
+    const WeightMatrix& first = *parts.front();
+    std::vector<RepackSource> sources;
+    std::vector<std::string> names;
+    int64_t rows = 0;
+    for (const WeightMatrix* part : parts) {
+      if (!part->data || part->low_rank || part->is_column_shard() || part->type != first.type ||
+          part->cols != first.cols || !can_repack(part->type, as_size(part->rows), as_size(part->cols)))
+        return nullptr;
+      sources.push_back({part->data, part->row_bytes, as_size(part->rows)});
+      names.push_back(part->name);
+      rows += part->rows;
+    }
+    check_type(first);
+    auto repacked = std::make_shared<const RepackedWeights>(first.type, sources, as_size(first.cols));
+    repacked_bytes_ += repacked->bytes();
+    for (const WeightMatrix* part : parts)
+      if (part->in_file_mapping) release_mapped_pages(part->data, part->bytes());
+    WeightMatrix stack = first;
+    stack.name = names.front() + " (stacked with " + std::to_string(parts.size() - 1) + " more)";
+    stack.rows = rows;
+    stack.data = nullptr;
+    stack.in_file_mapping = false;
+    return std::make_unique<CpuLinear>(stack, std::move(repacked), 0, 0, std::move(names));
   }
 
   const float* prepare_vector(std::span<const float> values) override {
@@ -807,8 +844,12 @@ class CpuBackend final : public Backend {
   // What every kind does first: show the observer the input, and forget an int8 copy of an
   // input the output overwrites (it is stale).
   void begin_linear(const WeightMatrix& matrix, int64_t slice, Activations x, Activations y, size_t n_tokens,
-                    bool observe) {
-    if (observer_ && observe) observer_->observe(matrix.name, slice, x.data, x.stride, n_tokens, as_size(matrix.cols));
+                    bool observe, std::span<const std::string> stacked_names = {}) {
+    if (observer_ && observe) {
+      if (stacked_names.empty()) observer_->observe(matrix.name, slice, x.data, x.stride, n_tokens, as_size(matrix.cols));
+      for (const std::string& name : stacked_names)
+        observer_->observe(name, slice, x.data, x.stride, n_tokens, as_size(matrix.cols));
+    }
     if (quantized_source_ && y.data < quantized_source_ + quantized_tokens_ * quantized_stride_x_ &&
         quantized_source_ < y.data + n_tokens * y.stride)
       quantized_source_ = nullptr;
@@ -849,7 +890,7 @@ class CpuBackend final : public Backend {
   void run_dense_linear(const CpuLinear& weight, Activations x, Activations y, size_t n_tokens, bool observe) {
     const WeightMatrix& matrix = weight.matrix();
     const size_t rows = as_size(matrix.rows), cols = as_size(matrix.cols);
-    begin_linear(matrix, weight.slice(), x, y, n_tokens, observe);
+    begin_linear(matrix, weight.slice(), x, y, n_tokens, observe, weight.stacked_names());
     const size_t rows_per_task = task_rows(rows, n_tokens);
     const size_t n_tasks = (rows + rows_per_task - 1) / rows_per_task;
     float* out = y.data;

@@ -2,9 +2,11 @@
 
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "backends/cpu/quant_blocks.h"
 #include "backends/weight_types.h"
@@ -95,18 +97,39 @@ size_t checked_group_bytes(DType type, size_t rows, size_t cols) {
   return repacked_group_bytes(type, cols);
 }
 
+size_t checked_group_bytes(DType type, std::span<const RepackSource> parts, size_t cols) {
+  if (parts.empty()) throw Error("cannot repack an empty stack of matrices");
+  for (const RepackSource& part : parts) checked_group_bytes(type, part.rows, cols);
+  return repacked_group_bytes(type, cols);
+}
+
+size_t total_rows(std::span<const RepackSource> parts) {
+  size_t rows = 0;
+  for (const RepackSource& part : parts) rows += part.rows;
+  return rows;
+}
+
 }  // namespace
 
 RepackedWeights::RepackedWeights(DType type, const void* w, size_t row_bytes, size_t rows, size_t cols)
-    : group_bytes_(checked_group_bytes(type, rows, cols)),
-      memory_(rows / kRepackRows * group_bytes_, "repacked weights") {
-  const auto* src = static_cast<const uint8_t*>(w);
+    : RepackedWeights(type, std::span<const RepackSource>(std::array{RepackSource{w, row_bytes, rows}}), cols) {}
+
+RepackedWeights::RepackedWeights(DType type, std::span<const RepackSource> parts, size_t cols)
+    : group_bytes_(checked_group_bytes(type, parts, cols)),
+      memory_(total_rows(parts) / kRepackRows * group_bytes_, "repacked weights") {
+  // The first group of each part: a group never straddles two parts (each has whole groups).
+  std::vector<size_t> first_group(parts.size() + 1, 0);
+  for (size_t p = 0; p < parts.size(); ++p) first_group[p + 1] = first_group[p] + parts[p].rows / kRepackRows;
   // Written front to back, once per output byte; the 8 source rows are read block by block,
   // 8 sequential streams.
-  write_groups_in_parallel(rows / kRepackRows, memory_.bytes(), [&](size_t g_begin, size_t g_end) {
+  write_groups_in_parallel(first_group.back(), memory_.bytes(), [&](size_t g_begin, size_t g_end) {
+    size_t p = 0;
     for (size_t g = g_begin; g < g_end; ++g) {
+      while (g >= first_group[p + 1]) ++p;
+      const RepackSource& part = parts[p];
+      const auto* src = static_cast<const uint8_t*>(part.data);
       const uint8_t* row[kRepackRows];
-      for (size_t r = 0; r < kRepackRows; ++r) row[r] = src + (g * kRepackRows + r) * row_bytes;
+      for (size_t r = 0; r < kRepackRows; ++r) row[r] = src + ((g - first_group[p]) * kRepackRows + r) * part.row_bytes;
       uint8_t* out = memory_.data() + g * group_bytes_;
       if (type == DType::Q4_K || type == DType::Q5_K)
         repack_group_q45_k(type == DType::Q5_K, row, cols, out);

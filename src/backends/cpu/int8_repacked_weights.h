@@ -37,6 +37,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 
 #include "backends/cpu/weight_copy.h"
 #include "core/dtype.h"
@@ -63,11 +64,21 @@ size_t repacked_quant_bytes(DType type);
 // Bytes of one group of 8 rows of `cols` columns, padded to 64.
 size_t repacked_group_bytes(DType type, size_t cols);
 
+// Rows of one matrix to repack: `rows` rows of row_bytes each from data.
+struct RepackSource {
+  const void* data;
+  size_t row_bytes, rows;
+};
+
 // An owned repacked copy (anonymous memory, huge pages requested), immutable once built.
 class RepackedWeights {
  public:
   // Copies `rows` rows of row_bytes each from w. Throws jisu::Error unless can_repack().
   RepackedWeights(DType type, const void* w, size_t row_bytes, size_t rows, size_t cols);
+  // The rows of several matrices of one type and width, stacked in order (q, k, v: one matrix
+  // whose output row r is row r of the stack). Throws jisu::Error unless can_repack() holds for
+  // each part, so every group lies within one part.
+  RepackedWeights(DType type, std::span<const RepackSource> parts, size_t cols);
 
   const uint8_t* data() const { return memory_.data(); }
   size_t group_bytes() const { return group_bytes_; }
