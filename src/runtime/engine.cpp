@@ -93,7 +93,9 @@ GenerationResult Engine::generate_from_tokens(std::span<const int32_t> prompt, c
   }
   result.prompt_tokens = update.prompt_tokens;
   result.completion_tokens = update.completion_tokens;
-  result.finish_reason = update.finish_reason;
+  // The loop may have finished (length, stop) before it saw the cancel; the caller still cut
+  // the text short, so that is how it ended.
+  result.finish_reason = cancelled ? FinishReason::Cancelled : update.finish_reason;
   result.prompt_seconds = update.prompt_seconds;
   result.generation_seconds = update.generation_seconds;
   result.draft_tokens = update.draft_tokens;
