@@ -8,10 +8,9 @@
 #include <fstream>
 #include <memory>
 
-#include "backends/cpu/int8_matmul.h"
-#include "backends/cpu/int8_super_block_matmul.h"
 #include "core/error.h"
 #include "cuda_test_support.h"
+#include "fixture_tolerances.h"
 #include "models/forward_factory.h"
 #include "models/model.h"
 #include "test_support.h"
@@ -20,6 +19,7 @@ namespace jisu::cuda::test {
 namespace {
 
 using jisu::test::fixtures_dir;
+using jisu::test::top1_agreement;
 using jisu::test::read_floats;
 using jisu::test::relative_l2_error;
 
@@ -34,11 +34,7 @@ double gpu_tolerance(const std::string& quant) { return quant == "f16" || quant 
 // With some layers on the CPU, the CPU's bound joins in: files whose linear weights take the
 // integer dot-product path there (activations quantized to 8 bits) get the README's 3e-2.
 double split_tolerance(const std::string& quant, const Model& model) {
-  for (const auto& tensor : model.file().tensors())
-    if (tensor.shape.size() == 2 &&
-        (cpu::takes_int8_activations(tensor.type) || cpu::takes_int8_super_blocks(tensor.type)))
-      return 3e-2;
-  return gpu_tolerance(quant);
+  return jisu::test::takes_int8_activations_on_cpu(model) ? 3e-2 : gpu_tolerance(quant);
 }
 
 struct Fixture {
@@ -102,16 +98,6 @@ struct Runner {
   size_t n_vocab;
   std::unique_ptr<ForwardPass> forward;
 };
-
-double top1_agreement(const std::vector<float>& a, const std::vector<float>& b, size_t n_vocab) {
-  size_t same = 0, rows = b.size() / n_vocab;
-  for (size_t r = 0; r < rows; ++r) {
-    const auto row_a = a.begin() + std::ptrdiff_t(r * n_vocab), row_b = b.begin() + std::ptrdiff_t(r * n_vocab);
-    same += std::max_element(row_a, row_a + std::ptrdiff_t(n_vocab)) - row_a ==
-            std::max_element(row_b, row_b + std::ptrdiff_t(n_vocab)) - row_b;
-  }
-  return rows ? double(same) / double(rows) : 1.0;
-}
 
 void expect_near_exact(const std::vector<float>& got, const std::vector<float>& exact, const Fixture& fixture,
                        double tolerance, const std::string& what) {

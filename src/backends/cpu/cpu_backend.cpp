@@ -166,24 +166,17 @@ class CpuBackend final : public Backend {
   // parts run one by one (the same kernels on the same rows and int8 input).
   std::unique_ptr<LinearWeight> prepare_linear_stack(std::span<const WeightMatrix* const> parts) override {
     if (parts.size() < 2) return nullptr;
-    const WeightMatrix& first = *parts.front();
-    std::vector<RepackSource> sources;
     std::vector<std::string> names;
     int64_t rows = 0;
     for (const WeightMatrix* part : parts) {
-      if (!part->data || part->low_rank || part->is_column_shard() || part->type != first.type ||
-          part->cols != first.cols || !can_repack(part->type, as_size(part->rows), as_size(part->cols)))
-        return nullptr;
-      sources.push_back({part->data, part->row_bytes, as_size(part->rows)});
+      if (!part->data || part->low_rank || part->is_column_shard()) return nullptr;
       names.push_back(part->name);
       rows += part->rows;
     }
-    check_type(first);
-    auto repacked = std::make_shared<const RepackedWeights>(first.type, sources, as_size(first.cols));
-    repacked_bytes_ += repacked->bytes();
-    for (const WeightMatrix* part : parts)
-      if (part->in_file_mapping) release_mapped_pages(part->data, part->bytes());
-    WeightMatrix stack = first;
+    check_type(*parts.front());
+    auto repacked = repack(parts, /*release_original=*/true);
+    if (!repacked) return nullptr;
+    WeightMatrix stack = *parts.front();
     stack.name = names.front() + " (stacked with " + std::to_string(parts.size() - 1) + " more)";
     stack.rows = rows;
     stack.data = nullptr;
@@ -613,11 +606,22 @@ class CpuBackend final : public Backend {
   // again, and if something did, they would fault back in from the file (a read-only private
   // mapping), so this only saves resident memory. Matrices not in a file mapping keep theirs.
   std::shared_ptr<const RepackedWeights> repack(const WeightMatrix& matrix, bool release_original) {
-    const auto rows = as_size(matrix.rows), cols = as_size(matrix.cols);
-    if (!can_repack(matrix.type, rows, cols)) return nullptr;
-    auto repacked = std::make_shared<const RepackedWeights>(matrix.type, matrix.data, matrix.row_bytes, rows, cols);
+    const WeightMatrix* parts[] = {&matrix};
+    return repack(parts, release_original);
+  }
+  // The parts' rows in order in one copy (one type and width); null unless each can be repacked.
+  std::shared_ptr<const RepackedWeights> repack(std::span<const WeightMatrix* const> parts, bool release_original) {
+    std::vector<RepackSource> sources;
+    for (const WeightMatrix* part : parts) {
+      if (part->type != parts.front()->type || part->cols != parts.front()->cols ||
+          !can_repack(part->type, as_size(part->rows), as_size(part->cols)))
+        return nullptr;
+      sources.push_back({part->data, part->row_bytes, as_size(part->rows)});
+    }
+    auto repacked = std::make_shared<const RepackedWeights>(parts.front()->type, sources, as_size(parts.front()->cols));
     repacked_bytes_ += repacked->bytes();
-    if (release_original && matrix.in_file_mapping) release_mapped_pages(matrix.data, matrix.bytes());
+    for (const WeightMatrix* part : parts)
+      if (release_original && part->in_file_mapping) release_mapped_pages(part->data, part->bytes());
     return repacked;
   }
 
@@ -900,13 +904,16 @@ class CpuBackend final : public Backend {
   struct RowTasks {
     size_t rows = 0, rows_per_task = 0;  // rows_per_task > 0: equal tasks
     size_t count = 0;
-    std::array<size_t, kMaxGuidedTasks + 1> start{};  // guided: task t is [start[t], start[t + 1])
+    // Guided: task t is [start[t], start[t + 1]); left uninitialised past count (a memset of
+    // 2 KB per product would be a needless pass on the per-token path).
+    std::array<size_t, kMaxGuidedTasks + 1> start;
     size_t begin(size_t task) const { return rows_per_task ? task * rows_per_task : start[task]; }
     size_t end(size_t task) const { return rows_per_task ? std::min(rows, (task + 1) * rows_per_task) : start[task + 1]; }
   };
   RowTasks row_tasks(size_t rows, size_t n_tokens) const {
     RowTasks tasks;
     tasks.rows = rows;
+    tasks.start[0] = 0;
     if (n_tokens < 8) {
       const size_t share = 2 * pool_.size();
       size_t at = 0;
