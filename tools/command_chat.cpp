@@ -10,6 +10,8 @@
 #include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <fcntl.h>
+#include <poll.h>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -17,6 +19,7 @@
 #include <vector>
 
 #include "chat_session.h"
+#include "core/error.h"
 #include "command_registry.h"
 #include "model_loading.h"
 #include "sampling_options.h"
@@ -33,10 +36,21 @@ struct ChatOptions {
 };
 
 std::atomic<int> g_interrupts{0};
-extern "C" void count_interrupt(int) { g_interrupts.fetch_add(1); }
+// The self-pipe: the handler also writes a byte here, so a Ctrl-C that lands between
+// read_line's check of g_interrupts and its wait still wakes the wait (poll sees the byte);
+// waiting in read(2) alone would miss it and block until the next key.
+int g_interrupt_pipe[2] = {-1, -1};
+extern "C" void count_interrupt(int) {
+  g_interrupts.fetch_add(1);
+  const int saved_errno = errno;
+  const char byte = 1;
+  [[maybe_unused]] const ssize_t written = ::write(g_interrupt_pipe[1], &byte, 1);
+  errno = saved_errno;
+}
 
-// Ctrl-C must interrupt a blocking read (no SA_RESTART) instead of killing the process.
+// Ctrl-C must interrupt a blocking wait (no SA_RESTART) instead of killing the process.
 void install_interrupt_handler() {
+  if (::pipe2(g_interrupt_pipe, O_NONBLOCK | O_CLOEXEC) != 0) throw Error("jisu chat: cannot create a pipe for Ctrl-C");
   struct sigaction action {};
   action.sa_handler = count_interrupt;
   sigemptyset(&action.sa_mask);
@@ -58,6 +72,16 @@ LineStatus read_line(std::string& line) {
       return LineStatus::Line;
     }
     if (g_interrupts.load() > 0) return LineStatus::Interrupted;
+    pollfd waits[2] = {{STDIN_FILENO, POLLIN, 0}, {g_interrupt_pipe[0], POLLIN, 0}};
+    if (::poll(waits, 2, -1) < 0) continue;  // EINTR: the loop checks g_interrupts
+    if (waits[1].revents != 0) {
+      // Bytes of earlier Ctrl-Cs (already counted, or reset after a reply) are dropped; the
+      // count decides.
+      char drained[64];
+      while (::read(g_interrupt_pipe[0], drained, sizeof drained) > 0) {
+      }
+      continue;
+    }
     char buffer[4096];
     const ssize_t n = ::read(STDIN_FILENO, buffer, sizeof buffer);
     if (n < 0 && errno == EINTR) continue;
