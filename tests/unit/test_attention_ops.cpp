@@ -27,7 +27,7 @@ TEST(Attention, GroupedHeadsMatchTwoPassReferenceOnEveryIsa) {
   for (int32_t head_dim : {64, 8, 12, 128}) {
     const int32_t n_kv_heads = 2;
     const StoredLayer layer(DType::F32, DType::F32, head_dim, n_kv_heads, 5, rng);
-    for (int32_t group : {1, 3, 8}) {
+    for (int32_t group : {1, 2, 3, 6, 8}) {
       for (int32_t n_positions : {1, 7, 8, 9, 15, 16, 17, 33, 80}) {
         for (float query_scale : {0.5f, 2.0f, 12.0f}) {
           const int32_t kv_head = n_positions % n_kv_heads;

@@ -82,7 +82,9 @@ inline __attribute__((always_inline)) float online_softmax_chunk(__m256 low, __m
   low = _mm256_blendv_ps(minus_infinity, low, valid_low);
   high = _mm256_blendv_ps(minus_infinity, high, valid_high);
   const float chunk_max = std::max(running_max, horizontal_max(_mm256_max_ps(low, high)));
-  const float correction = std::exp(running_max - chunk_max);
+  // exp(0) = 1 exactly: skipping the call when the maximum stays (most chunks, once the
+  // largest scores are behind) changes no bit.
+  const float correction = chunk_max == running_max ? 1.0f : std::exp(running_max - chunk_max);
   const __m256 m = _mm256_set1_ps(chunk_max);
   const __m256 weight_low = _mm256_and_ps(exp_clamped(_mm256_sub_ps(low, m)), valid_low);
   const __m256 weight_high = _mm256_and_ps(exp_clamped(_mm256_sub_ps(high, m)), valid_high);
