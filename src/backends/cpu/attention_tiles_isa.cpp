@@ -5,7 +5,7 @@
 //   scores   S[c][row] = sum_d K[c][d] * Qt[d][row]      (a register block of 4 keys x 4 row vectors)
 //   softmax  per row, vectorised across rows: running max m, sum l, correction exp(m_old - m)
 //   values   O[row][:] = O[row][:] * correction + sum_c P[c][row] * V[c][:]
-// with K and V of the key tile decoded once (this ISA's dequantize_row) for all R rows. Masked
+// with K and V of the key tile decoded once (kv_head_rows_isa.h) for all R rows. Masked
 // scores (position >= the row's visible end, padding rows) become weight 0 by a select, never by
 // exp of -inf, so exp_clamped's floor (1e-38) cannot leak into a sum.
 #include "backends/cpu/vector_isa.h"
@@ -15,11 +15,9 @@
 #include <limits>
 
 #include "backends/cpu/attention.h"
+#include "backends/cpu/kv_head_rows_isa.h"
 
 namespace jisu::cpu::JISU_KERNEL_ISA {
-
-// This ISA's weight decoder (quant_kernels_isa.cpp).
-void dequantize_row(DType type, const void* src, float* dst, size_t n);
 
 namespace {
 
@@ -130,8 +128,8 @@ void attention_tile_rows(const AttentionTile& tile, int32_t group, const KvLayer
       const int32_t position = begin + static_cast<int32_t>(c);
       const size_t row = static_cast<size_t>(kv.block_table[position / kv.block_size]) * static_cast<size_t>(kv.block_size) +
                          static_cast<size_t>(position % kv.block_size);
-      dequantize_row(kv.key_type, kv.keys + row * key_row + key_head, keys + c * dim_stride, dim);
-      dequantize_row(kv.value_type, kv.values + row * value_row + value_head, values + c * dim_stride, dim);
+      kv_head_rows::decode_head_row(kv.key_type, kv.keys + row * key_row + key_head, keys + c * dim_stride, dim);
+      kv_head_rows::decode_head_row(kv.value_type, kv.values + row * value_row + value_head, values + c * dim_stride, dim);
     }
     // Keys past count of a short last tile: zero rows (their scores are masked below).
     const size_t score_keys = round_up(count, 8);
