@@ -1,6 +1,6 @@
 // attention_group_rows per vector width (attention.h; attention_group_rows_scalar is the
 // reference: the same chunked online softmax). Each chunk of kAttentionChunk positions has its
-// key and value heads decoded once (inline for f16, f32, q8_0 and q4_0) into a stack buffer
+// key and value heads decoded once (inline for f32, f16, q8_0 and q4_0) into a stack buffer
 // that stays in L1 and is shared by the group's query heads; the cache is read as stored (2
 // bytes per value for f16, 34 bytes per 32 for q8_0, 18 for q4_0), which is what decode time at
 // a long context pays for. A chunk's scores of one query are 16 dot products summed across
@@ -131,8 +131,9 @@ void attention_group_rows_part(const float* queries, int32_t group, const KvLaye
   const bool whole_vectors = dim % kLanes == 0;
   const size_t key_row = row_bytes(kv.key_type, static_cast<size_t>(kv.kv_dim));
   const size_t value_row = row_bytes(kv.value_type, static_cast<size_t>(kv.kv_dim));
-  const size_t key_head = row_bytes(kv.key_type, dim) * static_cast<size_t>(kv_head);
-  const size_t value_head = row_bytes(kv.value_type, dim) * static_cast<size_t>(kv_head);
+  const size_t key_head_bytes = row_bytes(kv.key_type, dim), value_head_bytes = row_bytes(kv.value_type, dim);
+  const size_t key_head = key_head_bytes * static_cast<size_t>(kv_head);
+  const size_t value_head = value_head_bytes * static_cast<size_t>(kv_head);
   alignas(64) float keys[kAttentionChunk][kAttentionMaxHeadDim];
   alignas(64) float values[kAttentionChunk][kAttentionMaxHeadDim];
   alignas(64) float weights[kValueQueries][kAttentionChunk];
@@ -144,7 +145,6 @@ void attention_group_rows_part(const float* queries, int32_t group, const KvLaye
   std::fill(running_max, running_max + group, -std::numeric_limits<float>::infinity());
   std::fill(running_sum, running_sum + group, 0.0f);
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  const size_t key_head_bytes = row_bytes(kv.key_type, dim), value_head_bytes = row_bytes(kv.value_type, dim);
   const auto cache_row = [&](int32_t position) {
     return static_cast<size_t>(kv.block_table[position / kv.block_size]) * static_cast<size_t>(kv.block_size) +
            static_cast<size_t>(position % kv.block_size);
